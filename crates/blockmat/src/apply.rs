@@ -143,7 +143,15 @@ fn stored(blk: &Block, out: MatMut<'_, f64>, x: MatRef<'_, f64>, alpha: f64, tra
 }
 
 /// `out[out0..] += alpha * op(blk) * x[x0..]`, `op` the transpose when `blk_trans`.
-fn place(blk: &Block, mut out: MatMut<'_, f64>, x: MatRef<'_, f64>, alpha: f64, blk_trans: bool, out0: usize, x0: usize) {
+fn place(
+    blk: &Block,
+    mut out: MatMut<'_, f64>,
+    x: MatRef<'_, f64>,
+    alpha: f64,
+    blk_trans: bool,
+    out0: usize,
+    x0: usize,
+) {
     let k = x.ncols();
     let (br, bc) = if blk_trans { (blk.ncols(), blk.nrows()) } else { blk.shape() };
     blk.apply(out.rb_mut().submatrix_mut(out0, 0, br, k), x.submatrix(x0, 0, bc, k), alpha, blk_trans);

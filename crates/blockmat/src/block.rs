@@ -225,6 +225,46 @@ impl Block {
         }
     }
 
+    /// The grid, when this is a [`Block::Grid`].
+    pub fn as_grid(&self) -> Option<&Grid> {
+        match self {
+            Block::Grid(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The block-tridiagonal matrix, when this is a [`Block::Tridiag`].
+    pub fn as_tridiag(&self) -> Option<&Tridiag> {
+        match self {
+            Block::Tridiag(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The block-diagonal matrix, when this is a [`Block::Diag`].
+    pub fn as_diag(&self) -> Option<&BlockDiag> {
+        match self {
+            Block::Diag(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The block-bidiagonal matrix, when this is a [`Block::Bidiag`].
+    pub fn as_bidiag(&self) -> Option<&Bidiag> {
+        match self {
+            Block::Bidiag(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The dense matrix, when this is a [`Block::Dense`] leaf.
+    pub fn as_dense(&self) -> Option<&faer::Mat<f64>> {
+        match self {
+            Block::Dense(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// True for a [`Block::Zero`] leaf (structures of zeros are not detected).
     pub fn is_zero(&self) -> bool {
         matches!(self, Block::Zero { .. })
@@ -315,9 +355,7 @@ impl Bidiag {
     }
     /// True when every diagonal block is the identity (`scale == 1`).
     pub fn is_unit(&self) -> bool {
-        self.diag
-            .iter()
-            .all(|d| matches!(d, Block::Identity { scale, .. } if *scale == 1.0))
+        self.diag.iter().all(|d| matches!(d, Block::Identity { scale, .. } if *scale == 1.0))
     }
 }
 
@@ -386,13 +424,7 @@ fn check_off(diag: &[Block], off: &[Block], side: Side) -> Result<()> {
             Side::Upper => (k, k + 1, (diag[k].nrows(), diag[k + 1].ncols())),
         };
         if o.shape() != exp {
-            return Err(BlockError::BlockShape {
-                structure: "tridiagonal",
-                row,
-                col,
-                expected: exp,
-                found: o.shape(),
-            });
+            return Err(BlockError::BlockShape { structure: "tridiagonal", row, col, expected: exp, found: o.shape() });
         }
     }
     Ok(())
@@ -404,11 +436,11 @@ impl Grid {
     /// blocks in one block column the same number of columns.
     pub fn new(rows: Vec<Vec<Block>>) -> Result<Grid> {
         let nc = rows.first().map_or(0, Vec::len);
-        for (i, r) in rows.iter().enumerate() {
+        for r in &rows {
             if r.len() != nc {
                 return Err(BlockError::BlockCount {
                     structure: "grid",
-                    what: if i == 0 { "column" } else { "row-length" },
+                    what: "row-length",
                     expected: nc,
                     found: r.len(),
                 });

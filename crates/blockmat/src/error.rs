@@ -84,6 +84,27 @@ pub enum BlockError {
         /// What to do instead.
         hint: &'static str,
     },
+    /// The blockwise transpose could not tell how a block row or column of
+    /// a grid splits into its `L` pieces (it holds only zero leaves).
+    #[error("{op}: the L-partition of block {what} {index} cannot be inferred (only zero leaves there); pass a `Nesting` explicitly")]
+    Underdetermined {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// `"row"` or `"column"`.
+        what: &'static str,
+        /// Index of the block row or column in the grid.
+        index: usize,
+    },
+    /// A matrix promised to be symmetric is not, within the tolerance.
+    #[error("{op}: block ({row}, {col}) is not the transpose of block ({col}, {row}) within the tolerance")]
+    NotSymmetric {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// Block row of the offending block.
+        row: usize,
+        /// Block column of the offending block.
+        col: usize,
+    },
 }
 
 /// Shorthand for results of this crate.

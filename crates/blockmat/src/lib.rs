@@ -8,11 +8,24 @@
 //! See `docs/blockmat-tutorial.md` (rendered below as [`tutorial`]) for a
 //! walk from leaves to the blockwise transpose.
 
+mod algebra;
 mod apply;
+mod assemble;
 mod block;
+mod blockvec;
 mod dense;
 mod error;
+mod interleave;
+mod pattern;
+mod solve;
+mod structure;
 mod support;
 
 pub use block::{offsets, Bidiag, Block, BlockDiag, Grid, Side, Tridiag};
+pub use blockvec::{interleave_indices, BlockVec};
 pub use error::{BlockError, Result};
+pub use interleave::{infer_nesting, interleave, interleave_symmetric, interleave_with, Nesting};
+pub use pattern::{Pattern, SvgOptions};
+
+#[doc = include_str!("../../../docs/blockmat-tutorial.md")]
+pub mod tutorial {}

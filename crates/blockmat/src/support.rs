@@ -52,10 +52,7 @@ impl Block {
             Block::Diag(d) => {
                 let sizes: Vec<usize> = d.blocks.iter().map(|b| pick(b.nrows(), b.ncols())).collect();
                 let off = offsets(&sizes);
-                d.blocks
-                    .iter()
-                    .enumerate()
-                    .fold(None, |acc, (k, b)| union(acc, shifted(b.support(rows), off[k])))
+                d.blocks.iter().enumerate().fold(None, |acc, (k, b)| union(acc, shifted(b.support(rows), off[k])))
             }
             Block::Bidiag(b) => {
                 let sizes: Vec<usize> = b.diag.iter().map(|d| pick(d.nrows(), d.ncols())).collect();
@@ -100,6 +97,24 @@ impl Block {
                     union(acc, shifted(b.support(rows), if rows { ro[i] } else { co[j] }))
                 })
             }
+        }
+    }
+}
+
+impl Block {
+    /// The first NaN or infinity stored in the block (dense entries and
+    /// identity scales), `None` when every stored value is finite.
+    pub fn first_non_finite(&self) -> Option<f64> {
+        match self {
+            Block::Zero { .. } => None,
+            Block::Identity { scale, .. } => (!scale.is_finite()).then_some(*scale),
+            Block::Dense(m) => (0..m.ncols()).find_map(|j| (0..m.nrows()).map(|i| m[(i, j)]).find(|v| !v.is_finite())),
+            Block::Diag(d) => d.blocks.iter().find_map(Block::first_non_finite),
+            Block::Bidiag(b) => b.diag.iter().chain(&b.off).find_map(Block::first_non_finite),
+            Block::Tridiag(t) => {
+                t.diag.iter().chain(&t.sub).chain(t.sup.iter().flatten()).find_map(Block::first_non_finite)
+            }
+            Block::Grid(g) => g.blocks.iter().find_map(Block::first_non_finite),
         }
     }
 }

@@ -1,1 +1,50 @@
-//! hinv
+//! Exact Hessian-inverse-vector products for deep networks.
+//!
+//! `hinv` computes `x = (H + eps I)^-1 v`, `log|det(H + eps I)|` and the
+//! inertia of `H + eps I`, where `H` is the Hessian of a network's batch loss
+//! with respect to all its parameters, without ever forming `H`: the
+//! Hessian is written in terms of per-layer derivative blocks
+//! ([`netgraph`]), the solve is lifted into a symmetric block-tridiagonal
+//! system ([`blockmat`]) and that is factored layer by layer ([`tridiag`]).
+//! Time and memory are linear in depth.
+//!
+//! The entry point is [`Curvature`]; see `../shared/design/ALGORITHM.md`
+//! in the repository for the mathematics.
+//!
+//! ```
+//! use hinv::Curvature;
+//! use netgraph::{Batch, Network};
+//!
+//! let net = Network::tanh_mlp(5, 10, 30, 3, false);
+//! let mut params = net.init_params(7);
+//! params.scale(2.0); // away from the trivial, nearly-zero Hessian
+//! let batch = Batch::random_classification(5, 3, 2, 11);
+//!
+//! let curv = Curvature::new(&net, &params, &batch)?;
+//! let g = curv.gradient().to_vec();
+//! let f = curv.factor(1e-3)?;
+//! let step = f.solve(&g)?;              // Newton-like step (H + eps I)^-1 g
+//! println!("log|det| = {}, inertia = {:?}", f.log_abs_det(), f.inertia());
+//! assert_eq!(step.len(), curv.num_params());
+//! // Eigenvalues of H below -eps are the negative ones of H + eps I.
+//! assert_eq!(curv.count_eigenvalues_below(-1e-3)?, f.inertia().negative);
+//! # Ok::<(), hinv::HinvError>(())
+//! ```
+
+mod curvature;
+mod error;
+mod factor;
+mod krylov;
+mod lifted;
+mod reference;
+
+pub use curvature::Curvature;
+pub use error::{HinvError, Result};
+pub use factor::{FactorOptions, Factorization, Inertia, Refinement, SolveReport};
+pub use krylov::{conjugate_gradient, minres, KrylovReport};
+pub use lifted::{lifted_grid, lifted_tridiag};
+pub use reference::{available_memory, DenseLimit, Spectrum};
+
+pub use blockmat;
+pub use netgraph;
+pub use tridiag;

@@ -1,1 +1,47 @@
-//! netgraph
+//! Layered networks and the exact per-layer derivative blocks of their
+//! Hessian.
+//!
+//! A [`Network`] is a chain `z_l = f_l(z_{l-1}; x_l)` ending in a layer fused
+//! with the loss. Besides the loss and its gradient it provides, for every
+//! layer, the five blocks `Dx, Dz, A, G, E` of `ALGORITHM.md` in closed form
+//! ([`Network::derivatives`]), from which the Hessian is assembled or
+//! inverted without ever forming it.
+//!
+//! - [`activation`]: elementwise activations and their derivatives;
+//! - [`spec`]: the serde spec of a network (the JSON format);
+//! - [`layer`]: the [`Layer`] trait and [`LayerBlocks`];
+//! - [`dense`], [`loss`]: the built-in hidden and loss layers;
+//! - [`network`], [`params`], [`batch`]: networks, parameters, data;
+//! - [`derivatives`]: all blocks at once, and a finite-difference Hessian;
+//! - [`check`]: [`check_layer`], a finite-difference checker for layers;
+//! - [`files`]: JSON specs, safetensors weights and `.npy` data.
+
+pub mod activation;
+pub mod batch;
+pub mod check;
+pub mod dense;
+pub mod derivatives;
+pub mod error;
+pub mod files;
+pub mod layer;
+mod linear;
+pub mod loss;
+pub mod network;
+pub mod params;
+pub mod spec;
+
+pub use activation::Activation;
+pub use batch::{Batch, Targets};
+pub use check::{check_layer, LayerCheck, Mismatch};
+pub use dense::Dense;
+pub use derivatives::Derivatives;
+pub use error::{NetError, Result};
+pub use files::{
+    load_batch, load_spec, load_weights, read_npy_vector, save_batch, save_npy, save_spec, save_weights, write_npy,
+    write_npy_vector, Dtype,
+};
+pub use layer::{Layer, LayerBlocks};
+pub use loss::{LossKind, LossLayer};
+pub use network::{Backward, Forward, Network};
+pub use params::Params;
+pub use spec::{LayerSpec, LossSpec, NetSpec};

@@ -1,1 +1,20 @@
-//! tridiag
+//! Symmetric block-tridiagonal LDL^T with pivoted (Bunch–Kaufman) blocks.
+//!
+//! [`BlockLdlt::factor`] eliminates block by block, factoring every Schur
+//! complement `S_k` with faer's Bunch–Kaufman and carrying only the part of
+//! `S_k^-1` that the next off-diagonal block touches (its column support in
+//! `blockmat`). The factorization then solves any number of right-hand
+//! sides and reports `log|det|`, its sign and the inertia from the pivots.
+//! See the `ldlt` module documentation for the recurrences.
+
+mod dense_lblt;
+mod error;
+mod input;
+mod ldlt;
+mod params;
+mod pivots;
+
+pub use error::TridiagError;
+pub use ldlt::BlockLdlt;
+pub use params::{FactorParams, OnSingular, ParPolicy, RefineParams, RefineReport, Strategy};
+pub use pivots::{BlockDiagnostics, Inertia};

@@ -1,0 +1,201 @@
+//! Transpose, scale, sums and products against the same operations on
+//! dense matrices, on random nestings; structure kept where promised.
+
+mod common;
+
+use blockmat::{Block, BlockError, Side};
+use common::*;
+use faer::Mat;
+
+// Entries are in [-1, 1] and nestings are shallow (at most ~12 terms per
+// entry of a product), so every result is within a few ulps of 12: 1e-12
+// leaves a wide margin while still catching any misplaced block.
+const TOL: f64 = 1e-12;
+
+#[test]
+fn to_dense_and_apply_agree_with_dense() {
+    let mut rng = rng(1);
+    for _ in 0..300 {
+        let (r, c) = (rand_sizes(&mut rng, 1)[0] * 3, rand_sizes(&mut rng, 1)[0] * 3);
+        let a = rand_block(&mut rng, r, c, 3);
+        let d = a.to_dense();
+        assert_eq!((d.nrows(), d.ncols()), (r, c));
+        let x = rand_mat(&mut rng, c, 2);
+        assert!(max_diff(&a.mul_dense(x.as_ref()).unwrap(), &dense_mul(&d, &x)) < TOL);
+        let y = rand_mat(&mut rng, r, 2);
+        let dt = d.transpose().to_owned();
+        assert!(max_diff(&a.tmul_dense(y.as_ref()).unwrap(), &dense_mul(&dt, &y)) < TOL);
+    }
+}
+
+#[test]
+fn transpose_matches_dense_and_mirrors_structure() {
+    let mut rng = rng(2);
+    for _ in 0..300 {
+        let a = rand_block(&mut rng, 5, 4, 3);
+        let t = a.transpose();
+        assert_eq!(max_diff(&t.to_dense(), &a.to_dense().transpose().to_owned()), 0.0);
+        let expected_kind = match a.kind() {
+            "lower-bidiagonal" => "upper-bidiagonal",
+            "upper-bidiagonal" => "lower-bidiagonal",
+            k => k,
+        };
+        assert_eq!(t.kind(), expected_kind);
+        assert_eq!(t.row_partition(), a.col_partition());
+    }
+}
+
+#[test]
+fn symmetric_tridiagonal_transpose_stays_symmetric() {
+    let mut rng = rng(3);
+    let d = |rng: &mut _, n| Block::dense(rand_mat(rng, n, n));
+    let s =
+        Block::sym_tridiag(vec![d(&mut rng, 2), d(&mut rng, 3)], vec![Block::dense(rand_mat(&mut rng, 3, 2))]).unwrap();
+    let t = s.transpose();
+    assert!(t.as_tridiag().unwrap().is_symmetric());
+    assert_eq!(max_diff(&t.to_dense(), &s.to_dense().transpose().to_owned()), 0.0);
+}
+
+#[test]
+fn scale_and_neg_match_dense() {
+    let mut rng = rng(4);
+    for _ in 0..100 {
+        let a = rand_block(&mut rng, 4, 6, 3);
+        let d = a.to_dense();
+        assert_eq!(a.scale(2.5).kind(), a.kind());
+        assert!(max_diff(&a.scale(2.5).to_dense(), &Mat::from_fn(4, 6, |i, j| 2.5 * d[(i, j)])) == 0.0);
+        assert!(max_diff(&a.neg().to_dense(), &Mat::from_fn(4, 6, |i, j| -d[(i, j)])) == 0.0);
+    }
+}
+
+#[test]
+fn add_sub_match_dense_on_equal_nestings() {
+    let mut rng = rng(5);
+    for _ in 0..300 {
+        let a = rand_block(&mut rng, 6, 5, 3);
+        let b = rand_like(&mut rng, &a);
+        let (da, db) = (a.to_dense(), b.to_dense());
+        let s = a.add(&b).unwrap();
+        assert!(max_diff(&s.to_dense(), &Mat::from_fn(6, 5, |i, j| da[(i, j)] + db[(i, j)])) < TOL);
+        let s = a.sub(&b).unwrap();
+        assert!(max_diff(&s.to_dense(), &Mat::from_fn(6, 5, |i, j| da[(i, j)] - db[(i, j)])) < TOL);
+        // A structure plus a structure of the same kind keeps the kind at
+        // the top (a sum cannot create new block positions).
+        if a.row_partition().is_some() && b.row_partition().is_some() && a.kind() != "block-tridiagonal" {
+            let k = a.add(&b).unwrap().kind();
+            assert!(k == a.kind() || k == b.kind() || a.kind() == "grid", "{k} from {} + {}", a.kind(), b.kind());
+        }
+    }
+}
+
+#[test]
+fn sums_keep_structure() {
+    let d = |n| Block::block_diag(vec![Block::identity(n), Block::scaled_identity(1, 2.0)]);
+    let lower =
+        Block::unit_bidiag(Side::Lower, &[2, 1], vec![Block::dense(Mat::from_fn(1, 2, |_, j| j as f64))]).unwrap();
+    assert_eq!(d(2).add(&d(2)).unwrap().kind(), "block-diagonal");
+    assert_eq!(d(2).add(&lower).unwrap().kind(), "lower-bidiagonal");
+    assert_eq!(lower.add(&lower.transpose()).unwrap().kind(), "block-tridiagonal");
+    assert_eq!(Block::zeros(3, 3).add(&lower).unwrap().kind(), "lower-bidiagonal");
+    assert_eq!(Block::identity(3).add(&lower).unwrap().kind(), "lower-bidiagonal");
+    let i2 = Block::identity(3).add(&Block::scaled_identity(3, 2.0)).unwrap();
+    assert!(matches!(i2, Block::Identity { n: 3, scale } if scale == 3.0));
+    let s = Block::sym_tridiag(vec![Block::identity(1), Block::identity(2)], vec![Block::zeros(2, 1)]).unwrap();
+    assert!(s.add(&s).unwrap().as_tridiag().unwrap().is_symmetric());
+}
+
+#[test]
+fn products_match_dense_on_compatible_nestings() {
+    let mut rng = rng(6);
+    for _ in 0..300 {
+        // a * b^T has matching inner partitions at the top level when b is
+        // nested like a; a fully random b has mismatched ones (the product
+        // then densifies where it must).
+        let a = rand_block(&mut rng, 5, 6, 3);
+        let b = rand_like(&mut rng, &a).transpose();
+        let p = a.matmul(&b).unwrap();
+        assert!(max_diff(&p.to_dense(), &dense_mul(&a.to_dense(), &b.to_dense())) < TOL);
+        let b = rand_block(&mut rng, 6, 4, 3);
+        let p = a.matmul(&b).unwrap();
+        assert!(max_diff(&p.to_dense(), &dense_mul(&a.to_dense(), &b.to_dense())) < TOL);
+        // And a leaf on either side.
+        let l = rand_leaf(&mut rng, 6, 6);
+        let p = a.matmul(&l).unwrap();
+        assert!(max_diff(&p.to_dense(), &dense_mul(&a.to_dense(), &l.to_dense())) < TOL);
+        let l = rand_leaf(&mut rng, 5, 5);
+        let p = l.matmul(&a).unwrap();
+        assert!(max_diff(&p.to_dense(), &dense_mul(&l.to_dense(), &a.to_dense())) < TOL);
+    }
+}
+
+fn diag3(rng: &mut rand_chacha::ChaCha8Rng) -> Block {
+    Block::block_diag(vec![
+        Block::dense(rand_mat(rng, 2, 2)),
+        Block::dense(rand_mat(rng, 3, 3)),
+        Block::scaled_identity(1, 2.0),
+    ])
+}
+
+fn bidiag3(rng: &mut rand_chacha::ChaCha8Rng, side: Side) -> Block {
+    let off = match side {
+        Side::Lower => vec![Block::dense(rand_mat(rng, 3, 2)), Block::dense(rand_mat(rng, 1, 3))],
+        Side::Upper => vec![Block::dense(rand_mat(rng, 2, 3)), Block::dense(rand_mat(rng, 3, 1))],
+    };
+    Block::bidiag(
+        side,
+        vec![Block::dense(rand_mat(rng, 2, 2)), Block::identity(3), Block::dense(rand_mat(rng, 1, 1))],
+        off,
+    )
+    .unwrap()
+}
+
+#[test]
+fn products_keep_structure_when_closed() {
+    let mut rng = rng(7);
+    let (d1, d2) = (diag3(&mut rng), diag3(&mut rng));
+    let (lo, up) = (bidiag3(&mut rng, Side::Lower), bidiag3(&mut rng, Side::Upper));
+    let check = |a: &Block, b: &Block, kind: &str| {
+        let p = a.matmul(b).unwrap();
+        assert_eq!(p.kind(), kind, "{} * {}", a.kind(), b.kind());
+        assert_eq!(p.row_partition(), Some(vec![2, 3, 1]));
+        assert!(max_diff(&p.to_dense(), &dense_mul(&a.to_dense(), &b.to_dense())) < TOL);
+        p
+    };
+    // A product of block-diagonals must not densify: each block is the
+    // product of the blocks, and the identity stays an identity.
+    let p = check(&d1, &d2, "block-diagonal");
+    assert!(matches!(p.as_diag().unwrap().blocks()[2], Block::Identity { n: 1, scale } if scale == 4.0));
+    check(&d1, &lo, "lower-bidiagonal");
+    check(&up, &d2, "upper-bidiagonal");
+    check(&lo, &up, "block-tridiagonal");
+    check(&lo, &lo, "grid");
+    assert_eq!(d1.matmul(&Block::zeros(6, 4)).unwrap().kind(), "zero");
+    assert_eq!(Block::identity(6).matmul(&lo).unwrap().kind(), "lower-bidiagonal");
+    let g =
+        Block::grid(vec![vec![Block::identity(2), Block::zeros(2, 1)], vec![Block::zeros(1, 2), Block::identity(1)]])
+            .unwrap();
+    assert_eq!(g.matmul(&g).unwrap().kind(), "grid");
+}
+
+#[test]
+fn mismatches_are_errors_naming_both_sides() {
+    let a = Block::block_diag(vec![Block::identity(2), Block::identity(3)]);
+    let b = Block::block_diag(vec![Block::identity(3), Block::identity(2)]);
+    let msgs = [
+        a.add(&Block::identity(4)).unwrap_err(),
+        a.add(&b).unwrap_err(),
+        a.sub(&b.transpose()).unwrap_err(),
+        a.matmul(&Block::zeros(4, 1)).unwrap_err(),
+        a.sub(&Block::zeros(5, 4)).unwrap_err(),
+    ]
+    .iter()
+    .map(|e| e.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    insta::assert_snapshot!(msgs);
+    assert!(matches!(a.add(&b), Err(BlockError::PartitionMismatch { .. })));
+    // A product with mismatched inner partitions is still right, as a dense leaf.
+    let p = a.matmul(&b).unwrap();
+    assert_eq!(p.kind(), "dense");
+    assert_eq!(max_diff(&p.to_dense(), &Mat::<f64>::identity(5, 5)), 0.0);
+}

@@ -1,0 +1,236 @@
+//! The file-driven subcommands: `solve`, `hvp`, `logdet`, `inertia`, `gradient`.
+
+use std::path::Path;
+
+use hinv::{Curvature, HinvError};
+use netgraph::NetError;
+use serde_json::json;
+use thiserror::Error;
+
+use super::progress::phase;
+use super::ModelArgs;
+
+/// Everything a command can fail with; printed as one line by `main`.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// From the library.
+    #[error(transparent)]
+    Hinv(#[from] HinvError),
+    /// From reading or writing files.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Writing output or pictures.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A demo check failed (the structured solver disagrees with the dense route).
+    #[error("demo check failed: {0}")]
+    Check(String),
+}
+
+/// A loaded model: the curvature and how long loading and derivatives took.
+struct Loaded {
+    curv: Curvature,
+    load_s: f64,
+    derivs_s: f64,
+}
+
+fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
+    let (res, load_s) = phase("reading files", || -> Result<_, NetError> {
+        let net = netgraph::load_spec(&m.spec)?;
+        let params = netgraph::load_weights(&net, &m.weights)?;
+        let batch = netgraph::load_batch(&net, &m.inputs, &m.targets)?;
+        Ok((net, params, batch))
+    });
+    let (net, params, batch) = res?;
+    let (curv, derivs_s) = phase("derivative blocks", || Curvature::new(&net, &params, &batch));
+    Ok(Loaded { curv: curv?, load_s, derivs_s })
+}
+
+fn rhs_or_gradient(curv: &Curvature, rhs: Option<&Path>) -> Result<Vec<f64>, CliError> {
+    match rhs {
+        Some(p) => Ok(netgraph::read_npy_vector(p)?),
+        None => Ok(curv.gradient().to_vec()),
+    }
+}
+
+fn write_out(out: Option<&Path>, v: &[f64]) -> Result<(), CliError> {
+    if let Some(p) = out {
+        netgraph::write_npy_vector(p, v)?;
+    }
+    Ok(())
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+fn sizes(curv: &Curvature) -> serde_json::Value {
+    let d = curv.derivatives();
+    json!({
+        "params": curv.num_params(),
+        "layers": curv.num_layers(),
+        "lifted_dim": d.param_sizes.iter().zip(&d.act_sizes[1..]).map(|(p, a)| p + 2 * a).sum::<usize>(),
+        "batch_activations": d.act_sizes[0],
+    })
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+pub fn solve(
+    m: &ModelArgs,
+    rhs: Option<&Path>,
+    eps: f64,
+    out: Option<&Path>,
+    refine: Option<f64>,
+) -> Result<(), CliError> {
+    let l = load(m)?;
+    let g = rhs_or_gradient(&l.curv, rhs)?;
+    let (f, factor_s) = phase("factorization", || l.curv.factor(eps));
+    let f = f?;
+    let (x, solve_s) = phase("solve", || match refine {
+        Some(tol) => f.solve_refined(&g, tol, 10),
+        None => f.solve_with_report(&g),
+    });
+    let (x, report) = x?;
+    // One HVP checks the answer: cheap next to the factorization.
+    let (hx, check_s) = phase("residual check", || l.curv.shifted_hvp(eps, &x));
+    let hx = hx?;
+    let r: Vec<f64> = g.iter().zip(&hx).map(|(a, b)| a - b).collect();
+    let rel = norm(&r) / norm(&g).max(f64::MIN_POSITIVE);
+    write_out(out, &x)?;
+    let inertia = f.inertia();
+    if m.json {
+        print_json(&json!({
+            "command": "solve",
+            "eps": eps,
+            "sizes": sizes(&l.curv),
+            "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s, "solve": solve_s, "check": check_s},
+            "relative_residual": rel,
+            "solve_report": report,
+            "refined": report.iterations > 0,
+            "log_abs_det": f.log_abs_det(),
+            "inertia": inertia,
+            "solution_norm": norm(&x),
+            "out": out.map(|p| p.display().to_string()),
+        }));
+    } else {
+        println!("solved (H + {eps:e} I) x = rhs for {} parameters", l.curv.num_params());
+        println!("  relative residual ||rhs - (H + eps I) x|| / ||rhs|| = {rel:.3e}");
+        println!(
+            "  backward error {:.3e} -> {:.3e} after {} refinement step(s) with the exact HVP",
+            report.initial_backward_error, report.backward_error, report.iterations
+        );
+        println!(
+            "  inertia of H + eps I: {} positive, {} negative, {} zero",
+            inertia.positive, inertia.negative, inertia.zero
+        );
+        println!("  time: derivatives {:.3} s, factor {factor_s:.3} s, solve {solve_s:.3} s", l.derivs_s);
+        if let Some(p) = out {
+            println!("  wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<(), CliError> {
+    let l = load(m)?;
+    let v = rhs_or_gradient(&l.curv, rhs)?;
+    let (hv, hvp_s) = phase("Hessian-vector product", || l.curv.hvp(&v));
+    let hv = hv?;
+    write_out(out, &hv)?;
+    if m.json {
+        print_json(&json!({
+            "command": "hvp",
+            "sizes": sizes(&l.curv),
+            "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "hvp": hvp_s},
+            "result_norm": norm(&hv),
+            "v_dot_hv": v.iter().zip(&hv).map(|(a, b)| a * b).sum::<f64>(),
+            "out": out.map(|p| p.display().to_string()),
+        }));
+    } else {
+        println!(
+            "H v for {} parameters: ||H v|| = {:.6e}, v.H v = {:.6e}",
+            l.curv.num_params(),
+            norm(&hv),
+            v.iter().zip(&hv).map(|(a, b)| a * b).sum::<f64>()
+        );
+        println!("  time: derivatives {:.3} s, hvp {hvp_s:.3} s", l.derivs_s);
+        if let Some(p) = out {
+            println!("  wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn logdet(m: &ModelArgs, eps: f64) -> Result<(), CliError> {
+    let l = load(m)?;
+    let opts = hinv::FactorOptions { allow_singular: true, ..Default::default() };
+    let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &opts));
+    let f = f?;
+    if m.json {
+        print_json(&json!({
+            "command": "logdet",
+            "eps": eps,
+            "sizes": sizes(&l.curv),
+            "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s},
+            "log_abs_det": f.log_abs_det(),
+            "sign": f.det_sign(),
+            "inertia": f.inertia(),
+        }));
+    } else {
+        println!("log|det(H + {eps:e} I)| = {:.12e} (sign {:+})", f.log_abs_det(), f.det_sign());
+        println!("  time: derivatives {:.3} s, factor {factor_s:.3} s", l.derivs_s);
+    }
+    Ok(())
+}
+
+pub fn inertia(m: &ModelArgs, shift: f64) -> Result<(), CliError> {
+    let l = load(m)?;
+    let opts = hinv::FactorOptions { allow_singular: true, ..Default::default() };
+    let (f, factor_s) = phase("factorization", || l.curv.factor_with(-shift, &opts));
+    let i = f?.inertia();
+    if m.json {
+        print_json(&json!({
+            "command": "inertia",
+            "shift": shift,
+            "sizes": sizes(&l.curv),
+            "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s},
+            "below": i.negative,
+            "at": i.zero,
+            "above": i.positive,
+        }));
+    } else {
+        println!("eigenvalues of H: {} below {shift:e}, {} at it, {} above", i.negative, i.zero, i.positive);
+        println!("  time: derivatives {:.3} s, factor {factor_s:.3} s", l.derivs_s);
+    }
+    Ok(())
+}
+
+pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<(), CliError> {
+    let l = load(m)?;
+    let g = l.curv.gradient().to_vec();
+    write_out(out, &g)?;
+    if m.json {
+        print_json(&json!({
+            "command": "gradient",
+            "sizes": sizes(&l.curv),
+            "timings_s": {"load": l.load_s, "derivatives": l.derivs_s},
+            "loss": l.curv.loss(),
+            "gradient_norm": norm(&g),
+            "out": out.map(|p| p.display().to_string()),
+        }));
+    } else {
+        println!("loss = {:.12e}, ||gradient|| = {:.6e} ({} parameters)", l.curv.loss(), norm(&g), l.curv.num_params());
+        if let Some(p) = out {
+            println!("  wrote {}", p.display());
+        }
+    }
+    Ok(())
+}

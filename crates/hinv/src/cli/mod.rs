@@ -1,0 +1,136 @@
+//! Argument parsing and dispatch of the `hinv` subcommands.
+
+mod commands;
+mod demo;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use commands::CliError;
+
+/// Exact Hessian-inverse-vector products, log-determinants and inertia for
+/// deep networks, linear in depth.
+#[derive(Debug, Parser)]
+#[command(name = "hinv", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the reference demonstration (30-layer tanh network) against the dense route.
+    Demo(DemoArgs),
+    /// Solve (H + eps I) x = rhs (rhs defaults to the gradient) and write x.
+    Solve(SolveArgs),
+    /// Multiply the Hessian by a vector (defaults to the gradient) and write H v.
+    Hvp(HvpArgs),
+    /// Print log|det(H + eps I)| and its sign.
+    Logdet(EpsArgs),
+    /// Print the inertia of H - shift I: how many eigenvalues of H lie below, at and above the shift.
+    Inertia(InertiaArgs),
+    /// Write the gradient of the batch loss.
+    Gradient(GradientArgs),
+}
+
+/// The network, its weights and the batch.
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// JSON network spec.
+    #[arg(long, value_name = "FILE")]
+    spec: PathBuf,
+    /// Weights (safetensors, f32 or f64).
+    #[arg(long, value_name = "FILE")]
+    weights: PathBuf,
+    /// Inputs, .npy of shape (batch, features).
+    #[arg(long, value_name = "FILE")]
+    inputs: PathBuf,
+    /// Targets, .npy: integer classes (batch,) or values (batch, outputs).
+    #[arg(long, value_name = "FILE")]
+    targets: PathBuf,
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Folder for the pictures of the lifted system.
+    #[arg(long, value_name = "DIR", default_value = "hinv-demo")]
+    out_dir: PathBuf,
+    /// Print a machine-readable JSON summary instead of the report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct SolveArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Right-hand side, a flat .npy vector (default: the gradient).
+    #[arg(long, value_name = "FILE")]
+    rhs: Option<PathBuf>,
+    /// Regularisation: solve with H + eps I.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    eps: f64,
+    /// Where to write the solution (flat .npy, f64).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Refine with the exact HVP to this backward error (default: refine
+    /// automatically when the backward error exceeds 64 eps_mach).
+    #[arg(long, value_name = "TOL")]
+    refine: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+struct HvpArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The vector to multiply, a flat .npy vector (default: the gradient).
+    #[arg(long, value_name = "FILE")]
+    rhs: Option<PathBuf>,
+    /// Where to write H v (flat .npy, f64).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EpsArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Regularisation: the determinant of H + eps I.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    eps: f64,
+}
+
+#[derive(Debug, Args)]
+struct InertiaArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Count the eigenvalues of H below, at and above this value.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    shift: f64,
+}
+
+#[derive(Debug, Args)]
+struct GradientArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Where to write the gradient (flat .npy, f64).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Demo(a) => demo::run(&a.out_dir, a.json),
+        Command::Solve(a) => commands::solve(&a.model, a.rhs.as_deref(), a.eps, a.out.as_deref(), a.refine),
+        Command::Hvp(a) => commands::hvp(&a.model, a.rhs.as_deref(), a.out.as_deref()),
+        Command::Logdet(a) => commands::logdet(&a.model, a.eps),
+        Command::Inertia(a) => commands::inertia(&a.model, a.shift),
+        Command::Gradient(a) => commands::gradient(&a.model, a.out.as_deref()),
+    }
+}

@@ -1,0 +1,193 @@
+//! [`Curvature`]: the derivative blocks of one network at one point on one
+//! batch, computed once and reused for every product, `eps` and right-hand
+//! side.
+
+use std::sync::Arc;
+
+use blockmat::Block;
+use faer::reborrow::ReborrowMut;
+use faer::{Mat, MatRef};
+use netgraph::{Batch, Derivatives, Network, Params};
+
+use crate::error::{check_vector, HinvError, Result};
+use crate::factor::{FactorOptions, Factorization};
+
+/// The curvature of a network's batch loss at given parameters.
+///
+/// Construction runs the forward and backward passes and computes every
+/// layer's derivative blocks (`Dx, Dz, A, G, E`, see ALGORITHM.md) in
+/// parallel. Everything after that — Hessian-vector products, factorizations
+/// for any `eps`, eigenvalue counts — reuses them.
+///
+/// ```
+/// use hinv::Curvature;
+/// use netgraph::{Batch, Network};
+///
+/// let net = Network::tanh_mlp(3, 4, 2, 2, false);
+/// let params = net.init_params(0);
+/// let batch = Batch::random_classification(3, 2, 2, 1);
+/// let curv = Curvature::new(&net, &params, &batch)?;
+/// let g = curv.gradient().to_vec();
+/// let f = curv.factor(1e-2)?;
+/// let x = f.solve(&g)?;                 // (H + 0.01 I)^-1 g
+/// let back = curv.hvp(&x)?;             // (H + 0.01 I) x should give g back
+/// let err: f64 = back.iter().zip(&x).zip(&g)
+///     .map(|((hx, xi), gi)| (hx + 1e-2 * xi - gi).abs()).fold(0.0, f64::max);
+/// assert!(err < 1e-8);
+/// # Ok::<(), hinv::HinvError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Curvature {
+    /// Shared with every [`Factorization`], which refines its solves with
+    /// the exact HVP.
+    derivs: Arc<Derivatives>,
+}
+
+/// Overflow in the passes (a deep network of squares, huge weights) shows as
+/// a non-finite loss, gradient or block entry; catch it here, where it is
+/// cheap, rather than return NaNs from every later product.
+fn check_finite(d: &Derivatives) -> Result<()> {
+    if !d.loss.is_finite() {
+        return Err(HinvError::Overflow { what: "the loss".into(), value: d.loss });
+    }
+    if let Some((index, &value)) = d.gradient.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(HinvError::Overflow { what: format!("entry {index} of the gradient"), value });
+    }
+    for (l, blocks) in d.layers.iter().enumerate() {
+        for (name, b) in blocks.named() {
+            if let Some(value) = b.first_non_finite() {
+                return Err(HinvError::Overflow { what: format!("derivative block {name} of layer {}", l + 1), value });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Curvature {
+    /// Runs the passes and computes all derivative blocks.
+    pub fn new(net: &Network, params: &Params, batch: &Batch) -> Result<Curvature> {
+        let derivs = net.derivatives(params, batch)?;
+        check_finite(&derivs)?;
+        Ok(Curvature::from_derivatives(derivs))
+    }
+
+    /// Wraps derivative blocks computed elsewhere (for instance by a
+    /// user-defined [`netgraph::Layer`]).
+    pub fn from_derivatives(derivs: Derivatives) -> Curvature {
+        Curvature { derivs: Arc::new(derivs) }
+    }
+
+    /// The derivative blocks.
+    pub fn derivatives(&self) -> &Derivatives {
+        &self.derivs
+    }
+
+    /// Number of parameters `p = sum_l p_l`.
+    pub fn num_params(&self) -> usize {
+        self.derivs.param_sizes.iter().sum()
+    }
+
+    /// Number of layers `L` (the fused loss layer included).
+    pub fn num_layers(&self) -> usize {
+        self.derivs.layers.len()
+    }
+
+    /// The batch loss at the current parameters.
+    pub fn loss(&self) -> f64 {
+        self.derivs.loss
+    }
+
+    /// The gradient of the batch loss, flattened as the parameters.
+    pub fn gradient(&self) -> &[f64] {
+        &self.derivs.gradient
+    }
+
+    /// `H v`, for one vector.
+    pub fn hvp(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let out = self.hvp_many(MatRef::from_column_major_slice(v, v.len(), 1))?;
+        Ok(out.col(0).iter().copied().collect())
+    }
+
+    /// `H V` for a matrix of columns, in Pearlmutter's form (ALGORITHM.md):
+    /// one forward sweep `t = M^-1 Dx v` and one backward sweep with `M^T`,
+    /// linear in depth and never forming `H`.
+    pub fn hvp_many(&self, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        hvp_many(&self.derivs, v)
+    }
+
+    /// Factors the lifted system of `H + eps I` (ALGORITHM.md), with the
+    /// default options: a singular `H + eps I` is an error.
+    pub fn factor(&self, eps: f64) -> Result<Factorization> {
+        self.factor_with(eps, &FactorOptions::default())
+    }
+
+    /// Factors the lifted system of `H + eps I` with explicit options.
+    pub fn factor_with(&self, eps: f64, opts: &FactorOptions) -> Result<Factorization> {
+        if !eps.is_finite() {
+            return Err(HinvError::InvalidEps { eps });
+        }
+        Factorization::new(Arc::clone(&self.derivs), eps, opts)
+    }
+
+    /// The number of eigenvalues of `H` strictly below `t`, from one
+    /// factorization of `H - t I` (Sylvester's law of inertia). Eigenvalues
+    /// equal to `t` (to working precision) are reported by
+    /// [`Factorization::inertia`] as zeros and not counted here.
+    pub fn count_eigenvalues_below(&self, t: f64) -> Result<usize> {
+        let opts = FactorOptions { allow_singular: true, ..FactorOptions::default() };
+        Ok(self.factor_with(-t, &opts)?.inertia().negative)
+    }
+
+    /// The lifted 3x3 grid `K` of ALGORITHM.md (layer-structured blocks),
+    /// for pictures and checks; the solver uses [`Curvature::lifted_tridiag`].
+    pub fn lifted_grid(&self, eps: f64) -> Result<Block> {
+        crate::lifted::lifted_grid(&self.derivs, eps)
+    }
+
+    /// The interleaved symmetric block-tridiagonal system `K'`.
+    pub fn lifted_tridiag(&self, eps: f64) -> Result<blockmat::Tridiag> {
+        crate::lifted::lifted_tridiag(&self.derivs, eps)
+    }
+}
+
+/// `H V` in Pearlmutter's form (ALGORITHM.md): one forward sweep
+/// `t = M^-1 Dx v` and one backward sweep with `M^T`, linear in depth.
+pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    let p: usize = d.param_sizes.iter().sum();
+    check_vector("the vector to multiply", v, p)?;
+    let nl = d.layers.len();
+    let k = v.ncols();
+    let offs = blockmat::offsets(&d.param_sizes);
+    let vl = |l: usize| v.subrows(offs[l], d.param_sizes[l]);
+
+    // Forward: t_l = Dx_l v_l + Dz_l t_{l-1}.
+    let mut t: Vec<Mat<f64>> = Vec::with_capacity(nl);
+    for l in 0..nl {
+        let blocks = &d.layers[l];
+        let mut tl = Mat::zeros(d.act_sizes[l + 1], k);
+        blocks.dx.mul_add_to(tl.as_mut(), vl(l), 1.0)?;
+        if l > 0 {
+            blocks.dz.mul_add_to(tl.as_mut(), t[l - 1].as_ref(), 1.0)?;
+        }
+        t.push(tl);
+    }
+
+    // Backward: s_L = 0, s_{l-1} = G_l^T v_l + E_l t_{l-1} + Dz_l^T s_l.
+    let mut out = Mat::zeros(p, k);
+    let mut s = Mat::zeros(d.act_sizes[nl], k);
+    for l in (0..nl).rev() {
+        let blocks = &d.layers[l];
+        let mut hv = out.as_mut().subrows_mut(offs[l], d.param_sizes[l]);
+        blocks.a.mul_add_to(hv.rb_mut(), vl(l), 1.0)?;
+        blocks.dx.tmul_add_to(hv.rb_mut(), s.as_ref(), 1.0)?;
+        if l > 0 {
+            blocks.g.mul_add_to(hv.rb_mut(), t[l - 1].as_ref(), 1.0)?;
+            let mut prev = Mat::zeros(d.act_sizes[l], k);
+            blocks.g.tmul_add_to(prev.as_mut(), vl(l), 1.0)?;
+            blocks.e.mul_add_to(prev.as_mut(), t[l - 1].as_ref(), 1.0)?;
+            blocks.dz.tmul_add_to(prev.as_mut(), s.as_ref(), 1.0)?;
+            s = prev;
+        }
+    }
+    Ok(out)
+}

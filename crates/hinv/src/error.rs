@@ -1,0 +1,110 @@
+//! The one error type of the `hinv` facade.
+
+use thiserror::Error;
+
+/// What went wrong in a curvature computation.
+///
+/// Lower layers' errors are wrapped, so a caller can still match on the
+/// network, block-matrix or factorization error that caused it.
+#[derive(Debug, Error)]
+pub enum HinvError {
+    /// A vector (or matrix of columns) does not have one entry per parameter.
+    #[error("{what} has {found} rows, but the network has {expected} parameters")]
+    WrongLength {
+        /// Which argument.
+        what: &'static str,
+        /// The number of parameters.
+        expected: usize,
+        /// What was given.
+        found: usize,
+    },
+    /// A NaN or infinity in an argument.
+    #[error("{what} contains a non-finite value ({value}) at index {index}")]
+    NonFinite {
+        /// Which argument.
+        what: &'static str,
+        /// Flat index of the first offending entry.
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// `eps` (or a shift) is NaN or infinite.
+    #[error("eps must be a finite number, got {eps}")]
+    InvalidEps {
+        /// The value given.
+        eps: f64,
+    },
+    /// The network overflowed at these parameters: a pass or a derivative
+    /// block holds a NaN or an infinity.
+    #[error(
+        "{what} is not finite ({value}): the network overflows at these parameters and inputs; \
+         scale the weights or inputs down"
+    )]
+    Overflow {
+        /// Where the non-finite value appeared.
+        what: String,
+        /// The offending value.
+        value: f64,
+    },
+    /// `H + eps I` is singular (or numerically singular) at this `eps`.
+    #[error(
+        "H + eps I is singular at eps = {eps:e}: pivot {pivot} of block {block} (layer {layer}) has magnitude {magnitude:.3e}; \
+         use a larger eps, or shift by a value that is not an eigenvalue of H"
+    )]
+    Singular {
+        /// The regularisation that was asked for.
+        eps: f64,
+        /// Block of the lifted system (0-based).
+        block: usize,
+        /// Network layer of that block (1-based, as in the algorithm).
+        layer: usize,
+        /// Pivot index inside the block.
+        pivot: usize,
+        /// Magnitude of the pivot.
+        magnitude: f64,
+    },
+    /// The dense reference route would need more memory than allowed.
+    #[error(
+        "the dense Hessian of {params} parameters needs {needed_mib} MiB, above the limit of {limit_mib} MiB; \
+         use the structured solver, or force the dense route with a larger limit"
+    )]
+    TooLarge {
+        /// Number of parameters.
+        params: usize,
+        /// Memory the route would need, in MiB.
+        needed_mib: u64,
+        /// The limit in force, in MiB.
+        limit_mib: u64,
+    },
+    /// A dense reference solve failed.
+    #[error("the dense reference route failed: {0}")]
+    Dense(String),
+    /// An error from the network layer (shapes, files, parameters).
+    #[error(transparent)]
+    Net(#[from] netgraph::NetError),
+    /// An error from block-matrix assembly.
+    #[error(transparent)]
+    Block(#[from] blockmat::BlockError),
+    /// An error from the block-tridiagonal factorization.
+    #[error(transparent)]
+    Factor(#[from] tridiag::TridiagError),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = HinvError> = std::result::Result<T, E>;
+
+/// Checks that `v` has `expected` rows and only finite entries.
+pub(crate) fn check_vector(what: &'static str, v: faer::MatRef<'_, f64>, expected: usize) -> Result<()> {
+    if v.nrows() != expected {
+        return Err(HinvError::WrongLength { what, expected, found: v.nrows() });
+    }
+    for j in 0..v.ncols() {
+        for i in 0..v.nrows() {
+            let x = v[(i, j)];
+            if !x.is_finite() {
+                return Err(HinvError::NonFinite { what, index: j * v.nrows() + i, value: x });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! [`Factorization`]: the block LDLᵀ of the lifted system of `H + eps I`,
+//! with solves (refined with the exact HVP when they need it),
+//! log-determinant and inertia.
+
+use std::sync::{Arc, OnceLock};
+
+use faer::{Mat, MatRef};
+use netgraph::Derivatives;
+use serde::Serialize;
+use tridiag::{BlockLdlt, FactorParams, OnSingular, TridiagError};
+
+use crate::curvature::hvp_many;
+use crate::error::{check_vector, HinvError, Result};
+
+/// When a solve is refined with the exact Hessian-vector product.
+///
+/// Block elimination of the lifted system is backward stable per block, but
+/// the Schur complements can grow along the chain when `H` is
+/// ill-conditioned, and the raw solution then carries a backward error well
+/// above machine precision (docs/numerics.md). One HVP measures it; one or
+/// two refinement steps (an HVP and a solve each) remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Refinement {
+    /// Return the raw solve.
+    Off,
+    /// Measure the backward error of every solve and refine while it is
+    /// above `threshold`, for at most `max_iterations` steps.
+    Auto {
+        /// Backward error above which refinement switches on.
+        threshold: f64,
+        /// Most refinement steps per solve.
+        max_iterations: usize,
+    },
+}
+
+impl Default for Refinement {
+    /// `Auto` with threshold `64 eps_mach` (1.4e-14) and at most 5 steps.
+    fn default() -> Self {
+        Refinement::Auto { threshold: 64.0 * f64::EPSILON, max_iterations: 5 }
+    }
+}
+
+/// Knobs of [`crate::Curvature::factor_with`].
+#[derive(Debug, Clone, Default)]
+pub struct FactorOptions {
+    /// Factor a singular `H + eps I` anyway (its zero eigenvalues then show
+    /// in [`Factorization::inertia`]) instead of returning
+    /// [`HinvError::Singular`]. Solves with such a factorization fail.
+    pub allow_singular: bool,
+    /// Refinement policy of [`Factorization::solve`] and friends.
+    pub refinement: Refinement,
+    /// Parameters handed to the block-tridiagonal factorization.
+    pub tridiag: FactorParams,
+}
+
+/// Inertia of `H + eps I`: how many eigenvalues are positive, negative, zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Inertia {
+    /// Eigenvalues above zero.
+    pub positive: usize,
+    /// Eigenvalues below zero: the eigenvalues of `H` below `-eps`.
+    pub negative: usize,
+    /// Eigenvalues that are zero to working precision.
+    pub zero: usize,
+}
+
+/// What a solve did: backward errors before and after refinement.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SolveReport {
+    /// Refinement steps taken (0: the raw solve was good enough, or
+    /// refinement is off).
+    pub iterations: usize,
+    /// Largest normwise backward error over the columns of the raw solve,
+    /// `||g - (H + eps I) x|| / (||H + eps I|| ||x|| + ||g||)`, with
+    /// `||H + eps I||` estimated by power iteration; `NaN` when not measured.
+    pub initial_backward_error: f64,
+    /// The same for the returned solution.
+    pub backward_error: f64,
+    /// Whether the returned solution meets the threshold of the policy.
+    pub converged: bool,
+}
+
+/// The factored lifted system of `H + eps I`; reusable for any number of
+/// right-hand sides.
+#[derive(Debug)]
+pub struct Factorization {
+    ldlt: BlockLdlt,
+    derivs: Arc<Derivatives>,
+    eps: f64,
+    refinement: Refinement,
+    /// Offset of each layer's `x_l` in the interleaved unknowns.
+    lifted_offsets: Vec<usize>,
+    /// `sum_l a_l`: the size of the `y` (and of the `z`) unknowns.
+    lifted_extra: usize,
+    norm_estimate: OnceLock<f64>,
+}
+
+impl Factorization {
+    pub(crate) fn new(derivs: Arc<Derivatives>, eps: f64, opts: &FactorOptions) -> Result<Factorization> {
+        let k = crate::lifted::lifted_tridiag(&derivs, eps)?;
+        let mut params = opts.tridiag;
+        params.on_singular = if opts.allow_singular { OnSingular::Continue } else { OnSingular::Error };
+        let ldlt = BlockLdlt::factor(&k, &params).map_err(|e| map_singular(e, eps))?;
+        let d = &derivs;
+        let sizes: Vec<usize> = (0..d.layers.len()).map(|l| d.param_sizes[l] + 2 * d.act_sizes[l + 1]).collect();
+        Ok(Factorization {
+            ldlt,
+            eps,
+            refinement: opts.refinement,
+            lifted_offsets: blockmat::offsets(&sizes),
+            lifted_extra: d.act_sizes[1..].iter().sum(),
+            derivs,
+            norm_estimate: OnceLock::new(),
+        })
+    }
+
+    /// The `eps` of this factorization.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.derivs.param_sizes.iter().sum()
+    }
+
+    /// Size of the lifted system (`sum_l p_l + 2 a_l`).
+    pub fn lifted_dim(&self) -> usize {
+        self.ldlt.dim()
+    }
+
+    /// The underlying block factorization (per-block diagnostics, pivots).
+    pub fn block_ldlt(&self) -> &BlockLdlt {
+        &self.ldlt
+    }
+
+    /// `(H + eps I)^-1 g` for one vector, refined as the policy says.
+    pub fn solve(&self, g: &[f64]) -> Result<Vec<f64>> {
+        Ok(self.solve_with_report(g)?.0)
+    }
+
+    /// [`Factorization::solve`], also reporting the backward errors.
+    pub fn solve_with_report(&self, g: &[f64]) -> Result<(Vec<f64>, SolveReport)> {
+        let (x, rep) = self.solve_many_with_report(MatRef::from_column_major_slice(g, g.len(), 1))?;
+        Ok((x.col(0).iter().copied().collect(), rep))
+    }
+
+    /// `(H + eps I)^-1 G` for a matrix of right-hand-side columns, in one
+    /// sweep of the factors per refinement step.
+    pub fn solve_many(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        Ok(self.solve_many_with_report(g)?.0)
+    }
+
+    /// [`Factorization::solve_many`], also reporting the worst column's
+    /// backward errors.
+    pub fn solve_many_with_report(&self, g: MatRef<'_, f64>) -> Result<(Mat<f64>, SolveReport)> {
+        match self.refinement {
+            Refinement::Off => {
+                let x = self.solve_raw(g)?;
+                Ok((
+                    x,
+                    SolveReport {
+                        iterations: 0,
+                        initial_backward_error: f64::NAN,
+                        backward_error: f64::NAN,
+                        converged: true,
+                    },
+                ))
+            }
+            Refinement::Auto { threshold, max_iterations } => self.refine(g, threshold, max_iterations),
+        }
+    }
+
+    /// Solves, then refines with the exact HVP until every column's
+    /// backward error is at most `target`, at most `max_iterations` steps,
+    /// stopping early when a step no longer helps.
+    pub fn solve_refined(&self, g: &[f64], target: f64, max_iterations: usize) -> Result<(Vec<f64>, SolveReport)> {
+        let (x, rep) = self.refine(MatRef::from_column_major_slice(g, g.len(), 1), target, max_iterations)?;
+        Ok((x.col(0).iter().copied().collect(), rep))
+    }
+
+    fn refine(&self, g: MatRef<'_, f64>, target: f64, max_iterations: usize) -> Result<(Mat<f64>, SolveReport)> {
+        let mut x = self.solve_raw(g)?;
+        let (mut r, mut be) = self.residual(g, x.as_ref())?;
+        let initial = be;
+        let mut iterations = 0;
+        while be > target && iterations < max_iterations {
+            let dx = self.solve_raw(r.as_ref())?;
+            let cand = &x + &dx;
+            let (rc, bc) = self.residual(g, cand.as_ref())?;
+            iterations += 1;
+            if !(bc < be) {
+                // Stagnation: this precision is as good as refinement gets.
+                break;
+            }
+            (x, r, be) = (cand, rc, bc);
+        }
+        Ok((
+            x,
+            SolveReport { iterations, initial_backward_error: initial, backward_error: be, converged: be <= target },
+        ))
+    }
+
+    /// `R = G - (H + eps I) X` and the largest column backward error.
+    fn residual(&self, g: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Result<(Mat<f64>, f64)> {
+        let hx = hvp_many(&self.derivs, x)?;
+        let r = Mat::from_fn(g.nrows(), g.ncols(), |i, j| g[(i, j)] - hx[(i, j)] - self.eps * x[(i, j)]);
+        let norm_op = self.operator_norm()?;
+        let mut worst: f64 = 0.0;
+        for j in 0..g.ncols() {
+            let denom = norm_op * x.col(j).norm_l2() + g.col(j).norm_l2();
+            let be = if denom > 0.0 { r.col(j).norm_l2() / denom } else { 0.0 };
+            worst = worst.max(be);
+        }
+        Ok((r, worst))
+    }
+
+    /// `||H + eps I||_2`, estimated once by power iteration with the HVP.
+    fn operator_norm(&self) -> Result<f64> {
+        if let Some(&n) = self.norm_estimate.get() {
+            return Ok(n);
+        }
+        let n = operator_norm_estimate(&self.derivs, self.eps)?;
+        Ok(*self.norm_estimate.get_or_init(|| n))
+    }
+
+    /// The raw block solve, without refinement.
+    pub fn solve_raw(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let p = self.num_params();
+        check_vector("the right-hand side", g, p)?;
+        let k = g.ncols();
+        let sizes = &self.derivs.param_sizes;
+        let poffs = blockmat::offsets(sizes);
+        let mut rhs = Mat::zeros(self.ldlt.dim(), k);
+        for (l, &pl) in sizes.iter().enumerate() {
+            rhs.as_mut().subrows_mut(self.lifted_offsets[l], pl).copy_from(g.subrows(poffs[l], pl));
+        }
+        self.ldlt.solve_in_place(rhs.as_mut()).map_err(|e| map_singular(e, self.eps))?;
+        let mut x = Mat::zeros(p, k);
+        for (l, &pl) in sizes.iter().enumerate() {
+            x.as_mut().subrows_mut(poffs[l], pl).copy_from(rhs.as_ref().subrows(self.lifted_offsets[l], pl));
+        }
+        if let Some((index, value)) = first_non_finite(x.as_ref()) {
+            // Overflow inside the sweeps: never hand back a NaN as a result.
+            return Err(HinvError::Overflow { what: format!("entry {index} of the computed solution"), value });
+        }
+        Ok(x)
+    }
+
+    /// `log|det(H + eps I)|`, from the pivots of the block factors (the
+    /// `y, z` part of the lifted system has determinant of modulus one).
+    pub fn log_abs_det(&self) -> f64 {
+        self.ldlt.log_abs_det()
+    }
+
+    /// The sign of `det(H + eps I)`: `(-1)^negative`, or 0 when singular.
+    pub fn det_sign(&self) -> f64 {
+        let i = self.inertia();
+        if i.zero > 0 {
+            0.0
+        } else if i.negative % 2 == 0 {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// The inertia of `H + eps I`. By Haynsworth's theorem the lifted system
+    /// has `sum_l a_l` more positive and more negative eigenvalues than
+    /// `H + eps I`, which are subtracted here.
+    pub fn inertia(&self) -> Inertia {
+        let k = self.ldlt.inertia();
+        let negative = k.negative.saturating_sub(self.lifted_extra);
+        let zero = k.zero;
+        Inertia { positive: self.num_params().saturating_sub(negative + zero), negative, zero }
+    }
+}
+
+/// `||H + eps I||_2` estimated by power iteration with the HVP, to about
+/// 0.1% (all a backward error needs), from a fixed start vector.
+pub(crate) fn operator_norm_estimate(d: &Derivatives, eps: f64) -> Result<f64> {
+    let n: usize = d.param_sizes.iter().sum();
+    // A deterministic start with no special structure.
+    let mut v = Mat::from_fn(n, 1, |i, _| 1.0 + 0.5 * ((i as f64 * 0.618_033_988_7).fract() - 0.5));
+    let mut est = 0.0;
+    for _ in 0..30 {
+        let nv = v.col(0).norm_l2();
+        if nv == 0.0 || !nv.is_finite() {
+            break;
+        }
+        v = v * faer::Scale(1.0 / nv);
+        let hv = hvp_many(d, v.as_ref())?;
+        let w = &hv + &(&v * faer::Scale(eps));
+        let new = w.col(0).norm_l2();
+        let done = (new - est).abs() <= 1e-3 * new;
+        est = new;
+        v = w;
+        if done {
+            break;
+        }
+    }
+    Ok(est)
+}
+
+fn first_non_finite(m: MatRef<'_, f64>) -> Option<(usize, f64)> {
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            if !m[(i, j)].is_finite() {
+                return Some((j * m.nrows() + i, m[(i, j)]));
+            }
+        }
+    }
+    None
+}
+
+fn map_singular(e: TridiagError, eps: f64) -> HinvError {
+    match e {
+        TridiagError::Singular { block, pivot, magnitude, .. } if magnitude.is_nan() => HinvError::Overflow {
+            what: format!("pivot {pivot} of block {block} of the factorization (layer {})", block + 1),
+            value: magnitude,
+        },
+        TridiagError::Singular { block, pivot, magnitude, .. } => {
+            HinvError::Singular { eps, block, layer: block + 1, pivot, magnitude }
+        }
+        other => HinvError::Factor(other),
+    }
+}

@@ -1,0 +1,116 @@
+//! The `hinv` binary: help texts, error messages and exit codes, and a full
+//! round trip through files.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn hinv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hinv"))
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = hinv().args(args).output().expect("the hinv binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hinv-cli-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn help_texts() {
+    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient"] {
+        let args: Vec<&str> = if sub.is_empty() { vec!["--help"] } else { vec![sub, "--help"] };
+        let (code, out, _) = run(&args);
+        assert_eq!(code, 0);
+        let name = if sub.is_empty() { "help".to_string() } else { format!("help_{sub}") };
+        insta::assert_snapshot!(name, out);
+    }
+}
+
+#[test]
+fn missing_file_is_one_line_and_nonzero() {
+    let (code, out, err) = run(&[
+        "solve",
+        "--spec",
+        "/nonexistent/net.json",
+        "--weights",
+        "w.safetensors",
+        "--inputs",
+        "x.npy",
+        "--targets",
+        "y.npy",
+    ]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    insta::assert_snapshot!("missing_spec", err);
+}
+
+/// Writes a model with netgraph's writers, then runs every subcommand on it
+/// and checks the written solution against the library.
+#[test]
+fn round_trip_through_files() {
+    use netgraph::{Activation, Batch, LayerSpec, LossSpec, Network};
+    let dir = scratch("roundtrip");
+    let net = Network::new(
+        4,
+        vec![
+            LayerSpec::Dense { out: 5, activation: Activation::Tanh, bias: true },
+            LayerSpec::Residual { activation: Activation::Gelu, bias: true },
+        ],
+        LossSpec::CrossEntropy { classes: 3, bias: false },
+    )
+    .unwrap();
+    let mut params = net.init_params(3);
+    params.scale(2.0);
+    let batch = Batch::random_classification(4, 3, 3, 4);
+    let spec = dir.join("net.json");
+    let weights = dir.join("net.safetensors");
+    let inputs = dir.join("x.npy");
+    let targets = dir.join("y.npy");
+    netgraph::save_spec(&net, &spec).unwrap();
+    netgraph::save_weights(&net, &params, &weights, netgraph::Dtype::F64).unwrap();
+    netgraph::save_batch(&batch, &inputs, &targets).unwrap();
+    let step = dir.join("step.npy");
+    let files = [
+        "--spec",
+        spec.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--targets",
+        targets.to_str().unwrap(),
+    ];
+    let mut args = vec!["solve"];
+    args.extend(files);
+    args.extend(["--eps", "1e-2", "--out", step.to_str().unwrap(), "--json"]);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(summary["relative_residual"].as_f64().unwrap() < 1e-10);
+
+    let x = netgraph::read_npy_vector(&step).unwrap();
+    let curv = hinv::Curvature::new(&net, &params, &batch).unwrap();
+    let expected = curv.factor(1e-2).unwrap().solve(curv.gradient()).unwrap();
+    let diff = x.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(diff <= 1e-12 * expected.iter().map(|v| v.abs()).fold(0.0, f64::max));
+
+    for sub in ["hvp", "logdet", "inertia", "gradient"] {
+        let mut args = vec![sub];
+        args.extend(files);
+        args.push("--json");
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{sub}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["command"], sub);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,58 @@
+//! Typed errors of the facade: wrong lengths, non-finite values, singular
+//! systems. Messages are snapshot-tested so they stay helpful.
+
+mod common;
+
+use common::*;
+use hinv::{Curvature, FactorOptions, HinvError};
+use netgraph::Activation;
+
+fn small() -> Curvature {
+    let net = network(3, 4, 3, Activation::Tanh, true, false, false);
+    let p = params(&net, 2.0, 1);
+    let b = batch_for(&net, 3, 2, false, 2);
+    Curvature::new(&net, &p, &b).unwrap()
+}
+
+#[test]
+fn wrong_length_and_non_finite_are_named() {
+    let curv = small();
+    let n = curv.num_params();
+    let e = curv.hvp(&vec![1.0; n + 1]).unwrap_err();
+    insta::assert_snapshot!("hvp_wrong_length", e.to_string());
+    let f = curv.factor(1e-2).unwrap();
+    let e = f.solve(&vec![0.0; n - 1]).unwrap_err();
+    insta::assert_snapshot!("solve_wrong_length", e.to_string());
+    let mut v = vec![0.5; n];
+    v[7] = f64::NAN;
+    let e = f.solve(&v).unwrap_err();
+    insta::assert_snapshot!("solve_nan", e.to_string());
+    let e = curv.factor(f64::INFINITY).unwrap_err();
+    insta::assert_snapshot!("eps_infinite", e.to_string());
+}
+
+/// A ReLU layer whose units are all dead (zero weights, negative bias)
+/// makes the Hessian exactly zero in whole rows and columns, so `H + 0 I`
+/// is exactly singular: the factorization must say so, name a block, and
+/// suggest a larger eps; with `allow_singular` the zeros show in the inertia.
+#[test]
+fn singular_hessian_is_a_typed_error() {
+    let net = network(3, 4, 3, Activation::Relu, true, false, false);
+    let mut p = params(&net, 1.0, 5);
+    let counts = net.param_counts();
+    let offs = blockmat::offsets(&counts);
+    // Layer 2 (index 1): weights 4x4 then bias 4.
+    let layer = &mut p.as_mut_slice()[offs[1]..offs[2]];
+    let (w, b) = layer.split_at_mut(16);
+    w.iter_mut().for_each(|x| *x = 0.0);
+    b.iter_mut().for_each(|x| *x = -1.0);
+    let batch = batch_for(&net, 3, 2, false, 6);
+    let curv = Curvature::new(&net, &p, &batch).unwrap();
+    let err = curv.factor(0.0).unwrap_err();
+    assert!(matches!(err, HinvError::Singular { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("larger eps"), "{msg}");
+    let f = curv.factor_with(0.0, &FactorOptions { allow_singular: true, ..Default::default() }).unwrap();
+    assert!(f.inertia().zero > 0);
+    assert!(f.solve(curv.gradient()).is_err());
+}

@@ -1,0 +1,191 @@
+//! Hidden dense and residual layers: `z -> act(z W^T + b)` and
+//! `z -> z + act(z W^T + b)`, with their derivative blocks in closed form.
+//!
+//! With `u = z W^T + b`, `c_sk = b_sk act''(u_sk)` and `d_sk = b_sk act'(u_sk)`:
+//!
+//! - `Dx[(s,k),(k,j)] = act'(u_sk) z_sj`, bias column `act'(u_sk)`;
+//! - `Dz` per sample `diag(act'(u_s)) W` (plus `I` for a residual layer);
+//! - `A` per unit `k`: `sum_s c_sk z~_s z~_s^T`, `z~_s = (z_s, 1)`;
+//! - `G[(k,j),(s,j')] = c_sk W[k,j'] z_sj + d_sk delta_jj'`, bias row `c_sk W[k,j']`;
+//! - `E` per sample `W^T diag(c_s) W`.
+//!
+//! The residual's identity term is linear in `z` and free of `x`, so it
+//! changes `Dz` only.
+
+use blockmat::Block;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rand_chacha::ChaCha8Rng;
+
+use crate::activation::Activation;
+use crate::batch::Targets;
+use crate::layer::{Layer, LayerBlocks};
+use crate::linear::{affine, init_linear, input_grad, param_grad, unitwise_hessian, weights};
+
+/// A dense layer with an elementwise activation, optionally residual.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dense {
+    inp: usize,
+    out: usize,
+    act: Activation,
+    bias: bool,
+    residual: bool,
+}
+
+impl Dense {
+    /// `z -> act(z W^T + b)` with `W` of shape `out x inp`.
+    pub fn new(inp: usize, out: usize, act: Activation, bias: bool) -> Dense {
+        Dense { inp, out, act, bias, residual: false }
+    }
+    /// `z -> z + act(z W^T + b)` with `W` of shape `width x width`.
+    pub fn residual(width: usize, act: Activation, bias: bool) -> Dense {
+        Dense { inp: width, out: width, act, bias, residual: true }
+    }
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+    /// Whether the layer has a bias.
+    pub fn has_bias(&self) -> bool {
+        self.bias
+    }
+    /// Whether the layer adds its input to its output.
+    pub fn is_residual(&self) -> bool {
+        self.residual
+    }
+
+    /// `(act'(u), act''(u))` as two `batch x out` matrices.
+    fn derivs(&self, x: &[f64], z: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>) {
+        let u = affine(x, z, self.out, self.bias);
+        let mut d1 = Mat::zeros(u.nrows(), u.ncols());
+        let mut d2 = Mat::zeros(u.nrows(), u.ncols());
+        for k in 0..u.ncols() {
+            for s in 0..u.nrows() {
+                let (_, a1, a2) = self.act.eval(u[(s, k)]);
+                d1[(s, k)] = a1;
+                d2[(s, k)] = a2;
+            }
+        }
+        (d1, d2)
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> String {
+        let kind = if self.residual { "residual" } else { "dense" };
+        let bias = if self.bias { "+bias" } else { "" };
+        format!("{kind} {}->{} {}{bias}", self.inp, self.out, self.act.name())
+    }
+    fn in_features(&self) -> usize {
+        self.inp
+    }
+    fn out_features(&self) -> usize {
+        self.out
+    }
+    fn num_params(&self) -> usize {
+        self.out * self.inp + if self.bias { self.out } else { 0 }
+    }
+    fn num_weights(&self) -> usize {
+        self.out * self.inp
+    }
+    fn init(&self, rng: &mut ChaCha8Rng, out: &mut [f64]) {
+        init_linear(rng, out, self.inp);
+    }
+
+    fn forward(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets) -> Mat<f64> {
+        let mut u = affine(x, z, self.out, self.bias);
+        for k in 0..self.out {
+            for s in 0..u.nrows() {
+                let v = self.act.value(u[(s, k)]);
+                u[(s, k)] = if self.residual { v + z[(s, k)] } else { v };
+            }
+        }
+        u
+    }
+
+    fn vjp(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (d1, _) = self.derivs(x, z);
+        let b = MatRef::from_row_major_slice(b_out, z.nrows(), self.out);
+        let delta = Mat::from_fn(z.nrows(), self.out, |s, k| b[(s, k)] * d1[(s, k)]);
+        let gx = param_grad(delta.as_ref(), z, self.bias);
+        let mut bz = input_grad(x, delta.as_ref(), self.inp);
+        if self.residual {
+            bz += b;
+        }
+        (gx, crate::batch::row_major(&bz).collect())
+    }
+
+    fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> LayerBlocks {
+        let (batch, inp, out) = (z.nrows(), self.inp, self.out);
+        let p = self.num_params();
+        let w = weights(x, out, inp);
+        let (d1, d2) = self.derivs(x, z);
+        let b = MatRef::from_row_major_slice(b_out, batch, out);
+        let c = Mat::from_fn(batch, out, |s, k| b[(s, k)] * d2[(s, k)]);
+
+        let mut dx = Mat::<f64>::zeros(batch * out, p);
+        for s in 0..batch {
+            for k in 0..out {
+                let row = s * out + k;
+                for j in 0..inp {
+                    dx[(row, k * inp + j)] = d1[(s, k)] * z[(s, j)];
+                }
+                if self.bias {
+                    dx[(row, out * inp + k)] = d1[(s, k)];
+                }
+            }
+        }
+
+        let dz = (0..batch)
+            .map(|s| {
+                let m = Mat::from_fn(out, inp, |k, j| {
+                    let id = if self.residual && k == j { 1.0 } else { 0.0 };
+                    d1[(s, k)] * w[(k, j)] + id
+                });
+                Block::dense(m)
+            })
+            .collect();
+
+        let mut g = Mat::<f64>::zeros(p, batch * inp);
+        for k in 0..out {
+            for s in 0..batch {
+                let (csk, dsk) = (c[(s, k)], b[(s, k)] * d1[(s, k)]);
+                for j in 0..inp {
+                    let row = k * inp + j;
+                    let zc = csk * z[(s, j)];
+                    for jp in 0..inp {
+                        g[(row, s * inp + jp)] = zc * w[(k, jp)];
+                    }
+                    g[(row, s * inp + j)] += dsk;
+                }
+                if self.bias {
+                    for jp in 0..inp {
+                        g[(out * inp + k, s * inp + jp)] = csk * w[(k, jp)];
+                    }
+                }
+            }
+        }
+
+        let mut cw = Mat::<f64>::zeros(out, inp);
+        let e = (0..batch)
+            .map(|s| {
+                for k in 0..out {
+                    for j in 0..inp {
+                        cw[(k, j)] = c[(s, k)] * w[(k, j)];
+                    }
+                }
+                let mut es = Mat::<f64>::zeros(inp, inp);
+                matmul(es.as_mut(), Accum::Replace, w.transpose(), cw.as_ref(), 1.0, Par::Seq);
+                Block::dense(es)
+            })
+            .collect();
+
+        LayerBlocks {
+            dx: Block::dense(dx),
+            dz: Block::block_diag(dz),
+            a: unitwise_hessian(z, c.as_ref(), self.bias),
+            g: Block::dense(g),
+            e: Block::block_diag(e),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! All layers' derivative blocks at once, and the dense Hessian by finite
+//! differences (the independent route used by tests).
+
+use faer::Mat;
+use rayon::prelude::*;
+
+use crate::batch::Batch;
+use crate::error::{NetError, Result};
+use crate::layer::LayerBlocks;
+use crate::network::Network;
+use crate::params::Params;
+
+/// Everything the Hessian solver needs from a network at one point.
+#[derive(Debug, Clone)]
+pub struct Derivatives {
+    /// The blocks of layers `1..L` (index 0 is layer 1).
+    pub layers: Vec<LayerBlocks>,
+    /// `a_0, ..., a_L` (`a_0 = batch * input_dim`, `a_L = 1`).
+    pub act_sizes: Vec<usize>,
+    /// `p_1, ..., p_L`.
+    pub param_sizes: Vec<usize>,
+    /// The gradient of the loss, flat.
+    pub gradient: Vec<f64>,
+    /// The loss.
+    pub loss: f64,
+}
+
+impl Network {
+    /// Forward and backward passes, then the five blocks of every layer,
+    /// layers in parallel (each layer's kernels run sequentially, so the
+    /// cores are not oversubscribed).
+    pub fn derivatives(&self, params: &Params, batch: &Batch) -> Result<Derivatives> {
+        let fwd = self.forward(params, batch)?;
+        let bwd = self.backward(params, &fwd)?;
+        let layers: Vec<LayerBlocks> = self
+            .layers()
+            .par_iter()
+            .enumerate()
+            .map(|(l, layer)| layer.blocks(params.layer(l), fwd.activations[l].as_ref(), &fwd.targets, &bwd.b[l + 1]))
+            .collect();
+        let act_sizes = self.act_sizes(batch.batch_size());
+        let param_sizes = self.param_counts();
+        for (l, (blocks, layer)) in layers.iter().zip(self.layers()).enumerate() {
+            let (a_out, a_in, p) = (act_sizes[l + 1], act_sizes[l], param_sizes[l]);
+            let expected = [(a_out, p), (a_out, a_in), (p, p), (p, a_in), (a_in, a_in)];
+            for ((name, block), exp) in blocks.named().into_iter().zip(expected) {
+                if block.shape() != exp {
+                    return Err(NetError::BadLayerChain {
+                        index: l,
+                        name: layer.name(),
+                        reason: format!("returned block {name} of shape {:?}, expected {exp:?}", block.shape()),
+                    });
+                }
+            }
+        }
+        Ok(Derivatives { layers, act_sizes, param_sizes, gradient: bwd.gradient, loss: fwd.loss })
+    }
+
+    /// The `n x n` Hessian of the loss by central differences of the exact
+    /// gradient, symmetrised. The step `h = 1e-5 * max(1, |x_i|)` balances
+    /// truncation (`O(h^2)`) against rounding (`O(eps / h)`): about `1e-9`
+    /// absolute error for the unit-scale networks of the tests. For tests only:
+    /// `2 n` gradient evaluations.
+    pub fn dense_hessian_fd(&self, params: &Params, batch: &Batch) -> Result<Mat<f64>> {
+        self.check(params, batch)?;
+        let n = self.num_params();
+        let cols: Vec<Vec<f64>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let h = 1e-5 * params.data[i].abs().max(1.0);
+                let mut p = params.clone();
+                p.data[i] += h;
+                let (_, gp) = self.gradient(&p, batch)?;
+                p.data[i] -= 2.0 * h;
+                let (_, gm) = self.gradient(&p, batch)?;
+                Ok(gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect())
+            })
+            .collect::<Result<_>>()?;
+        Ok(Mat::from_fn(n, n, |i, j| 0.5 * (cols[j][i] + cols[i][j])))
+    }
+}

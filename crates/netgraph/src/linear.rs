@@ -1,0 +1,102 @@
+//! Kernels shared by every layer built on a linear map `u = z W^T + b`
+//! (flat parameters: `W` row-major `out x in`, then the bias).
+
+use blockmat::Block;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// The weight matrix viewed in place (`x` holds at least `out * inp` entries).
+pub(crate) fn weights(x: &[f64], out: usize, inp: usize) -> MatRef<'_, f64> {
+    MatRef::from_row_major_slice(&x[..out * inp], out, inp)
+}
+
+/// `u = z W^T + b` (`batch x out`).
+pub(crate) fn affine(x: &[f64], z: MatRef<'_, f64>, out: usize, bias: bool) -> Mat<f64> {
+    let inp = z.ncols();
+    let mut u = Mat::zeros(z.nrows(), out);
+    matmul(u.as_mut(), Accum::Replace, z, weights(x, out, inp).transpose(), 1.0, Par::Seq);
+    if bias {
+        let b = &x[out * inp..out * inp + out];
+        for k in 0..out {
+            for s in 0..z.nrows() {
+                u[(s, k)] += b[k];
+            }
+        }
+    }
+    u
+}
+
+/// The gradient of `sum_{s,k} delta_sk u_sk` with respect to `(W, b)`:
+/// `delta^T z` flattened row-major, then the column sums of `delta`.
+pub(crate) fn param_grad(delta: MatRef<'_, f64>, z: MatRef<'_, f64>, bias: bool) -> Vec<f64> {
+    let (out, inp) = (delta.ncols(), z.ncols());
+    let mut gw = Mat::<f64>::zeros(out, inp);
+    matmul(gw.as_mut(), Accum::Replace, delta.transpose(), z, 1.0, Par::Seq);
+    let mut g = Vec::with_capacity(out * inp + if bias { out } else { 0 });
+    for k in 0..out {
+        g.extend((0..inp).map(|j| gw[(k, j)]));
+    }
+    if bias {
+        g.extend((0..out).map(|k| (0..delta.nrows()).map(|s| delta[(s, k)]).sum::<f64>()));
+    }
+    g
+}
+
+/// `delta W` (`batch x in`): the input gradient for output sensitivities `delta`.
+pub(crate) fn input_grad(x: &[f64], delta: MatRef<'_, f64>, inp: usize) -> Mat<f64> {
+    let out = delta.ncols();
+    let mut r = Mat::zeros(delta.nrows(), inp);
+    matmul(r.as_mut(), Accum::Replace, delta, weights(x, out, inp), 1.0, Par::Seq);
+    r
+}
+
+/// PyTorch's `nn.Linear` default: `W` and `b` uniform in `(-1/sqrt(in), 1/sqrt(in))`.
+pub(crate) fn init_linear(rng: &mut ChaCha8Rng, out: &mut [f64], inp: usize) {
+    let bound = 1.0 / (inp.max(1) as f64).sqrt();
+    for v in out.iter_mut() {
+        *v = rng.random_range(-bound..bound);
+    }
+}
+
+/// `A = d2/dx dx of sum_{s,k} c_sk u_sk(x)`-type Hessians that are
+/// block-diagonal over output units: unit `k` owns `sum_s c_sk z~_s z~_s^T`
+/// with `z~_s = (z_s, 1)` when there is a bias.
+///
+/// Without a bias the result is `Diag_k(in x in)`. With a bias the flat order
+/// puts all of `W` before the bias, so the result is the 2x2 grid
+/// `[[Diag_k(in x in), Diag_k(in x 1)], [Diag_k(1 x in), Diag_k(1 x 1)]]`.
+pub(crate) fn unitwise_hessian(z: MatRef<'_, f64>, c: MatRef<'_, f64>, bias: bool) -> Block {
+    let (batch, inp, out) = (z.nrows(), z.ncols(), c.ncols());
+    let mut ww = Vec::with_capacity(out);
+    let mut cols = Vec::with_capacity(out);
+    let mut rows = Vec::with_capacity(out);
+    let mut scalars = Vec::with_capacity(out);
+    let mut scaled = Mat::<f64>::zeros(batch, inp);
+    for k in 0..out {
+        for j in 0..inp {
+            for s in 0..batch {
+                scaled[(s, j)] = c[(s, k)] * z[(s, j)];
+            }
+        }
+        let mut a = Mat::<f64>::zeros(inp, inp);
+        matmul(a.as_mut(), Accum::Replace, z.transpose(), scaled.as_ref(), 1.0, Par::Seq);
+        ww.push(Block::dense(a));
+        if bias {
+            let col = Mat::from_fn(inp, 1, |j, _| (0..batch).map(|s| scaled[(s, j)]).sum::<f64>());
+            rows.push(Block::dense(col.transpose().to_owned()));
+            cols.push(Block::dense(col));
+            scalars.push(Block::dense(Mat::from_fn(1, 1, |_, _| (0..batch).map(|s| c[(s, k)]).sum::<f64>())));
+        }
+    }
+    if !bias {
+        return Block::block_diag(ww);
+    }
+    Block::grid(vec![
+        vec![Block::block_diag(ww), Block::block_diag(cols)],
+        vec![Block::block_diag(rows), Block::block_diag(scalars)],
+    ])
+    // Every unit contributes blocks of the same shapes, so the grid is consistent.
+    .expect("unit blocks share their shapes")
+}

@@ -1,0 +1,105 @@
+//! Turning the `blockmat` input into dense blocks: shape, symmetry and
+//! finiteness checks, and the restricted coupling blocks `C_k`.
+
+use std::ops::Range;
+
+use blockmat::{Block, Tridiag};
+use faer::Mat;
+
+use crate::error::TridiagError;
+
+/// The part of sub-diagonal block `k` (at `(k + 1, k)`) that is not
+/// structurally zero: `c = sub[k][rows, cols]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Coupling {
+    /// Columns of block `k` it touches.
+    pub(crate) cols: Range<usize>,
+    /// Rows of block `k + 1` it touches.
+    pub(crate) rows: Range<usize>,
+    /// The dense `|rows| x |cols|` restriction.
+    pub(crate) c: Mat<f64>,
+}
+
+/// Largest absolute entry (0 for an empty matrix).
+pub(crate) fn max_abs(m: faer::MatRef<'_, f64>) -> f64 {
+    let mut out = 0.0f64;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            out = out.max(m[(i, j)].abs());
+        }
+    }
+    out
+}
+
+/// Diagonal block `k` as a dense symmetric matrix.
+pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<Mat<f64>, TridiagError> {
+    let b = &t.diag()[k];
+    let (r, c) = b.shape();
+    if r != c {
+        return Err(TridiagError::ShapeMismatch {
+            op: "factor (diagonal block must be square)",
+            expected: (r, r),
+            found: (r, c),
+        });
+    }
+    let d = b.to_dense();
+    if !d.is_all_finite() {
+        return Err(TridiagError::NonFinite { what: "diagonal", block: k });
+    }
+    let scale = max_abs(d.as_ref());
+    let mut dev = 0.0f64;
+    for j in 0..c {
+        for i in j + 1..r {
+            dev = dev.max((d[(i, j)] - d[(j, i)]).abs());
+        }
+    }
+    let tolerance = symmetry_tol * scale;
+    if dev > tolerance {
+        return Err(TridiagError::NotSymmetric { row: k, col: k, deviation: dev, tolerance });
+    }
+    Ok(d)
+}
+
+/// The coupling of sub-diagonal block `k`, `None` when it is structurally zero.
+pub(crate) fn coupling(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<Option<Coupling>, TridiagError> {
+    let s = &t.sub()[k];
+    let dense = s.to_dense();
+    if !dense.is_all_finite() {
+        return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
+    }
+    if let Some(sup) = t.sup() {
+        check_transpose(&sup[k], &dense, k, symmetry_tol)?;
+    }
+    let (Some(cols), Some(rows)) = (s.col_support(), s.row_support()) else {
+        return Ok(None);
+    };
+    let c = dense.as_ref().submatrix(rows.start, cols.start, rows.len(), cols.len()).to_owned();
+    Ok(Some(Coupling { cols, rows, c }))
+}
+
+/// A stored super-diagonal block must be the transpose of the sub-diagonal one.
+fn check_transpose(sup: &Block, sub: &Mat<f64>, k: usize, symmetry_tol: f64) -> Result<(), TridiagError> {
+    let u = sup.to_dense();
+    if !u.is_all_finite() {
+        return Err(TridiagError::NonFinite { what: "super-diagonal", block: k });
+    }
+    if u.nrows() != sub.ncols() || u.ncols() != sub.nrows() {
+        return Err(TridiagError::ShapeMismatch {
+            op: "factor (super-diagonal block vs transposed sub-diagonal)",
+            expected: (sub.ncols(), sub.nrows()),
+            found: (u.nrows(), u.ncols()),
+        });
+    }
+    let scale = max_abs(u.as_ref()).max(max_abs(sub.as_ref()));
+    let mut dev = 0.0f64;
+    for j in 0..u.ncols() {
+        for i in 0..u.nrows() {
+            dev = dev.max((u[(i, j)] - sub[(j, i)]).abs());
+        }
+    }
+    let tolerance = symmetry_tol * scale;
+    if dev > tolerance {
+        return Err(TridiagError::NotSymmetric { row: k, col: k + 1, deviation: dev, tolerance });
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! One direction of block elimination: a run of blocks, each coupled to the
+//! next, the last one coupled to the block where the elimination stops.
+//!
+//! The sequential factorization is one top-down chain ending at the last
+//! block; the two-sided one is a top-down and a bottom-up chain meeting at a
+//! middle block. Going bottom-up, block `k + 1` couples to block `k` through
+//! `sub[k]^T`, so its coupling is the transpose of the top-down one.
+
+use std::ops::Range;
+
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::matmul::matmul;
+use faer::reborrow::*;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+use crate::dense_lblt::DenseLblt;
+use crate::error::TridiagError;
+use crate::input::{coupling, diagonal_block, max_abs, Coupling};
+use crate::params::{FactorParams, OnSingular};
+use crate::pivots::BlockDiagnostics;
+
+/// Coupling of a chain block to the next block, with the part of the
+/// inverse the backward sweep needs.
+#[derive(Debug, Clone)]
+struct Link {
+    coupling: Coupling,
+    /// `Z = S^-1[:, cols]`.
+    z: Mat<f64>,
+}
+
+/// A `-C W C^T` update waiting to be added to the next block: rows touched
+/// and the update itself.
+pub(crate) type Pending = Option<(Range<usize>, Mat<f64>)>;
+
+/// The factored blocks of one elimination direction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chain {
+    blocks: Vec<DenseLblt>,
+    /// Original block index of each chain block, in elimination order.
+    pub(crate) index: Vec<usize>,
+    /// Rows of each chain block inside the chain's slice of the right-hand side.
+    ranges: Vec<Range<usize>>,
+    links: Vec<Option<Link>>,
+}
+
+/// What factoring a chain produced besides the chain itself.
+pub(crate) struct ChainOutput {
+    pub(crate) diagnostics: Vec<BlockDiagnostics>,
+    /// The update for the block the chain ends at.
+    pub(crate) pending: Pending,
+    /// Squared Frobenius norm of the input blocks seen (couplings twice).
+    pub(crate) norm_sq: f64,
+}
+
+/// Factors one Schur complement: `s` plus the pending updates, with the
+/// singular-pivot policy applied. Returns its factors and diagnostics.
+pub(crate) fn factor_block(
+    mut s: Mat<f64>,
+    pending: impl IntoIterator<Item = (Range<usize>, Mat<f64>)>,
+    block: usize,
+    par: Par,
+    params: &FactorParams,
+) -> Result<(DenseLblt, BlockDiagnostics), TridiagError> {
+    let n = s.nrows();
+    // The scale of the terms before they cancel: a Schur complement that
+    // cancels to rounding noise must look singular, not be judged against
+    // the noise itself.
+    let mut scale = max_abs(s.as_ref());
+    for (rows, upd) in pending {
+        scale = scale.max(max_abs(upd.as_ref()));
+        let mut view = s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len());
+        view += upd.as_ref();
+    }
+    let threshold = params.singular_tol * n as f64 * scale;
+    let replace = match params.on_singular {
+        OnSingular::Error => None,
+        // Any non-zero replacement keeps the other eigenvalues on their side
+        // of zero (interlacing); sqrt(eps) of the block's scale keeps the
+        // carried update (~ 1/delta) representable without swamping the next
+        // block in rounding.
+        OnSingular::Continue => Some(if scale > 0.0 { f64::EPSILON.sqrt() * scale } else { 1.0 }),
+    };
+    let (lblt, diag, zero) = DenseLblt::factor(s, par, threshold, replace);
+    if let (Some((pivot, magnitude)), OnSingular::Error) = (zero, params.on_singular) {
+        return Err(TridiagError::Singular { block, pivot, magnitude, threshold });
+    }
+    Ok((lblt, diag))
+}
+
+impl Chain {
+    /// Number of blocks in the chain.
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Factors blocks `order` (original indices, consecutive, increasing
+    /// when `down`, decreasing otherwise), each coupled to the next and the
+    /// last to the block after it. `offsets` are the original block offsets
+    /// and `base` the first row of the chain's slice of a right-hand side.
+    pub(crate) fn factor(
+        t: &blockmat::Tridiag,
+        order: &[usize],
+        down: bool,
+        offsets: &[usize],
+        base: usize,
+        par_of: impl Fn(usize) -> Par,
+        params: &FactorParams,
+    ) -> Result<(Chain, ChainOutput), TridiagError> {
+        let mut chain = Chain::default();
+        let mut out = ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm_sq: 0.0 };
+        for &k in order {
+            let d = diagonal_block(t, k, params.symmetry_tol)?;
+            out.norm_sq += d.norm_l2().powi(2);
+            let par = par_of(d.nrows());
+            let (lblt, mut diag) = factor_block(d, out.pending.take(), k, par, params)?;
+            // Going up, block k couples to k - 1 through sub[k - 1]^T.
+            let c = if down {
+                coupling(t, k, params.symmetry_tol)?
+            } else {
+                coupling(t, k - 1, params.symmetry_tol)?.map(transposed)
+            };
+            let link = c.map(|c| {
+                out.norm_sq += 2.0 * c.c.norm_l2().powi(2);
+                let z = inverse_columns(&lblt, c.cols.clone(), par);
+                out.pending = Some((c.rows.clone(), schur_update(&c.c, &z, c.cols.clone(), par)));
+                diag.coupling = Some(c.cols.clone());
+                Link { coupling: c, z }
+            });
+            chain.index.push(k);
+            chain.ranges.push(offsets[k] - base..offsets[k + 1] - base);
+            chain.links.push(link);
+            chain.blocks.push(lblt);
+            out.diagnostics.push(diag);
+        }
+        Ok((chain, out))
+    }
+
+    /// Scratch for the sweeps over `ncols` columns.
+    pub(crate) fn scratch(&self, ncols: usize, par_of: &impl Fn(usize) -> Par) -> StackReq {
+        StackReq::any_of(
+            &self.blocks.iter().map(|b| DenseLblt::solve_scratch(b.dim(), ncols, par_of(b.dim()))).collect::<Vec<_>>(),
+        )
+    }
+
+    /// Forward sweep on the chain's slice `part`: `v_j = S_j^-1 w_j`, the
+    /// coupling subtracted from the next block, the last contribution
+    /// accumulated into `to_end` (the end block's rows).
+    pub(crate) fn forward(
+        &self,
+        mut part: MatMut<'_, f64>,
+        mut to_end: MatMut<'_, f64>,
+        par_of: &impl Fn(usize) -> Par,
+        stack: &mut MemStack,
+    ) {
+        let len = self.len();
+        for j in 0..len {
+            let par = par_of(self.blocks[j].dim());
+            let next = self.ranges.get(j + 1).cloned();
+            let (mut cur, nxt) = two_blocks_mut(part.rb_mut(), self.ranges[j].clone(), next);
+            self.blocks[j].solve_in_place(cur.rb_mut(), par, stack);
+            if let Some(link) = &self.links[j] {
+                let c = &link.coupling;
+                let dst = match nxt {
+                    Some(n) => n,
+                    None => to_end.rb_mut(),
+                };
+                let dst = dst.subrows_mut(c.rows.start, c.rows.len());
+                matmul(dst, Accum::Add, c.c.as_ref(), cur.rb().subrows(c.cols.start, c.cols.len()), -1.0, par);
+            }
+        }
+    }
+
+    /// Backward sweep: `u_j = v_j - Z_j C_j^T u_{j+1}`, with `end` the
+    /// solution on the block the chain ends at.
+    pub(crate) fn backward(
+        &self,
+        mut part: MatMut<'_, f64>,
+        end: MatRef<'_, f64>,
+        tmp: &mut Mat<f64>,
+        par_of: &impl Fn(usize) -> Par,
+    ) {
+        for j in (0..self.len()).rev() {
+            let Some(link) = &self.links[j] else { continue };
+            let par = par_of(self.blocks[j].dim());
+            let c = &link.coupling;
+            let next = self.ranges.get(j + 1).cloned();
+            let (cur, nxt) = two_blocks_mut(part.rb_mut(), self.ranges[j].clone(), next);
+            let src = match &nxt {
+                Some(n) => n.rb(),
+                None => end,
+            };
+            let mut t = tmp.as_mut().subrows_mut(0, c.cols.len());
+            matmul(t.rb_mut(), Accum::Replace, c.c.transpose(), src.subrows(c.rows.start, c.rows.len()), 1.0, par);
+            matmul(cur, Accum::Add, link.z.as_ref(), t.rb(), -1.0, par);
+        }
+    }
+
+    /// Widest coupling (rows of the backward temporary).
+    pub(crate) fn width(&self) -> usize {
+        self.links.iter().flatten().map(|l| l.coupling.cols.len()).max().unwrap_or(0)
+    }
+}
+
+/// Disjoint mutable views of rows `a` and (if given) `b` of `m`.
+fn two_blocks_mut(
+    m: MatMut<'_, f64>,
+    a: Range<usize>,
+    b: Option<Range<usize>>,
+) -> (MatMut<'_, f64>, Option<MatMut<'_, f64>>) {
+    match b {
+        None => (m.subrows_mut(a.start, a.len()), None),
+        Some(b) if b.start >= a.end => {
+            let (head, tail) = m.split_at_row_mut(a.end);
+            (head.subrows_mut(a.start, a.len()), Some(tail.subrows_mut(b.start - a.end, b.len())))
+        }
+        Some(b) => {
+            let (head, tail) = m.split_at_row_mut(a.start);
+            (tail.subrows_mut(0, a.len()), Some(head.subrows_mut(b.start, b.len())))
+        }
+    }
+}
+
+/// The coupling seen from the other side: `sub[k]^T` from block `k + 1` to `k`.
+fn transposed(c: Coupling) -> Coupling {
+    Coupling { cols: c.rows, rows: c.cols, c: c.c.transpose().to_owned() }
+}
+
+/// `S^-1[:, cols]`: a solve against the columns of the identity in `cols`,
+/// `n^2 |cols|` work instead of the `n^3` of a full inverse.
+fn inverse_columns(lblt: &DenseLblt, cols: Range<usize>, par: Par) -> Mat<f64> {
+    let n = lblt.dim();
+    let m = cols.len();
+    let mut z = Mat::<f64>::zeros(n, m);
+    for j in 0..m {
+        z[(cols.start + j, j)] = 1.0;
+    }
+    let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, m, par));
+    lblt.solve_in_place(z.as_mut(), par, MemStack::new(&mut mem));
+    z
+}
+
+/// `-C W C^T` with `W = Z[cols, :]`, `|rows|^2 |cols| + |rows| |cols|^2` work.
+fn schur_update(c: &Mat<f64>, z: &Mat<f64>, cols: Range<usize>, par: Par) -> Mat<f64> {
+    let w = z.as_ref().subrows(cols.start, cols.len());
+    let (r, m) = (c.nrows(), c.ncols());
+    let mut cw = Mat::<f64>::zeros(r, m);
+    matmul(cw.as_mut(), Accum::Replace, c.as_ref(), w, 1.0, par);
+    let mut upd = Mat::<f64>::zeros(r, r);
+    matmul(upd.as_mut(), Accum::Replace, cw.as_ref(), c.transpose(), -1.0, par);
+    upd
+}

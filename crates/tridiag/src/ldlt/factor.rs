@@ -1,0 +1,108 @@
+//! Block elimination: one chain top-down, or two chains meeting in the middle.
+
+use faer::Par;
+
+use super::chain::{factor_block, Chain};
+use super::BlockLdlt;
+use crate::error::TridiagError;
+use crate::input::diagonal_block;
+use crate::params::{FactorParams, OnSingular, ParPolicy, Strategy};
+use crate::pivots::Inertia;
+
+impl BlockLdlt {
+    /// Factors a symmetric block-tridiagonal matrix.
+    ///
+    /// A [`blockmat::Tridiag`] built with [`blockmat::Tridiag::symmetric`] is
+    /// used as is; one with stored super-diagonal blocks is accepted when
+    /// each equals the transpose of its sub-diagonal block (to
+    /// `params.symmetry_tol`), else [`TridiagError::NotSymmetric`]. Diagonal
+    /// blocks are checked for symmetry the same way.
+    ///
+    /// # Errors
+    /// [`TridiagError::NonFinite`], [`TridiagError::NotSymmetric`],
+    /// [`TridiagError::ShapeMismatch`] (non-square diagonal block), and
+    /// [`TridiagError::Singular`] for a zero pivot unless
+    /// `params.on_singular` is [`OnSingular::Continue`]. With
+    /// [`Strategy::TwoSided`] the block named by `Singular` is where the
+    /// two-sided elimination broke down, which may differ from the
+    /// sequential one.
+    pub fn factor(t: &blockmat::Tridiag, params: &FactorParams) -> Result<BlockLdlt, TridiagError> {
+        let nb = t.len();
+        let sizes: Vec<usize> = t.diag().iter().map(|b| b.nrows()).collect();
+        let offsets = blockmat::offsets(&sizes);
+        let mid = match params.strategy {
+            Strategy::Sequential => nb.saturating_sub(1),
+            Strategy::TwoSided => balanced_middle(&sizes),
+        };
+        let mut out = BlockLdlt {
+            top: Chain::default(),
+            bottom: Chain::default(),
+            middle: None,
+            middle_index: mid,
+            sizes,
+            offsets,
+            diagnostics: Vec::with_capacity(nb),
+            inertia: Inertia::default(),
+            log_abs_det: 0.0,
+            det_sign: 1.0,
+            par: params.par,
+            strategy: params.strategy,
+            norm_fro: 0.0,
+        };
+        if nb == 0 {
+            return Ok(out);
+        }
+        let parallel = params.strategy == Strategy::TwoSided && params.par != ParPolicy::Seq && mid > 0 && mid + 1 < nb;
+        let kernel = |n: usize| if parallel { Par::Seq } else { params.par.kernel_par(n) };
+        let top_order: Vec<usize> = (0..mid).collect();
+        let bottom_order: Vec<usize> = (mid + 1..nb).rev().collect();
+        let offsets = &out.offsets;
+        let run_top = || Chain::factor(t, &top_order, true, offsets, 0, kernel, params);
+        let run_bottom = || Chain::factor(t, &bottom_order, false, offsets, offsets[mid + 1], kernel, params);
+        let (top, bottom) = if parallel { rayon::join(run_top, run_bottom) } else { (run_top(), run_bottom()) };
+        let ((top, top_out), (bottom, bottom_out)) = (top?, bottom?);
+
+        let d = diagonal_block(t, mid, params.symmetry_tol)?;
+        let norm_sq = top_out.norm_sq + bottom_out.norm_sq + d.norm_l2().powi(2);
+        let par = params.par.kernel_par(d.nrows());
+        let pending = top_out.pending.into_iter().chain(bottom_out.pending);
+        let (middle, mid_diag) = factor_block(d, pending, mid, par, params)?;
+
+        out.diagnostics.extend(top_out.diagnostics);
+        out.diagnostics.push(mid_diag);
+        out.diagnostics.extend(bottom_out.diagnostics.into_iter().rev());
+        for d in &out.diagnostics {
+            out.inertia += d.inertia;
+            out.log_abs_det += d.log_abs_det;
+            out.det_sign *= d.det_sign;
+        }
+        if out.inertia.zero > 0 {
+            out.log_abs_det = f64::NEG_INFINITY;
+            out.det_sign = 0.0;
+        }
+        debug_assert!(params.on_singular == OnSingular::Continue || out.inertia.zero == 0);
+        out.top = top;
+        out.bottom = bottom;
+        out.middle = Some(middle);
+        out.norm_fro = norm_sq.sqrt();
+        Ok(out)
+    }
+}
+
+/// The meeting block that best balances the factorization work (`~ n_k^3`)
+/// of the two chains.
+fn balanced_middle(sizes: &[usize]) -> usize {
+    let cost: Vec<f64> = sizes.iter().map(|&n| (n as f64).powi(3)).collect();
+    let total: f64 = cost.iter().sum();
+    let mut above = 0.0;
+    let mut best = (f64::INFINITY, 0);
+    for (m, c) in cost.iter().enumerate() {
+        let below = total - above - c;
+        let imbalance = (above - below).abs();
+        if imbalance < best.0 {
+            best = (imbalance, m);
+        }
+        above += c;
+    }
+    best.1
+}

@@ -1,0 +1,135 @@
+//! Knobs of the factorization and of iterative refinement.
+
+use faer::Par;
+
+/// How much parallelism the dense kernels and the right-hand-side loop may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParPolicy {
+    /// Everything sequential.
+    Seq,
+    /// faer kernels run on the global rayon pool with this many threads
+    /// (0 = all); nothing else runs in parallel with them.
+    Rayon(usize),
+    /// Chosen per block by its size: sequential kernels below
+    /// [`ParPolicy::AUTO_THRESHOLD`] (measured: two threads slow every
+    /// factorization below n ≈ 1024 on a 2-core machine), all threads above.
+    /// Right-hand-side columns are split across rayon only while the kernels
+    /// are sequential, so the two never nest.
+    #[default]
+    Auto,
+}
+
+impl ParPolicy {
+    /// Block size from which [`ParPolicy::Auto`] hands the kernels to rayon.
+    pub const AUTO_THRESHOLD: usize = 1024;
+
+    /// The faer parallelism for a kernel on a block of size `n`.
+    pub fn kernel_par(self, n: usize) -> Par {
+        match self {
+            ParPolicy::Seq => Par::Seq,
+            ParPolicy::Rayon(t) => Par::rayon(t),
+            ParPolicy::Auto if n >= Self::AUTO_THRESHOLD => Par::rayon(0),
+            ParPolicy::Auto => Par::Seq,
+        }
+    }
+
+    /// True when independent columns of a right-hand side may be solved on
+    /// different rayon threads (only when no kernel is parallel itself).
+    pub(crate) fn split_columns(self, max_block: usize) -> bool {
+        matches!(self, ParPolicy::Auto if max_block < Self::AUTO_THRESHOLD) && rayon::current_num_threads() > 1
+    }
+}
+
+/// What a numerically zero pivot does to the factorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnSingular {
+    /// Fail with [`crate::TridiagError::Singular`] naming the block and pivot.
+    #[default]
+    Error,
+    /// Count the pivot as a zero eigenvalue and carry on, so that inertia and
+    /// log-determinant (`-inf`) are still reported; solves then fail.
+    Continue,
+}
+
+/// Order of the block elimination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Top-down: `S_0 = D_0`, then block after block to the last.
+    #[default]
+    Sequential,
+    /// "Burn at both ends": eliminate top-down and bottom-up at the same
+    /// time and meet at the block that balances the two halves' work; with
+    /// a parallel [`ParPolicy`] the halves run on two rayon threads (their
+    /// kernels sequential, so threads never nest). Same solution, and by
+    /// Haynsworth the same inertia and determinant, as [`Strategy::Sequential`].
+    TwoSided,
+}
+
+/// Parameters of [`crate::BlockLdlt::factor`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FactorParams {
+    /// Parallelism of the dense kernels and of the right-hand-side loop.
+    pub par: ParPolicy,
+    /// Order of the elimination (and whether its halves run in parallel).
+    pub strategy: Strategy,
+    /// What to do with a numerically zero pivot.
+    pub on_singular: OnSingular,
+    /// Relative pivot threshold: a pivot of the Schur complement
+    /// `S_k = D_k - C W C^T` (size `n_k`) is zero when its smallest eigenvalue
+    /// magnitude is at most `singular_tol * n_k * max(max|D_k|, max|C W C^T|)`
+    /// (the scale of the terms before they cancel). The default, machine
+    /// epsilon, flags what rounding alone could have produced from an
+    /// exactly singular block.
+    ///
+    /// Detection is per block: a singular `S` whose null vector barely
+    /// reaches the blocks eliminated last can leave every pivot above the
+    /// threshold; its near-zero eigenvalue is then counted by the sign its
+    /// pivot happened to get. Exactly singular Schur complements (equal
+    /// rows, zero blocks, exact cancellation) are always caught.
+    pub singular_tol: f64,
+    /// Relative tolerance of the symmetry check of the input (entrywise,
+    /// against the largest entry of the block).
+    pub symmetry_tol: f64,
+}
+
+impl Default for FactorParams {
+    fn default() -> Self {
+        FactorParams {
+            par: ParPolicy::Auto,
+            strategy: Strategy::Sequential,
+            on_singular: OnSingular::Error,
+            singular_tol: f64::EPSILON,
+            // Blocks assembled by sums of products are symmetric only up to
+            // rounding; a few ulps of the block's largest entry is still exact
+            // symmetry for the factorization (it reads one triangle).
+            symmetry_tol: 8.0 * f64::EPSILON,
+        }
+    }
+}
+
+/// Parameters of [`crate::BlockLdlt::solve_refined`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefineParams {
+    /// Stop once every column's normwise backward error
+    /// `||S x - b|| / (||S||_F ||x|| + ||b||)` is at most this.
+    pub target_backward_error: f64,
+    /// Largest number of correction steps (0 = plain solve, error reported).
+    pub max_iterations: usize,
+}
+
+impl Default for RefineParams {
+    fn default() -> Self {
+        RefineParams { target_backward_error: 4.0 * f64::EPSILON, max_iterations: 5 }
+    }
+}
+
+/// What iterative refinement achieved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefineReport {
+    /// Correction steps taken.
+    pub iterations: usize,
+    /// Final backward error (largest over the columns).
+    pub backward_error: f64,
+    /// True when the target was reached.
+    pub converged: bool,
+}
