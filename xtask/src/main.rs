@@ -1,18 +1,36 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
 //! - `ci`: format check, clippy with warnings denied, and the test command of README.md.
+//! - `bench [--full] [--report-only]`: the criterion benchmarks, then
+//!   `docs/benchmarks.md` and its plots (`docs/img/`).
+//! - `release`: version and changelog consistency, `cargo package` dry runs.
 
+mod bench;
 mod ci;
+mod machine;
+mod plot;
+mod release;
+mod report;
+mod results;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  ci                              fmt check, clippy -D warnings, the test suite
+  bench [--full] [--report-only]  benchmarks (quick grid by default), then docs/benchmarks.md and docs/img/
+  release                         version/changelog consistency and cargo package dry runs";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("release") => release::run(),
         Some("help") | Some("--help") | Some("-h") | None => {
-            println!("usage: cargo xtask <task>\n\ntasks:\n  ci     fmt check, clippy -D warnings, the test suite");
+            println!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!("unknown task `{other}`; run `cargo xtask help`")),
@@ -34,9 +52,15 @@ pub fn project_root() -> PathBuf {
 
 /// Runs `cargo` with `args` at the project root, failing on a non-zero status.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_with_env(args, &[])
+}
+
+/// [`cargo`] with extra environment variables.
+pub fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo).args(args).current_dir(project_root()).status()?;
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("xtask: {}cargo {}", shown.concat(), args.join(" "));
+    let status = Command::new(cargo).args(args).envs(env.iter().copied()).current_dir(project_root()).status()?;
     anyhow::ensure!(status.success(), "`cargo {}` failed with {status}", args.join(" "));
     Ok(())
 }

@@ -63,18 +63,18 @@ pub enum HinvError {
         /// Magnitude of the pivot.
         magnitude: f64,
     },
-    /// The dense reference route would need more memory than allowed.
-    #[error(
-        "the dense Hessian of {params} parameters needs {needed_mib} MiB, above the limit of {limit_mib} MiB; \
-         use the structured solver, or force the dense route with a larger limit"
-    )]
+    /// A computation would need more memory than allowed; refused before
+    /// allocating anything.
+    #[error("{what} needs {needed_mib} MiB, above the limit of {limit_mib} MiB; {hint}")]
     TooLarge {
-        /// Number of parameters.
-        params: usize,
-        /// Memory the route would need, in MiB.
+        /// What would have been computed.
+        what: &'static str,
+        /// Memory it would need, in MiB.
         needed_mib: u64,
         /// The limit in force, in MiB.
         limit_mib: u64,
+        /// What to do instead.
+        hint: &'static str,
     },
     /// A dense reference solve failed.
     #[error("the dense reference route failed: {0}")]

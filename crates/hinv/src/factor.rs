@@ -51,6 +51,26 @@ pub struct FactorOptions {
     pub refinement: Refinement,
     /// Parameters handed to the block-tridiagonal factorization.
     pub tridiag: FactorParams,
+    /// Refuse to factor when [`factor_bytes`] exceeds this many bytes
+    /// (`None`: no limit).
+    pub memory_limit: Option<u64>,
+}
+
+/// Bytes the factorization of the lifted system needs, estimated before
+/// anything is allocated: per layer the dense Schur complement and its
+/// factors (`n_l^2`, `n_l = p_l + 2 a_l`), the stored columns
+/// `S_l^-1[:, y]` (`n_l a_l`) and the lifted right-hand side, plus one
+/// block's worth of scratch.
+pub fn factor_bytes(d: &Derivatives) -> u64 {
+    let mut total: u128 = 0;
+    let mut largest: u128 = 0;
+    for l in 0..d.layers.len() {
+        let (p, a) = (d.param_sizes[l] as u128, d.act_sizes[l + 1] as u128);
+        let n = p + 2 * a;
+        total += n * n + n * a + n;
+        largest = largest.max(n * n);
+    }
+    u64::try_from((total + 2 * largest) * 8).unwrap_or(u64::MAX)
 }
 
 /// Inertia of `H + eps I`: how many eigenvalues are positive, negative, zero.
@@ -97,6 +117,17 @@ pub struct Factorization {
 
 impl Factorization {
     pub(crate) fn new(derivs: Arc<Derivatives>, eps: f64, opts: &FactorOptions) -> Result<Factorization> {
+        if let Some(limit) = opts.memory_limit {
+            let need = factor_bytes(&derivs);
+            if need > limit {
+                return Err(HinvError::TooLarge {
+                    what: "the factorization of the lifted system",
+                    needed_mib: need.div_ceil(1 << 20),
+                    limit_mib: limit >> 20,
+                    hint: "raise the memory limit, or use a smaller batch or a narrower network",
+                });
+            }
+        }
         let k = crate::lifted::lifted_tridiag(&derivs, eps)?;
         let mut params = opts.tridiag;
         params.on_singular = if opts.allow_singular { OnSingular::Continue } else { OnSingular::Error };

@@ -40,7 +40,7 @@ mod reference;
 
 pub use curvature::Curvature;
 pub use error::{HinvError, Result};
-pub use factor::{FactorOptions, Factorization, Inertia, Refinement, SolveReport};
+pub use factor::{factor_bytes, FactorOptions, Factorization, Inertia, Refinement, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
 pub use reference::{available_memory, DenseLimit, Spectrum};
@@ -48,3 +48,8 @@ pub use reference::{available_memory, DenseLimit, Spectrum};
 pub use blockmat;
 pub use netgraph;
 pub use tridiag;
+
+/// The README's library example, compiled and run as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -86,9 +86,10 @@ impl Curvature {
         let need = self.dense_bytes();
         if need > limit.bytes {
             return Err(HinvError::TooLarge {
-                params: self.num_params(),
+                what: "the dense Hessian route",
                 needed_mib: need.div_ceil(1 << 20),
                 limit_mib: limit.bytes >> 20,
+                hint: "use the structured solver, or raise the limit if the machine has the memory",
             });
         }
         Ok(())

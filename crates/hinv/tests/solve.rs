@@ -99,7 +99,13 @@ fn solve_log_det_and_inertia_on_curvy_networks() {
         let raw = f.solve_raw(faer::MatRef::from_column_major_slice(&g, g.len(), 1)).unwrap();
         let raw: Vec<f64> = raw.col(0).iter().copied().collect();
         let raw_err = rel_diff(&raw, &xd);
-        assert!(raw_err <= 1e-11 * cond, "{:?} gain {} eps {}: raw err {raw_err:e}, cond {cond:e}", c.act, c.gain, c.eps);
+        assert!(
+            raw_err <= 1e-11 * cond,
+            "{:?} gain {} eps {}: raw err {raw_err:e}, cond {cond:e}",
+            c.act,
+            c.gain,
+            c.eps
+        );
 
         let ld = f.log_abs_det();
         let ldd = spec.log_abs_det(c.eps);

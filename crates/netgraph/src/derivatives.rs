@@ -29,7 +29,12 @@ impl Network {
     /// Forward and backward passes, then the five blocks of every layer,
     /// layers in parallel (each layer's kernels run sequentially, so the
     /// cores are not oversubscribed).
+    ///
+    /// Refuses with [`NetError::TooLarge`], before the passes, a batch whose
+    /// blocks would need more than the available memory
+    /// ([`Network::check_derivatives_memory`]).
     pub fn derivatives(&self, params: &Params, batch: &Batch) -> Result<Derivatives> {
+        self.check_derivatives_memory(batch.batch_size(), crate::memory::default_limit())?;
         let fwd = self.forward(params, batch)?;
         let bwd = self.backward(params, &fwd)?;
         let layers: Vec<LayerBlocks> = self

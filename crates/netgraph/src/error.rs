@@ -200,6 +200,21 @@ pub enum NetError {
         /// The dtype found.
         found: String,
     },
+    /// A network or batch whose memory would exceed the budget; refused
+    /// before anything is allocated.
+    #[error(
+        "{what} would need {} ({needed} bytes), more than the {} available",
+        crate::memory::human_bytes(*needed),
+        crate::memory::human_bytes(u128::from(*limit))
+    )]
+    TooLarge {
+        /// What would be allocated.
+        what: String,
+        /// Bytes it would need (saturating at `u128::MAX`).
+        needed: u128,
+        /// The budget in force, in bytes.
+        limit: u64,
+    },
     /// An npy file the reader rejects (bad header, Fortran order, truncated data).
     #[error("{path}: invalid npy file: {reason}")]
     Npy {

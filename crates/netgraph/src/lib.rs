@@ -14,7 +14,8 @@
 //! - [`network`], [`params`], [`batch`]: networks, parameters, data;
 //! - [`derivatives`]: all blocks at once, and a finite-difference Hessian;
 //! - [`check`]: [`check_layer`], a finite-difference checker for layers;
-//! - [`files`]: JSON specs, safetensors weights and `.npy` data.
+//! - [`files`]: JSON specs, safetensors weights and `.npy` data;
+//! - [`memory`]: memory estimates that refuse absurd shapes before allocating.
 
 pub mod activation;
 pub mod batch;
@@ -26,6 +27,7 @@ pub mod files;
 pub mod layer;
 mod linear;
 pub mod loss;
+pub mod memory;
 pub mod network;
 pub mod params;
 pub mod spec;

@@ -51,8 +51,16 @@ impl Network {
         Network::from_spec(NetSpec { input_dim, layers, loss })
     }
 
-    /// A network from a spec; see [`Network::new`].
+    /// A network from a spec; see [`Network::new`]. A spec whose parameters
+    /// would need more than the available memory ([`crate::memory::default_limit`])
+    /// is refused with [`NetError::TooLarge`] before anything is allocated.
     pub fn from_spec(spec: NetSpec) -> Result<Network> {
+        Network::from_spec_within(spec, crate::memory::default_limit())
+    }
+
+    /// [`Network::from_spec`] with an explicit budget: refuses a spec whose
+    /// parameters would need more than `limit` bytes.
+    pub fn from_spec_within(spec: NetSpec, limit: u64) -> Result<Network> {
         if spec.input_dim == 0 {
             return Err(NetError::ZeroSize { what: "input_dim".into() });
         }
@@ -68,6 +76,7 @@ impl Network {
             };
             return Err(NetError::ZeroSize { what: what.into() });
         }
+        crate::memory::check_spec(&spec, limit)?;
         Ok(Network::build(spec))
     }
 
@@ -158,6 +167,10 @@ impl Network {
     /// The serialisable spec; `None` for a network of custom layers.
     pub fn spec(&self) -> Option<NetSpec> {
         self.spec.clone()
+    }
+    /// The spec without a copy.
+    pub(crate) fn spec_ref(&self) -> Option<&NetSpec> {
+        self.spec.as_ref()
     }
 
     /// Seeded initialisation with PyTorch's `nn.Linear` default, every

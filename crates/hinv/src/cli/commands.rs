@@ -51,6 +51,16 @@ fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
     Ok(Loaded { curv: curv?, load_s, derivs_s })
 }
 
+/// Factor options for a command: the memory limit from the flag, or the
+/// memory available now.
+fn factor_options(m: &ModelArgs, allow_singular: bool) -> hinv::FactorOptions {
+    hinv::FactorOptions {
+        allow_singular,
+        memory_limit: m.memory_limit.or_else(hinv::available_memory),
+        ..Default::default()
+    }
+}
+
 fn rhs_or_gradient(curv: &Curvature, rhs: Option<&Path>) -> Result<Vec<f64>, CliError> {
     match rhs {
         Some(p) => Ok(netgraph::read_npy_vector(p)?),
@@ -92,7 +102,7 @@ pub fn solve(
 ) -> Result<(), CliError> {
     let l = load(m)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor(eps));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &factor_options(m, false)));
     let f = f?;
     let (x, solve_s) = phase("solve", || match refine {
         Some(tol) => f.solve_refined(&g, tol, 10),
@@ -171,8 +181,7 @@ pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<(), 
 
 pub fn logdet(m: &ModelArgs, eps: f64) -> Result<(), CliError> {
     let l = load(m)?;
-    let opts = hinv::FactorOptions { allow_singular: true, ..Default::default() };
-    let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &opts));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &factor_options(m, true)));
     let f = f?;
     if m.json {
         print_json(&json!({
@@ -193,8 +202,7 @@ pub fn logdet(m: &ModelArgs, eps: f64) -> Result<(), CliError> {
 
 pub fn inertia(m: &ModelArgs, shift: f64) -> Result<(), CliError> {
     let l = load(m)?;
-    let opts = hinv::FactorOptions { allow_singular: true, ..Default::default() };
-    let (f, factor_s) = phase("factorization", || l.curv.factor_with(-shift, &opts));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_with(-shift, &factor_options(m, true)));
     let i = f?.inertia();
     if m.json {
         print_json(&json!({

@@ -53,6 +53,38 @@ struct ModelArgs {
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long)]
     json: bool,
+    /// Refuse to factor above this much memory (bytes, or with a K/M/G/T
+    /// suffix, binary units); default: the memory available now.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    memory_limit: Option<u64>,
+}
+
+/// Parses `123`, `512K`, `1.5G`, `2T` (binary units) into bytes.
+fn parse_memory(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(format!("unknown unit `{c}` in `{s}`; use K, M, G or T")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a memory size such as 512M or 8G"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("`{s}` is not a memory size such as 512M or 8G"));
+    }
+    let bytes = v * mult as f64;
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("`{s}` is too large"));
+    }
+    Ok(bytes as u64)
 }
 
 #[derive(Debug, Args)]

@@ -29,10 +29,35 @@ fn npy_err(path: &Path, reason: impl Into<String>) -> NetError {
     NetError::Npy { path: path.to_path_buf(), reason: reason.into() }
 }
 
+/// Refuses a header length field that points past the end of the file:
+/// the npy reader would otherwise allocate that many bytes (up to 4 GiB for
+/// a version 2 header) before noticing the file is short.
+fn check_header_len(path: &Path, bytes: &[u8]) -> Result<()> {
+    // Magic (6 bytes), version (2), then a u16 (version 1) or u32 length.
+    let (len_bytes, start) = match bytes.get(6) {
+        Some(1) => (2, 10),
+        Some(2 | 3) => (4, 12),
+        // A bad magic or version: the reader's own message names it.
+        _ => return Ok(()),
+    };
+    let Some(field) = bytes.get(8..8 + len_bytes) else {
+        return Err(npy_err(path, format!("file of {} bytes ends inside the header", bytes.len())));
+    };
+    let len = field.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    if start + len > bytes.len() as u64 {
+        return Err(npy_err(
+            path,
+            format!("header claims {len} bytes, but the file has only {} after the preamble", bytes.len() as u64 - start.min(bytes.len() as u64)),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads an f32/f64/i32/i64 array in C order, refusing a header that
 /// claims more data than the file holds before allocating anything.
 fn read_array(path: &Path, name: &str) -> Result<Array> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
+    check_header_len(path, &bytes)?;
     let npy = NpyFile::new(&bytes[..]).map_err(|e| npy_err(path, e.to_string()))?;
     if npy.order() == Order::Fortran {
         return Err(npy_err(path, "Fortran order is not supported; save a C-contiguous array (np.ascontiguousarray)"));

@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
@@ -239,13 +240,25 @@ fn inverse_columns(lblt: &DenseLblt, cols: Range<usize>, par: Par) -> Mat<f64> {
     z
 }
 
-/// `-C W C^T` with `W = Z[cols, :]`, `|rows|^2 |cols| + |rows| |cols|^2` work.
+/// The lower triangle of `-C W C^T` (`W = Z[cols, :]`; upper triangle left
+/// zero: Bunch–Kaufman reads only the lower one), `|rows|^2 |cols| +
+/// |rows| |cols|^2` work.
 fn schur_update(c: &Mat<f64>, z: &Mat<f64>, cols: Range<usize>, par: Par) -> Mat<f64> {
     let w = z.as_ref().subrows(cols.start, cols.len());
     let (r, m) = (c.nrows(), c.ncols());
     let mut cw = Mat::<f64>::zeros(r, m);
     matmul(cw.as_mut(), Accum::Replace, c.as_ref(), w, 1.0, par);
     let mut upd = Mat::<f64>::zeros(r, r);
-    matmul(upd.as_mut(), Accum::Replace, cw.as_ref(), c.transpose(), -1.0, par);
+    triangular::matmul(
+        upd.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        cw.as_ref(),
+        BlockStructure::Rectangular,
+        c.transpose(),
+        BlockStructure::Rectangular,
+        -1.0,
+        par,
+    );
     upd
 }
