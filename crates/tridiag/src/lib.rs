@@ -6,6 +6,14 @@
 //! `blockmat`). The factorization then solves any number of right-hand
 //! sides and reports `log|det|`, its sign and the inertia from the pivots.
 //! See the `ldlt` module documentation for the recurrences.
+//!
+//! - [`BlockLdlt`]: factor ([`FactorParams`]), solve, `log|det|`, sign,
+//!   [`Inertia`], per-block [`BlockDiagnostics`], iterative refinement
+//!   ([`RefineParams`] / [`RefineReport`]).
+//! - [`ParPolicy`] and [`Strategy`]: explicit, never nested, parallelism
+//!   (kernels, right-hand-side columns, or two elimination chains); see
+//!   `docs/tridiag-parallel.md`.
+//! - [`TridiagError`]: every failure, with the block and pivot at fault.
 
 mod dense_lblt;
 mod error;

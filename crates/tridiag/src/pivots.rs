@@ -43,9 +43,10 @@ impl AddAssign for Inertia {
 pub struct BlockDiagnostics {
     /// Size `n_k` of the block.
     pub size: usize,
-    /// Columns of this block that the next sub-diagonal block touches (the
-    /// range whose part of `S_k^-1` was carried forward), `None` when the
-    /// next block is decoupled or this is the last block.
+    /// Columns of this block that couple it to the next block in elimination
+    /// order (top-down: the column support of `sub[k]`; bottom-up in the
+    /// two-sided strategy: the row support of `sub[k - 1]`), `None` when that
+    /// block is decoupled or this block ends the elimination.
     pub coupling: Option<std::ops::Range<usize>>,
     /// Smallest eigenvalue magnitude over the 1x1 and 2x2 pivots
     /// (`inf` for an empty block).

@@ -20,13 +20,71 @@ use crate::input::{coupling, diagonal_block, max_abs, Coupling};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::BlockDiagnostics;
 
+/// The part of `S^-1` a coupling needs, whichever side of it is narrower:
+/// the update and the backward sweep then cost `n^2 min(|rows|, |cols|)`.
+/// Top-down in the Hessian system the columns are narrow (the y range);
+/// bottom-up the coupling is transposed and the rows are.
+#[derive(Debug, Clone)]
+enum Inverse {
+    /// `Z = S^-1 E_cols` (`n x |cols|`).
+    Cols(Mat<f64>),
+    /// `Y = S^-1 E_cols C^T` (`n x |rows|`).
+    Rows(Mat<f64>),
+}
+
 /// Coupling of a chain block to the next block, with the part of the
 /// inverse the backward sweep needs.
 #[derive(Debug, Clone)]
 struct Link {
     coupling: Coupling,
-    /// `Z = S^-1[:, cols]`.
-    z: Mat<f64>,
+    inverse: Inverse,
+}
+
+impl Link {
+    /// Solves for the narrower inverse and returns the link with the lower
+    /// triangle of the update `-C S^-1[cols, cols] C^T` for the next block.
+    fn new(lblt: &DenseLblt, coupling: Coupling, par: Par) -> (Link, Mat<f64>) {
+        let (n, cols) = (lblt.dim(), coupling.cols.clone());
+        let c = coupling.c.as_ref();
+        let (r, m) = (c.nrows(), c.ncols());
+        let mut rhs = Mat::<f64>::zeros(n, m.min(r));
+        if m <= r {
+            for j in 0..m {
+                rhs[(cols.start + j, j)] = 1.0;
+            }
+        } else {
+            rhs.as_mut().subrows_mut(cols.start, m).copy_from(c.transpose());
+        }
+        let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, rhs.ncols(), par));
+        lblt.solve_in_place(rhs.as_mut(), par, MemStack::new(&mut mem));
+        let mut upd = Mat::<f64>::zeros(r, r);
+        let inverse = if m <= r {
+            let mut cw = Mat::<f64>::zeros(r, m);
+            matmul(cw.as_mut(), Accum::Replace, c, rhs.as_ref().subrows(cols.start, m), 1.0, par);
+            lower_product(upd.as_mut(), cw.as_ref(), c.transpose(), par);
+            Inverse::Cols(rhs)
+        } else {
+            lower_product(upd.as_mut(), c, rhs.as_ref().subrows(cols.start, m), par);
+            Inverse::Rows(rhs)
+        };
+        (Link { coupling, inverse }, upd)
+    }
+}
+
+/// The lower triangle of `-a b` into `dst` (Bunch–Kaufman reads only the
+/// lower triangle, so the upper one is not computed).
+fn lower_product(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) {
+    triangular::matmul(
+        dst,
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a,
+        BlockStructure::Rectangular,
+        b,
+        BlockStructure::Rectangular,
+        -1.0,
+        par,
+    );
 }
 
 /// A `-C W C^T` update waiting to be added to the next block: rows touched
@@ -122,10 +180,11 @@ impl Chain {
             };
             let link = c.map(|c| {
                 out.norm_sq += 2.0 * c.c.norm_l2().powi(2);
-                let z = inverse_columns(&lblt, c.cols.clone(), par);
-                out.pending = Some((c.rows.clone(), schur_update(&c.c, &z, c.cols.clone(), par)));
                 diag.coupling = Some(c.cols.clone());
-                Link { coupling: c, z }
+                let rows = c.rows.clone();
+                let (link, upd) = Link::new(&lblt, c, par);
+                out.pending = Some((rows, upd));
+                link
             });
             chain.index.push(k);
             chain.ranges.push(offsets[k] - base..offsets[k + 1] - base);
@@ -190,9 +249,15 @@ impl Chain {
                 Some(n) => n.rb(),
                 None => end,
             };
-            let mut t = tmp.as_mut().subrows_mut(0, c.cols.len());
-            matmul(t.rb_mut(), Accum::Replace, c.c.transpose(), src.subrows(c.rows.start, c.rows.len()), 1.0, par);
-            matmul(cur, Accum::Add, link.z.as_ref(), t.rb(), -1.0, par);
+            let next_rows = src.subrows(c.rows.start, c.rows.len());
+            match &link.inverse {
+                Inverse::Cols(z) => {
+                    let mut t = tmp.as_mut().subrows_mut(0, c.cols.len());
+                    matmul(t.rb_mut(), Accum::Replace, c.c.transpose(), next_rows, 1.0, par);
+                    matmul(cur, Accum::Add, z.as_ref(), t.rb(), -1.0, par);
+                }
+                Inverse::Rows(y) => matmul(cur, Accum::Add, y.as_ref(), next_rows, -1.0, par),
+            }
         }
     }
 
@@ -224,41 +289,4 @@ fn two_blocks_mut(
 /// The coupling seen from the other side: `sub[k]^T` from block `k + 1` to `k`.
 fn transposed(c: Coupling) -> Coupling {
     Coupling { cols: c.rows, rows: c.cols, c: c.c.transpose().to_owned() }
-}
-
-/// `S^-1[:, cols]`: a solve against the columns of the identity in `cols`,
-/// `n^2 |cols|` work instead of the `n^3` of a full inverse.
-fn inverse_columns(lblt: &DenseLblt, cols: Range<usize>, par: Par) -> Mat<f64> {
-    let n = lblt.dim();
-    let m = cols.len();
-    let mut z = Mat::<f64>::zeros(n, m);
-    for j in 0..m {
-        z[(cols.start + j, j)] = 1.0;
-    }
-    let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, m, par));
-    lblt.solve_in_place(z.as_mut(), par, MemStack::new(&mut mem));
-    z
-}
-
-/// The lower triangle of `-C W C^T` (`W = Z[cols, :]`; upper triangle left
-/// zero: Bunch–Kaufman reads only the lower one), `|rows|^2 |cols| +
-/// |rows| |cols|^2` work.
-fn schur_update(c: &Mat<f64>, z: &Mat<f64>, cols: Range<usize>, par: Par) -> Mat<f64> {
-    let w = z.as_ref().subrows(cols.start, cols.len());
-    let (r, m) = (c.nrows(), c.ncols());
-    let mut cw = Mat::<f64>::zeros(r, m);
-    matmul(cw.as_mut(), Accum::Replace, c.as_ref(), w, 1.0, par);
-    let mut upd = Mat::<f64>::zeros(r, r);
-    triangular::matmul(
-        upd.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        cw.as_ref(),
-        BlockStructure::Rectangular,
-        c.transpose(),
-        BlockStructure::Rectangular,
-        -1.0,
-        par,
-    );
-    upd
 }

@@ -15,6 +15,10 @@
 //! Each `S_k` is factored by pivoted Bunch–Kaufman (the blocks of interest
 //! have zero diagonal entries). The update costs `O(n_k^2 |cols_k|)`, not
 //! `O(n_k^3)`, and the backward sweep reuses `Z_k` instead of a second solve.
+//! When the rows are the narrower side, `Y_k = S_k^-1 E_cols C_k^T`
+//! (`n_k x |rows_k|`) replaces `Z_k` (update `-C_k Y_k[cols_k, :]`, backward
+//! `u_k = v_k - Y_k u_{k+1}[rows_k]`), so the cost is always
+//! `O(n_k^2 min(|rows_k|, |cols_k|))`.
 //! By Haynsworth, `inertia(S) = sum inertia(S_k)` and
 //! `det S = prod det S_k`.
 //!
