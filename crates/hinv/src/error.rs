@@ -65,14 +65,14 @@ pub enum HinvError {
     },
     /// A computation would need more memory than allowed; refused before
     /// allocating anything.
-    #[error("{what} needs {needed_mib} MiB, above the limit of {limit_mib} MiB; {hint}")]
+    #[error("{what} needs {needed}, above the limit of {limit}; {hint}")]
     TooLarge {
         /// What would have been computed.
         what: &'static str,
-        /// Memory it would need, in MiB.
-        needed_mib: u64,
-        /// The limit in force, in MiB.
-        limit_mib: u64,
+        /// Memory it would need.
+        needed: Bytes,
+        /// The limit in force.
+        limit: Bytes,
         /// What to do instead.
         hint: &'static str,
     },
@@ -88,6 +88,26 @@ pub enum HinvError {
     /// An error from the block-tridiagonal factorization.
     #[error(transparent)]
     Factor(#[from] tridiag::TridiagError),
+}
+
+/// A number of bytes, displayed in binary units (`1.5 GiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bytes(pub u64);
+
+impl std::fmt::Display for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} bytes", self.0);
+        }
+        let mut v = self.0 as f64 / 1024.0;
+        let mut unit = 0;
+        while v >= 1024.0 && unit + 1 < UNITS.len() {
+            v /= 1024.0;
+            unit += 1;
+        }
+        write!(f, "{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -122,8 +122,8 @@ impl Factorization {
             if need > limit {
                 return Err(HinvError::TooLarge {
                     what: "the factorization of the lifted system",
-                    needed_mib: need.div_ceil(1 << 20),
-                    limit_mib: limit >> 20,
+                    needed: crate::error::Bytes(need),
+                    limit: crate::error::Bytes(limit),
                     hint: "raise the memory limit, or use a smaller batch or a narrower network",
                 });
             }
@@ -220,7 +220,7 @@ impl Factorization {
             let cand = &x + &dx;
             let (rc, bc) = self.residual(g, cand.as_ref())?;
             iterations += 1;
-            if !(bc < be) {
+            if bc.partial_cmp(&be) != Some(std::cmp::Ordering::Less) {
                 // Stagnation: this precision is as good as refinement gets.
                 break;
             }
@@ -319,7 +319,7 @@ pub(crate) fn operator_norm_estimate(d: &Derivatives, eps: f64) -> Result<f64> {
         if nv == 0.0 || !nv.is_finite() {
             break;
         }
-        v = v * faer::Scale(1.0 / nv);
+        v *= faer::Scale(1.0 / nv);
         let hv = hvp_many(d, v.as_ref())?;
         let w = &hv + &(&v * faer::Scale(eps));
         let new = w.col(0).norm_l2();

@@ -39,7 +39,7 @@ mod lifted;
 mod reference;
 
 pub use curvature::Curvature;
-pub use error::{HinvError, Result};
+pub use error::{Bytes, HinvError, Result};
 pub use factor::{factor_bytes, FactorOptions, Factorization, Inertia, Refinement, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};

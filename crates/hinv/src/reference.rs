@@ -87,8 +87,8 @@ impl Curvature {
         if need > limit.bytes {
             return Err(HinvError::TooLarge {
                 what: "the dense Hessian route",
-                needed_mib: need.div_ceil(1 << 20),
-                limit_mib: limit.bytes >> 20,
+                needed: crate::error::Bytes(need),
+                limit: crate::error::Bytes(limit.bytes),
                 hint: "use the structured solver, or raise the limit if the machine has the memory",
             });
         }

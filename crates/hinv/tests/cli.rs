@@ -103,6 +103,21 @@ fn round_trip_through_files() {
     let diff = x.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff <= 1e-12 * expected.iter().map(|v| v.abs()).fold(0.0, f64::max));
 
+    // The memory estimate refuses before factoring anything.
+    let mut args = vec!["solve"];
+    args.extend(files);
+    args.extend(["--memory-limit", "1K"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: the factorization of the lifted system needs "), "{err}");
+    assert!(err.contains("above the limit of 1.0 KiB"), "{err}");
+    let mut args = vec!["solve"];
+    args.extend(files);
+    args.extend(["--memory-limit", "lots"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a memory size"), "{err}");
+
     for sub in ["hvp", "logdet", "inertia", "gradient"] {
         let mut args = vec![sub];
         args.extend(files);

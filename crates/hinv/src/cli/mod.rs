@@ -61,28 +61,22 @@ struct ModelArgs {
 
 /// Parses `123`, `512K`, `1.5G`, `2T` (binary units) into bytes.
 fn parse_memory(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a memory size such as 4096, 512M or 8G");
     let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                'B' => 1,
-                _ => return Err(format!("unknown unit `{c}` in `{s}`; use K, M, G or T")),
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(bad()),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a memory size such as 512M or 8G"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("`{s}` is not a memory size such as 512M or 8G"));
-    }
     let bytes = v * mult as f64;
-    if bytes >= u64::MAX as f64 {
-        return Err(format!("`{s}` is too large"));
+    if !(0.0..u64::MAX as f64).contains(&bytes) {
+        return Err(bad());
     }
     Ok(bytes as u64)
 }
