@@ -52,7 +52,33 @@ fn singular_hessian_is_a_typed_error() {
     assert!(matches!(err, HinvError::Singular { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("larger eps"), "{msg}");
+    insta::assert_snapshot!("singular", msg);
     let f = curv.factor_with(0.0, &FactorOptions { allow_singular: true, ..Default::default() }).unwrap();
     assert!(f.inertia().zero > 0);
     assert!(f.solve(curv.gradient()).is_err());
+}
+
+/// Overflow in the passes is an error naming where it appeared, and the
+/// memory limits refuse before allocating.
+#[test]
+fn overflow_and_memory_limits() {
+    let net = network(3, 6, 14, Activation::Square, false, false, false);
+    let p = params(&net, 3.0, 1);
+    let b = batch_for(&net, 3, 2, false, 2);
+    let err = Curvature::new(&net, &p, &b).unwrap_err();
+    assert!(matches!(err, HinvError::Overflow { .. }), "{err}");
+    insta::assert_snapshot!("overflow", err.to_string());
+
+    let curv = small();
+    let err = curv.dense_hessian(hinv::DenseLimit { bytes: 1000 }).unwrap_err();
+    insta::assert_snapshot!("dense_too_large", err.to_string());
+    let opts = FactorOptions { memory_limit: Some(1 << 10), ..Default::default() };
+    let err = curv.factor_with(1e-2, &opts).unwrap_err();
+    insta::assert_snapshot!("factor_too_large", err.to_string());
+    // The estimate covers what the factorization really holds: at least the
+    // dense Schur complements.
+    let d = curv.derivatives();
+    let blocks: u64 =
+        (0..d.layers.len()).map(|l| ((d.param_sizes[l] + 2 * d.act_sizes[l + 1]) as u64).pow(2) * 8).sum();
+    assert!(hinv::factor_bytes(d) >= blocks);
 }
