@@ -307,30 +307,7 @@ impl Bidiag {
     /// `rows(diag[k + 1]) x cols(diag[k])`; for [`Side::Upper`] it sits at
     /// `(k, k + 1)` and must be `rows(diag[k]) x cols(diag[k + 1])`.
     pub fn new(side: Side, diag: Vec<Block>, off: Vec<Block>) -> Result<Bidiag> {
-        let expected = diag.len().saturating_sub(1);
-        if off.len() != expected {
-            return Err(BlockError::BlockCount {
-                structure: "bidiagonal",
-                what: "off-diagonal",
-                expected,
-                found: off.len(),
-            });
-        }
-        for (k, o) in off.iter().enumerate() {
-            let (row, col, exp) = match side {
-                Side::Lower => (k + 1, k, (diag[k + 1].nrows(), diag[k].ncols())),
-                Side::Upper => (k, k + 1, (diag[k].nrows(), diag[k + 1].ncols())),
-            };
-            if o.shape() != exp {
-                return Err(BlockError::BlockShape {
-                    structure: "bidiagonal",
-                    row,
-                    col,
-                    expected: exp,
-                    found: o.shape(),
-                });
-            }
-        }
+        check_off("bidiagonal", &diag, &off, side)?;
         Ok(Bidiag { side, diag, off })
     }
     /// Which side the off-diagonal blocks are on.
@@ -363,8 +340,8 @@ impl Tridiag {
     /// Builds a general block-tridiagonal matrix: `sub[k]` at `(k + 1, k)`,
     /// `sup[k]` at `(k, k + 1)`.
     pub fn new(diag: Vec<Block>, sub: Vec<Block>, sup: Vec<Block>) -> Result<Tridiag> {
-        check_off(&diag, &sub, Side::Lower)?;
-        check_off(&diag, &sup, Side::Upper)?;
+        check_off("tridiagonal", &diag, &sub, Side::Lower)?;
+        check_off("tridiagonal", &diag, &sup, Side::Upper)?;
         Ok(Tridiag { diag, sub, sup: Some(sup) })
     }
 
@@ -375,7 +352,7 @@ impl Tridiag {
         for (k, d) in diag.iter().enumerate() {
             check_square("symmetric tridiagonal", k, d)?;
         }
-        check_off(&diag, &sub, Side::Lower)?;
+        check_off("tridiagonal", &diag, &sub, Side::Lower)?;
         Ok(Tridiag { diag, sub, sup: None })
     }
 
@@ -405,14 +382,18 @@ impl Tridiag {
     }
 }
 
-fn check_off(diag: &[Block], off: &[Block], side: Side) -> Result<()> {
+/// Checks the count and shapes of the off-diagonal blocks `off` on `side`
+/// of the diagonal blocks `diag` (a bidiagonal's, or one side of a
+/// tridiagonal's).
+fn check_off(structure: &'static str, diag: &[Block], off: &[Block], side: Side) -> Result<()> {
     let expected = diag.len().saturating_sub(1);
     if off.len() != expected {
         return Err(BlockError::BlockCount {
-            structure: "tridiagonal",
-            what: match side {
-                Side::Lower => "sub-diagonal",
-                Side::Upper => "super-diagonal",
+            structure,
+            what: match (structure, side) {
+                ("bidiagonal", _) => "off-diagonal",
+                (_, Side::Lower) => "sub-diagonal",
+                (_, Side::Upper) => "super-diagonal",
             },
             expected,
             found: off.len(),
@@ -424,7 +405,7 @@ fn check_off(diag: &[Block], off: &[Block], side: Side) -> Result<()> {
             Side::Upper => (k, k + 1, (diag[k].nrows(), diag[k + 1].ncols())),
         };
         if o.shape() != exp {
-            return Err(BlockError::BlockShape { structure: "tridiagonal", row, col, expected: exp, found: o.shape() });
+            return Err(BlockError::BlockShape { structure, row, col, expected: exp, found: o.shape() });
         }
     }
     Ok(())
