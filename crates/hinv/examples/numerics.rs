@@ -334,6 +334,31 @@ fn main() {
         );
     }
 
+    // Accuracy against the condition number, over every network and eps
+    // (factored with `singular_tol = 0`).
+    println!("\n| cond(H + eps I) | cases | raw BE | raw FE | refined FE | log-det rel err | inertia off |");
+    println!("|---|---|---|---|---|---|---|");
+    let decade = |r: &Row| r.cond.log10().floor() as i32;
+    let measured: Vec<&Row> = rows.iter().filter(|r| r.failure.is_none() && r.raw_be.is_finite()).collect();
+    let (lo, hi) = measured.iter().fold((i32::MAX, i32::MIN), |(lo, hi), r| (lo.min(decade(r)), hi.max(decade(r))));
+    for k in lo..=hi {
+        let b: Vec<&&Row> = measured.iter().filter(|r| decade(r) == k).collect();
+        if b.is_empty() {
+            continue;
+        }
+        let worst = |f: &dyn Fn(&Row) -> f64| b.iter().map(|r| f(r)).fold(f64::NAN, f64::max);
+        println!(
+            "| 1e{k} .. 1e{} | {} | {} | {} | {} | {} | {} |",
+            k + 1,
+            b.len(),
+            sci(worst(&|r| r.raw_be)),
+            sci(worst(&|r| r.raw_fe)),
+            sci(worst(&|r| r.ref_fe)),
+            sci(worst(&|r| r.logdet_rel)),
+            b.iter().filter(|r| !r.inertia_ok).count(),
+        );
+    }
+
     // Full sweeps of the deepest gain-2 networks.
     let deepest = rows.iter().map(|r| r.depth).max().unwrap_or(0);
     for (act, depth) in [("tanh", deepest), ("gelu", deepest), ("relu", deepest), ("relu", 8)] {

@@ -124,7 +124,7 @@ impl Curvature {
     /// Factors the lifted system of `H + eps I` with explicit options.
     pub fn factor_with(&self, eps: f64, opts: &FactorOptions) -> Result<Factorization> {
         if !eps.is_finite() {
-            return Err(HinvError::InvalidEps { eps });
+            return Err(HinvError::InvalidEps { what: "eps", value: eps });
         }
         Factorization::new(Arc::clone(&self.derivs), eps, opts)
     }
@@ -134,6 +134,9 @@ impl Curvature {
     /// equal to `t` (to working precision) are reported by
     /// [`Factorization::inertia`] as zeros and not counted here.
     pub fn count_eigenvalues_below(&self, t: f64) -> Result<usize> {
+        if !t.is_finite() {
+            return Err(HinvError::InvalidEps { what: "the threshold", value: t });
+        }
         let opts = FactorOptions { allow_singular: true, ..FactorOptions::default() };
         Ok(self.factor_with(-t, &opts)?.inertia().negative)
     }

@@ -29,10 +29,27 @@ pub enum HinvError {
         value: f64,
     },
     /// `eps` (or a shift) is NaN or infinite.
-    #[error("eps must be a finite number, got {eps}")]
+    #[error("{what} must be a finite number, got {value}")]
     InvalidEps {
+        /// Which argument (`eps`, `the shift`).
+        what: &'static str,
         /// The value given.
+        value: f64,
+    },
+    /// The solve did not reach a small backward error even after
+    /// refinement: `H + eps I` is singular or too ill-conditioned at this
+    /// `eps` for the answer to be trusted.
+    #[error(
+        "H + eps I is numerically singular at eps = {eps:e}: the backward error stays at {backward_error:.2e} after {iterations} \
+         refinement step(s); use a larger eps, or shift by a value that is not an eigenvalue of H"
+    )]
+    IllConditioned {
+        /// The regularisation that was asked for.
         eps: f64,
+        /// Backward error of the best solution found.
+        backward_error: f64,
+        /// Refinement steps taken.
+        iterations: usize,
     },
     /// The network overflowed at these parameters: a pass or a derivative
     /// block holds a NaN or an infinity.
@@ -90,23 +107,13 @@ pub enum HinvError {
     Factor(#[from] tridiag::TridiagError),
 }
 
-/// A number of bytes, displayed in binary units (`1.5 GiB`).
+/// A number of bytes, displayed in binary units (`1.50 GiB`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Bytes(pub u64);
 
 impl std::fmt::Display for Bytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-        if self.0 < 1024 {
-            return write!(f, "{} bytes", self.0);
-        }
-        let mut v = self.0 as f64 / 1024.0;
-        let mut unit = 0;
-        while v >= 1024.0 && unit + 1 < UNITS.len() {
-            v /= 1024.0;
-            unit += 1;
-        }
-        write!(f, "{v:.1} {}", UNITS[unit])
+        f.write_str(&netgraph::memory::human_bytes(u128::from(self.0)))
     }
 }
 

@@ -41,7 +41,16 @@ impl Default for Refinement {
 }
 
 /// Knobs of [`crate::Curvature::factor_with`].
-#[derive(Debug, Clone, Default)]
+///
+/// The default factorization stops only at pivots that are exactly zero
+/// (`tridiag.singular_tol = 0`). A relative pivot threshold is the wrong
+/// test for the lifted system: for small `eps` its Schur complements hold
+/// entries of order `1/eps` next to legitimate pivots of order `eps`, so a
+/// threshold relative to the block refuses well-conditioned `H + eps I`
+/// (docs/numerics.md). Solves instead measure their backward error, and a
+/// backward error that refinement cannot bring below `sqrt(eps_mach)` is
+/// reported as [`HinvError::IllConditioned`].
+#[derive(Debug, Clone)]
 pub struct FactorOptions {
     /// Factor a singular `H + eps I` anyway (its zero eigenvalues then show
     /// in [`Factorization::inertia`]) instead of returning
@@ -55,6 +64,21 @@ pub struct FactorOptions {
     /// (`None`: no limit).
     pub memory_limit: Option<u64>,
 }
+
+impl Default for FactorOptions {
+    fn default() -> Self {
+        FactorOptions {
+            allow_singular: false,
+            refinement: Refinement::default(),
+            tridiag: FactorParams { singular_tol: 0.0, ..FactorParams::default() },
+            memory_limit: None,
+        }
+    }
+}
+
+/// Largest backward error a solve may return: beyond it the answer is not
+/// a solution of any nearby system worth the name.
+const UNTRUSTED_BACKWARD_ERROR: f64 = 1.490_116_119_384_765_6e-8; // sqrt(eps_mach)
 
 /// Bytes the factorization of the lifted system needs, estimated before
 /// anything is allocated: per layer the dense Schur complement and its
@@ -211,6 +235,9 @@ impl Factorization {
     }
 
     fn refine(&self, g: MatRef<'_, f64>, target: f64, max_iterations: usize) -> Result<(Mat<f64>, SolveReport)> {
+        if !(target.is_finite() && target >= 0.0) {
+            return Err(HinvError::InvalidEps { what: "the refinement target", value: target });
+        }
         let mut x = self.solve_raw(g)?;
         let (mut r, mut be) = self.residual(g, x.as_ref())?;
         let initial = be;
@@ -220,16 +247,19 @@ impl Factorization {
             let cand = &x + &dx;
             let (rc, bc) = self.residual(g, cand.as_ref())?;
             iterations += 1;
-            if bc.partial_cmp(&be) != Some(std::cmp::Ordering::Less) {
-                // Stagnation: this precision is as good as refinement gets.
+            // Accept a step only if it shrinks the residual itself: the
+            // normwise backward error also shrinks when `x` merely grows,
+            // which is how a diverging refinement looks.
+            if rc.norm_l2().partial_cmp(&r.norm_l2()) != Some(std::cmp::Ordering::Less) {
                 break;
             }
             (x, r, be) = (cand, rc, bc);
         }
-        Ok((
-            x,
-            SolveReport { iterations, initial_backward_error: initial, backward_error: be, converged: be <= target },
-        ))
+        if be.partial_cmp(&UNTRUSTED_BACKWARD_ERROR) != Some(std::cmp::Ordering::Less) {
+            return Err(HinvError::IllConditioned { eps: self.eps, backward_error: be, iterations });
+        }
+        let converged = be <= target;
+        Ok((x, SolveReport { iterations, initial_backward_error: initial, backward_error: be, converged }))
     }
 
     /// `R = G - (H + eps I) X` and the largest column backward error.

@@ -43,7 +43,7 @@ pub use error::{Bytes, HinvError, Result};
 pub use factor::{factor_bytes, FactorOptions, Factorization, Inertia, Refinement, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
-pub use reference::{available_memory, DenseLimit, Spectrum};
+pub use reference::{DenseLimit, Spectrum};
 
 pub use blockmat;
 pub use netgraph;

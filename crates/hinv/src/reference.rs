@@ -17,19 +17,12 @@ pub struct DenseLimit {
 }
 
 impl Default for DenseLimit {
-    /// Half of the memory the system reports available (all of 4 GiB when
-    /// it cannot tell): the dense route needs the matrix and a factor of it.
+    /// Half of the memory the system reports available (see
+    /// [`netgraph::memory::default_limit`]): the dense route needs the
+    /// matrix and a factor of it.
     fn default() -> Self {
-        DenseLimit { bytes: available_memory().unwrap_or(8 << 30) / 2 }
+        DenseLimit { bytes: netgraph::memory::default_limit() / 2 }
     }
-}
-
-/// Bytes of memory available, from `/proc/meminfo` (Linux), if known.
-pub fn available_memory() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// The spectrum of `H`, from a dense symmetric eigendecomposition.

@@ -103,14 +103,20 @@ fn round_trip_through_files() {
     let diff = x.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff <= 1e-12 * expected.iter().map(|v| v.abs()).fold(0.0, f64::max));
 
-    // The memory estimate refuses before factoring anything.
+    // The memory estimates refuse before the passes and before factoring.
     let mut args = vec!["solve"];
     args.extend(files);
     args.extend(["--memory-limit", "1K"]);
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
+    assert!(err.starts_with("error: the derivative blocks of this network"), "{err}");
+    let mut args = vec!["solve"];
+    args.extend(files);
+    args.extend(["--memory-limit", "64K"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
     assert!(err.starts_with("error: the factorization of the lifted system needs "), "{err}");
-    assert!(err.contains("above the limit of 1.0 KiB"), "{err}");
+    assert!(err.contains("above the limit of 64.00 KiB"), "{err}");
     let mut args = vec!["solve"];
     args.extend(files);
     args.extend(["--memory-limit", "lots"]);

@@ -71,7 +71,11 @@ fn spec_layer_entries(inp: usize, out: usize, bias: bool, batch: usize, loss: Op
     let g = p.saturating_mul(mul(batch, inp));
     let e = b.saturating_mul(mul(inp, inp));
     let (dx, dz, a) = match loss {
-        None => (b.saturating_mul(out as u128).saturating_mul(p), b.saturating_mul(mul(out, inp)), unitwise_entries(inp, out, bias)),
+        None => (
+            b.saturating_mul(out as u128).saturating_mul(p),
+            b.saturating_mul(mul(out, inp)),
+            unitwise_entries(inp, out, bias),
+        ),
         Some(LossSpec::CrossEntropy { .. }) => (p, mul(batch, inp), p.saturating_mul(p)),
         Some(LossSpec::Mse { .. }) => (p, mul(batch, inp), unitwise_entries(inp, out, bias)),
     };
@@ -161,9 +165,7 @@ impl Network {
     /// the activations and `b` vectors of the passes, and the gradient.
     pub fn derivatives_memory(&self, batch: usize) -> u128 {
         let acts = self.act_sizes_u128(batch);
-        self.derivative_bytes(batch)
-            .saturating_add(acts.saturating_mul(2 * F64))
-            .saturating_add(self.param_bytes())
+        self.derivative_bytes(batch).saturating_add(acts.saturating_mul(2 * F64)).saturating_add(self.param_bytes())
     }
 
     /// Refuses, before anything is allocated, a batch of `batch` samples

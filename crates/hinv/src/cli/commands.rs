@@ -44,6 +44,8 @@ fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
         let net = netgraph::load_spec(&m.spec)?;
         let params = netgraph::load_weights(&net, &m.weights)?;
         let batch = netgraph::load_batch(&net, &m.inputs, &m.targets)?;
+        // Refuse before the passes allocate the derivative blocks.
+        net.check_derivatives_memory(batch.batch_size(), memory_limit(m))?;
         Ok((net, params, batch))
     });
     let (net, params, batch) = res?;
@@ -51,14 +53,15 @@ fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
     Ok(Loaded { curv: curv?, load_s, derivs_s })
 }
 
+/// The memory budget of a command: the flag, or the memory available now.
+fn memory_limit(m: &ModelArgs) -> u64 {
+    m.memory_limit.unwrap_or_else(netgraph::memory::default_limit)
+}
+
 /// Factor options for a command: the memory limit from the flag, or the
 /// memory available now.
 fn factor_options(m: &ModelArgs, allow_singular: bool) -> hinv::FactorOptions {
-    hinv::FactorOptions {
-        allow_singular,
-        memory_limit: m.memory_limit.or_else(hinv::available_memory),
-        ..Default::default()
-    }
+    hinv::FactorOptions { allow_singular, memory_limit: Some(memory_limit(m)), ..Default::default() }
 }
 
 fn rhs_or_gradient(curv: &Curvature, rhs: Option<&Path>) -> Result<Vec<f64>, CliError> {
@@ -201,6 +204,9 @@ pub fn logdet(m: &ModelArgs, eps: f64) -> Result<(), CliError> {
 }
 
 pub fn inertia(m: &ModelArgs, shift: f64) -> Result<(), CliError> {
+    if !shift.is_finite() {
+        return Err(HinvError::InvalidEps { what: "the shift", value: shift }.into());
+    }
     let l = load(m)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_with(-shift, &factor_options(m, true)));
     let i = f?.inertia();

@@ -106,7 +106,7 @@ struct SolveArgs {
     out: Option<PathBuf>,
     /// Refine with the exact HVP to this backward error (default: refine
     /// automatically when the backward error exceeds 64 eps_mach).
-    #[arg(long, value_name = "TOL")]
+    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
     refine: Option<f64>,
 }
 

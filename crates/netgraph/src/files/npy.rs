@@ -29,13 +29,15 @@ fn npy_err(path: &Path, reason: impl Into<String>) -> NetError {
     NetError::Npy { path: path.to_path_buf(), reason: reason.into() }
 }
 
-/// Refuses a header length field that points past the end of the file:
-/// the npy reader would otherwise allocate that many bytes (up to 4 GiB for
-/// a version 2 header) before noticing the file is short.
-fn check_header_len(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Checks what the npy reader would trust blindly: a header length field
+/// pointing past the end of the file (the reader would allocate that many
+/// bytes, up to 4 GiB for a version 2 header, before noticing), and header
+/// dimensions whose product overflows 64 bits (the reader multiplies them
+/// unchecked).
+fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
     // Magic (6 bytes), version (2), then a u16 (version 1) or u32 length.
     let (len_bytes, start) = match bytes.get(6) {
-        Some(1) => (2, 10),
+        Some(1) => (2usize, 10usize),
         Some(2 | 3) => (4, 12),
         // A bad magic or version: the reader's own message names it.
         _ => return Ok(()),
@@ -43,12 +45,46 @@ fn check_header_len(path: &Path, bytes: &[u8]) -> Result<()> {
     let Some(field) = bytes.get(8..8 + len_bytes) else {
         return Err(npy_err(path, format!("file of {} bytes ends inside the header", bytes.len())));
     };
-    let len = field.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-    if start + len > bytes.len() as u64 {
+    let len = field.iter().rev().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+    let after = bytes.len().saturating_sub(start);
+    let Some(text) = bytes.get(start..start + len) else {
         return Err(npy_err(
             path,
-            format!("header claims {len} bytes, but the file has only {} after the preamble", bytes.len() as u64 - start.min(bytes.len() as u64)),
+            format!("header claims {len} bytes, but the file has only {after} after the preamble"),
         ));
+    };
+    check_header_dims(path, text)
+}
+
+/// Refuses a header whose non-zero integers (shape and sub-array dimensions,
+/// outside quoted strings) multiply past `u64`: a conservative bound on
+/// every product the reader forms.
+fn check_header_dims(path: &Path, text: &[u8]) -> Result<()> {
+    let mut product: Option<u64> = Some(1);
+    let mut quote: Option<u8> = None;
+    let mut digits = String::new();
+    for &c in text.iter().chain(std::iter::once(&b' ')) {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c.is_ascii_digit() => digits.push(char::from(c)),
+            None => {
+                if !digits.is_empty() {
+                    let d = digits.parse::<u64>().ok();
+                    if d != Some(0) {
+                        product = product.zip(d).and_then(|(p, d)| p.checked_mul(d));
+                    }
+                    digits.clear();
+                }
+                if c == b'\'' || c == b'"' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    if product.is_none() {
+        let header = String::from_utf8_lossy(text);
+        return Err(npy_err(path, format!("header dimensions overflow 64 bits: {}", header.trim_end())));
     }
     Ok(())
 }
@@ -57,7 +93,7 @@ fn check_header_len(path: &Path, bytes: &[u8]) -> Result<()> {
 /// claims more data than the file holds before allocating anything.
 fn read_array(path: &Path, name: &str) -> Result<Array> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
-    check_header_len(path, &bytes)?;
+    check_header(path, &bytes)?;
     let npy = NpyFile::new(&bytes[..]).map_err(|e| npy_err(path, e.to_string()))?;
     if npy.order() == Order::Fortran {
         return Err(npy_err(path, "Fortran order is not supported; save a C-contiguous array (np.ascontiguousarray)"));
