@@ -40,10 +40,7 @@ struct Case {
 /// - The raw block solve may lose more: block elimination does not pivot
 ///   across blocks, and the Schur complements grow when `Dz` products do
 ///   (docs/numerics.md). Measured worst 3.2e-12 cond; the bar is 1e-11 cond.
-/// - log|det|: first-order perturbation gives an absolute error of at most
-///   `p * be * cond` for a factorization with backward error `be`; when the
-///   raw backward error is at machine level (no growth) the bar of
-///   1e-9 relative applies.
+/// - log|det|: 1e-9 relative up to cond 1e5, 1e-13 cond beyond (see below).
 /// - Inertia: exact, eps at least 1e-6 (relative) away from any eigenvalue.
 #[test]
 fn solve_log_det_and_inertia_on_curvy_networks() {
@@ -56,6 +53,7 @@ fn solve_log_det_and_inertia_on_curvy_networks() {
         }
     }
     let mut conds = Vec::new();
+    let mut inertia_checked = 0;
     for (i, c) in cases.iter().enumerate() {
         // Squares compound doubly exponentially with depth (gain 2 overflows
         // by depth 8): square networks stay shallow.
@@ -66,12 +64,9 @@ fn solve_log_det_and_inertia_on_curvy_networks() {
         let curv = Curvature::new(&net, &p, &b).unwrap();
         let h = curv.dense_hessian(DenseLimit::default()).unwrap();
         let spec = Curvature::spectrum(&h).unwrap();
-        // Keep eps at least 1e-6 (relative) away from any eigenvalue of -H,
-        // so the inertia is well defined.
-        let scale = spec.eigenvalues.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        if spec.eigenvalues.iter().any(|l| (l + c.eps).abs() < 1e-6 * scale) {
-            continue;
-        }
+        // The inertia is compared only when -eps is at least 1e-6 away
+        // from every eigenvalue of H (the rule for shifts).
+        let inertia_defined = spec.eigenvalues.iter().all(|l| (l + c.eps).abs() >= 1e-6);
         let cond = spec.condition(c.eps);
         let g = curv.gradient().to_vec();
         let f = curv.factor(c.eps).unwrap();
@@ -100,17 +95,22 @@ fn solve_log_det_and_inertia_on_curvy_networks() {
 
         let ld = f.log_abs_det();
         let ldd = spec.log_abs_det(c.eps);
-        let be = rep.initial_backward_error;
-        let first_order = curv.num_params() as f64 * be * cond;
-        assert!((ld - ldd).abs() <= first_order + 1e-9 * ldd.abs().max(1.0), "{:?}: log-det {ld} vs {ldd}", c.act);
-        if be <= 64.0 * f64::EPSILON {
-            assert!((ld - ldd).abs() <= 1e-9 * ldd.abs().max(1.0), "{:?}: log-det {ld} vs {ldd}", c.act);
+        // log|det| carries the raw factorization's error, which refinement
+        // cannot touch: the 1e-9 (relative) holds up to cond 1e5;
+        // above it the error follows pivot growth, measured here and in
+        // docs/numerics.md within 1e-13 cond (worst seen 4.7e-14 cond).
+        let ld_err = (ld - ldd).abs() / ldd.abs().max(1.0);
+        let ld_bar = if cond <= 1e5 { 1e-9 } else { 1e-13 * cond };
+        assert!(ld_err <= ld_bar, "{:?} gain {} eps {}: log-det {ld} vs {ldd}, cond {cond:e}", c.act, c.gain, c.eps);
+        if inertia_defined {
+            inertia_checked += 1;
+            assert_eq!(f.inertia(), spec.inertia(c.eps, 0.0), "{:?} gain {} eps {}", c.act, c.gain, c.eps);
         }
-        assert_eq!(f.inertia(), spec.inertia(c.eps, 0.0), "{:?} gain {} eps {}", c.act, c.gain, c.eps);
     }
     let max_cond = conds.iter().cloned().fold(0.0, f64::max);
-    eprintln!("cases: {}, max cond(H + eps I): {max_cond:e}", conds.len());
-    assert!(max_cond >= 1e4, "the cases must include ill-conditioned systems, max cond {max_cond:e}");
+    eprintln!("cases: {} ({inertia_checked} with inertia), max cond(H + eps I): {max_cond:e}", conds.len());
+    assert!(conds.len() >= 50 && inertia_checked >= 30, "too many cases skipped");
+    assert!(max_cond >= 1e7, "the cases must include ill-conditioned systems, max cond {max_cond:e}");
 }
 
 /// Eigenvalue counts at thresholds placed midway between eigenvalues (so at
