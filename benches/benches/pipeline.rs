@@ -9,7 +9,9 @@
 //! cores; `HINV_BENCH=full` the whole grid. Iteration counts, residuals and
 //! sizes go to `target/hinv-bench/pipeline.json`; the model files of the
 //! reference configuration to `target/hinv-bench/model/` (for timing the
-//! `hinv solve` binary). `cargo xtask bench` runs this and writes the report.
+//! `hinv solve` binary). `HINV_BENCH_ONLY=<label>` keeps only matching
+//! configurations (`eps` for the sweep). `cargo xtask bench` runs this and
+//! writes the report.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -40,6 +42,15 @@ fn group<'a>(c: &'a mut Criterion, name: &str, mode: Mode) -> BenchmarkGroup<'a,
     g
 }
 
+/// A fixed random right-hand side of unit norm. Not the gradient: it
+/// vanishes with depth at the default initialisation (every solver would
+/// then stop at iteration zero).
+fn unit_rhs(p: usize) -> Vec<f64> {
+    let v = random_mat(99, p, 1);
+    let n = v.col(0).norm_l2();
+    v.col(0).iter().map(|x| x / n).collect()
+}
+
 fn rel_residual(curv: &Curvature, eps: f64, b: &[f64], x: &[f64]) -> f64 {
     let ax = curv.shifted_hvp(eps, x).expect("hvp");
     let r: f64 = b.iter().zip(&ax).map(|(bi, ai)| (bi - ai).powi(2)).sum::<f64>().sqrt();
@@ -62,8 +73,8 @@ fn bench_config(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, s
     let (net, batch) = (cfg.network(), cfg.data());
     let params = cfg.params(&net, 1.0);
     let curv = Curvature::new(&net, &params, &batch).expect("curvature");
-    let rhs = curv.gradient().to_vec();
     let p = curv.num_params();
+    let rhs = unit_rhs(p);
     let id = cfg.label();
     let max_iter = 4 * p;
 
@@ -82,7 +93,7 @@ fn bench_config(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, s
         b.iter(|| {
             let c = Curvature::new(black_box(&net), &params, &batch).expect("curvature");
             let f = c.factor(EPS).expect("factor");
-            f.solve(c.gradient()).expect("solve")
+            f.solve(&rhs).expect("solve")
         })
     });
 
@@ -151,15 +162,32 @@ fn bench_gemm(c: &mut Criterion, sizes: &BTreeSet<usize>, mode: Mode) {
     g.finish();
 }
 
+/// The `eps` of the sweep: 1e-1 down to 1e-8 (every decade in full mode),
+/// where `H + eps I` is indefinite for the gain-2 network, then shifts
+/// `eps = -lambda_min * s` that make it positive definite with a condition
+/// number growing as `s -> 1`, where CG applies at all: the crossover
+/// between hinv and CG lies among them.
+fn sweep_eps(mode: Mode, lambda_min: f64) -> Vec<f64> {
+    let (decades, shifts): (Vec<i32>, &[f64]) = match mode {
+        Mode::Quick => (vec![1, 4, 8], &[10.0, 2.0, 1.1, 1.01, 1.001]),
+        Mode::Full => ((1..=8).collect(), &[10.0, 2.0, 1.1, 1.01, 1.001, 1.0001]),
+    };
+    let mut eps: Vec<f64> = decades.into_iter().map(|k| 10f64.powi(-k)).collect();
+    if lambda_min < 0.0 {
+        eps.splice(0..0, shifts.iter().map(|s| -lambda_min * s));
+    }
+    eps
+}
+
 /// hinv (factor + refined solve) against CG and MINRES to relative residual
-/// 1e-8 for eps from 1e-1 to 1e-8, with cond(H + eps I) from the spectrum.
+/// 1e-8 over [`sweep_eps`], with cond(H + eps I) from the spectrum.
 fn bench_eps_sweep(c: &mut Criterion, mode: Mode, side: &mut SideFile) {
     let cfg = Config::DEMO;
     let (net, batch) = (cfg.network(), cfg.data());
     let params = cfg.params(&net, SWEEP_GAIN);
     let curv = Curvature::new(&net, &params, &batch).expect("curvature");
-    let rhs = curv.gradient().to_vec();
     let p = curv.num_params();
+    let rhs = unit_rhs(p);
     let h = curv.dense_hessian(DenseLimit::default()).expect("dense hessian");
     let spec = Curvature::spectrum(&h).expect("spectrum");
     drop(h);
@@ -169,9 +197,8 @@ fn bench_eps_sweep(c: &mut Criterion, mode: Mode, side: &mut SideFile) {
     };
     let mut g = group(c, "pipeline_eps", mode);
     let mut rows = Vec::new();
-    for k in 1..=8 {
-        let eps = 10f64.powi(-k);
-        let label = format!("1e-{k}");
+    for eps in sweep_eps(mode, spec.eigenvalues.first().copied().unwrap_or(0.0)) {
+        let label = format!("{eps:.4e}");
         let f = curv.factor(eps).expect("factor");
         let x = f.solve(&rhs).expect("solve");
         let cg = curv.conjugate_gradient(eps, &rhs, KRYLOV_TOL, max_iter).expect("cg");
@@ -221,7 +248,11 @@ fn main() {
     side.insert("mode", json!(mode.name()));
     side.insert("model_dir", json!(write_reference_model()));
 
-    let configs = mode.configs();
+    // `HINV_BENCH_ONLY=L256_h8_B2` (or `eps`) restricts the run, set-up
+    // included, to matching configurations: for profiling one case.
+    let only = std::env::var("HINV_BENCH_ONLY").ok();
+    let keep = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    let configs: Vec<Config> = mode.configs().into_iter().filter(|c| keep(&c.label())).collect();
     let mut g = group(&mut c, "pipeline", mode);
     for &cfg in &configs {
         bench_config(&mut g, cfg, mode, &mut side);
@@ -229,9 +260,12 @@ fn main() {
     g.finish();
     let hidden: BTreeSet<usize> = configs.iter().map(|c| c.width * c.width + 2 * c.batch * c.width).collect();
     bench_gemm(&mut c, &hidden, mode);
-    bench_eps_sweep(&mut c, mode, &mut side);
+    if keep("eps") {
+        bench_eps_sweep(&mut c, mode, &mut side);
+    }
 
-    let path = side.write("pipeline").expect("side file");
+    // A restricted run must not overwrite the side file of a whole one.
+    let path = side.write(if only.is_some() { "pipeline_partial" } else { "pipeline" }).expect("side file");
     eprintln!("pipeline: side file {}", path.display());
     c.final_summary();
 }

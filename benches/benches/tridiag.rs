@@ -122,8 +122,10 @@ fn throughput(c: &mut Criterion) {
         });
 
         let s = random_sym(&mut rng, n);
-        let params: factor::LbltParams =
-            factor::LbltParams { pivoting: factor::PivotingStrategy::Partial, ..<factor::LbltParams as Auto<f64>>::auto() };
+        let params: factor::LbltParams = factor::LbltParams {
+            pivoting: factor::PivotingStrategy::Partial,
+            ..<factor::LbltParams as Auto<f64>>::auto()
+        };
         let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
         let (mut sub, mut perm, mut pinv) = (vec![0.0; n], vec![0usize; n], vec![0usize; n]);
         g.throughput(Throughput::Elements((n * n * n / 3) as u64));
@@ -182,7 +184,10 @@ fn two_sided(c: &mut Criterion) {
         let variants = [
             ("sequential", FactorParams { par: ParPolicy::Seq, ..Default::default() }),
             ("two_sided_seq", FactorParams { par: ParPolicy::Seq, strategy: Strategy::TwoSided, ..Default::default() }),
-            ("two_sided_par", FactorParams { par: ParPolicy::Auto, strategy: Strategy::TwoSided, ..Default::default() }),
+            (
+                "two_sided_par",
+                FactorParams { par: ParPolicy::Auto, strategy: Strategy::TwoSided, ..Default::default() },
+            ),
         ];
         for (label, params) in variants {
             let id = format!("{nb}x{n}");

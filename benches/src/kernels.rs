@@ -40,8 +40,10 @@ pub struct BunchKaufman {
 impl BunchKaufman {
     /// Scratch for matrices of size `n`.
     pub fn new(n: usize) -> BunchKaufman {
-        let params =
-            factor::LbltParams { pivoting: factor::PivotingStrategy::Partial, ..<factor::LbltParams as Auto<f64>>::auto() };
+        let params = factor::LbltParams {
+            pivoting: factor::PivotingStrategy::Partial,
+            ..<factor::LbltParams as Auto<f64>>::auto()
+        };
         let mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
         BunchKaufman { params, mem, sub: vec![0.0; n], perm: vec![0; n], pinv: vec![0; n] }
     }

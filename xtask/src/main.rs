@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
 //! - `ci`: format check, clippy with warnings denied, and the test command of README.md.
-//! - `bench [--full] [--report-only]`: the criterion benchmarks, then
+//! - `bench [--full] [--report-only] [--cli]`: the criterion benchmarks, then
 //!   `docs/benchmarks.md` and its plots (`docs/img/`).
 //! - `release`: version and changelog consistency, `cargo package` dry runs.
 
@@ -20,7 +20,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   ci                              fmt check, clippy -D warnings, the test suite
-  bench [--full] [--report-only]  benchmarks (quick grid by default), then docs/benchmarks.md and docs/img/
+  bench [--full] [--report-only] [--cli]
+                                  benchmarks (quick grid by default), then docs/benchmarks.md and docs/img/;
+                                  --report-only: rewrite the report; --cli: re-time only the hinv binary
   release                         version/changelog consistency and cargo package dry runs";
 
 fn main() -> ExitCode {

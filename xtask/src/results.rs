@@ -58,12 +58,6 @@ impl Medians {
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
-
-    /// `(parameter, median)` of every benchmark `group/function/*`.
-    pub fn series(&self, group: &str, function: &str) -> Vec<(String, f64)> {
-        let prefix = format!("{group}/{function}/");
-        self.by_id.iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|p| (p.to_string(), *v))).collect()
-    }
 }
 
 fn read_estimate(new_dir: &Path, since: Option<SystemTime>) -> anyhow::Result<Option<(String, f64)>> {

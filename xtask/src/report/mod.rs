@@ -30,12 +30,21 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
     let mut md = String::new();
     header(&mut md, info, &d)?;
     targets::section(&mut md, &d)?;
+    targets::gaps(&mut md, &d)?;
     tables::phases(&mut md, &d)?;
     tables::time_split(&mut md, &d)?;
     tables::slopes(&mut md, &d)?;
     tables::krylov(&mut md, &d)?;
     tables::eps_sweep(&mut md, &d)?;
     tables::throughput(&mut md, &d)?;
+    writeln!(
+        md,
+        "## Profiling one case\n\n`HINV_BENCH_ONLY=<label>` restricts the pipeline bench (set-up included) to \
+         matching configurations, so a profiler sees little else:\n\n```sh\n\
+         cargo bench -p hinv-benches --bench pipeline --no-run\n\
+         HINV_BENCH_ONLY=L256_h8_B2 perf record -g target/release/deps/pipeline-<hash> --bench \\\n    \
+         --profile-time 6 factor/L256_h8_B2\n```\n"
+    )?;
     writeln!(md, "## Plots\n")?;
     for (file, caption) in figs {
         writeln!(md, "![{caption}](img/{file})\n")?;
@@ -44,7 +53,8 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
         md,
         "## Reproduce\n\n```sh\ncargo xtask bench            # quick grid, about 5 minutes on 2 cores\n\
          cargo xtask bench --full     # the whole grid, and the tridiag crate's benchmarks\n\
-         cargo xtask bench --report-only   # rewrite this file from the results in target/\n```"
+         cargo xtask bench --report-only   # rewrite this file from the results in target/\n\
+         cargo xtask bench --cli      # re-time only the `hinv solve` binary, then rewrite\n```"
     )?;
     std::fs::write(docs.join("benchmarks.md"), md)?;
     Ok(())
@@ -78,11 +88,10 @@ fn header(md: &mut String, info: &RunInfo, d: &Data<'_>) -> anyhow::Result<()> {
         "Networks: `Network::tanh_mlp(5, h, L, 3, false)` (tanh, cross-entropy, input 5, 3 classes, no \
          bias) at PyTorch's initialisation (seed {}), batch `B`, `eps = {}`; `p` parameters, hidden lifted \
          block `n = p_l + 2 a_l = h^2 + 2 B h`. CG and MINRES run on the exact HVP from zero to relative \
-         residual {} (at most {} iterations). Labels read `L<depth>_h<width>_B<batch>`.\n",
+         residual {:.0e} (at most 4p iterations). Labels read `L<depth>_h<width>_B<batch>`.\n",
         hinv_benches_seed(),
         d.eps(),
         d.krylov_tol(),
-        "4p"
     )?;
     Ok(())
 }

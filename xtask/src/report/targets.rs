@@ -47,7 +47,13 @@ pub fn section(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         100.0,
         add(d.t("factor", r), d.t("solve", r)),
     ));
-    rows.push(speedup("end to end (blocks + factor + solve), L=256", "Python 10–11 s", 10.0, 100.0, d.t("end_to_end", r)));
+    rows.push(speedup(
+        "end to end (blocks + factor + solve), L=256",
+        "Python 10–11 s",
+        10.0,
+        100.0,
+        d.t("end_to_end", r),
+    ));
     let cli = d.cli.and_then(|c| c["median_s"].as_f64());
     rows.push(Row {
         what: "`hinv solve` binary, L=256, wall clock incl. start-up and file I/O".into(),
@@ -61,7 +67,13 @@ pub fn section(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         met: cli.map(|t| t <= 0.1),
     });
     rows.push(speedup("one HVP, L=256 h=8 B=2", "Python 2.2 s", 2.2, 1000.0, d.t("hvp", r)));
-    rows.push(speedup("demo (L=30 h=10 B=2): derivative blocks", "Python 0.2–0.3 s", 0.2, 100.0, d.t("derivatives", demo)));
+    rows.push(speedup(
+        "demo (L=30 h=10 B=2): derivative blocks",
+        "Python 0.2–0.3 s",
+        0.2,
+        100.0,
+        d.t("derivatives", demo),
+    ));
     rows.push(speedup(
         "demo: factorization + solve",
         "Python 0.4–1.5 s",
@@ -149,4 +161,67 @@ fn factor_rows(d: &Data<'_>) -> Vec<Row> {
         ),
         met: Some(worst <= 1.5),
     }]
+}
+
+/// Facts for closing the gap on the end-to-end target at the reference
+/// configuration, all computed from this run's medians.
+pub fn gaps(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
+    let l = "L256_h8_B2";
+    let (Some(e2e), Some(factor), Some(c)) = (d.t("end_to_end", l), d.t("factor", l), d.cfg(256, 8, 2)) else {
+        return Ok(());
+    };
+    writeln!(md, "## Closing the gap (computed from this run)\n")?;
+    let budget = 0.1;
+    writeln!(
+        md,
+        "- End to end at L=256, h=8, B=2 takes {} against a budget of {} (the 100x target); the \
+         factorization is {:.0}% of it.",
+        time(Some(e2e)),
+        time(Some(budget)),
+        100.0 * factor / e2e
+    )?;
+    if let Some(bk) = d.t("bk_sum", l) {
+        writeln!(
+            md,
+            "- Plain Bunch–Kaufman of the same {} blocks takes {}: the block LDLᵀ spends {} ({:.0}% of \
+             its time) beyond the pivoted factorizations themselves — assembling each `S_l` from the \
+             structured blocks, the Schur update `C W Cᵀ`, forming `W_l` and allocation.",
+            c.depth + 1,
+            time(Some(bk)),
+            time(Some((factor - bk).max(0.0))),
+            100.0 * (factor - bk).max(0.0) / factor
+        )?;
+        let gemm = d.id(&format!("pipeline_gemm/{}", c.block)).map(|t| 2.0 * (c.block as f64).powi(3) / t);
+        if let Some(g) = gemm {
+            writeln!(
+                md,
+                "- At n = {} even the plain Bunch–Kaufman runs at {:.1} GFLOP/s, {:.0}% of GEMM's {:.1}: \
+                 blocks this small are bound by per-call overhead, not arithmetic, so fewer and cheaper \
+                 calls (reused buffers, one factorization of the `p_l x p_l` part after eliminating the \
+                 identity-coupled `(y, z)` unknowns analytically) matter more than faster kernels.",
+                c.block,
+                c.flops / bk * 1e-9,
+                100.0 * c.flops / bk / g,
+                g * 1e-9
+            )?;
+        }
+    }
+    if let Some(cli) = d.cli {
+        let ph = &cli["last_output"]["timings_s"];
+        let phases: f64 = ph.as_object().map_or(0.0, |o| o.values().filter_map(|v| v.as_f64()).sum());
+        writeln!(
+            md,
+            "- The `hinv solve` binary: median wall clock {}; in its last run ({}) the phases it times sum \
+             to {}, its factorization alone {} against {} in the warmed-up benchmark process, consistent \
+             with a fresh process paying first-touch page faults on its allocations: reusing buffers \
+             across blocks would help the binary twice.",
+            time(cli["median_s"].as_f64()),
+            time(cli["last_wall_s"].as_f64()),
+            time(Some(phases)),
+            time(ph["factor"].as_f64()),
+            time(Some(factor)),
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
 }
