@@ -4,6 +4,13 @@
 
 mod cli;
 
+/// The factorization allocates and frees block-sized buffers layer after
+/// layer; glibc's allocator hands them back to the kernel and page-faults
+/// them in again every time, which cost a fresh process a third of its
+/// factorization time. mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;
