@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
-//! - `ci`: format check, clippy with warnings denied, and the test command of README.md.
+//! - `ci`: format check, clippy with warnings denied, the test command of
+//!   README.md, and a short fuzz pass.
 //! - `bench [--full] [--report-only] [--cli]`: the criterion benchmarks, then
 //!   `docs/benchmarks.md` and its plots (`docs/img/`).
 //! - `release`: version and changelog consistency, `cargo package` dry runs.
@@ -19,7 +20,7 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci                              fmt check, clippy -D warnings, the test suite
+  ci                              fmt check, clippy -D warnings, the test suite, a short fuzz pass
   bench [--full] [--report-only] [--cli]
                                   benchmarks (quick grid by default), then docs/benchmarks.md and docs/img/;
                                   --report-only: rewrite the report; --cli: re-time only the hinv binary
