@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .enumerate()
     {
-        for &gain in &[1.5, 3.0] {
+        for &gain in &[1.5, 3.0, 6.0] {
             for &eps in &[1e-1, 1e-3, 1e-5] {
                 let layers = (0..8).map(|_| LayerSpec::Dense { out: 6, activation: act, bias: true }).collect();
                 let net = Network::new(4, layers, LossSpec::CrossEntropy { classes: 3, bias: true })?;
