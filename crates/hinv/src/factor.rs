@@ -11,6 +11,20 @@ use tridiag::{BlockLdlt, FactorParams, OnSingular, TridiagError};
 
 use crate::curvature::hvp_many;
 use crate::error::{check_vector, HinvError, Result};
+use crate::lifted::{lifted_tridiag_with, x_offsets, Layout};
+
+/// Which interleaving of the lifted system a factorization uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum LayoutChoice {
+    /// [`Layout::Shifted`] (whose pivots grow least), falling back to
+    /// [`Layout::Interleaved`] when a block of it is exactly singular (dead
+    /// units) or when a probe solve with it has a backward error above
+    /// `64 eps_mach` and ALGORITHM.md's layout does better.
+    #[default]
+    Auto,
+    /// Always this layout.
+    Fixed(Layout),
+}
 
 /// When a solve is refined with the exact Hessian-vector product.
 ///
@@ -58,6 +72,8 @@ pub struct FactorOptions {
     pub allow_singular: bool,
     /// Refinement policy of [`Factorization::solve`] and friends.
     pub refinement: Refinement,
+    /// Interleaving of the lifted system.
+    pub layout: LayoutChoice,
     /// Parameters handed to the block-tridiagonal factorization.
     pub tridiag: FactorParams,
     /// Refuse to factor when [`factor_bytes`] exceeds this many bytes
@@ -70,6 +86,7 @@ impl Default for FactorOptions {
         FactorOptions {
             allow_singular: false,
             refinement: Refinement::default(),
+            layout: LayoutChoice::Auto,
             tridiag: FactorParams { singular_tol: 0.0, ..FactorParams::default() },
             memory_limit: None,
         }
@@ -129,6 +146,7 @@ pub struct SolveReport {
 #[derive(Debug)]
 pub struct Factorization {
     ldlt: BlockLdlt,
+    layout: Layout,
     derivs: Arc<Derivatives>,
     eps: f64,
     refinement: Refinement,
@@ -152,21 +170,68 @@ impl Factorization {
                 });
             }
         }
-        let k = crate::lifted::lifted_tridiag(&derivs, eps)?;
         let mut params = opts.tridiag;
         params.on_singular = if opts.allow_singular { OnSingular::Continue } else { OnSingular::Error };
-        let ldlt = BlockLdlt::factor(&k, &params).map_err(|e| map_singular(e, eps))?;
-        let d = &derivs;
-        let sizes: Vec<usize> = (0..d.layers.len()).map(|l| d.param_sizes[l] + 2 * d.act_sizes[l + 1]).collect();
-        Ok(Factorization {
-            ldlt,
-            eps,
-            refinement: opts.refinement,
-            lifted_offsets: blockmat::offsets(&sizes),
-            lifted_extra: d.act_sizes[1..].iter().sum(),
-            derivs,
-            norm_estimate: OnceLock::new(),
-        })
+        let build = |layout: Layout, params: &FactorParams| -> Result<Factorization> {
+            let k = lifted_tridiag_with(&derivs, eps, layout)?;
+            let ldlt = BlockLdlt::factor(&k, params).map_err(|e| map_singular(e, eps))?;
+            Ok(Factorization {
+                ldlt,
+                layout,
+                eps,
+                refinement: opts.refinement,
+                lifted_offsets: x_offsets(&derivs, layout),
+                lifted_extra: derivs.act_sizes[1..].iter().sum(),
+                derivs: Arc::clone(&derivs),
+                norm_estimate: OnceLock::new(),
+            })
+        };
+        match opts.layout {
+            LayoutChoice::Fixed(layout) => build(layout, &params),
+            LayoutChoice::Auto => {
+                // A zero pivot of the shifted layout may be a breakdown of
+                // the block elimination rather than a zero eigenvalue, so it
+                // is never counted: fall back instead.
+                let strict = FactorParams { on_singular: OnSingular::Error, ..params };
+                let shifted = match build(Layout::Shifted, &strict) {
+                    Ok(f) => f,
+                    Err(HinvError::Singular { .. }) | Err(HinvError::Overflow { .. }) => {
+                        return build(Layout::Interleaved, &params)
+                    }
+                    Err(e) => return Err(e),
+                };
+                let probe = shifted.probe_backward_error()?;
+                if probe <= 64.0 * f64::EPSILON {
+                    return Ok(shifted);
+                }
+                // Dropped first so that two factorizations never coexist (the
+                // memory limit counts one); rebuilt in the rare case where
+                // ALGORITHM.md's layout does no better.
+                drop(shifted);
+                match build(Layout::Interleaved, &params) {
+                    Ok(other) if other.probe_backward_error()? < probe => Ok(other),
+                    _ => build(Layout::Shifted, &strict),
+                }
+            }
+        }
+    }
+
+    /// Backward error of a raw solve with a fixed, structureless right-hand
+    /// side: a cheap measure of how much the pivots grew.
+    fn probe_backward_error(&self) -> Result<f64> {
+        let n = self.num_params();
+        let g = Mat::from_fn(n, 1, |i, _| 1.0 + 0.5 * ((i as f64 * 0.754_877_666_2).fract() - 0.5));
+        let x = match self.solve_raw(g.as_ref()) {
+            Ok(x) => x,
+            Err(HinvError::Overflow { .. }) | Err(HinvError::Factor(_)) => return Ok(f64::INFINITY),
+            Err(e) => return Err(e),
+        };
+        Ok(self.residual(g.as_ref(), x.as_ref())?.1)
+    }
+
+    /// The interleaving of the lifted system this factorization used.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The `eps` of this factorization.

@@ -40,9 +40,9 @@ mod reference;
 
 pub use curvature::Curvature;
 pub use error::{Bytes, HinvError, Result};
-pub use factor::{factor_bytes, FactorOptions, Factorization, Inertia, Refinement, SolveReport};
+pub use factor::{factor_bytes, FactorOptions, Factorization, Inertia, LayoutChoice, Refinement, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
-pub use lifted::{lifted_grid, lifted_tridiag};
+pub use lifted::{lifted_grid, lifted_tridiag, lifted_tridiag_shifted, lifted_tridiag_with, Layout};
 pub use reference::{DenseLimit, Spectrum};
 
 pub use blockmat;

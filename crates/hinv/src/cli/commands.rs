@@ -130,6 +130,7 @@ pub fn solve(
             "refined": report.iterations > 0,
             "log_abs_det": f.log_abs_det(),
             "inertia": inertia,
+            "layout": f.layout(),
             "solution_norm": norm(&x),
             "out": out.map(|p| p.display().to_string()),
         }));

@@ -39,6 +39,7 @@ struct CaseReport {
     params: usize,
     layers: usize,
     lifted_dim: usize,
+    layout: hinv::Layout,
     timings_s: Timings,
     relative_error_vs_dense: f64,
     cond_h: f64,
@@ -103,6 +104,7 @@ fn run_case(case: &Case) -> Result<(CaseReport, Curvature), CliError> {
         params: curv.num_params(),
         layers: curv.num_layers(),
         lifted_dim: f.lifted_dim(),
+        layout: f.layout(),
         timings_s: Timings {
             derivatives: t_derivs,
             factor: t_factor,
@@ -171,8 +173,8 @@ fn print_case(r: &CaseReport, bar: f64) {
     let ms = |s: f64| s * 1e3;
     println!("== {} (weights x {}, eps = {:e})", r.name, r.gain, r.eps);
     println!(
-        "   sizes: {} parameters, {} layers, lifted system {} x {}",
-        r.params, r.layers, r.lifted_dim, r.lifted_dim
+        "   sizes: {} parameters, {} layers, lifted system {} x {} ({:?} layout)",
+        r.params, r.layers, r.lifted_dim, r.lifted_dim, r.layout
     );
     println!(
         "   hinv:  derivative blocks {:7.2} ms | factor {:7.2} ms | solve {:7.2} ms | hvp {:6.2} ms",
