@@ -12,76 +12,13 @@
 //! cargo run --release -p hinv --example layouts
 //! ```
 
-use blockmat::{Block, Tridiag};
-use hinv::{Curvature, DenseLimit};
-use netgraph::{Activation, Batch, Derivatives, LayerSpec, LossSpec, Network};
-use tridiag::{BlockLdlt, FactorParams};
-
-fn shifted_a(a: &Block, eps: f64) -> Block {
-    let mut m = a.to_dense();
-    for i in 0..m.nrows() {
-        m[(i, i)] += eps;
-    }
-    Block::dense(m)
-}
-
-/// The shifted grouping: block 0 is `(x_0, z_0)`, block `l` is
-/// `(y_{l-1}, x_l, z_l)`, and a last block holds `y_{L-1}`.
-fn shifted_layout(d: &Derivatives, eps: f64) -> blockmat::Result<Tridiag> {
-    let nl = d.layers.len();
-    let out = |l: usize| d.act_sizes[l + 1];
-    // Column sizes of block l, for the coupling into it from block l + 1.
-    let cols =
-        |l: usize| if l == 0 { vec![d.param_sizes[0], out(0)] } else { vec![out(l - 1), d.param_sizes[l], out(l)] };
-    let coupling = |l: usize, rows: &[usize]| -> blockmat::Result<Block> {
-        let c = cols(l - 1);
-        let grid = rows
-            .iter()
-            .enumerate()
-            .map(|(ri, &rs)| {
-                c.iter()
-                    .enumerate()
-                    .map(|(ci, &cs)| {
-                        if ri == 0 && ci + 1 == c.len() {
-                            Block::scaled_identity(rs, -1.0)
-                        } else {
-                            Block::zeros(rs, cs)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Block::grid(grid)
-    };
-    let mut diag = Vec::with_capacity(nl + 1);
-    let mut sub = Vec::with_capacity(nl);
-    for l in 0..nl {
-        let b = &d.layers[l];
-        let a = out(l);
-        if l == 0 {
-            diag.push(Block::grid(vec![
-                vec![shifted_a(&b.a, eps), b.dx.transpose()],
-                vec![b.dx.clone(), Block::zeros(a, a)],
-            ])?);
-        } else {
-            diag.push(Block::grid(vec![
-                vec![b.e.clone(), b.g.transpose(), b.dz.transpose()],
-                vec![b.g.clone(), shifted_a(&b.a, eps), b.dx.transpose()],
-                vec![b.dz.clone(), b.dx.clone(), Block::zeros(a, a)],
-            ])?);
-            sub.push(coupling(l, &[out(l - 1), d.param_sizes[l], a])?);
-        }
-    }
-    let a = out(nl - 1);
-    diag.push(Block::zeros(a, a));
-    sub.push(coupling(nl, &[a])?);
-    Tridiag::symmetric(diag, sub)
-}
+use hinv::{Curvature, DenseLimit, FactorOptions, Layout, LayoutChoice};
+use netgraph::{Activation, Batch, LayerSpec, LossSpec, Network};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| activation | gain | eps | cond(H + eps I) | log-det error, ALGORITHM.md layout | log-det error, shifted layout |");
     println!("|---|--:|--:|--:|--:|--:|");
-    let params = FactorParams { singular_tol: 0.0, ..FactorParams::default() };
+    let fixed = |layout| FactorOptions { layout: LayoutChoice::Fixed(layout), ..FactorOptions::default() };
     for (i, &act) in [Activation::Tanh, Activation::Gelu, Activation::Softplus, Activation::Identity, Activation::Relu]
         .iter()
         .enumerate()
@@ -97,10 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let spec = Curvature::spectrum(&curv.dense_hessian(DenseLimit::default())?)?;
                 let reference = spec.log_abs_det(eps);
                 let rel = |ld: f64| (ld - reference).abs() / reference.abs().max(1.0);
-                let standard = rel(curv.factor(eps)?.log_abs_det());
-                let shifted = match BlockLdlt::factor(&shifted_layout(curv.derivatives(), eps)?, &params) {
+                let standard = rel(curv.factor_with(eps, &fixed(Layout::Interleaved))?.log_abs_det());
+                let shifted = match curv.factor_with(eps, &fixed(Layout::Shifted)) {
                     Ok(f) => format!("{:.1e}", rel(f.log_abs_det())),
-                    Err(e) => format!("breaks down ({})", e.to_string().split(':').next().unwrap_or("")),
+                    // An exact zero pivot here is a breakdown of the block
+                    // elimination, not a zero eigenvalue of H + eps I.
+                    Err(hinv::HinvError::Singular { block, .. }) => format!("breaks down (block {block})"),
+                    Err(e) => return Err(e.into()),
                 };
                 println!("| {act:?} | {gain} | {eps:e} | {:.1e} | {standard:.1e} | {shifted} |", spec.condition(eps));
             }
