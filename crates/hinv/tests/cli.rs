@@ -133,5 +133,16 @@ fn round_trip_through_files() {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["command"], sub);
     }
+    // `gradient` runs the passes only; it must agree with the gradient the
+    // derivative blocks are computed with (same passes, so to rounding).
+    let gout = dir.join("g.npy");
+    let mut args = vec!["gradient"];
+    args.extend(files);
+    args.extend(["--out", gout.to_str().unwrap()]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let g = netgraph::read_npy_vector(&gout).unwrap();
+    let diff = g.iter().zip(curv.gradient()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(diff <= 1e-14 * curv.gradient().iter().map(|v| v.abs()).fold(0.0, f64::max), "{diff:e}");
     let _ = std::fs::remove_dir_all(dir);
 }

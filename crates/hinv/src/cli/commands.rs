@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use hinv::{Curvature, HinvError};
-use netgraph::NetError;
+use netgraph::{Batch, NetError, Network, Params};
 use serde_json::json;
 use thiserror::Error;
 
@@ -39,16 +39,22 @@ struct Loaded {
     derivs_s: f64,
 }
 
-fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
+/// Reads the spec, weights and batch; returns them and the time it took.
+fn read_model(m: &ModelArgs) -> Result<(Network, Params, Batch, f64), CliError> {
     let (res, load_s) = phase("reading files", || -> Result<_, NetError> {
         let net = netgraph::load_spec(&m.spec)?;
         let params = netgraph::load_weights(&net, &m.weights)?;
         let batch = netgraph::load_batch(&net, &m.inputs, &m.targets)?;
-        // Refuse before the passes allocate the derivative blocks.
-        net.check_derivatives_memory(batch.batch_size(), memory_limit(m))?;
         Ok((net, params, batch))
     });
     let (net, params, batch) = res?;
+    Ok((net, params, batch, load_s))
+}
+
+fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
+    let (net, params, batch, load_s) = read_model(m)?;
+    // Refuse before the passes allocate the derivative blocks.
+    net.check_derivatives_memory(batch.batch_size(), memory_limit(m))?;
     let (curv, derivs_s) = phase("derivative blocks", || Curvature::new(&net, &params, &batch));
     Ok(Loaded { curv: curv?, load_s, derivs_s })
 }
@@ -84,11 +90,16 @@ fn norm(v: &[f64]) -> f64 {
 
 fn sizes(curv: &Curvature) -> serde_json::Value {
     let d = curv.derivatives();
+    sizes_of(&d.param_sizes, &d.act_sizes)
+}
+
+/// Sizes from the parameter counts `p_1..p_L` and activation sizes `a_0..a_L`.
+fn sizes_of(param_sizes: &[usize], act_sizes: &[usize]) -> serde_json::Value {
     json!({
-        "params": curv.num_params(),
-        "layers": curv.num_layers(),
-        "lifted_dim": d.param_sizes.iter().zip(&d.act_sizes[1..]).map(|(p, a)| p + 2 * a).sum::<usize>(),
-        "batch_activations": d.act_sizes[0],
+        "params": param_sizes.iter().sum::<usize>(),
+        "layers": param_sizes.len(),
+        "lifted_dim": param_sizes.iter().zip(&act_sizes[1..]).map(|(p, a)| p + 2 * a).sum::<usize>(),
+        "batch_activations": act_sizes[0],
     })
 }
 
@@ -228,21 +239,27 @@ pub fn inertia(m: &ModelArgs, shift: f64) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The gradient alone needs one forward and one backward pass, not the
+/// derivative blocks (whose `A_l` alone hold `sum_l p_l^2` entries).
 pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<(), CliError> {
-    let l = load(m)?;
-    let g = l.curv.gradient().to_vec();
+    let (net, params, batch, load_s) = read_model(m)?;
+    let (res, grad_s) = phase("gradient", || net.gradient(&params, &batch));
+    let (loss, g) = res?;
+    if let Some((index, &value)) = g.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(HinvError::Overflow { what: format!("entry {index} of the gradient"), value }.into());
+    }
     write_out(out, &g)?;
     if m.json {
         print_json(&json!({
             "command": "gradient",
-            "sizes": sizes(&l.curv),
-            "timings_s": {"load": l.load_s, "derivatives": l.derivs_s},
-            "loss": l.curv.loss(),
+            "sizes": sizes_of(&net.param_counts(), &net.act_sizes(batch.batch_size())),
+            "timings_s": {"load": load_s, "gradient": grad_s},
+            "loss": loss,
             "gradient_norm": norm(&g),
             "out": out.map(|p| p.display().to_string()),
         }));
     } else {
-        println!("loss = {:.12e}, ||gradient|| = {:.6e} ({} parameters)", l.curv.loss(), norm(&g), l.curv.num_params());
+        println!("loss = {loss:.12e}, ||gradient|| = {:.6e} ({} parameters)", norm(&g), g.len());
         if let Some(p) = out {
             println!("  wrote {}", p.display());
         }
