@@ -40,7 +40,7 @@ struct Case {
 /// - The raw block solve may lose more: block elimination does not pivot
 ///   across blocks, and the Schur complements grow when `Dz` products do
 ///   (docs/numerics.md). Measured worst 3.2e-12 cond; the bar is 1e-11 cond.
-/// - log|det|: 1e-9 relative up to cond 1e5, 1e-13 cond beyond (see below).
+/// - log|det|: 1e-9 relative up to cond 1e8 (see below).
 /// - Inertia: exact, eps at least 1e-6 (relative) away from any eigenvalue.
 #[test]
 fn solve_log_det_and_inertia_on_curvy_networks() {
@@ -55,6 +55,7 @@ fn solve_log_det_and_inertia_on_curvy_networks() {
     let mut conds = Vec::new();
     let mut inertia_checked = 0;
     let mut layouts = Vec::new();
+    let mut worst_ld = 0.0f64;
     for (i, c) in cases.iter().enumerate() {
         // Squares compound doubly exponentially with depth (gain 2 overflows
         // by depth 8): square networks stay shallow.
@@ -96,37 +97,38 @@ fn solve_log_det_and_inertia_on_curvy_networks() {
 
         let ld = f.log_abs_det();
         let ldd = spec.log_abs_det(c.eps);
-        // log|det| carries the raw factorization's error, which refinement
-        // cannot touch. ALGORITHM.md's layout (the default) meets the
-        // issue's 1e-9 (relative) up to cond 1e5; above, its error follows
-        // pivot growth, within 1e-13 cond (worst seen 4.7e-14 cond).
         let rel_ld = |ld: f64| (ld - ldd).abs() / ldd.abs().max(1.0);
+        // log|det| by partial pivoting across blocks (tridiag's
+        // log_det_pivoted) is as accurate as a dense LU of H + eps I: the
+        // issue's 1e-9 up to cond 1e8 (worst seen 2.9e-12, at cond 8.5e7),
+        // and ~eps_mach * cond beyond.
         let ld_err = rel_ld(ld);
-        let ld_bar = if cond <= 1e5 { 1e-9 } else { 1e-13 * cond };
-        // The opt-in automatic layout (shifted, or ALGORITHM.md's where the
-        // shifted one breaks down or its probe solve is worse) keeps 1e-9 up
-        // to cond 1e8 for every activation but ReLU, whose dead units force
-        // ALGORITHM.md's layout (worst seen: 2.2e-12 below cond 2e9).
+        let ld_bar = if cond <= 1e8 { 1e-9 } else { 1e-17 * cond };
+        worst_ld = worst_ld.max(if cond <= 1e8 { ld_err } else { 0.0 });
+        assert!(ld_err <= ld_bar, "{:?} gain {} eps {}: log-det {ld} vs {ldd}, cond {cond:e}", c.act, c.gain, c.eps);
+        // The sum over block pivots cannot pivot across layers: it meets
+        // 1e-9 up to cond 1e5 only, then follows pivot growth, within
+        // 1e-13 cond (worst seen 4.7e-14 cond).
+        let block_bar = if cond <= 1e5 { 1e-9 } else { 1e-13 * cond };
+        assert!(rel_ld(f.block_log_abs_det()) <= block_bar, "{:?} gain {} eps {}: block log-det", c.act, c.gain, c.eps);
+        // The automatic layout factors differently but reports the same
+        // pivoted determinant.
         let auto =
             curv.factor_with(c.eps, &FactorOptions { layout: LayoutChoice::Auto, ..Default::default() }).unwrap();
-        let auto_bar = if c.act != Activation::Relu && cond <= 1e8 { 1e-9 } else { ld_bar };
-        assert!(
-            rel_ld(auto.log_abs_det()) <= auto_bar,
-            "{:?} gain {} eps {}: auto log-det, cond {cond:e}",
-            c.act,
-            c.gain,
-            c.eps
-        );
+        assert!(rel_ld(auto.log_abs_det()) <= ld_bar, "{:?} gain {} eps {}: auto log-det", c.act, c.gain, c.eps);
         if inertia_defined {
             assert_eq!(auto.inertia(), spec.inertia(c.eps, 0.0), "{:?} gain {} eps {}: auto", c.act, c.gain, c.eps);
         }
         layouts.push(auto.layout());
-        assert!(ld_err <= ld_bar, "{:?} gain {} eps {}: log-det {ld} vs {ldd}, cond {cond:e}", c.act, c.gain, c.eps);
         if inertia_defined {
             inertia_checked += 1;
-            assert_eq!(f.inertia(), spec.inertia(c.eps, 0.0), "{:?} gain {} eps {}", c.act, c.gain, c.eps);
+            let dense = spec.inertia(c.eps, 0.0);
+            assert_eq!(f.inertia(), dense, "{:?} gain {} eps {}", c.act, c.gain, c.eps);
+            let sign = if dense.negative % 2 == 0 { 1.0 } else { -1.0 };
+            assert_eq!(f.det_sign(), sign, "{:?} gain {} eps {}: sign of the determinant", c.act, c.gain, c.eps);
         }
     }
+    eprintln!("worst log-det error up to cond 1e8: {worst_ld:e}");
     let max_cond = conds.iter().cloned().fold(0.0, f64::max);
     eprintln!("cases: {} ({inertia_checked} with inertia), max cond(H + eps I): {max_cond:e}", conds.len());
     assert!(conds.len() >= 50 && inertia_checked >= 30, "too many cases skipped");

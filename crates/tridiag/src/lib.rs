@@ -10,6 +10,8 @@
 //! - [`BlockLdlt`]: factor ([`FactorParams`]), solve, `log|det|`, sign,
 //!   [`Inertia`], per-block [`BlockDiagnostics`], iterative refinement
 //!   ([`RefineParams`] / [`RefineReport`]).
+//! - [`log_det_pivoted`]: `log|det|` and sign by Gaussian elimination with
+//!   partial pivoting across blocks, for when the block pivots grow.
 //! - [`ParPolicy`] and [`Strategy`]: explicit, never nested, parallelism
 //!   (kernels, right-hand-side columns, or two elimination chains); see
 //!   `docs/tridiag-parallel.md`.
@@ -19,10 +21,12 @@ mod dense_lblt;
 mod error;
 mod input;
 mod ldlt;
+mod lu_det;
 mod params;
 mod pivots;
 
 pub use error::TridiagError;
 pub use ldlt::BlockLdlt;
+pub use lu_det::{log_det_pivoted, SignedLogDet};
 pub use params::{FactorParams, OnSingular, ParPolicy, RefineParams, RefineReport, Strategy};
 pub use pivots::{BlockDiagnostics, Inertia};

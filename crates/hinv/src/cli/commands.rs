@@ -139,7 +139,6 @@ pub fn solve(
             "relative_residual": rel,
             "solve_report": report,
             "refined": report.iterations > 0,
-            "log_abs_det": f.log_abs_det(),
             "inertia": inertia,
             "layout": f.layout(),
             "solution_norm": norm(&x),
