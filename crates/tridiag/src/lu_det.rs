@@ -101,23 +101,23 @@ fn equilibrate(diag: &mut [Mat<f64>], subs: &mut [Option<Coupling>]) -> f64 {
     for _ in 0..RUIZ_SWEEPS {
         row_max.iter_mut().for_each(|r| *r = 0.0);
         for (k, d) in diag.iter().enumerate() {
-            let at = offsets[k];
-            for j in 0..d.ncols() {
-                for i in 0..d.nrows() {
-                    let r = &mut row_max[at + i];
-                    *r = r.max(d[(i, j)].abs());
-                }
+            // Symmetric: the maximum of column j is that of row j.
+            let rows = &mut row_max[offsets[k]..offsets[k + 1]];
+            for (j, r) in rows.iter_mut().enumerate() {
+                *r = r.max(max_abs_slice(column(d.as_ref(), j)));
             }
         }
         for (k, c) in subs.iter().enumerate() {
             let Some(c) = c else { continue };
             let (rows_at, cols_at) = (offsets[k + 1] + c.rows.start, offsets[k] + c.cols.start);
             for j in 0..c.c.ncols() {
-                for i in 0..c.c.nrows() {
-                    let v = c.c[(i, j)].abs();
-                    row_max[rows_at + i] = row_max[rows_at + i].max(v);
-                    row_max[cols_at + j] = row_max[cols_at + j].max(v);
+                let col = column(c.c.as_ref(), j);
+                let mut m = row_max[cols_at + j];
+                for (r, v) in row_max[rows_at..rows_at + col.len()].iter_mut().zip(col) {
+                    *r = r.max(v.abs());
+                    m = m.max(v.abs());
                 }
+                row_max[cols_at + j] = m;
             }
         }
         let mut done = true;
@@ -125,31 +125,54 @@ fn equilibrate(diag: &mut [Mat<f64>], subs: &mut [Option<Coupling>]) -> f64 {
             // A zero row means a singular matrix; leave it for the
             // elimination to find.
             *f = if r > 0.0 { 1.0 / r.sqrt() } else { 1.0 };
-            done &= (0.5..=2.0).contains(&r) || r == 0.0;
+            done &= (0.25..=4.0).contains(&r) || r == 0.0;
         }
         if done {
             break;
         }
         for (k, d) in diag.iter_mut().enumerate() {
             let s = &factor[offsets[k]..offsets[k + 1]];
-            for j in 0..d.ncols() {
-                for i in 0..d.nrows() {
-                    d[(i, j)] *= s[i] * s[j];
-                }
-            }
+            scale(d, s, s);
         }
         for (k, c) in subs.iter_mut().enumerate() {
             let Some(c) = c else { continue };
             let (rows_at, cols_at) = (offsets[k + 1] + c.rows.start, offsets[k] + c.cols.start);
-            for j in 0..c.c.ncols() {
-                for i in 0..c.c.nrows() {
-                    c.c[(i, j)] *= factor[rows_at + i] * factor[cols_at + j];
-                }
-            }
+            let (r, cl) = (c.c.nrows(), c.c.ncols());
+            scale(&mut c.c, &factor[rows_at..rows_at + r], &factor[cols_at..cols_at + cl]);
         }
         log_scale += factor.iter().map(|f| f.ln()).sum::<f64>();
     }
     log_scale
+}
+
+/// Largest `|v|` of a slice, with four independent maxima so that the
+/// loop vectorises (a single running `f64::max` is a serial chain).
+fn max_abs_slice(v: &[f64]) -> f64 {
+    let mut m = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for (mi, ci) in m.iter_mut().zip(c) {
+            let a = ci.abs();
+            *mi = if a > *mi { a } else { *mi };
+        }
+    }
+    let tail = chunks.remainder().iter().fold(0.0f64, |a, b| a.max(b.abs()));
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
+/// Column `j` of a column-major matrix as a slice (faer's `Mat` always is).
+fn column(m: faer::MatRef<'_, f64>, j: usize) -> &[f64] {
+    m.col(j).try_as_col_major().expect("faer's Mat is column-major").as_slice()
+}
+
+/// `m[i, j] *= rows[i] * cols[j]`.
+fn scale(m: &mut Mat<f64>, rows: &[f64], cols: &[f64]) {
+    for (j, &cj) in cols.iter().enumerate() {
+        let col = m.as_mut().col_mut(j).try_as_col_major_mut().expect("faer's Mat is column-major").as_slice_mut();
+        for (v, &ri) in col.iter_mut().zip(rows) {
+            *v *= ri * cj;
+        }
+    }
 }
 
 /// The dense `sub[k]` (at `(k + 1, k)`) from its coupling, or zeros.
@@ -239,72 +262,87 @@ struct PivotScratch {
     tmp: Mat<f64>,
 }
 
+/// The coupling of block `k` to block `k + 1` as seen from block row `k`:
+/// its column support `J = [c0, e)` in block `k` and `C = sub[k][:, J]^T`
+/// (`|J| x n_{k+1}`), so that block `(k, k + 1)` is `E_J C`.
+fn support(subs: &[Option<Coupling>], k: usize, n0: usize, n1: usize) -> (std::ops::Range<usize>, Mat<f64>) {
+    match subs.get(k) {
+        Some(Some(c)) => {
+            (c.cols.clone(), dense_sub(&subs[k], n1, n0).transpose().subrows(c.cols.start, c.cols.len()).to_owned())
+        }
+        _ => (n0..n0, Mat::zeros(0, n1)),
+    }
+}
+
 /// The elimination sweep over the (equilibrated) blocks.
 ///
-/// Step `k` works on a window: the `n_k` rows of block row `k` not yet
-/// used as pivots (zero beyond block column `k + 1`) and block row `k + 1`
-/// (zero in block column `k` outside the column support `[c0, e)` of
-/// `sub[k]`). Block `k`'s columns are taken in the order
-/// `[0, c0) ++ [e, n_k) ++ [c0, e)`, so that the first phase eliminates the
-/// columns block row `k + 1` cannot pivot in with the leftover rows alone,
-/// and only the support columns (the `y` unknowns of the Hessian system,
-/// a small part of the block) see the rows of block `k + 1`.
+/// Step `k` eliminates block column `k`. Its rows are the `n_k` rows of
+/// block row `k` not yet used as pivots (`left`) and block row `k + 1`,
+/// which is zero in block column `k` outside the column support
+/// `J = [c0, e)` of `sub[k]`, so it runs in two phases:
+///
+/// 1. the columns outside `J`, with the leftover rows alone;
+/// 2. the `|J|` columns of `J` (the `y` unknowns of the Hessian system, a
+///    small part of the block), with the rows still unpivoted and block
+///    row `k + 1`.
+///
+/// Block `(k, k + 1)` is `E_J C_k`, and row operations keep every row's
+/// part in block column `k + 1` in the row space of `C_k` until block row
+/// `k + 1` joins: `left` carries it as `X` (`n_k x |J|`, the real part
+/// being `X C_k`), so phase 1 works on `|J|` columns instead of `n_{k+1}`,
+/// and phase 2 carries block column `k + 2` the same way.
 fn eliminate(diag: &[Mat<f64>], subs: &[Option<Coupling>], par: ParPolicy) -> SignedLogDet {
     let nb = diag.len();
     let mut acc = Accumulator { det: SignedLogDet { log_abs: 0.0, sign: 1.0 } };
     let size = |k: usize| diag.get(k).map_or(0, Mat::nrows);
     let mut piv = PivotScratch { perm: Vec::new(), perm_inv: Vec::new(), tmp: Mat::new() };
-    // Rows of block row k not yet pivoted, over block columns k and k + 1.
-    let mut left = Mat::<f64>::zeros(size(0), size(0) + size(1));
-    if nb > 0 {
-        left.as_mut().subcols_mut(0, size(0)).copy_from(&diag[0]);
+    if nb == 0 {
+        return acc.det;
     }
-    if nb > 1 {
-        left.as_mut().subcols_mut(size(0), size(1)).copy_from(dense_sub(&subs[0], size(1), size(0)).transpose());
+    // `left` = [rows of block row k not yet pivoted over block column k | X].
+    let (j0, _) = support(subs, 0, size(0), size(1));
+    let mut left = Mat::<f64>::zeros(size(0), size(0) + j0.len());
+    left.as_mut().subcols_mut(0, size(0)).copy_from(&diag[0]);
+    for (j, i) in j0.clone().enumerate() {
+        left[(i, size(0) + j)] = 1.0;
     }
     for k in 0..nb {
-        let (n0, n1, n2) = (size(k), size(k + 1), size(k + 2));
+        let (n0, n1) = (size(k), size(k + 1));
         let kernel = par.kernel_par(n0 + n1);
-        let last = k + 1 == nb;
-        let support = match subs.get(k) {
-            Some(Some(c)) => c.cols.clone(),
-            _ => n0..n0,
-        };
-        let order: Vec<usize> = (0..support.start).chain(support.end..n0).chain(support.clone()).collect();
-        acc.parity((support.len() * (n0 - support.end)) % 2 == 1);
-        let m = n0 + n1;
-        let mut w = Mat::<f64>::zeros(m, n0 + n1 + n2);
+        let (j, c) = support(subs, k, n0, n1);
+        let s = j.len();
+        let free = n0 - s;
+        // Phase 1 on [block column k, free columns first | X].
+        let order: Vec<usize> = (0..j.start).chain(j.end..n0).chain(j.clone()).collect();
+        acc.parity((s * (n0 - j.end)) % 2 == 1);
+        let mut top = Mat::<f64>::zeros(n0, n0 + s);
         for (to, &from) in order.iter().enumerate() {
-            w.as_mut().col_mut(to).subrows_mut(0, n0).copy_from(left.col(from));
+            top.as_mut().col_mut(to).copy_from(left.col(from));
         }
-        w.as_mut().submatrix_mut(0, n0, n0, n1).copy_from(left.as_ref().subcols(n0, n1));
-        if !last {
-            let sub = dense_sub(&subs[k], n1, n0);
-            for (to, &from) in order.iter().enumerate() {
-                w.as_mut().col_mut(to).subrows_mut(n0, n1).copy_from(sub.col(from));
-            }
-            w.as_mut().submatrix_mut(n0, n0, n1, n1).copy_from(&diag[k + 1]);
-            if k + 2 < nb {
-                w.as_mut().submatrix_mut(n0, n0 + n1, n1, n2).copy_from(dense_sub(&subs[k + 1], n2, n1).transpose());
-            }
-        }
-        // Phase 1: the columns block row k + 1 is zero in, with the
-        // leftover rows only, over block columns k and k + 1 (the leftover
-        // rows are zero in block column k + 2).
-        let free = n0 - support.len();
-        let top = w.as_mut().submatrix_mut(0, 0, n0, n0 + n1);
-        if !panel_step(top, free, &mut acc, kernel, &mut piv) {
+        top.as_mut().subcols_mut(n0, s).copy_from(left.as_ref().subcols(n0, s));
+        if !panel_step(top.as_mut(), free, &mut acc, kernel, &mut piv) {
             return acc.det;
         }
-        // Phase 2: the support columns, with every row still unpivoted.
-        let bottom = w.as_mut().submatrix_mut(free, free, m - free, n0 + n1 + n2 - free);
-        if !panel_step(bottom, support.len(), &mut acc, kernel, &mut piv) {
-            return acc.det;
-        }
-        if last {
+        if k + 1 == nb {
             break;
         }
-        left = w.as_ref().submatrix(n0, n0, n1, n1 + n2).to_owned();
+        // Phase 2 on the s unpivoted rows and block row k + 1, over
+        // [J | block column k + 1 | X for block column k + 2].
+        let (j2, _) = support(subs, k + 1, n1, size(k + 2));
+        let s2 = j2.len();
+        let mut w = Mat::<f64>::zeros(s + n1, s + n1 + s2);
+        let rest = top.as_ref().submatrix(free, free, s, s + s);
+        w.as_mut().submatrix_mut(0, 0, s, s).copy_from(rest.subcols(0, s));
+        matmul(w.as_mut().submatrix_mut(0, s, s, n1), Accum::Replace, rest.subcols(s, s), c.as_ref(), 1.0, kernel);
+        w.as_mut().submatrix_mut(s, 0, n1, s).copy_from(c.transpose());
+        w.as_mut().submatrix_mut(s, s, n1, n1).copy_from(&diag[k + 1]);
+        for (jj, i) in j2.enumerate() {
+            w[(s + i, s + n1 + jj)] = 1.0;
+        }
+        if !panel_step(w.as_mut(), s, &mut acc, kernel, &mut piv) {
+            return acc.det;
+        }
+        left = w.as_ref().submatrix(s, s, n1, n1 + s2).to_owned();
     }
     acc.det
 }

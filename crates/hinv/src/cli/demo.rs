@@ -59,6 +59,7 @@ struct Timings {
     factor: f64,
     solve: f64,
     hvp: f64,
+    log_det: f64,
     count: f64,
     dense_hessian: f64,
     dense_solve: f64,
@@ -83,6 +84,7 @@ fn run_case(case: &Case) -> Result<(CaseReport, Curvature), CliError> {
     let (x, t_solve) = phase("solve", || f.solve(&g));
     let x = x?;
     let (_hv, t_hvp) = phase("Hessian-vector product", || curv.hvp(&g));
+    let (log_abs_det, t_log_det) = phase("log-determinant", || f.log_abs_det());
 
     let (h, t_dense_h) = phase("dense Hessian", || curv.dense_hessian(DenseLimit::default()));
     let h = h?;
@@ -110,6 +112,7 @@ fn run_case(case: &Case) -> Result<(CaseReport, Curvature), CliError> {
             factor: t_factor,
             solve: t_solve,
             hvp: t_hvp,
+            log_det: t_log_det,
             count: t_count,
             dense_hessian: t_dense_h,
             dense_solve: t_dense_solve,
@@ -118,7 +121,7 @@ fn run_case(case: &Case) -> Result<(CaseReport, Curvature), CliError> {
         relative_error_vs_dense: rel,
         cond_h: spec.condition(0.0),
         cond_h_eps: spec.condition(case.eps),
-        log_abs_det: f.log_abs_det(),
+        log_abs_det,
         log_abs_det_dense: spec.log_abs_det(case.eps),
         inertia: f.inertia(),
         inertia_dense: spec.inertia(case.eps, tol),
@@ -177,11 +180,12 @@ fn print_case(r: &CaseReport, bar: f64) {
         r.params, r.layers, r.lifted_dim, r.lifted_dim, r.layout
     );
     println!(
-        "   hinv:  derivative blocks {:7.2} ms | factor {:7.2} ms | solve {:7.2} ms | hvp {:6.2} ms",
+        "   hinv:  derivative blocks {:7.2} ms | factor {:7.2} ms | solve {:7.2} ms | hvp {:6.2} ms | log-det {:6.2} ms",
         ms(t.derivatives),
         ms(t.factor),
         ms(t.solve),
-        ms(t.hvp)
+        ms(t.hvp),
+        ms(t.log_det)
     );
     println!(
         "   dense: Hessian {:9.2} ms | solve  {:7.2} ms | eigenvalues {:7.2} ms",
@@ -195,7 +199,12 @@ fn print_case(r: &CaseReport, bar: f64) {
         r.relative_error_vs_dense,
         if r.relative_error_vs_dense <= bar { "ok" } else { "FAIL" }
     );
-    println!("   log|det(H + eps I)|: hinv {:.12e}, dense {:.12e}", r.log_abs_det, r.log_abs_det_dense);
+    println!(
+        "   log|det(H + eps I)|: hinv {:.12e}, dense {:.12e} (relative difference {:.1e}, bar 1e-9)",
+        r.log_abs_det,
+        r.log_abs_det_dense,
+        (r.log_abs_det - r.log_abs_det_dense).abs() / r.log_abs_det_dense.abs().max(1.0)
+    );
     println!(
         "   inertia (+, -, 0):   hinv ({}, {}, {}), dense ({}, {}, {})",
         r.inertia.positive,
