@@ -47,17 +47,43 @@ pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
     let scale = max_abs(d.as_ref());
-    let mut dev = 0.0f64;
-    for j in 0..c {
-        for i in j + 1..r {
-            dev = dev.max((d[(i, j)] - d[(j, i)]).abs());
-        }
-    }
+    let dev = asymmetry(d.as_ref());
     let tolerance = symmetry_tol * scale;
     if dev > tolerance {
         return Err(TridiagError::NotSymmetric { row: k, col: k, deviation: dev, tolerance });
     }
     Ok(d)
+}
+
+/// Largest `|d[i, j] - d[j, i]|` of a square column-major matrix, walking
+/// columns as slices (this check runs on every block of every
+/// factorization).
+fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
+    let col = |j: usize| d.col(j).try_as_col_major().expect("faer's Mat is column-major").as_slice();
+    let mut dev = 0.0f64;
+    for j in 0..d.ncols() {
+        let cj = col(j);
+        for (i, &v) in cj.iter().enumerate().skip(j + 1) {
+            let a = (v - col(i)[j]).abs();
+            dev = if a > dev { a } else { dev };
+        }
+    }
+    dev
+}
+
+/// Diagonal block `k` as a dense matrix, unchecked: for a second pass over
+/// blocks that [`diagonal_block`] has already validated.
+pub(crate) fn diagonal_block_unchecked(t: &Tridiag, k: usize) -> Mat<f64> {
+    t.diag()[k].to_dense()
+}
+
+/// The coupling of sub-diagonal block `k`, unchecked: for a second pass
+/// over blocks that [`coupling`] has already validated.
+pub(crate) fn coupling_unchecked(t: &Tridiag, k: usize) -> Option<Coupling> {
+    let s = &t.sub()[k];
+    let (cols, rows) = (s.col_support()?, s.row_support()?);
+    let c = s.to_dense().as_ref().submatrix(rows.start, cols.start, rows.len(), cols.len()).to_owned();
+    Some(Coupling { cols, rows, c })
 }
 
 /// The coupling of sub-diagonal block `k`, `None` when it is structurally zero.

@@ -30,7 +30,7 @@ use faer::reborrow::*;
 use faer::{Accum, Auto, Mat, Par};
 
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, Coupling};
+use crate::input::{coupling, coupling_unchecked, diagonal_block, diagonal_block_unchecked, Coupling};
 use crate::params::ParPolicy;
 
 /// A determinant as `sign * exp(log_abs)`, which neither overflows nor
@@ -72,77 +72,114 @@ const RUIZ_SWEEPS: usize = 20;
 /// exactly singular matrix is not an error: it gives `log_abs = -inf`,
 /// `sign = 0`.
 pub fn log_det_pivoted(t: &blockmat::Tridiag, par: ParPolicy, symmetry_tol: f64) -> Result<SignedLogDet, TridiagError> {
-    let nb = t.len();
-    let mut diag = Vec::with_capacity(nb);
-    for k in 0..nb {
-        diag.push(diagonal_block(t, k, symmetry_tol)?);
-    }
-    let mut subs = Vec::with_capacity(nb.saturating_sub(1));
-    for k in 0..nb.saturating_sub(1) {
-        subs.push(coupling(t, k, symmetry_tol)?);
-    }
-    let log_scale = equilibrate(&mut diag, &mut subs);
-    let mut det = eliminate(&diag, &subs, par);
+    let mut src = Source::new(t, symmetry_tol);
+    src.equilibrate()?;
+    let mut det = eliminate(&src, par)?;
     if det.sign != 0.0 {
         // det(S A S) = det(A) prod s_i^2.
-        det.log_abs -= 2.0 * log_scale;
+        det.log_abs -= 2.0 * src.scale.iter().map(|s| s.ln()).sum::<f64>();
     }
     Ok(det)
 }
 
-/// Symmetric Ruiz equilibration in place: returns `sum_i log s_i`.
-fn equilibrate(diag: &mut [Mat<f64>], subs: &mut [Option<Coupling>]) -> f64 {
-    let sizes: Vec<usize> = diag.iter().map(Mat::nrows).collect();
-    let offsets = blockmat::offsets(&sizes);
-    let total = offsets[sizes.len()];
-    let mut log_scale = 0.0;
-    let mut row_max = vec![0.0f64; total];
-    let mut factor = vec![1.0f64; total];
-    for _ in 0..RUIZ_SWEEPS {
-        row_max.iter_mut().for_each(|r| *r = 0.0);
-        for (k, d) in diag.iter().enumerate() {
-            // Symmetric: the maximum of column j is that of row j.
-            let rows = &mut row_max[offsets[k]..offsets[k + 1]];
-            for (j, r) in rows.iter_mut().enumerate() {
-                *r = r.max(max_abs_slice(column(d.as_ref(), j)));
-            }
+/// The input blocks, densified and scaled on demand: keeping them all
+/// dense would double the memory of the factorization and, on the machines
+/// measured, cost more in first-touch page faults than the elimination.
+struct Source<'a> {
+    t: &'a blockmat::Tridiag,
+    symmetry_tol: f64,
+    offsets: Vec<usize>,
+    /// The symmetric scaling `S` (one factor per row).
+    scale: Vec<f64>,
+    /// Every block has passed the input checks once.
+    checked: bool,
+}
+
+impl<'a> Source<'a> {
+    fn new(t: &'a blockmat::Tridiag, symmetry_tol: f64) -> Source<'a> {
+        let sizes: Vec<usize> = t.diag().iter().map(|b| b.nrows()).collect();
+        let offsets = blockmat::offsets(&sizes);
+        let scale = vec![1.0; offsets[sizes.len()]];
+        Source { t, symmetry_tol, offsets, scale, checked: false }
+    }
+
+    fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    fn size(&self, k: usize) -> usize {
+        if k < self.len() {
+            self.offsets[k + 1] - self.offsets[k]
+        } else {
+            0
         }
-        for (k, c) in subs.iter().enumerate() {
-            let Some(c) = c else { continue };
-            let (rows_at, cols_at) = (offsets[k + 1] + c.rows.start, offsets[k] + c.cols.start);
-            for j in 0..c.c.ncols() {
-                let col = column(c.c.as_ref(), j);
-                let mut m = row_max[cols_at + j];
-                for (r, v) in row_max[rows_at..rows_at + col.len()].iter_mut().zip(col) {
-                    *r = r.max(v.abs());
-                    m = m.max(v.abs());
+    }
+
+    /// Diagonal block `k` of `S A S`, validated on the first pass only.
+    fn diag(&self, k: usize) -> Result<Mat<f64>, TridiagError> {
+        let mut d = if self.checked {
+            diagonal_block_unchecked(self.t, k)
+        } else {
+            diagonal_block(self.t, k, self.symmetry_tol)?
+        };
+        let s = &self.scale[self.offsets[k]..self.offsets[k + 1]];
+        scale(&mut d, s, s);
+        Ok(d)
+    }
+
+    /// The coupling of sub-diagonal block `k` of `S A S`.
+    fn coupling(&self, k: usize) -> Result<Option<Coupling>, TridiagError> {
+        if k + 1 >= self.len() {
+            return Ok(None);
+        }
+        let mut c = if self.checked { coupling_unchecked(self.t, k) } else { coupling(self.t, k, self.symmetry_tol)? };
+        if let Some(c) = &mut c {
+            let (rows_at, cols_at) = (self.offsets[k + 1] + c.rows.start, self.offsets[k] + c.cols.start);
+            let (r, n) = (c.c.nrows(), c.c.ncols());
+            scale(&mut c.c, &self.scale[rows_at..rows_at + r], &self.scale[cols_at..cols_at + n]);
+        }
+        Ok(c)
+    }
+
+    /// Symmetric Ruiz equilibration: multiplies `scale` until every row
+    /// maximum of `S A S` is within a factor of four of one.
+    fn equilibrate(&mut self) -> Result<(), TridiagError> {
+        let mut row_max = vec![0.0f64; self.scale.len()];
+        for _ in 0..RUIZ_SWEEPS {
+            row_max.iter_mut().for_each(|r| *r = 0.0);
+            for k in 0..self.len() {
+                let d = self.diag(k)?;
+                // Symmetric: the maximum of column j is that of row j.
+                let rows = &mut row_max[self.offsets[k]..self.offsets[k + 1]];
+                for (j, r) in rows.iter_mut().enumerate() {
+                    *r = r.max(max_abs_slice(column(d.as_ref(), j)));
                 }
-                row_max[cols_at + j] = m;
+                let Some(c) = self.coupling(k)? else { continue };
+                let (rows_at, cols_at) = (self.offsets[k + 1] + c.rows.start, self.offsets[k] + c.cols.start);
+                for j in 0..c.c.ncols() {
+                    let col = column(c.c.as_ref(), j);
+                    let mut m = row_max[cols_at + j];
+                    for (r, v) in row_max[rows_at..rows_at + col.len()].iter_mut().zip(col) {
+                        *r = r.max(v.abs());
+                        m = m.max(v.abs());
+                    }
+                    row_max[cols_at + j] = m;
+                }
             }
-        }
-        let mut done = true;
-        for (f, &r) in factor.iter_mut().zip(&row_max) {
+            self.checked = true;
             // A zero row means a singular matrix; leave it for the
             // elimination to find.
-            *f = if r > 0.0 { 1.0 / r.sqrt() } else { 1.0 };
-            done &= (0.25..=4.0).contains(&r) || r == 0.0;
+            if row_max.iter().all(|&r| (0.25..=4.0).contains(&r) || r == 0.0) {
+                break;
+            }
+            for (s, &r) in self.scale.iter_mut().zip(&row_max) {
+                if r > 0.0 {
+                    *s /= r.sqrt();
+                }
+            }
         }
-        if done {
-            break;
-        }
-        for (k, d) in diag.iter_mut().enumerate() {
-            let s = &factor[offsets[k]..offsets[k + 1]];
-            scale(d, s, s);
-        }
-        for (k, c) in subs.iter_mut().enumerate() {
-            let Some(c) = c else { continue };
-            let (rows_at, cols_at) = (offsets[k + 1] + c.rows.start, offsets[k] + c.cols.start);
-            let (r, cl) = (c.c.nrows(), c.c.ncols());
-            scale(&mut c.c, &factor[rows_at..rows_at + r], &factor[cols_at..cols_at + cl]);
-        }
-        log_scale += factor.iter().map(|f| f.ln()).sum::<f64>();
+        Ok(())
     }
-    log_scale
 }
 
 /// Largest `|v|` of a slice, with four independent maxima so that the
@@ -173,15 +210,6 @@ fn scale(m: &mut Mat<f64>, rows: &[f64], cols: &[f64]) {
             *v *= ri * cj;
         }
     }
-}
-
-/// The dense `sub[k]` (at `(k + 1, k)`) from its coupling, or zeros.
-fn dense_sub(c: &Option<Coupling>, rows: usize, cols: usize) -> Mat<f64> {
-    let mut m = Mat::zeros(rows, cols);
-    if let Some(c) = c {
-        m.as_mut().submatrix_mut(c.rows.start, c.cols.start, c.rows.len(), c.cols.len()).copy_from(&c.c);
-    }
-    m
 }
 
 /// faer's defaults for the panel LU.
@@ -263,14 +291,17 @@ struct PivotScratch {
 }
 
 /// The coupling of block `k` to block `k + 1` as seen from block row `k`:
-/// its column support `J = [c0, e)` in block `k` and `C = sub[k][:, J]^T`
-/// (`|J| x n_{k+1}`), so that block `(k, k + 1)` is `E_J C`.
-fn support(subs: &[Option<Coupling>], k: usize, n0: usize, n1: usize) -> (std::ops::Range<usize>, Mat<f64>) {
-    match subs.get(k) {
-        Some(Some(c)) => {
-            (c.cols.clone(), dense_sub(&subs[k], n1, n0).transpose().subrows(c.cols.start, c.cols.len()).to_owned())
+/// its column support `J = [c0, e)` in block `k` (empty at `n0` when there
+/// is none) and `C = sub[k][:, J]^T` (`|J| x n1`), so that block
+/// `(k, k + 1)` is `E_J C`.
+fn support(c: &Option<Coupling>, n0: usize, n1: usize) -> (std::ops::Range<usize>, Mat<f64>) {
+    match c {
+        Some(c) => {
+            let mut m = Mat::zeros(c.cols.len(), n1);
+            m.as_mut().subcols_mut(c.rows.start, c.rows.len()).copy_from(c.c.transpose());
+            (c.cols.clone(), m)
         }
-        _ => (n0..n0, Mat::zeros(0, n1)),
+        None => (n0..n0, Mat::zeros(0, n1)),
     }
 }
 
@@ -291,25 +322,25 @@ fn support(subs: &[Option<Coupling>], k: usize, n0: usize, n1: usize) -> (std::o
 /// `k + 1` joins: `left` carries it as `X` (`n_k x |J|`, the real part
 /// being `X C_k`), so phase 1 works on `|J|` columns instead of `n_{k+1}`,
 /// and phase 2 carries block column `k + 2` the same way.
-fn eliminate(diag: &[Mat<f64>], subs: &[Option<Coupling>], par: ParPolicy) -> SignedLogDet {
-    let nb = diag.len();
+fn eliminate(src: &Source<'_>, par: ParPolicy) -> Result<SignedLogDet, TridiagError> {
+    let nb = src.len();
     let mut acc = Accumulator { det: SignedLogDet { log_abs: 0.0, sign: 1.0 } };
-    let size = |k: usize| diag.get(k).map_or(0, Mat::nrows);
     let mut piv = PivotScratch { perm: Vec::new(), perm_inv: Vec::new(), tmp: Mat::new() };
     if nb == 0 {
-        return acc.det;
+        return Ok(acc.det);
     }
     // `left` = [rows of block row k not yet pivoted over block column k | X].
-    let (j0, _) = support(subs, 0, size(0), size(1));
-    let mut left = Mat::<f64>::zeros(size(0), size(0) + j0.len());
-    left.as_mut().subcols_mut(0, size(0)).copy_from(&diag[0]);
-    for (j, i) in j0.clone().enumerate() {
-        left[(i, size(0) + j)] = 1.0;
+    let mut next = src.coupling(0)?;
+    let (j0, _) = support(&next, src.size(0), src.size(1));
+    let mut left = Mat::<f64>::zeros(src.size(0), src.size(0) + j0.len());
+    left.as_mut().subcols_mut(0, src.size(0)).copy_from(src.diag(0)?);
+    for (j, i) in j0.enumerate() {
+        left[(i, src.size(0) + j)] = 1.0;
     }
     for k in 0..nb {
-        let (n0, n1) = (size(k), size(k + 1));
+        let (n0, n1) = (src.size(k), src.size(k + 1));
         let kernel = par.kernel_par(n0 + n1);
-        let (j, c) = support(subs, k, n0, n1);
+        let (j, c) = support(&next, n0, n1);
         let s = j.len();
         let free = n0 - s;
         // Phase 1 on [block column k, free columns first | X].
@@ -321,28 +352,29 @@ fn eliminate(diag: &[Mat<f64>], subs: &[Option<Coupling>], par: ParPolicy) -> Si
         }
         top.as_mut().subcols_mut(n0, s).copy_from(left.as_ref().subcols(n0, s));
         if !panel_step(top.as_mut(), free, &mut acc, kernel, &mut piv) {
-            return acc.det;
+            return Ok(acc.det);
         }
         if k + 1 == nb {
             break;
         }
         // Phase 2 on the s unpivoted rows and block row k + 1, over
         // [J | block column k + 1 | X for block column k + 2].
-        let (j2, _) = support(subs, k + 1, n1, size(k + 2));
+        next = src.coupling(k + 1)?;
+        let j2 = next.as_ref().map_or(0..0, |c| c.cols.clone());
         let s2 = j2.len();
         let mut w = Mat::<f64>::zeros(s + n1, s + n1 + s2);
         let rest = top.as_ref().submatrix(free, free, s, s + s);
         w.as_mut().submatrix_mut(0, 0, s, s).copy_from(rest.subcols(0, s));
         matmul(w.as_mut().submatrix_mut(0, s, s, n1), Accum::Replace, rest.subcols(s, s), c.as_ref(), 1.0, kernel);
         w.as_mut().submatrix_mut(s, 0, n1, s).copy_from(c.transpose());
-        w.as_mut().submatrix_mut(s, s, n1, n1).copy_from(&diag[k + 1]);
+        w.as_mut().submatrix_mut(s, s, n1, n1).copy_from(src.diag(k + 1)?);
         for (jj, i) in j2.enumerate() {
             w[(s + i, s + n1 + jj)] = 1.0;
         }
         if !panel_step(w.as_mut(), s, &mut acc, kernel, &mut piv) {
-            return acc.det;
+            return Ok(acc.det);
         }
         left = w.as_ref().submatrix(s, s, n1, n1 + s2).to_owned();
     }
-    acc.det
+    Ok(acc.det)
 }
