@@ -16,10 +16,13 @@
 //! activations grow geometrically with depth (docs/numerics.md).
 //!
 //! The sweep keeps a window of two block rows: the `n_k` rows left over
-//! from block row `k` (not yet used as pivots) and block row `k + 1`.
-//! Work is `~ 8 n^3` flops per block of size `n` (a tall panel LU, a
-//! triangular solve and one product), memory two windows; nothing is kept,
-//! so this is a determinant, not a solver.
+//! from block row `k` (not yet used as pivots) and block row `k + 1`, and
+//! exploits that block row `k + 1` meets block column `k` only in the
+//! coupling's column support (see [`eliminate`]). Work per block of size
+//! `n` with a coupling of width `a` is an `n x (n - a)` LU plus
+//! `O(n^2 a)`, about the block LDLᵀ's; memory is two windows and the input
+//! blocks are densified on demand. Nothing is kept, so this is a
+//! determinant, not a solver.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::lu::partial_pivoting::factor::PartialPivLuParams;
@@ -44,8 +47,9 @@ pub struct SignedLogDet {
 }
 
 /// Most sweeps of the equilibration. Ruiz's iteration halves the log of
-/// every row maximum's distance from one per sweep; entries within a factor
-/// of two of one are all partial pivoting needs.
+/// every row maximum's distance from one per sweep; row maxima within a
+/// factor of four of one are all partial pivoting needs (two sweeps on the
+/// Hessian systems measured).
 const RUIZ_SWEEPS: usize = 20;
 
 /// `log|det t|` and its sign by block-tridiagonal Gaussian elimination with
@@ -245,10 +249,10 @@ impl Accumulator {
     }
 }
 
-/// Partial-pivoting LU of the first `w.ncols() - rest` columns of `w`
-/// (rows as given), applied to the `rest` columns right of them: row
-/// interchanges, `U12 = L11^-1 A12`, `A22 -= L21 U12`. Returns false on an
-/// exactly zero pivot.
+/// Partial-pivoting LU of the first `cols` columns of `w` (over all its
+/// rows), applied to the columns right of them: row interchanges,
+/// `U12 = L11^-1 A12`, `A22 -= L21 U12`. Returns false on an exactly zero
+/// pivot.
 fn panel_step(
     mut w: faer::MatMut<'_, f64>,
     cols: usize,
