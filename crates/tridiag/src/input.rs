@@ -22,13 +22,28 @@ pub(crate) struct Coupling {
 
 /// Largest absolute entry (0 for an empty matrix).
 pub(crate) fn max_abs(m: faer::MatRef<'_, f64>) -> f64 {
-    let mut out = 0.0f64;
-    for j in 0..m.ncols() {
-        for i in 0..m.nrows() {
-            out = out.max(m[(i, j)].abs());
+    (0..m.ncols()).map(|j| max_abs_slice(column(m, j))).fold(0.0, f64::max)
+}
+
+/// Largest `|v|` of a slice, with four independent maxima so that the
+/// loop vectorises (a single running `f64::max` is a serial chain).
+pub(crate) fn max_abs_slice(v: &[f64]) -> f64 {
+    let mut m = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for (mi, ci) in m.iter_mut().zip(c) {
+            let a = ci.abs();
+            *mi = if a > *mi { a } else { *mi };
         }
     }
-    out
+    let tail = chunks.remainder().iter().fold(0.0f64, |a, b| a.max(b.abs()));
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
+/// Column `j` as a slice. Every matrix this crate builds is an owned faer
+/// `Mat` (column-major, unit row stride), or a column range of one.
+pub(crate) fn column(m: faer::MatRef<'_, f64>, j: usize) -> &[f64] {
+    m.col(j).try_as_col_major().expect("owned faer matrices are column-major").as_slice()
 }
 
 /// Diagonal block `k` as a dense symmetric matrix.
@@ -59,12 +74,11 @@ pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result
 /// columns as slices (this check runs on every block of every
 /// factorization).
 fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
-    let col = |j: usize| d.col(j).try_as_col_major().expect("faer's Mat is column-major").as_slice();
     let mut dev = 0.0f64;
     for j in 0..d.ncols() {
-        let cj = col(j);
+        let cj = column(d, j);
         for (i, &v) in cj.iter().enumerate().skip(j + 1) {
-            let a = (v - col(i)[j]).abs();
+            let a = (v - column(d, i)[j]).abs();
             dev = if a > dev { a } else { dev };
         }
     }

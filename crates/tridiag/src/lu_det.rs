@@ -33,7 +33,9 @@ use faer::reborrow::*;
 use faer::{Accum, Auto, Mat, Par};
 
 use crate::error::TridiagError;
-use crate::input::{coupling, coupling_unchecked, diagonal_block, diagonal_block_unchecked, Coupling};
+use crate::input::{
+    column, coupling, coupling_unchecked, diagonal_block, diagonal_block_unchecked, max_abs_slice, Coupling,
+};
 use crate::params::ParPolicy;
 
 /// A determinant as `sign * exp(log_abs)`, which neither overflows nor
@@ -184,26 +186,6 @@ impl<'a> Source<'a> {
         }
         Ok(())
     }
-}
-
-/// Largest `|v|` of a slice, with four independent maxima so that the
-/// loop vectorises (a single running `f64::max` is a serial chain).
-fn max_abs_slice(v: &[f64]) -> f64 {
-    let mut m = [0.0f64; 4];
-    let mut chunks = v.chunks_exact(4);
-    for c in &mut chunks {
-        for (mi, ci) in m.iter_mut().zip(c) {
-            let a = ci.abs();
-            *mi = if a > *mi { a } else { *mi };
-        }
-    }
-    let tail = chunks.remainder().iter().fold(0.0f64, |a, b| a.max(b.abs()));
-    m.iter().fold(tail, |a, &b| a.max(b))
-}
-
-/// Column `j` of a column-major matrix as a slice (faer's `Mat` always is).
-fn column(m: faer::MatRef<'_, f64>, j: usize) -> &[f64] {
-    m.col(j).try_as_col_major().expect("faer's Mat is column-major").as_slice()
 }
 
 /// `m[i, j] *= rows[i] * cols[j]`.
