@@ -188,12 +188,14 @@ impl<'a> Source<'a> {
     }
 }
 
-/// `m[i, j] *= rows[i] * cols[j]`.
+/// `m[i, j] *= rows[i] * cols[j]`, one factor at a time: for a subnormal
+/// row maximum the factors are ~1e155 each and their product would
+/// overflow while the scaled entry is ~1.
 fn scale(m: &mut Mat<f64>, rows: &[f64], cols: &[f64]) {
     for (j, &cj) in cols.iter().enumerate() {
         let col = m.as_mut().col_mut(j).try_as_col_major_mut().expect("faer's Mat is column-major").as_slice_mut();
         for (v, &ri) in col.iter_mut().zip(rows) {
-            *v *= ri * cj;
+            *v = *v * ri * cj;
         }
     }
 }

@@ -138,6 +138,11 @@ fn badly_scaled_rows() {
     let expected = ld0 + 2.0 * scale.iter().map(|v| v.ln()).sum::<f64>();
     assert_eq!(sign, sign0);
     assert!((ld - expected).abs() <= 1e-12 * expected.abs(), "{ld} vs {expected}");
+    // A subnormal entry: its scale factor squared would overflow.
+    let tiny = Tridiag::symmetric(vec![Block::dense(mat![[1e-310]])], vec![]).unwrap();
+    let (ld, sign) = pivoted(&tiny);
+    assert_eq!(sign, 1.0);
+    assert!((ld - 1e-310f64.ln()).abs() <= 1e-12 * 714.0, "{ld}");
 }
 
 #[test]
