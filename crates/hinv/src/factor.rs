@@ -404,8 +404,8 @@ impl Factorization {
     /// determinants. So the first call runs Gaussian elimination with
     /// partial pivoting across blocks on the equilibrated lifted system
     /// ([`tridiag::log_det_pivoted`]): about the factorization's time
-    /// (measured 1.0-1.4x), linear in depth, no memory kept; later calls
-    /// are free.
+    /// (measured 0.9-1.7x, median 1.1x, in docs/benchmarks.md), linear in
+    /// depth, no memory kept; later calls are free.
     pub fn log_abs_det(&self) -> f64 {
         self.pivoted().log_abs
     }
