@@ -421,7 +421,13 @@ impl Factorization {
     /// The sign of `det(H + eps I)` (0 when singular), from the same pivoted
     /// elimination as [`Factorization::log_abs_det`]. It equals
     /// `(-1)^negative` of [`Factorization::inertia`] unless an eigenvalue is
-    /// so close to `-eps` that the block pivots misjudged its side.
+    /// so close to `-eps` that the block pivots misjudged its side, or the
+    /// block elimination (factored with `allow_singular`) met an exact zero
+    /// pivot that is a breakdown rather than a zero eigenvalue: the pivoted
+    /// elimination is the one to trust for the determinant. A singular
+    /// `H + eps I` gives 0 here and `-inf` from `log_abs_det` when the
+    /// pivoted elimination meets an exactly zero column (dead units, zero
+    /// layers), else a huge negative log-determinant, as a dense LU would.
     pub fn det_sign(&self) -> f64 {
         self.pivoted().sign
     }
@@ -438,10 +444,6 @@ impl Factorization {
                 };
                 SignedLogDet { log_abs: self.ldlt.log_abs_det(), sign }
             };
-            if self.ldlt.inertia().zero > 0 {
-                // Counted as singular by the factorization; stay consistent.
-                return SignedLogDet { log_abs: f64::NEG_INFINITY, sign: 0.0 };
-            }
             // The interleaving of ALGORITHM.md whatever the factorization
             // used: partial pivoting does not depend on the block grouping.
             let det = lifted_tridiag_with(&self.derivs, self.eps, Layout::Interleaved)

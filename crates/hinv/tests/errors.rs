@@ -56,6 +56,9 @@ fn singular_hessian_is_a_typed_error() {
     let f = curv.factor_with(0.0, &FactorOptions { allow_singular: true, ..Default::default() }).unwrap();
     assert!(f.inertia().zero > 0);
     assert!(f.solve(curv.gradient()).is_err());
+    // The dead layer's parameters are exact zero rows of the lifted
+    // system: the pivoted determinant sees them too.
+    assert_eq!((f.log_abs_det(), f.det_sign()), (f64::NEG_INFINITY, 0.0));
 }
 
 /// Overflow in the passes is an error naming where it appeared, and the
