@@ -95,8 +95,14 @@ pub(crate) fn diagonal_block_unchecked(t: &Tridiag, k: usize) -> Mat<f64> {
 /// over blocks that [`coupling`] has already validated.
 pub(crate) fn coupling_unchecked(t: &Tridiag, k: usize) -> Option<Coupling> {
     let s = &t.sub()[k];
+    restrict(s, &s.to_dense())
+}
+
+/// The coupling of sub-diagonal block `s` given its dense form: the
+/// restriction to its structural support, `None` when it has none.
+fn restrict(s: &Block, dense: &Mat<f64>) -> Option<Coupling> {
     let (cols, rows) = (s.col_support()?, s.row_support()?);
-    let c = s.to_dense().as_ref().submatrix(rows.start, cols.start, rows.len(), cols.len()).to_owned();
+    let c = dense.as_ref().submatrix(rows.start, cols.start, rows.len(), cols.len()).to_owned();
     Some(Coupling { cols, rows, c })
 }
 
@@ -110,11 +116,7 @@ pub(crate) fn coupling(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<Optio
     if let Some(sup) = t.sup() {
         check_transpose(&sup[k], &dense, k, symmetry_tol)?;
     }
-    let (Some(cols), Some(rows)) = (s.col_support(), s.row_support()) else {
-        return Ok(None);
-    };
-    let c = dense.as_ref().submatrix(rows.start, cols.start, rows.len(), cols.len()).to_owned();
-    Ok(Some(Coupling { cols, rows, c }))
+    Ok(restrict(s, &dense))
 }
 
 /// A stored super-diagonal block must be the transpose of the sub-diagonal one.
