@@ -21,12 +21,12 @@ mod dense_lblt;
 mod error;
 mod input;
 mod ldlt;
-mod lu_det;
+mod lu;
 mod params;
 mod pivots;
 
 pub use error::TridiagError;
 pub use ldlt::BlockLdlt;
-pub use lu_det::{log_det_pivoted, SignedLogDet};
+pub use lu::{log_det_pivoted, PivotedLu, SignedLogDet};
 pub use params::{FactorParams, OnSingular, ParPolicy, RefineParams, RefineReport, Strategy};
 pub use pivots::{BlockDiagnostics, Inertia};
