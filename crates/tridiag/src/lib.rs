@@ -8,10 +8,11 @@
 //! See the `ldlt` module documentation for the recurrences.
 //!
 //! - [`BlockLdlt`]: factor ([`FactorParams`]), solve, `log|det|`, sign,
-//!   [`Inertia`], per-block [`BlockDiagnostics`], iterative refinement
-//!   ([`RefineParams`] / [`RefineReport`]).
-//! - [`log_det_pivoted`]: `log|det|` and sign by Gaussian elimination with
-//!   partial pivoting across blocks, for when the block pivots grow.
+//!   [`Inertia`] with a certificate (`uncertain`, see
+//!   [`BlockLdlt::uncertain_pivots`]), per-block [`BlockDiagnostics`].
+//! - [`PivotedLu`]: Gaussian elimination with partial pivoting across
+//!   blocks, for solves and `log|det|` as accurate as a dense LU where the
+//!   block pivots grow; [`log_det_pivoted`] is its determinant.
 //! - [`ParPolicy`] and [`Strategy`]: explicit, never nested, parallelism
 //!   (kernels, right-hand-side columns, or two elimination chains); see
 //!   `docs/tridiag-parallel.md`.
@@ -28,5 +29,5 @@ mod pivots;
 pub use error::TridiagError;
 pub use ldlt::BlockLdlt;
 pub use lu::{log_det_pivoted, PivotedLu, SignedLogDet};
-pub use params::{FactorParams, OnSingular, ParPolicy, RefineParams, RefineReport, Strategy};
+pub use params::{FactorParams, OnSingular, ParPolicy, Strategy};
 pub use pivots::{BlockDiagnostics, Inertia};

@@ -1,4 +1,4 @@
-//! Knobs of the factorization and of iterative refinement.
+//! Knobs of the factorization.
 
 use faer::Par;
 
@@ -105,31 +105,4 @@ impl Default for FactorParams {
             symmetry_tol: 8.0 * f64::EPSILON,
         }
     }
-}
-
-/// Parameters of [`crate::BlockLdlt::solve_refined`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RefineParams {
-    /// Stop once every column's normwise backward error
-    /// `||S x - b|| / (||S||_F ||x|| + ||b||)` is at most this.
-    pub target_backward_error: f64,
-    /// Largest number of correction steps (0 = plain solve, error reported).
-    pub max_iterations: usize,
-}
-
-impl Default for RefineParams {
-    fn default() -> Self {
-        RefineParams { target_backward_error: 4.0 * f64::EPSILON, max_iterations: 5 }
-    }
-}
-
-/// What iterative refinement achieved.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RefineReport {
-    /// Correction steps taken.
-    pub iterations: usize,
-    /// Final backward error (largest over the columns).
-    pub backward_error: f64,
-    /// True when the target was reached.
-    pub converged: bool,
 }

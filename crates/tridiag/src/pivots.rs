@@ -7,15 +7,23 @@
 
 use std::ops::{Add, AddAssign};
 
-/// Numbers of positive, negative and zero eigenvalues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Numbers of positive, negative and zero eigenvalues, and how many of
+/// them could not be placed with certainty.
+///
+/// The three counts always sum to the dimension. `uncertain` bounds their
+/// error: each exact count differs from the reported one by at most
+/// `uncertain` (0: the inertia is certified; see
+/// [`crate::BlockLdlt::uncertain_pivots`] for what backs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 pub struct Inertia {
     /// Positive eigenvalues.
     pub positive: usize,
     /// Negative eigenvalues.
     pub negative: usize,
-    /// Zero eigenvalues (numerically zero pivots).
+    /// Zero eigenvalues (exactly zero pivots).
     pub zero: usize,
+    /// Eigenvalues whose side of zero is not certain.
+    pub uncertain: usize,
 }
 
 impl Inertia {
@@ -23,12 +31,22 @@ impl Inertia {
     pub fn total(&self) -> usize {
         self.positive + self.negative + self.zero
     }
+
+    /// True when every count is certain (`uncertain == 0`).
+    pub fn is_certified(&self) -> bool {
+        self.uncertain == 0
+    }
 }
 
 impl Add for Inertia {
     type Output = Inertia;
     fn add(self, o: Inertia) -> Inertia {
-        Inertia { positive: self.positive + o.positive, negative: self.negative + o.negative, zero: self.zero + o.zero }
+        Inertia {
+            positive: self.positive + o.positive,
+            negative: self.negative + o.negative,
+            zero: self.zero + o.zero,
+            uncertain: self.uncertain + o.uncertain,
+        }
     }
 }
 
@@ -67,6 +85,19 @@ pub struct BlockDiagnostics {
     pub det_sign: f64,
     /// Absolute pivot threshold used for this block.
     pub threshold: f64,
+    /// The eigenvalues of the 1x1 and 2x2 pivots, signed, in pivot order
+    /// (before any zero pivot was replaced): by Sylvester they carry the
+    /// inertia of `S_k`.
+    pub pivots: Vec<f64>,
+    /// Largest entry of the terms summed into `S_k` before they cancel
+    /// (`max(max|D_k|, max|C W C^T|)`): the scale of its rounding errors.
+    pub scale: f64,
+    /// A lower estimate of `||S_k^-1||_2` (power iteration with the
+    /// factors), for blocks coupled to a next block; 0 otherwise.
+    pub inverse_norm: f64,
+    /// Frobenius norm of the coupling to the next block in elimination
+    /// order (0 when there is none).
+    pub coupling_norm: f64,
 }
 
 /// The first zero pivot met while scanning: `(pivot index, magnitude)`.
@@ -99,12 +130,17 @@ pub(crate) fn scan(
         log_abs_det: 0.0,
         det_sign: 1.0,
         threshold,
+        pivots: Vec::with_capacity(n),
+        scale: 0.0,
+        inverse_norm: 0.0,
+        coupling_norm: 0.0,
     };
     let mut first_zero = None;
     let mut i = 0;
     while i < n {
         if e[i] == 0.0 || i + 1 == n {
             let m = d[i].abs();
+            diag.pivots.push(d[i]);
             diag.min_pivot = diag.min_pivot.min(m);
             diag.max_pivot = diag.max_pivot.max(m);
             if m <= threshold || m.is_nan() {
@@ -127,6 +163,7 @@ pub(crate) fn scan(
             diag.two_by_two += 1;
             let (a, b, c) = (d[i], e[i], d[i + 1]);
             let p = Pivot2::new(a, b, c);
+            diag.pivots.extend([p.large, p.small]);
             diag.min_pivot = diag.min_pivot.min(p.small.abs());
             diag.max_pivot = diag.max_pivot.max(p.large.abs());
             if p.small.abs() <= threshold || p.small.is_nan() {

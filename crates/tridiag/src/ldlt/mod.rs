@@ -28,9 +28,9 @@
 //! the unknowns as (top, bottom, middle) is a symmetric permutation, so
 //! Haynsworth again gives the exact inertia and determinant.
 
+mod certify;
 mod chain;
 mod factor;
-mod refine;
 mod solve;
 
 use crate::dense_lblt::DenseLblt;
@@ -81,9 +81,10 @@ impl BlockLdlt {
         self.det_sign
     }
 
-    /// Numbers of positive, negative and zero eigenvalues of `S`.
+    /// Numbers of positive, negative and zero eigenvalues of `S`, with
+    /// `uncertain` from [`BlockLdlt::uncertain_pivots`].
     pub fn inertia(&self) -> Inertia {
-        self.inertia
+        Inertia { uncertain: self.uncertain_pivots().min(self.dim()), ..self.inertia }
     }
 
     /// Per-block pivot diagnostics, in block order.
