@@ -123,22 +123,21 @@ impl Curvature {
 
     /// Factors the lifted system of `H + eps I` with explicit options.
     pub fn factor_with(&self, eps: f64, opts: &FactorOptions) -> Result<Factorization> {
-        if !eps.is_finite() {
-            return Err(HinvError::InvalidEps { what: "eps", value: eps });
-        }
         Factorization::new(Arc::clone(&self.derivs), eps, opts)
     }
 
     /// The number of eigenvalues of `H` strictly below `t`, from one
-    /// factorization of `H - t I` (Sylvester's law of inertia). Eigenvalues
-    /// equal to `t` (to working precision) are reported by
-    /// [`Factorization::inertia`] as zeros and not counted here.
-    pub fn count_eigenvalues_below(&self, t: f64) -> Result<usize> {
+    /// factorization of `H - t I` (Sylvester's law of inertia), with the
+    /// factorization's certificate: the exact count lies within
+    /// `uncertain` of `count` (see [`Factorization::inertia`]).
+    /// Eigenvalues equal to `t` exactly are not counted.
+    pub fn count_eigenvalues_below(&self, t: f64) -> Result<EigenvalueCount> {
         if !t.is_finite() {
-            return Err(HinvError::InvalidEps { what: "the threshold", value: t });
+            return Err(HinvError::InvalidNumber { what: "the threshold", value: t, expected: "a finite number" });
         }
         let opts = FactorOptions { allow_singular: true, ..FactorOptions::default() };
-        Ok(self.factor_with(-t, &opts)?.inertia().negative)
+        let i = self.factor_with(-t, &opts)?.inertia();
+        Ok(EigenvalueCount { count: i.negative, uncertain: i.uncertain })
     }
 
     /// The lifted 3x3 grid `K` of ALGORITHM.md (layer-structured blocks),
@@ -151,6 +150,16 @@ impl Curvature {
     pub fn lifted_tridiag(&self, eps: f64) -> Result<blockmat::Tridiag> {
         crate::lifted::lifted_tridiag(&self.derivs, eps)
     }
+}
+
+/// How many eigenvalues of `H` lie below a threshold, and how sure that is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EigenvalueCount {
+    /// The count read off the factorization.
+    pub count: usize,
+    /// The exact count lies in `count - uncertain ..= count + uncertain`
+    /// (0: certified).
+    pub uncertain: usize,
 }
 
 /// `H V` in Pearlmutter's form (ALGORITHM.md): one forward sweep

@@ -28,26 +28,33 @@ pub enum HinvError {
         /// The offending value.
         value: f64,
     },
-    /// `eps` (or a shift) is NaN or infinite.
-    #[error("{what} must be a finite number, got {value}")]
-    InvalidEps {
-        /// Which argument (`eps`, `the shift`).
+    /// A numeric argument (`eps`, a shift, a threshold, a tolerance) is
+    /// NaN, infinite or out of its range.
+    #[error("{what} must be {expected}, got {value}")]
+    InvalidNumber {
+        /// Which argument.
         what: &'static str,
         /// The value given.
         value: f64,
+        /// What it must be.
+        expected: &'static str,
     },
-    /// The solve did not reach a small backward error even after
-    /// refinement: `H + eps I` is singular or too ill-conditioned at this
-    /// `eps` for the answer to be trusted.
+    /// No elimination reached the requested backward error, even after
+    /// refinement and with pivoting across blocks: `H + eps I` is singular
+    /// or too ill-conditioned at this `eps` for an answer within the
+    /// tolerance.
     #[error(
-        "H + eps I is numerically singular at eps = {eps:e}: the backward error stays at {backward_error:.2e} after {iterations} \
-         refinement step(s); use a larger eps, or shift by a value that is not an eigenvalue of H"
+        "H + eps I is numerically singular at eps = {eps:e}: the best backward error is {backward_error:.2e} after \
+         {iterations} refinement step(s), above the tolerance {tolerance:.2e}; use a larger eps, shift by a value that \
+         is not an eigenvalue of H, or accept a looser tolerance explicitly"
     )]
     IllConditioned {
         /// The regularisation that was asked for.
         eps: f64,
         /// Backward error of the best solution found.
         backward_error: f64,
+        /// The tolerance it had to meet.
+        tolerance: f64,
         /// Refinement steps taken.
         iterations: usize,
     },

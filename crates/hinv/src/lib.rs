@@ -24,10 +24,12 @@
 //! let g = curv.gradient().to_vec();
 //! let f = curv.factor(1e-3)?;
 //! let step = f.solve(&g)?;              // Newton-like step (H + eps I)^-1 g
-//! println!("log|det| = {}, inertia = {:?}", f.log_abs_det(), f.inertia());
+//! println!("log|det| = {}, inertia = {:?}", f.log_det()?.log_abs, f.inertia());
 //! assert_eq!(step.len(), curv.num_params());
 //! // Eigenvalues of H below -eps are the negative ones of H + eps I.
-//! assert_eq!(curv.count_eigenvalues_below(-1e-3)?, f.inertia().negative);
+//! let below = curv.count_eigenvalues_below(-1e-3)?;
+//! assert_eq!(below.count, f.inertia().negative);
+//! assert_eq!(below.uncertain, 0); // certified
 //! # Ok::<(), hinv::HinvError>(())
 //! ```
 
@@ -38,11 +40,12 @@ mod krylov;
 mod lifted;
 mod reference;
 
-pub use curvature::Curvature;
+pub use curvature::{Curvature, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};
-pub use factor::{factor_bytes, FactorOptions, Factorization, Inertia, LayoutChoice, Refinement, SolveReport};
+pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
-pub use lifted::{lifted_grid, lifted_tridiag, lifted_tridiag_shifted, lifted_tridiag_with, Layout};
+pub use lifted::{lifted_grid, lifted_tridiag};
+pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
 pub use reference::{DenseLimit, Spectrum};
 
 pub use blockmat;

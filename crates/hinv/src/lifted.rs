@@ -1,8 +1,7 @@
 //! Assembly of the lifted system of ALGORITHM.md from the derivative blocks:
 //! the 3x3 grid `K` of layer-structured blocks (used for pictures and as the
-//! oracle of the interleaving) and two symmetric block-tridiagonal
-//! interleavings of it, which `tridiag` factors: ALGORITHM.md's
-//! `u_l = (x_l, y_l, z_l)` and the shifted `u_l = (y_{l-1}, x_l, z_l)`.
+//! oracle of the interleaving) and its symmetric block-tridiagonal
+//! interleaving `u_l = (x_l, y_l, z_l)` `K'`, which `tridiag` factors.
 
 use blockmat::{Block, Side, Tridiag};
 use faer::Mat;
@@ -62,118 +61,18 @@ pub fn lifted_tridiag(d: &Derivatives, eps: f64) -> Result<Tridiag> {
     Ok(Tridiag::symmetric(diag, sub)?)
 }
 
-/// Which symmetric permutation of `K` is handed to the block factorization.
-///
-/// Both are block-tridiagonal with the same block sizes (up to one block of
-/// `a_L` at the end), the same log-determinant and the same inertia; they
-/// differ in how much the Schur complements grow (docs/numerics.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Layout {
-    /// ALGORITHM.md's `u_l = (x_l, y_l, z_l)`: off-diagonal blocks
-    /// `[[0, G_l, 0], [0, 0, 0], [0, Dz_l, 0]]`, each block regularised by
-    /// its own `-I` between `y_l` and `z_l`.
-    Interleaved,
-    /// `u_0 = (x_0, z_0)`, `u_l = (y_{l-1}, x_l, z_l)`, and a last block
-    /// `y_{L-1}`: off-diagonal blocks are a bare `-I` between `z_{l-1}` and
-    /// `y_{l-1}`, so the carried update is `-W` with no `G`, `Dz` factors and
-    /// the pivots grow far less; but a block is exactly singular when a
-    /// unit is dead for a sample (ReLU, saturated activations), since its
-    /// row of `Dx_l` and `Dz_l` then vanishes.
-    Shifted,
-}
-
-/// [`lifted_tridiag`] or [`lifted_tridiag_shifted`].
-pub fn lifted_tridiag_with(d: &Derivatives, eps: f64, layout: Layout) -> Result<Tridiag> {
-    match layout {
-        Layout::Interleaved => lifted_tridiag(d, eps),
-        Layout::Shifted => lifted_tridiag_shifted(d, eps),
-    }
-}
-
-/// Offsets of each layer's `x_l` in the unknowns of a layout.
-pub(crate) fn x_offsets(d: &Derivatives, layout: Layout) -> Vec<usize> {
-    let nl = d.layers.len();
-    let mut out = Vec::with_capacity(nl);
+/// Offsets of each layer's `x_l` in the unknowns of `K'`.
+pub(crate) fn x_offsets(d: &Derivatives) -> Vec<usize> {
     let mut at = 0;
-    for l in 0..nl {
-        let (p, a) = (d.param_sizes[l], out_size(d, l));
-        match layout {
-            Layout::Interleaved => {
-                out.push(at);
-                at += p + 2 * a;
-            }
-            Layout::Shifted => {
-                let y_prev = if l == 0 { 0 } else { out_size(d, l - 1) };
-                out.push(at + y_prev);
-                at += y_prev + p + a;
-            }
-        }
-    }
-    out
+    (0..d.layers.len())
+        .map(|l| {
+            let here = at;
+            at += d.param_sizes[l] + 2 * out_size(d, l);
+            here
+        })
+        .collect()
 }
 
-/// The shifted interleaving of `K` (see [`Layout::Shifted`]).
-pub fn lifted_tridiag_shifted(d: &Derivatives, eps: f64) -> Result<Tridiag> {
-    let nl = d.layers.len();
-    // Column sizes of block `l`, which block `l + 1` couples into.
-    let cols = |l: usize| {
-        if l == 0 {
-            vec![d.param_sizes[0], out_size(d, 0)]
-        } else {
-            vec![out_size(d, l - 1), d.param_sizes[l], out_size(d, l)]
-        }
-    };
-    // Block (l, l-1): `-I` from `z_{l-1}` (last column part of block l - 1)
-    // into `y_{l-1}` (first row part of block l), zero elsewhere.
-    let coupling = |l: usize, rows: &[usize]| -> Result<Block> {
-        let c = cols(l - 1);
-        let grid = rows
-            .iter()
-            .enumerate()
-            .map(|(ri, &rs)| {
-                c.iter()
-                    .enumerate()
-                    .map(|(ci, &cs)| {
-                        if ri == 0 && ci + 1 == c.len() {
-                            Block::scaled_identity(rs, -1.0)
-                        } else {
-                            Block::zeros(rs, cs)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok(Block::grid(grid)?)
-    };
-    let mut diag = Vec::with_capacity(nl + 1);
-    let mut sub = Vec::with_capacity(nl);
-    for l in 0..nl {
-        let b = &d.layers[l];
-        let a = out_size(d, l);
-        if l == 0 {
-            diag.push(Block::grid(vec![
-                vec![shifted_a(&b.a, eps), b.dx.transpose()],
-                vec![b.dx.clone(), Block::zeros(a, a)],
-            ])?);
-        } else {
-            diag.push(Block::grid(vec![
-                vec![b.e.clone(), b.g.transpose(), b.dz.transpose()],
-                vec![b.g.clone(), shifted_a(&b.a, eps), b.dx.transpose()],
-                vec![b.dz.clone(), b.dx.clone(), Block::zeros(a, a)],
-            ])?);
-            sub.push(coupling(l, &[out_size(d, l - 1), d.param_sizes[l], a])?);
-        }
-    }
-    if nl > 0 {
-        // The last `y` (0-based `y_{L-1}`, the loss output) has no layer
-        // after it to supply an `E` (`E_{L+1} = 0` in ALGORITHM.md's
-        // 1-based numbering), so its block is zero.
-        let a = out_size(d, nl - 1);
-        diag.push(Block::zeros(a, a));
-        sub.push(coupling(nl, &[a])?);
-    }
-    Ok(Tridiag::symmetric(diag, sub)?)
-}
 
 /// The lifted system before interleaving: the 3x3 grid
 /// `K = [[A + eps I, G P, Dx^T], [P^T G^T, P^T E P, -M^T], [Dx, -M, 0]]`

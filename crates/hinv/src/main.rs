@@ -18,7 +18,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::Vouched) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::Unvouched(why)) => {
+            eprintln!("warning: {why}");
+            ExitCode::from(3)
+        }
         Err(e) => {
             // One clear line and a non-zero status, never a backtrace.
             eprintln!("error: {e}");

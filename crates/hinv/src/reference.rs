@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::curvature::Curvature;
 use crate::error::{HinvError, Result};
-use crate::factor::Inertia;
+use tridiag::Inertia;
 
 /// Memory budget of the dense route.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +39,7 @@ impl Spectrum {
     }
     /// Inertia of `H + eps I`, counting `|lambda + eps| <= tol` as zero.
     pub fn inertia(&self, eps: f64, tol: f64) -> Inertia {
-        let mut i = Inertia { positive: 0, negative: 0, zero: 0 };
+        let mut i = Inertia::default();
         for l in &self.eigenvalues {
             let v = l + eps;
             if v.abs() <= tol {

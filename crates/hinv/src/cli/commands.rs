@@ -32,6 +32,17 @@ pub enum CliError {
     Check(String),
 }
 
+/// Whether a command's printed answer is within its stated accuracy.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every number printed or written is within its stated accuracy: exit 0.
+    Vouched,
+    /// An answer was printed or written that hinv cannot vouch for (asked
+    /// for explicitly, or an inertia with uncertain counts): a warning on
+    /// stderr and exit status 3.
+    Unvouched(String),
+}
+
 /// A loaded model: the curvature and how long loading and derivatives took.
 struct Loaded {
     curv: Curvature,
@@ -112,17 +123,18 @@ pub fn solve(
     rhs: Option<&Path>,
     eps: f64,
     out: Option<&Path>,
-    refine: Option<f64>,
-) -> Result<(), CliError> {
+    tolerance: Option<f64>,
+    accept_inexact: bool,
+) -> Result<Outcome, CliError> {
     let l = load(m)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &factor_options(m, false)));
     let f = f?;
-    let (x, solve_s) = phase("solve", || match refine {
-        Some(tol) => f.solve_refined(&g, tol, 10),
-        None => f.solve_with_report(&g),
-    });
-    let (x, report) = x?;
+    let defaults = hinv::SolveOptions::default();
+    let opts = hinv::SolveOptions { tolerance: tolerance.unwrap_or(defaults.tolerance), accept_inexact, ..defaults };
+    let (sol, solve_s) = phase("solve", || f.solve_with(faer::MatRef::from_column_major_slice(&g, g.len(), 1), &opts));
+    let sol = sol?;
+    let (x, report): (Vec<f64>, _) = (sol.x.col(0).iter().copied().collect(), sol.report);
     // One HVP checks the answer: cheap next to the factorization.
     let (hx, check_s) = phase("residual check", || l.curv.shifted_hvp(eps, &x));
     let hx = hx?;
@@ -137,33 +149,58 @@ pub fn solve(
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s, "solve": solve_s, "check": check_s},
             "relative_residual": rel,
+            "tolerance": opts.tolerance,
             "solve_report": report,
-            "refined": report.iterations > 0,
             "inertia": inertia,
-            "layout": f.layout(),
             "solution_norm": norm(&x),
             "out": out.map(|p| p.display().to_string()),
         }));
     } else {
-        println!("solved (H + {eps:e} I) x = rhs for {} parameters", l.curv.num_params());
+        println!("solved (H + {eps:e} I) x = rhs for {} parameters (the Newton step is -x)", l.curv.num_params());
         println!("  relative residual ||rhs - (H + eps I) x|| / ||rhs|| = {rel:.3e}");
         println!(
-            "  backward error {:.3e} -> {:.3e} after {} refinement step(s) with the exact HVP",
-            report.initial_backward_error, report.backward_error, report.iterations
+            "  backward error {:.3e} (tolerance {:.1e}) after {} refinement step(s) with the exact HVP, {:?} elimination",
+            report.backward_error, opts.tolerance, report.refinements, report.method
         );
-        println!(
-            "  inertia of H + eps I: {} positive, {} negative, {} zero",
-            inertia.positive, inertia.negative, inertia.zero
-        );
+        println!("  inertia of H + eps I: {}", inertia_text(&inertia));
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s, solve {solve_s:.3} s", l.derivs_s);
         if let Some(p) = out {
             println!("  wrote {}", p.display());
         }
     }
-    Ok(())
+    if report.within_tolerance {
+        Ok(Outcome::Vouched)
+    } else {
+        Ok(Outcome::Unvouched(format!(
+            "the solution's backward error {:.2e} is above the tolerance {:.2e} (written because of --accept-inexact)",
+            report.backward_error, opts.tolerance
+        )))
+    }
 }
 
-pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<(), CliError> {
+/// `P positive, N negative, Z zero`, with the uncertainty when there is one.
+fn inertia_text(i: &hinv::Inertia) -> String {
+    let mut t = format!("{} positive, {} negative, {} zero", i.positive, i.negative, i.zero);
+    if i.uncertain > 0 {
+        t.push_str(&format!(" (each count uncertain by up to {})", i.uncertain));
+    }
+    t
+}
+
+/// The outcome of an inertia-like answer.
+fn inertia_outcome(i: &hinv::Inertia) -> Outcome {
+    if i.is_certified() {
+        Outcome::Vouched
+    } else {
+        Outcome::Unvouched(format!(
+            "the inertia is not certified: each count may be off by up to {} (eigenvalues too close to the shift for \
+             this factorization to sign them); move the shift or eps away from the spectrum",
+            i.uncertain
+        ))
+    }
+}
+
+pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outcome, CliError> {
     let l = load(m)?;
     let v = rhs_or_gradient(&l.curv, rhs)?;
     let (hv, hvp_s) = phase("Hessian-vector product", || l.curv.hvp(&v));
@@ -190,16 +227,18 @@ pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<(), 
             println!("  wrote {}", p.display());
         }
     }
-    Ok(())
+    Ok(Outcome::Vouched)
 }
 
-pub fn logdet(m: &ModelArgs, eps: f64) -> Result<(), CliError> {
+pub fn logdet(m: &ModelArgs, eps: f64) -> Result<Outcome, CliError> {
     let l = load(m)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &factor_options(m, true)));
     let f = f?;
     // The factorization gives the inertia; the determinant is a second,
-    // pivoted elimination (Factorization::log_abs_det), timed on its own.
-    let ((log_abs_det, sign), logdet_s) = phase("log-determinant", || (f.log_abs_det(), f.det_sign()));
+    // pivoted elimination (Factorization::log_det), timed on its own.
+    let (det, logdet_s) = phase("log-determinant", || f.log_det());
+    let det = det?;
+    let (log_abs_det, sign) = (det.log_abs, det.sign);
     if m.json {
         print_json(&json!({
             "command": "logdet",
@@ -214,12 +253,12 @@ pub fn logdet(m: &ModelArgs, eps: f64) -> Result<(), CliError> {
         println!("log|det(H + {eps:e} I)| = {log_abs_det:.12e} (sign {sign:+})");
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s, log-det {logdet_s:.3} s", l.derivs_s);
     }
-    Ok(())
+    Ok(Outcome::Vouched)
 }
 
-pub fn inertia(m: &ModelArgs, shift: f64) -> Result<(), CliError> {
+pub fn inertia(m: &ModelArgs, shift: f64) -> Result<Outcome, CliError> {
     if !shift.is_finite() {
-        return Err(HinvError::InvalidEps { what: "the shift", value: shift }.into());
+        return Err(HinvError::InvalidNumber { what: "the shift", value: shift, expected: "a finite number" }.into());
     }
     let l = load(m)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_with(-shift, &factor_options(m, true)));
@@ -233,17 +272,20 @@ pub fn inertia(m: &ModelArgs, shift: f64) -> Result<(), CliError> {
             "below": i.negative,
             "at": i.zero,
             "above": i.positive,
+            "uncertain": i.uncertain,
+            "certified": i.is_certified(),
         }));
     } else {
-        println!("eigenvalues of H: {} below {shift:e}, {} at it, {} above", i.negative, i.zero, i.positive);
+        let unc = if i.uncertain > 0 { format!(" (each count uncertain by up to {})", i.uncertain) } else { String::new() };
+        println!("eigenvalues of H: {} below {shift:e}, {} at it, {} above{unc}", i.negative, i.zero, i.positive);
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s", l.derivs_s);
     }
-    Ok(())
+    Ok(inertia_outcome(&i))
 }
 
 /// The gradient alone needs one forward and one backward pass, not the
 /// derivative blocks (whose `A_l` alone hold `sum_l p_l^2` entries).
-pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<(), CliError> {
+pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<Outcome, CliError> {
     let (net, params, batch, load_s) = read_model(m)?;
     let (res, grad_s) = phase("gradient", || net.gradient(&params, &batch));
     let (loss, g) = res?;
@@ -266,5 +308,5 @@ pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<(), CliError> {
             println!("  wrote {}", p.display());
         }
     }
-    Ok(())
+    Ok(Outcome::Vouched)
 }

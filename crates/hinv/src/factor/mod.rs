@@ -1,0 +1,232 @@
+//! [`Factorization`]: the lifted system of `H + eps I`, factored by block
+//! LDLᵀ (inertia, fast solves) and, when it is needed, by Gaussian
+//! elimination with partial pivoting across blocks (solves and
+//! determinants as accurate as a dense LU, at any conditioning).
+//!
+//! - `options`: [`FactorOptions`], [`SolveOptions`], [`SolveReport`];
+//! - `solve`: solves refined with the exact HVP, and the choice between
+//!   the two eliminations;
+//! - this module: the factorization, its inertia (with a certificate) and
+//!   its determinant.
+
+mod options;
+mod solve;
+
+pub use solve::Solution;
+
+use std::sync::{Arc, OnceLock};
+
+use netgraph::Derivatives;
+use tridiag::{BlockLdlt, FactorParams, Inertia, OnSingular, PivotedLu, SignedLogDet, TridiagError};
+
+use crate::error::{Bytes, HinvError, Result};
+use crate::lifted::{lifted_tridiag, x_offsets};
+
+pub use options::{factor_bytes, FactorOptions, SolveMethod, SolveOptions, SolveReport};
+
+/// The factored lifted system of `H + eps I`; reusable for any number of
+/// right-hand sides.
+#[derive(Debug)]
+pub struct Factorization {
+    ldlt: BlockLdlt,
+    /// The elimination pivoted across blocks, computed on first need.
+    lu: OnceLock<PivotedLu>,
+    derivs: Arc<Derivatives>,
+    eps: f64,
+    opts: FactorOptions,
+    /// Offset of each layer's `x_l` in the interleaved unknowns.
+    lifted_offsets: Vec<usize>,
+    /// `sum_l a_l`: the size of the `y` (and of the `z`) unknowns.
+    lifted_extra: usize,
+    norm_estimate: OnceLock<f64>,
+}
+
+impl Factorization {
+    pub(crate) fn new(derivs: Arc<Derivatives>, eps: f64, opts: &FactorOptions) -> Result<Factorization> {
+        if !eps.is_finite() {
+            return Err(HinvError::InvalidNumber { what: "eps", value: eps, expected: "a finite number" });
+        }
+        check_memory(&derivs, opts.memory_limit, 1)?;
+        let k = lifted_tridiag(&derivs, eps)?;
+        // Zero pivots are recorded rather than fatal: only the pivoted
+        // elimination can tell a zero eigenvalue from a breakdown.
+        let params = FactorParams {
+            par: opts.par,
+            strategy: opts.strategy,
+            on_singular: OnSingular::Continue,
+            singular_tol: 0.0,
+            ..FactorParams::default()
+        };
+        let ldlt = BlockLdlt::factor(&k, &params).map_err(|e| map_factor_error(e, eps))?;
+        for (block, d) in ldlt.diagnostics().iter().enumerate() {
+            if let Some(pivot) = d.pivots.iter().position(|p| p.is_nan()) {
+                // Overflow inside the elimination: never counted as a zero.
+                return Err(HinvError::Overflow {
+                    what: format!("pivot {pivot} of block {block} of the factorization (layer {})", block + 1),
+                    value: f64::NAN,
+                });
+            }
+        }
+        let f = Factorization {
+            ldlt,
+            lu: OnceLock::new(),
+            lifted_offsets: x_offsets(&derivs),
+            lifted_extra: derivs.act_sizes[1..].iter().sum(),
+            derivs,
+            eps,
+            opts: opts.clone(),
+            norm_estimate: OnceLock::new(),
+        };
+        if let Some(block) = f.ldlt.diagnostics().iter().position(|d| d.inertia.zero > 0) {
+            let lu = f.pivoted_lu_of(&k)?;
+            if lu.singular_block().is_some() && !opts.allow_singular {
+                let d = &f.ldlt.diagnostics()[block];
+                let pivot = d.pivots.iter().position(|p| *p == 0.0).unwrap_or(0);
+                return Err(HinvError::Singular { eps, block, layer: block + 1, pivot, magnitude: 0.0 });
+            }
+        }
+        Ok(f)
+    }
+
+    /// The `eps` of this factorization.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.derivs.param_sizes.iter().sum()
+    }
+
+    /// Size of the lifted system (`sum_l p_l + 2 a_l`).
+    pub fn lifted_dim(&self) -> usize {
+        self.ldlt.dim()
+    }
+
+    /// The underlying block factorization (per-block diagnostics, pivots,
+    /// and the log-determinant summed over its pivots, which is free but
+    /// only accurate to about `1e-13 cond(H + eps I)`).
+    pub fn block_ldlt(&self) -> &BlockLdlt {
+        &self.ldlt
+    }
+
+    /// True when the block LDLᵀ met an exactly zero pivot: its solves are
+    /// then unavailable and the pivoted elimination solves instead.
+    fn ldlt_broke_down(&self) -> bool {
+        self.ldlt.inertia().zero > 0
+    }
+
+    /// The pivoted elimination of the lifted system, computed once.
+    fn pivoted_lu(&self) -> Result<&PivotedLu> {
+        if let Some(lu) = self.lu.get() {
+            return Ok(lu);
+        }
+        let k = lifted_tridiag(&self.derivs, self.eps)?;
+        self.pivoted_lu_of(&k)
+    }
+
+    fn pivoted_lu_of(&self, k: &blockmat::Tridiag) -> Result<&PivotedLu> {
+        if let Some(lu) = self.lu.get() {
+            return Ok(lu);
+        }
+        // The block factors stay alive: the limit covers both.
+        check_memory(&self.derivs, self.opts.memory_limit, 2)?;
+        let lu = PivotedLu::factor(k, self.opts.par, FactorParams::default().symmetry_tol)
+            .map_err(|e| map_factor_error(e, self.eps))?;
+        Ok(self.lu.get_or_init(|| lu))
+    }
+
+    /// `log|det(H + eps I)|` and the sign of the determinant (`-inf` and 0
+    /// for an exactly singular matrix), accurate to about
+    /// `eps_mach * cond(H + eps I)` relative to its magnitude
+    /// (docs/numerics.md).
+    ///
+    /// The block pivots already hold a log-determinant
+    /// ([`BlockLdlt::log_abs_det`] of [`Factorization::block_ldlt`]), but
+    /// block elimination cannot pivot across layers, and where the partial
+    /// products of the network are ill-conditioned its Schur complements
+    /// grow and that sum loses up to `1e-13 cond` (relative); refinement
+    /// repairs solves, not determinants. So this runs Gaussian elimination
+    /// with partial pivoting across blocks on the equilibrated lifted
+    /// system ([`tridiag::PivotedLu`]) on first use (about the block
+    /// factorization's time, linear in depth) and keeps it for solves.
+    ///
+    /// # Errors
+    /// [`HinvError::TooLarge`] when the pivoted factors would exceed the
+    /// memory limit; [`HinvError::Factor`] should the lifted system fail
+    /// its input checks (it passed them once already).
+    pub fn log_det(&self) -> Result<SignedLogDet> {
+        let d = self.pivoted_lu()?.log_det();
+        // det K = (-1)^(sum a_l) det(H + eps I): the (y, z) part of the
+        // lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
+        let sign = if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign };
+        Ok(SignedLogDet { log_abs: d.log_abs, sign })
+    }
+
+    /// The inertia of `H + eps I`: how many eigenvalues are positive,
+    /// negative (the eigenvalues of `H` below `-eps`) and exactly zero, and
+    /// how many of them are [`Inertia::uncertain`].
+    ///
+    /// By Haynsworth's theorem the lifted system has `sum_l a_l` more
+    /// positive and more negative eigenvalues than `H + eps I`, which are
+    /// subtracted from the block pivots' counts. The certificate is the
+    /// block LDLᵀ's ([`BlockLdlt::uncertain_pivots`]: a first-order error
+    /// bound of every Schur complement against the pivots it signs), plus,
+    /// when the pivoted elimination has run (for a solve or the
+    /// determinant), the parity of the negative count against the sign of
+    /// its determinant. A count the factorization cannot vouch for is never
+    /// returned as certain: a lifted count that violates Haynsworth's
+    /// theorem (a broken elimination) makes every eigenvalue uncertain.
+    pub fn inertia(&self) -> Inertia {
+        let k = self.ldlt.inertia();
+        let (a, p) = (self.lifted_extra, self.num_params());
+        let counts = k.negative.checked_sub(a).zip(k.positive.checked_sub(a));
+        let Some((negative, positive)) = counts else {
+            let negative = k.negative.saturating_sub(a).min(p);
+            let zero = k.zero.min(p - negative);
+            return Inertia { positive: p - negative - zero, negative, zero, uncertain: p };
+        };
+        let mut out = Inertia { positive, negative, zero: k.zero, uncertain: k.uncertain.min(p) };
+        if let Some(lu) = self.lu.get() {
+            let sign = self.lifted_extra % 2 == 1;
+            let det = lu.log_det().sign * if sign { -1.0 } else { 1.0 };
+            let parity = if out.zero > 0 { 0.0 } else if out.negative % 2 == 1 { -1.0 } else { 1.0 };
+            if det != parity && out.uncertain == 0 {
+                out.uncertain = 1;
+            }
+        }
+        out
+    }
+}
+
+/// Refuses when `copies` block factorizations would exceed the limit.
+fn check_memory(d: &Derivatives, limit: Option<u64>, copies: u64) -> Result<()> {
+    let Some(limit) = limit else { return Ok(()) };
+    let need = factor_bytes(d).saturating_mul(copies);
+    if need > limit {
+        return Err(HinvError::TooLarge {
+            what: if copies == 1 {
+                "the factorization of the lifted system"
+            } else {
+                "the pivoted elimination of an ill-conditioned system (next to the block factorization)"
+            },
+            needed: Bytes(need),
+            limit: Bytes(limit),
+            hint: "raise the memory limit, or use a smaller batch or a narrower network",
+        });
+    }
+    Ok(())
+}
+
+fn map_factor_error(e: TridiagError, eps: f64) -> HinvError {
+    match e {
+        TridiagError::Singular { block, pivot, magnitude, .. } if magnitude.is_nan() => HinvError::Overflow {
+            what: format!("pivot {pivot} of block {block} of the factorization (layer {})", block + 1),
+            value: magnitude,
+        },
+        TridiagError::Singular { block, pivot, magnitude, .. } => {
+            HinvError::Singular { eps, block, layer: block + 1, pivot, magnitude }
+        }
+        other => HinvError::Factor(other),
+    }
+}

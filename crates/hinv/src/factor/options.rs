@@ -1,0 +1,110 @@
+//! Knobs and reports of factorizations and solves.
+
+use serde::Serialize;
+use tridiag::{ParPolicy, Strategy};
+
+/// Knobs of [`crate::Curvature::factor_with`].
+///
+/// The block LDLᵀ stops only at pivots that are exactly zero: a relative
+/// pivot threshold is the wrong test for the lifted system, whose Schur
+/// complements hold entries of order `1/eps` next to legitimate pivots of
+/// order `eps` (docs/numerics.md). An exactly zero pivot is either a zero
+/// eigenvalue of `H + eps I` or a breakdown of the block elimination; the
+/// elimination pivoted across blocks ([`tridiag::PivotedLu`]) tells them
+/// apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactorOptions {
+    /// Factor a singular `H + eps I` anyway (its zero eigenvalues then show
+    /// in [`crate::Factorization::inertia`]) instead of returning
+    /// [`crate::HinvError::Singular`]. Solves with such a factorization fail.
+    pub allow_singular: bool,
+    /// Parallelism of the dense kernels.
+    pub par: ParPolicy,
+    /// Order of the block elimination (and whether its halves run in
+    /// parallel); see `docs/tridiag-parallel.md`.
+    pub strategy: Strategy,
+    /// Refuse to factor when [`factor_bytes`] exceeds this many bytes
+    /// (`None`: no limit). The pivoted elimination that solves
+    /// ill-conditioned systems is checked against the same limit, together
+    /// with the block factorization, when it is first needed.
+    pub memory_limit: Option<u64>,
+}
+
+impl Default for FactorOptions {
+    fn default() -> Self {
+        FactorOptions { allow_singular: false, par: ParPolicy::Auto, strategy: Strategy::Sequential, memory_limit: None }
+    }
+}
+
+/// The accuracy a solve must reach before it is returned.
+///
+/// The default asks for a normwise backward error of at most `64 eps_mach`
+/// (1.4e-14) and returns an error otherwise: a returned solution is always
+/// within the tolerance unless `accept_inexact` says so.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SolveOptions {
+    /// Largest acceptable normwise backward error
+    /// `||g - (H + eps I) x|| / (||H + eps I|| ||x|| + ||g||)` of every
+    /// column (`||H + eps I||` estimated by power iteration from below, so
+    /// the measured value can only overstate the error).
+    pub tolerance: f64,
+    /// Most refinement steps with the exact Hessian-vector product, per
+    /// elimination.
+    pub max_refinements: usize,
+    /// Return the best solution found even when it misses the tolerance,
+    /// with [`SolveReport::within_tolerance`] false, instead of
+    /// [`crate::HinvError::IllConditioned`].
+    pub accept_inexact: bool,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions { tolerance: 64.0 * f64::EPSILON, max_refinements: 10, accept_inexact: false }
+    }
+}
+
+/// Which elimination produced a solution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SolveMethod {
+    /// The block LDLᵀ (Bunch–Kaufman blocks), refined with the exact HVP.
+    BlockLdlt,
+    /// Gaussian elimination with partial pivoting across blocks
+    /// ([`tridiag::PivotedLu`]), refined with the exact HVP: used when the
+    /// block LDLᵀ broke down or its refinement stopped contracting.
+    PivotedLu,
+}
+
+/// What a solve did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SolveReport {
+    /// The elimination that produced the solution.
+    pub method: SolveMethod,
+    /// Refinement steps taken, over both eliminations.
+    pub refinements: usize,
+    /// Largest column backward error of the first (unrefined) solve.
+    pub initial_backward_error: f64,
+    /// Largest column backward error of the returned solution, measured
+    /// with the exact HVP.
+    pub backward_error: f64,
+    /// Whether `backward_error <= tolerance`. Only false when
+    /// [`SolveOptions::accept_inexact`] asked for the answer anyway.
+    pub within_tolerance: bool,
+}
+
+/// Bytes the block factorization of the lifted system needs, estimated
+/// before anything is allocated: per layer the dense Schur complement and
+/// its factors (`n_l^2`, `n_l = p_l + 2 a_l`), the stored columns
+/// `S_l^-1[:, y]` (`n_l a_l`) and the lifted right-hand side, plus one
+/// block's worth of scratch. The pivoted elimination needs about as much
+/// again when a solve or the determinant asks for it.
+pub fn factor_bytes(d: &netgraph::Derivatives) -> u64 {
+    let mut total: u128 = 0;
+    let mut largest: u128 = 0;
+    for l in 0..d.layers.len() {
+        let (p, a) = (d.param_sizes[l] as u128, d.act_sizes[l + 1] as u128);
+        let n = p + 2 * a;
+        total += n * n + n * a + n;
+        largest = largest.max(n * n);
+    }
+    u64::try_from((total + 2 * largest) * 8).unwrap_or(u64::MAX)
+}
