@@ -45,8 +45,8 @@ pub use error::{Bytes, HinvError, Result};
 pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
-pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
 pub use reference::{DenseLimit, Spectrum};
+pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
 
 pub use blockmat;
 pub use netgraph;

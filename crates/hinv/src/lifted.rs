@@ -73,7 +73,6 @@ pub(crate) fn x_offsets(d: &Derivatives) -> Vec<usize> {
         .collect()
 }
 
-
 /// The lifted system before interleaving: the 3x3 grid
 /// `K = [[A + eps I, G P, Dx^T], [P^T G^T, P^T E P, -M^T], [Dx, -M, 0]]`
 /// whose nine blocks are block-diagonal or block-bidiagonal over the layers.

@@ -129,9 +129,16 @@ fn round_trip_through_files() {
         args.extend(files);
         args.push("--json");
         let (code, out, err) = run(&args);
-        assert_eq!(code, 0, "{sub}: {err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["command"], sub);
+        if sub == "inertia" && v["certified"] == false {
+            // At shift 0 this small network's H has (near-)zero
+            // eigenvalues: an uncertain inertia is printed and flagged.
+            assert_eq!(code, 3, "{sub}: {err}");
+            assert!(err.starts_with("warning: the inertia is not certified"), "{err}");
+        } else {
+            assert_eq!(code, 0, "{sub}: {err}");
+        }
     }
     // `gradient` runs the passes only; it must agree with the gradient the
     // derivative blocks are computed with (same passes, so to rounding).

@@ -92,12 +92,6 @@ pub struct BlockDiagnostics {
     /// Largest entry of the terms summed into `S_k` before they cancel
     /// (`max(max|D_k|, max|C W C^T|)`): the scale of its rounding errors.
     pub scale: f64,
-    /// A lower estimate of `||S_k^-1||_2` (power iteration with the
-    /// factors), for blocks coupled to a next block; 0 otherwise.
-    pub inverse_norm: f64,
-    /// Frobenius norm of the coupling to the next block in elimination
-    /// order (0 when there is none).
-    pub coupling_norm: f64,
 }
 
 /// The first zero pivot met while scanning: `(pivot index, magnitude)`.
@@ -132,8 +126,6 @@ pub(crate) fn scan(
         threshold,
         pivots: Vec::with_capacity(n),
         scale: 0.0,
-        inverse_norm: 0.0,
-        coupling_norm: 0.0,
     };
     let mut first_zero = None;
     let mut i = 0;

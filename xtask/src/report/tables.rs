@@ -244,7 +244,7 @@ pub fn throughput(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
          factorizations of random symmetric matrices of the same sizes (`bk_sum`); GEMM (`2 n^3`, \
          sequential faer `matmul`) at the hidden block size. Blocks from n = 1024 run faer's kernels on \
          both cores (`ParPolicy::Auto`); the baselines are sequential. `pivoted log-det` is \
-         `tridiag::log_det_pivoted` on the same lifted system (what `Factorization::log_abs_det` \
+         `tridiag::log_det_pivoted` on the same lifted system (what `Factorization::log_det` \
          runs on first call).\n"
     )?;
     writeln!(

@@ -276,7 +276,8 @@ pub fn inertia(m: &ModelArgs, shift: f64) -> Result<Outcome, CliError> {
             "certified": i.is_certified(),
         }));
     } else {
-        let unc = if i.uncertain > 0 { format!(" (each count uncertain by up to {})", i.uncertain) } else { String::new() };
+        let unc =
+            if i.uncertain > 0 { format!(" (each count uncertain by up to {})", i.uncertain) } else { String::new() };
         println!("eigenvalues of H: {} below {shift:e}, {} at it, {} above{unc}", i.negative, i.zero, i.positive);
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s", l.derivs_s);
     }

@@ -190,7 +190,13 @@ impl Factorization {
         if let Some(lu) = self.lu.get() {
             let sign = self.lifted_extra % 2 == 1;
             let det = lu.log_det().sign * if sign { -1.0 } else { 1.0 };
-            let parity = if out.zero > 0 { 0.0 } else if out.negative % 2 == 1 { -1.0 } else { 1.0 };
+            let parity = if out.zero > 0 {
+                0.0
+            } else if out.negative % 2 == 1 {
+                -1.0
+            } else {
+                1.0
+            };
             if det != parity && out.uncertain == 0 {
                 out.uncertain = 1;
             }

@@ -32,7 +32,12 @@ pub struct FactorOptions {
 
 impl Default for FactorOptions {
     fn default() -> Self {
-        FactorOptions { allow_singular: false, par: ParPolicy::Auto, strategy: Strategy::Sequential, memory_limit: None }
+        FactorOptions {
+            allow_singular: false,
+            par: ParPolicy::Auto,
+            strategy: Strategy::Sequential,
+            memory_limit: None,
+        }
     }
 }
 

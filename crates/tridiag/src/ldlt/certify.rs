@@ -1,19 +1,23 @@
-//! How far the inertia read off the block pivots can be trusted: a
-//! first-order bound on the error of every computed Schur complement,
-//! propagated along the elimination, against the pivots it decides the
-//! sign of.
+//! How far the inertia read off the block pivots can be trusted: every
+//! pivot against the rounding error of the Schur complement it comes from.
 //!
-//! The computed `S_k` is the exact Schur complement plus an error `E_k`:
-//! the rounding of forming `D_k - C W C^T` and of its Bunch–Kaufman
-//! factorization (normwise about `u n_k` times the largest term before
-//! cancellation), plus what the previous block's error does to
-//! `W = S_{k-1}^-1`: `||dW|| <= nu^2 e / (1 - nu e)` with
-//! `nu = ||S_{k-1}^-1||` and `e = ||E_{k-1}||` (a Neumann series), carried
-//! through the coupling as `||C||^2 ||dW||`. By Weyl's inequality no
-//! eigenvalue of `S_k` crosses zero unless it is within `||E_k||` of it, and
-//! the pivots stand in for those eigenvalues (Sylvester), so a pivot whose
-//! magnitude is above the bound has a certain sign. Where `nu e >= 1` the
-//! bound is lost and every later pivot is uncertain.
+//! The computed `S_k` is `D_k - C W C^T` formed in floating point and
+//! factored by Bunch–Kaufman: its own error is about `u n_k` times the
+//! largest term before cancellation (`D_k`, the carried update, or the
+//! pivots themselves when they grew). By Weyl's inequality no eigenvalue of
+//! `S_k` crosses zero unless it is within that error of it, and the pivots
+//! stand in for those eigenvalues (Sylvester), so a pivot whose magnitude
+//! is above the bound has a certain sign as far as this block's rounding
+//! goes. A small pivot born of cancellation between large terms, the
+//! signature of pivot growth, is flagged this way.
+//!
+//! Errors inherited from earlier blocks are not bounded here: a rigorous
+//! first-order propagation (`||C||^2 ||S^-1||^2` per block) was measured to
+//! flag every pivot of ordinary indefinite Hessian systems (140 of 140 on
+//! an 8-layer network at eps = 0.1), since it compounds worst cases that
+//! do not occur together. The differential test (`cargo xtask
+//! differential`) measures what this certificate misses; see
+//! docs/numerics.md.
 
 use super::BlockLdlt;
 use crate::pivots::BlockDiagnostics;
@@ -40,28 +44,10 @@ impl BlockLdlt {
             .sum()
     }
 
-    /// The error bound of every computed Schur complement, in block order.
+    /// The rounding-error bound of every computed Schur complement, in
+    /// block order.
     pub fn error_bounds(&self) -> Vec<f64> {
-        let nb = self.sizes.len();
-        let mut err = vec![0.0; nb];
-        if nb == 0 {
-            return err;
-        }
-        let mid = self.middle_index;
-        let d = &self.diagnostics;
-        let mut incoming = 0.0;
-        for k in 0..mid {
-            err[k] = local(&d[k]) + incoming;
-            incoming = propagated(&d[k], err[k]);
-        }
-        let from_top = incoming;
-        incoming = 0.0;
-        for k in (mid + 1..nb).rev() {
-            err[k] = local(&d[k]) + incoming;
-            incoming = propagated(&d[k], err[k]);
-        }
-        err[mid] = local(&d[mid]) + from_top + incoming;
-        err
+        self.diagnostics.iter().map(local).collect()
     }
 }
 
@@ -69,21 +55,4 @@ impl BlockLdlt {
 fn local(d: &BlockDiagnostics) -> f64 {
     let largest_pivot = d.pivots.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     LOCAL_ROUNDING * d.size as f64 * d.scale.max(largest_pivot)
-}
-
-/// What an error `e` in this block's Schur complement does to the next
-/// block's, through `W = S^-1` and the coupling.
-fn propagated(d: &BlockDiagnostics, e: f64) -> f64 {
-    if d.coupling_norm == 0.0 {
-        return 0.0;
-    }
-    // The power-iteration estimate of ||S^-1|| is a lower bound; the
-    // smallest pivot gives another view of it (exact for a diagonal block).
-    let nu = d.inverse_norm.max(1.0 / d.min_pivot);
-    let ne = nu * e;
-    // NaN (an infinite bound times a zero norm) loses the bound as well.
-    if ne.partial_cmp(&1.0) != Some(std::cmp::Ordering::Less) {
-        return f64::INFINITY;
-    }
-    d.coupling_norm * d.coupling_norm * nu * nu * e / (1.0 - ne)
 }

@@ -71,37 +71,6 @@ impl Link {
     }
 }
 
-/// Power iterations of [`inverse_norm_estimate`]: each costs one solve
-/// with the factors (`n^2`), next to the block's `n^3 / 3` factorization.
-const INVERSE_NORM_ITERATIONS: usize = 6;
-
-/// A lower estimate of `||S^-1||_2` by power iteration on `S^-1` from a
-/// fixed start vector without structure (exact for the largest eigenvalue
-/// of `S^-1` in the limit; within a small factor after a few steps).
-fn inverse_norm_estimate(lblt: &DenseLblt, par: Par) -> f64 {
-    let n = lblt.dim();
-    if n == 0 {
-        return 0.0;
-    }
-    let mut x = Mat::from_fn(n, 1, |i, _| 1.0 + 0.5 * ((i as f64 * 0.618_033_988_7).fract() - 0.5));
-    let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, 1, par));
-    let mut est = 0.0;
-    for _ in 0..INVERSE_NORM_ITERATIONS {
-        let nx = x.norm_l2();
-        if nx == 0.0 || !nx.is_finite() {
-            break;
-        }
-        x *= faer::Scale(1.0 / nx);
-        lblt.solve_in_place(x.as_mut(), par, MemStack::new(&mut mem));
-        est = x.norm_l2();
-    }
-    if est.is_finite() {
-        est
-    } else {
-        f64::INFINITY
-    }
-}
-
 /// The lower triangle of `-a b` into `dst` (Bunch–Kaufman reads only the
 /// lower triangle, so the upper one is not computed).
 fn lower_product(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) {
@@ -213,8 +182,6 @@ impl Chain {
             let link = c.map(|c| {
                 out.norm_sq += 2.0 * c.c.norm_l2().powi(2);
                 diag.coupling = Some(c.cols.clone());
-                diag.coupling_norm = c.c.norm_l2();
-                diag.inverse_norm = inverse_norm_estimate(&lblt, par);
                 let rows = c.rows.clone();
                 let (link, upd) = Link::new(&lblt, c, par);
                 out.pending = Some((rows, upd));
