@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|--:|--:|--:|--:|--:|--:|");
     let fixed = |layout| FactorOptions { layout: LayoutChoice::Fixed(layout), ..FactorOptions::default() };
-    for (i, &act) in [Activation::Tanh, Activation::Gelu, Activation::Softplus, Activation::Identity, Activation::Relu]
+    for (i, &act) in [Activation::Tanh, Activation::Gelu, Activation::SOFTPLUS, Activation::Identity, Activation::Relu]
         .iter()
         .enumerate()
     {

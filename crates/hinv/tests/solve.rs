@@ -215,7 +215,7 @@ fn refinement_reaches_target() {
 fn both_layouts_agree() {
     use hinv::Layout;
     let fixed = |layout| FactorOptions { layout: LayoutChoice::Fixed(layout), ..FactorOptions::default() };
-    for (i, &act) in [Activation::Tanh, Activation::Gelu, Activation::Softplus, Activation::Identity].iter().enumerate()
+    for (i, &act) in [Activation::Tanh, Activation::Gelu, Activation::SOFTPLUS, Activation::Identity].iter().enumerate()
     {
         let net = network(4, 5, 6, act, true, true, i % 2 == 1);
         let p = params(&net, 2.0, 60 + i as u64);

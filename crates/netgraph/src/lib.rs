@@ -32,7 +32,7 @@ pub mod network;
 pub mod params;
 pub mod spec;
 
-pub use activation::Activation;
+pub use activation::{Activation, Softplus};
 pub use batch::{Batch, Targets};
 pub use check::{check_layer, LayerCheck, Mismatch};
 pub use dense::Dense;
