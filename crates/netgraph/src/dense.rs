@@ -74,7 +74,7 @@ impl Layer for Dense {
     fn name(&self) -> String {
         let kind = if self.residual { "residual" } else { "dense" };
         let bias = if self.bias { "+bias" } else { "" };
-        format!("{kind} {}->{} {}{bias}", self.inp, self.out, self.act.name())
+        format!("{kind} {}->{} {}{bias}", self.inp, self.out, self.act)
     }
     fn in_features(&self) -> usize {
         self.inp

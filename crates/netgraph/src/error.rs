@@ -13,6 +13,19 @@ pub enum NetError {
         /// What is zero (`"input_dim"`, `"layers[2].out"`, ...).
         what: String,
     },
+    /// An activation parameter outside its domain (a softplus `beta` that
+    /// is not positive and finite, say).
+    #[error("{activation} {parameter} must be {expected}, found {value}")]
+    ActivationParameter {
+        /// The activation (`"softplus"`).
+        activation: &'static str,
+        /// The parameter (`"beta"`, `"threshold"`).
+        parameter: &'static str,
+        /// The value given.
+        value: f64,
+        /// What the parameter must be.
+        expected: &'static str,
+    },
     /// A parameter vector of the wrong length.
     #[error("parameter vector has {found} entries, the network has {expected} parameters")]
     ParamLength {

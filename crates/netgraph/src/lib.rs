@@ -8,7 +8,8 @@
 //! inverted without ever forming it.
 //!
 //! - [`activation`]: elementwise activations and their derivatives;
-//! - [`spec`]: the serde spec of a network (the JSON format);
+//! - [`spec`]: the serde spec of a network (the JSON format, whose JSON
+//!   Schema is [`SPEC_SCHEMA`]);
 //! - [`layer`]: the [`Layer`] trait and [`LayerBlocks`];
 //! - [`dense`], [`loss`]: the built-in hidden and loss layers;
 //! - [`network`], [`params`], [`batch`]: networks, parameters, data;
@@ -32,7 +33,7 @@ pub mod network;
 pub mod params;
 pub mod spec;
 
-pub use activation::Activation;
+pub use activation::{Activation, Softplus};
 pub use batch::{Batch, Targets};
 pub use check::{check_layer, LayerCheck, Mismatch};
 pub use dense::Dense;
@@ -47,3 +48,8 @@ pub use loss::{LossKind, LossLayer};
 pub use network::{Backward, Forward, Network};
 pub use params::Params;
 pub use spec::{LayerSpec, LossSpec, NetSpec};
+
+/// The JSON Schema (draft 2020-12) of the network spec that [`load_spec`]
+/// reads: every layer kind, activation and field (`docs/spec.md` explains
+/// them). Tests check it against the reader, so the two cannot drift apart.
+pub const SPEC_SCHEMA: &str = include_str!("../spec.schema.json");

@@ -9,9 +9,13 @@ use crate::activation::Activation;
 /// ```json
 /// {"input_dim": 5,
 ///  "layers": [{"kind": "dense", "out": 10, "activation": "tanh", "bias": false},
+///             {"kind": "dense", "out": 10, "activation": {"kind": "softplus", "beta": 2}, "bias": true},
 ///             {"kind": "residual", "activation": "gelu", "bias": true}],
 ///  "loss": {"kind": "cross_entropy", "classes": 3, "bias": false}}
 /// ```
+///
+/// The complete format is the JSON Schema [`crate::SPEC_SCHEMA`]
+/// (`hinv spec-schema` prints it); `docs/spec.md` explains each field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetSpec {

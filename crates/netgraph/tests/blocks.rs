@@ -31,7 +31,10 @@ fn check(layer: &dyn Layer, seed: u64, wscale: f64, tol: f64, targets: &Targets,
 #[test]
 fn dense_and_residual_blocks_match_finite_differences() {
     let none = Targets::Classes(vec![]);
-    for act in Activation::ALL {
+    // PyTorch's softplus with parameters too: with threshold 0.5 and beta 3
+    // many pre-activations fall on the linear branch.
+    let softplus = |beta, threshold| Activation::Softplus(netgraph::Softplus::new(beta, threshold).unwrap());
+    for act in Activation::ALL.into_iter().chain([softplus(2.0, 20.0), softplus(3.0, 0.5)]) {
         for bias in [false, true] {
             for seed in 0..3 {
                 check(&Dense::new(3, 4, act, bias), seed, 0.8, TOL, &none, 3);

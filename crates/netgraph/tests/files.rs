@@ -188,6 +188,7 @@ fn batch_errors() {
     check("batch_target_2d", &gx, &|p| write_npy(p, &[1, 2], &[0i64, 1]).unwrap());
     check("batch_inputs_u8", &|p| write_npy(p, &[2, 3], &[1u8; 6]).unwrap(), &gy);
     check("batch_inputs_int", &|p| write_npy(p, &[2, 3], &[1i64; 6]).unwrap(), &gy);
+    check("batch_targets_u8", &gx, &|p| write_npy(p, &[2], &[1u8, 0]).unwrap());
     let mut nan_x = good_x.clone();
     nan_x[4] = f64::INFINITY;
     check("batch_inputs_inf", &|p| write_npy(p, &[2, 3], &nan_x).unwrap(), &gy);
@@ -209,6 +210,13 @@ fn batch_errors() {
     snap_err("batch_regression_int", load_batch(&mse, &x, &y).unwrap_err(), &d);
     write_npy(&y, &[2, 2], &[0.0, f64::NAN, 0.0, 0.0]).unwrap();
     snap_err("batch_regression_nan", load_batch(&mse, &x, &y).unwrap_err(), &d);
+    write_npy(&y, &[2, 2], &[1u8; 4]).unwrap();
+    snap_err("batch_regression_u8", load_batch(&mse, &x, &y).unwrap_err(), &d);
+
+    // A right-hand side is a float vector: integers are refused as such.
+    let v = d.join("v.npy");
+    write_npy(&v, &[3], &[1i64, 2, 3]).unwrap();
+    snap_err("vector_int", read_npy_vector(&v).unwrap_err(), &d);
 }
 
 /// A hand-written npy header whose data is absent (numpy's format v1.0).

@@ -9,7 +9,11 @@ use netgraph::{Activation, Batch, LayerSpec, LossSpec, Network, Params};
 
 fn nets() -> Vec<(String, Network, Batch)> {
     let mut out = Vec::new();
-    for (i, act) in Activation::ALL.into_iter().enumerate() {
+    // PyTorch's softplus with parameters too: beta 3 and threshold 0.5 put
+    // about half the pre-activations on the linear branch.
+    let softplus = |beta, threshold| Activation::Softplus(netgraph::Softplus::new(beta, threshold).unwrap());
+    let extra = [softplus(2.0, 20.0), softplus(3.0, 0.5)];
+    for (i, act) in Activation::ALL.into_iter().chain(extra).enumerate() {
         for (j, bias) in [false, true].into_iter().enumerate() {
             let layers = vec![
                 LayerSpec::Dense { out: 4, activation: act, bias },

@@ -8,7 +8,7 @@ use faer::linalg::solvers::Solve;
 use faer::Mat;
 use netgraph::{Activation, Batch, Derivatives, LayerSpec, LossSpec, Network, Params};
 
-pub const ACTIVATIONS: [Activation; 7] = Activation::ALL;
+pub const ACTIVATIONS: [Activation; Activation::ALL.len()] = Activation::ALL;
 
 /// A network of `depth` hidden layers of width `width` (every third one
 /// residual when `residual`), with the given activation and loss.

@@ -25,6 +25,24 @@ struct Array {
     data: Data,
 }
 
+/// The dtypes an array's slot accepts, and how its errors name them.
+#[derive(Clone, Copy)]
+struct Accept {
+    floats: bool,
+    ints: bool,
+    expected: &'static str,
+}
+
+/// Inputs, right-hand sides: f32 or f64.
+const FLOATS: Accept = Accept { floats: true, ints: false, expected: "f32 or f64" };
+/// A classifier's targets.
+const CLASSES: Accept = Accept { floats: false, ints: true, expected: "i32 or i64 (class indices)" };
+/// A regression's targets.
+const VALUES: Accept = Accept { floats: true, ints: false, expected: "f32 or f64 (regression targets)" };
+/// Targets of a network without a spec, whose loss is unknown here.
+const EITHER: Accept =
+    Accept { floats: true, ints: true, expected: "i32 or i64 (class indices), or f32 or f64 (values)" };
+
 fn npy_err(path: &Path, reason: impl Into<String>) -> NetError {
     NetError::Npy { path: path.to_path_buf(), reason: reason.into() }
 }
@@ -89,9 +107,10 @@ fn check_header_dims(path: &Path, text: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads an f32/f64/i32/i64 array in C order, refusing a header that
-/// claims more data than the file holds before allocating anything.
-fn read_array(path: &Path, name: &str) -> Result<Array> {
+/// Reads an array of a dtype `accept` allows (among f32/f64/i32/i64) in C
+/// order, refusing a header that claims more data than the file holds
+/// before allocating anything.
+fn read_array(path: &Path, name: &str, accept: Accept) -> Result<Array> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     check_header(path, &bytes)?;
     let npy = NpyFile::new(&bytes[..]).map_err(|e| npy_err(path, e.to_string()))?;
@@ -106,11 +125,16 @@ fn read_array(path: &Path, name: &str) -> Result<Array> {
     let bad_dtype = || NetError::FileDtype {
         path: path.to_path_buf(),
         name: name.into(),
-        expected: "f32, f64, i32 or i64",
+        expected: accept.expected,
         found: dtype.clone(),
     };
     let (tc, size) = kind.ok_or_else(bad_dtype)?;
-    if !matches!((tc, size), (TypeChar::Float | TypeChar::Int, 4 | 8)) {
+    let allowed = match (tc, size) {
+        (TypeChar::Float, 4 | 8) => accept.floats,
+        (TypeChar::Int, 4 | 8) => accept.ints,
+        _ => false,
+    };
+    if !allowed {
         return Err(bad_dtype());
     }
     let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
@@ -155,7 +179,7 @@ fn floats(path: &Path, name: &str, a: Array) -> Result<Vec<f64>> {
 /// Reads a 1-D f32/f64 array.
 pub fn read_npy_vector(path: impl AsRef<Path>) -> Result<Vec<f64>> {
     let path = path.as_ref();
-    let a = read_array(path, "array")?;
+    let a = read_array(path, "array", FLOATS)?;
     if a.shape.len() != 1 {
         return Err(NetError::FileShape {
             path: path.to_path_buf(),
@@ -210,7 +234,7 @@ pub fn save_batch(batch: &Batch, inputs_path: impl AsRef<Path>, targets_path: im
 /// values `(batch, outputs)` for a regression.
 pub fn load_batch(net: &Network, inputs_path: impl AsRef<Path>, targets_path: impl AsRef<Path>) -> Result<Batch> {
     let (ip, tp) = (inputs_path.as_ref(), targets_path.as_ref());
-    let inputs = read_array(ip, "inputs")?;
+    let inputs = read_array(ip, "inputs", FLOATS)?;
     let d = net.input_dim() as u64;
     if inputs.shape.len() != 2 || inputs.shape[1] != d {
         let expected = format!("(batch, {d})");
@@ -225,7 +249,13 @@ pub fn load_batch(net: &Network, inputs_path: impl AsRef<Path>, targets_path: im
     let x = floats(ip, "inputs", inputs)?;
     let x = Mat::from_fn(b, d as usize, |s, j| x[s * d as usize + j]);
 
-    let targets = read_array(tp, "targets")?;
+    let classifier = net.spec().map(|s| matches!(s.loss, crate::LossSpec::CrossEntropy { .. }));
+    let accept = match classifier {
+        Some(true) => CLASSES,
+        Some(false) => VALUES,
+        None => EITHER,
+    };
+    let targets = read_array(tp, "targets", accept)?;
     let tb = targets.shape.first().copied().unwrap_or(0) as usize;
     let mismatch = |tb: usize| NetError::FileBatchMismatch {
         inputs_path: ip.to_path_buf(),
@@ -234,17 +264,10 @@ pub fn load_batch(net: &Network, inputs_path: impl AsRef<Path>, targets_path: im
         targets: tb,
     };
     let classes = net.spec().map_or(0, |s| s.loss.outputs());
-    let classifier = net.spec().map(|s| matches!(s.loss, crate::LossSpec::CrossEntropy { .. }));
+    // `read_array` has refused integers for a regression and floats for a
+    // classifier.
     let t = match targets.data {
         Data::Int(v) => {
-            if classifier == Some(false) {
-                return Err(NetError::FileDtype {
-                    path: tp.to_path_buf(),
-                    name: "targets".into(),
-                    expected: "f32 or f64 (regression targets)",
-                    found: targets.dtype,
-                });
-            }
             if !matches!(targets.shape.as_slice(), [_] | [_, 1]) {
                 let expected = "(batch,) or (batch, 1)".to_string();
                 return Err(NetError::FileShape {
@@ -267,14 +290,6 @@ pub fn load_batch(net: &Network, inputs_path: impl AsRef<Path>, targets_path: im
             Targets::Classes(ks)
         }
         Data::Float(_) => {
-            if classifier == Some(true) {
-                return Err(NetError::FileDtype {
-                    path: tp.to_path_buf(),
-                    name: "targets".into(),
-                    expected: "i32 or i64 (class indices)",
-                    found: targets.dtype,
-                });
-            }
             let k = net.spec().map_or(0, |s| s.loss.outputs()) as u64;
             let ok = match targets.shape.as_slice() {
                 [_, c] => *c == k,
