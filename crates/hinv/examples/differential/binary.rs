@@ -87,7 +87,7 @@ pub fn check(bin: &Path, scratch: &Path, inp: &CaseInputs<'_>) -> Vec<Failure> {
                 (Some(positive), Some(negative), Some(zero)) => {
                     // API: the JSON will carry the certificate.
                     let uncertain = n("uncertain").unwrap_or(0);
-                    let i = LibInertia { positive, negative, zero, uncertain };
+                    let i = LibInertia { positive, negative, zero, uncertain, impossible: None };
                     let (_, f) = judge_inertia(&inp.ctx, i, "inertia");
                     failures.extend(f.into_iter().map(|f| binary_failure("inertia", f)));
                 }

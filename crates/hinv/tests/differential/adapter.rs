@@ -4,7 +4,7 @@
 //! from today's.
 
 use faer::{Mat, MatRef};
-use hinv::{Curvature, FactorOptions, HinvError};
+use hinv::{Curvature, FactorOptions, Factorization, HinvError};
 use netgraph::{Batch, Network, Params};
 
 /// Why the library declined to answer, reduced to what the checks need.
@@ -106,7 +106,7 @@ pub fn hinv_solve(curv: &Curvature, eps: f64, rhs: &[&[f64]]) -> Vec<Result<Answ
 }
 
 /// The inertia of `H + eps I` as the library reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibInertia {
     /// Positive eigenvalues.
     pub positive: usize,
@@ -117,6 +117,28 @@ pub struct LibInertia {
     /// The exact counts differ from the reported ones by at most this
     /// much each; 0 means certified.
     pub uncertain: usize,
+    /// When the counts of the lifted system itself are impossible, what
+    /// they were (see `lifted_violation`); `None` when consistent or not
+    /// known (the binary).
+    pub impossible: Option<String>,
+}
+
+/// The lifted system's own inertia against Haynsworth's theorem: `K` is
+/// `H + eps I` bordered by the `(y, z)` block `[[P^T E P, -M^T], [-M, 0]]`,
+/// which is nonsingular with `n = sum_l a_l` positive and `n` negative
+/// eigenvalues, so `K` has at least `n` of each. Fewer means the block
+/// factorization miscounted, and `Factorization::inertia` hides it by
+/// clamping (`saturating_sub`).
+fn lifted_violation(f: &Factorization) -> Option<String> {
+    // API: reads the block factorization's raw counts.
+    let k = f.block_ldlt().inertia();
+    let n = (f.lifted_dim() - f.num_params()) / 2;
+    (k.positive < n || k.negative < n).then(|| {
+        format!(
+            "the lifted system reports {} positive, {} negative, {} zero eigenvalues, but it has at least {n} of each sign",
+            k.positive, k.negative, k.zero
+        )
+    })
 }
 
 /// Factor options of the inertia and log-determinant queries: the ones
@@ -132,7 +154,13 @@ pub fn hinv_inertia(curv: &Curvature, eps: f64) -> Result<LibInertia, Refusal> {
     let i = f.inertia();
     // API: `Inertia` gains `uncertain: usize`; until then every count is
     // taken as certified.
-    Ok(LibInertia { positive: i.positive, negative: i.negative, zero: i.zero, uncertain: 0 })
+    Ok(LibInertia {
+        positive: i.positive,
+        negative: i.negative,
+        zero: i.zero,
+        uncertain: 0,
+        impossible: lifted_violation(&f),
+    })
 }
 
 /// `(log|det(H + eps I)|, sign)`.
@@ -143,8 +171,12 @@ pub fn hinv_logdet(curv: &Curvature, eps: f64) -> Result<(f64, f64), Refusal> {
     Ok((f.log_abs_det(), f.det_sign()))
 }
 
-/// The number of eigenvalues of `H` below `t`, and how uncertain it is.
-pub fn hinv_count_below(curv: &Curvature, t: f64) -> Result<(usize, usize), Refusal> {
+/// The number of eigenvalues of `H` below `t`, how uncertain it is, and
+/// whether the lifted counts behind it are impossible (from a second
+/// factorization of `H - t I`, the one `count_eigenvalues_below` makes).
+pub fn hinv_count_below(curv: &Curvature, t: f64) -> Result<(usize, usize, Option<String>), Refusal> {
     // API: the count may come with the inertia's `uncertain`; 0 until then.
-    curv.count_eigenvalues_below(t).map(|n| (n, 0)).map_err(refusal)
+    let n = curv.count_eigenvalues_below(t).map_err(refusal)?;
+    let f = curv.factor_with(-t, &report_options()).map_err(refusal)?;
+    Ok((n, 0, lifted_violation(&f)))
 }

@@ -35,7 +35,8 @@ pub enum FailureKind {
     RefusalKind,
     /// One right-hand side answered, the other refused.
     InconsistentRefusal,
-    /// `positive + negative + zero != P`.
+    /// `positive + negative + zero != P`, or the lifted system's own
+    /// counts contradict Haynsworth's theorem.
     InertiaSum,
     /// Inertia counts outside what the spectrum and the stated uncertainty
     /// allow.
@@ -69,7 +70,7 @@ impl FailureKind {
             FailureKind::FalseRefusal => "false refusal",
             FailureKind::RefusalKind => "undocumented refusal",
             FailureKind::InconsistentRefusal => "refusal inconsistent between right-hand sides",
-            FailureKind::InertiaSum => "inertia does not sum to P",
+            FailureKind::InertiaSum => "impossible inertia counts",
             FailureKind::InertiaWrong => "wrong inertia",
             FailureKind::LogDetWrong => "wrong log-det",
             FailureKind::DetSignWrong => "wrong determinant sign",
@@ -350,15 +351,25 @@ pub fn judge_inertia(ctx: &Context<'_>, i: LibInertia, what: &str) -> (Verdict, 
     if i.positive + i.negative + i.zero != ctx.r.p {
         failures.push(fail(
             FailureKind::InertiaSum,
-            format!("{what}: {i:?} sums to {}, P = {}", i.positive + i.negative + i.zero, ctx.r.p),
+            format!(
+                "{what}: {} positive, {} negative, {} zero sum to {}, P = {}",
+                i.positive,
+                i.negative,
+                i.zero,
+                i.positive + i.negative + i.zero,
+                ctx.r.p
+            ),
         ));
+    }
+    if let Some(why) = &i.impossible {
+        failures.push(fail(FailureKind::InertiaSum, format!("{what}: {why}")));
     }
     if !counts_compatible(i.positive, i.negative, i.uncertain, s.sure_pos, s.sure_neg, s.ambiguous) {
         failures.push(fail(
             FailureKind::InertiaWrong,
             format!(
-                "{what}: library {i:?}, dense {} positive, {} negative, {} within {:.1e} of zero (cond {:.2e})",
-                s.sure_pos, s.sure_neg, s.ambiguous, s.tol, s.cond
+                "{what}: library {} positive, {} negative, {} zero (uncertain {}), dense {} positive, {} negative, {} within {:.1e} of zero (cond {:.2e})",
+                i.positive, i.negative, i.zero, i.uncertain, s.sure_pos, s.sure_neg, s.ambiguous, s.tol, s.cond
             ),
         ));
     }
@@ -419,7 +430,18 @@ pub fn judge_log_det(
 }
 
 /// Checks a count of eigenvalues below `t` with uncertainty `unc`.
-pub fn judge_count(r: &Reference, t: f64, count: usize, unc: usize, what: &str) -> (Verdict, Vec<Failure>) {
+pub fn judge_count(
+    r: &Reference,
+    t: f64,
+    count: usize,
+    unc: usize,
+    impossible: Option<&str>,
+    what: &str,
+) -> (Verdict, Vec<Failure>) {
+    let mut failures = Vec::new();
+    if let Some(why) = impossible {
+        failures.push(fail(FailureKind::InertiaSum, format!("{what} {t:e}: {why}")));
+    }
     let tol = r.p as f64 * U * r.norm_h + r.dh;
     let sure = r.eig.iter().filter(|&&l| l < t - tol).count();
     let amb = r.eig.iter().filter(|&&l| (l - t).abs() <= tol).count();
@@ -431,7 +453,10 @@ pub fn judge_count(r: &Reference, t: f64, count: usize, unc: usize, what: &str) 
             "{what}: {count} (uncertain {unc}) below {t:e}, dense {sure} and {amb} within {tol:.1e} (cond(H - t I) {:.2e})",
             norm / gap
         );
-        return (Verdict::Wrong, vec![fail(FailureKind::CountWrong, detail)]);
+        failures.push(fail(FailureKind::CountWrong, detail));
+    }
+    if !failures.is_empty() {
+        return (Verdict::Wrong, failures);
     }
     let v = if unc > 0 {
         Verdict::Uncertain
@@ -612,8 +637,8 @@ fn run_inner(nc: &NetCase, out: &mut NetOutcome, hook: Option<Hook<'_>>) {
             }
         };
         let count = match adapter::hinv_count_below(&curv, threshold) {
-            Ok((c, unc)) => {
-                let (v, f) = judge_count(&r, threshold, c, unc, "count below");
+            Ok((c, unc, impossible)) => {
+                let (v, f) = judge_count(&r, threshold, c, unc, impossible.as_deref(), "count below");
                 failures.extend(f);
                 v
             }
