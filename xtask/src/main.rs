@@ -5,9 +5,12 @@
 //! - `bench [--full] [--report-only] [--cli]`: the criterion benchmarks, then
 //!   `docs/benchmarks.md` and its plots (`docs/img/`).
 //! - `release`: version and changelog consistency, `cargo package` dry runs.
+//! - `differential [--cases N] [--seed S]`: the long pass of the
+//!   differential test against the dense reference.
 
 mod bench;
 mod ci;
+mod differential;
 mod machine;
 mod plot;
 mod release;
@@ -24,7 +27,10 @@ tasks:
   bench [--full] [--report-only] [--cli]
                                   benchmarks (quick grid by default), then docs/benchmarks.md and docs/img/;
                                   --report-only: rewrite the report; --cli: re-time only the hinv binary
-  release                         version/changelog consistency and cargo package dry runs";
+  release                         version/changelog consistency and cargo package dry runs
+  differential [--cases N] [--seed S]
+                                  the long differential test against dense references (release build);
+                                  prints the summary tables, fails on any wrong answer";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +38,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("release") => release::run(),
+        Some("differential") => differential::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
             Ok(())
