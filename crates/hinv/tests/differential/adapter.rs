@@ -95,11 +95,11 @@ pub fn hinv_solve(curv: &Curvature, eps: f64, rhs: &[&[f64]]) -> Vec<Result<Answ
     };
     rhs.iter()
         .map(|b| {
-            // API: the accurate solver may report more (or differently named) fields.
-            f.solve_with_report(b).map_err(refusal).map(|(x, rep)| Answer {
-                x,
-                reported_backward_error: rep.backward_error,
-                iterations: rep.iterations,
+            let b = MatRef::from_column_major_slice(b, b.len(), 1);
+            f.solve_with(b, &hinv::SolveOptions::default()).map_err(refusal).map(|s| Answer {
+                x: s.x.col(0).iter().copied().collect(),
+                reported_backward_error: s.report.backward_error,
+                iterations: s.report.refinements,
             })
         })
         .collect()
@@ -152,31 +152,31 @@ fn report_options() -> FactorOptions {
 pub fn hinv_inertia(curv: &Curvature, eps: f64) -> Result<LibInertia, Refusal> {
     let f = curv.factor_with(eps, &report_options()).map_err(refusal)?;
     let i = f.inertia();
-    // API: `Inertia` gains `uncertain: usize`; until then every count is
-    // taken as certified.
+    // Impossible lifted counts are fine when the library says it knows
+    // nothing (every eigenvalue uncertain); a failure otherwise.
+    let p = f.num_params();
     Ok(LibInertia {
         positive: i.positive,
         negative: i.negative,
         zero: i.zero,
-        uncertain: 0,
-        impossible: lifted_violation(&f),
+        uncertain: i.uncertain,
+        impossible: lifted_violation(&f).filter(|_| i.uncertain < p),
     })
 }
 
 /// `(log|det(H + eps I)|, sign)`.
 pub fn hinv_logdet(curv: &Curvature, eps: f64) -> Result<(f64, f64), Refusal> {
     let f = curv.factor_with(eps, &report_options()).map_err(refusal)?;
-    // API: `log_abs_det()` and `det_sign()` will return `Result<f64>`;
-    // map their errors with `refusal`.
-    Ok((f.log_abs_det(), f.det_sign()))
+    let d = f.log_det().map_err(refusal)?;
+    Ok((d.log_abs, d.sign))
 }
 
 /// The number of eigenvalues of `H` below `t`, how uncertain it is, and
 /// whether the lifted counts behind it are impossible (from a second
 /// factorization of `H - t I`, the one `count_eigenvalues_below` makes).
 pub fn hinv_count_below(curv: &Curvature, t: f64) -> Result<(usize, usize, Option<String>), Refusal> {
-    // API: the count may come with the inertia's `uncertain`; 0 until then.
     let n = curv.count_eigenvalues_below(t).map_err(refusal)?;
     let f = curv.factor_with(-t, &report_options()).map_err(refusal)?;
-    Ok((n, 0, lifted_violation(&f)))
+    let p = f.num_params();
+    Ok((n.count, n.uncertain, lifted_violation(&f).filter(|_| n.uncertain < p)))
 }
