@@ -180,11 +180,16 @@ pub fn solve(
 
 /// `P positive, N negative, Z zero`, with the uncertainty when there is one.
 fn inertia_text(i: &hinv::Inertia) -> String {
-    let mut t = format!("{} positive, {} negative, {} zero", i.positive, i.negative, i.zero);
+    format!("{} positive, {} negative, {} zero{}", i.positive, i.negative, i.zero, uncertainty_text(i))
+}
+
+/// ` (each count uncertain by up to N)`, or nothing for a certified inertia.
+fn uncertainty_text(i: &hinv::Inertia) -> String {
     if i.uncertain > 0 {
-        t.push_str(&format!(" (each count uncertain by up to {})", i.uncertain));
+        format!(" (each count uncertain by up to {})", i.uncertain)
+    } else {
+        String::new()
     }
-    t
 }
 
 /// The outcome of an inertia-like answer.

@@ -156,11 +156,16 @@ impl Factorization {
     /// memory limit; [`HinvError::Factor`] should the lifted system fail
     /// its input checks (it passed them once already).
     pub fn log_det(&self) -> Result<SignedLogDet> {
-        let d = self.pivoted_lu()?.log_det();
+        Ok(self.det_from(self.pivoted_lu()?))
+    }
+
+    /// `det(H + eps I)` from the pivoted factors of the lifted system.
+    fn det_from(&self, lu: &PivotedLu) -> SignedLogDet {
+        let d = lu.log_det();
         // det K = (-1)^(sum a_l) det(H + eps I): the (y, z) part of the
         // lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
         let sign = if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign };
-        Ok(SignedLogDet { log_abs: d.log_abs, sign })
+        SignedLogDet { log_abs: d.log_abs, sign }
     }
 
     /// The inertia of `H + eps I`: how many eigenvalues are positive,
@@ -188,8 +193,7 @@ impl Factorization {
         };
         let mut out = Inertia { positive, negative, zero: k.zero, uncertain: k.uncertain.min(p) };
         if let Some(lu) = self.lu.get() {
-            let sign = self.lifted_extra % 2 == 1;
-            let det = lu.log_det().sign * if sign { -1.0 } else { 1.0 };
+            let det = self.det_from(lu).sign;
             let parity = if out.zero > 0 {
                 0.0
             } else if out.negative % 2 == 1 {

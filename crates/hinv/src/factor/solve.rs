@@ -63,45 +63,44 @@ impl Factorization {
         }
         check_vector("the right-hand side", g, self.num_params())?;
         let mut refinements = 0;
-        let mut method = SolveMethod::BlockLdlt;
-        let mut best: Option<Iterate> = None;
         let mut initial = f64::NAN;
-        if !self.ldlt_broke_down() {
-            let x = self.solve_ldlt(g)?;
-            let it = self.iterate(g, x)?;
+        let block = if self.ldlt_broke_down() {
+            None
+        } else {
+            let it = self.iterate(g, self.solve_ldlt(g)?)?;
             initial = it.backward_error;
             let (it, steps) = self.refine(g, it, opts, |r| self.solve_ldlt(r))?;
             refinements += steps;
-            best = Some(it);
-        }
-        let done = best.as_ref().is_some_and(|b| b.backward_error <= opts.tolerance);
-        if !done {
-            let lu = self.pivoted_lu()?;
-            let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, |m| lu.solve_in_place(m));
-            let start = match best.take() {
-                Some(b) => {
-                    // One correction from the best block iterate.
-                    let dx = solve_lu(b.r.as_ref())?;
-                    let cand = self.iterate(g, &b.x + &dx)?;
-                    refinements += 1;
-                    if cand.backward_error < b.backward_error {
-                        cand
-                    } else {
-                        b
+            Some(it)
+        };
+        let (it, method) = match block {
+            Some(b) if b.backward_error <= opts.tolerance => (b, SolveMethod::BlockLdlt),
+            block => {
+                let lu = self.pivoted_lu()?;
+                let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, |m| lu.solve_in_place(m));
+                let start = match block {
+                    Some(b) => {
+                        // One correction from the best block iterate.
+                        let dx = solve_lu(b.r.as_ref())?;
+                        let cand = self.iterate(g, &b.x + &dx)?;
+                        refinements += 1;
+                        if cand.backward_error < b.backward_error {
+                            cand
+                        } else {
+                            b
+                        }
                     }
-                }
-                None => {
-                    let it = self.iterate(g, solve_lu(g)?)?;
-                    initial = it.backward_error;
-                    it
-                }
-            };
-            let (it, steps) = self.refine(g, start, opts, solve_lu)?;
-            refinements += steps;
-            method = SolveMethod::PivotedLu;
-            best = Some(it);
-        }
-        let Some(it) = best else { unreachable!("one of the eliminations always runs") };
+                    None => {
+                        let it = self.iterate(g, solve_lu(g)?)?;
+                        initial = it.backward_error;
+                        it
+                    }
+                };
+                let (it, steps) = self.refine(g, start, opts, solve_lu)?;
+                refinements += steps;
+                (it, SolveMethod::PivotedLu)
+            }
+        };
         let within_tolerance = it.backward_error <= opts.tolerance;
         if !within_tolerance && !opts.accept_inexact {
             return Err(HinvError::IllConditioned {
