@@ -25,7 +25,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn help_texts() {
-    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient"] {
+    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spec-schema"] {
         let args: Vec<&str> = if sub.is_empty() { vec!["--help"] } else { vec![sub, "--help"] };
         let (code, out, _) = run(&args);
         assert_eq!(code, 0);
@@ -144,5 +144,90 @@ fn round_trip_through_files() {
     let g = netgraph::read_npy_vector(&gout).unwrap();
     let diff = g.iter().zip(curv.gradient()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff <= 1e-14 * curv.gradient().iter().map(|v| v.abs()).fold(0.0, f64::max), "{diff:e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `hinv spec-schema` prints netgraph's schema verbatim: valid JSON, draft
+/// 2020-12 (netgraph's tests tie the schema to the reader).
+#[test]
+fn spec_schema_prints_the_schema() {
+    let (code, out, err) = run(&["spec-schema"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, netgraph::SPEC_SCHEMA);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+}
+
+/// A small model written with netgraph's writers; returns the four file flags.
+fn model_files(dir: &std::path::Path) -> (Vec<String>, hinv::Curvature) {
+    use netgraph::{Activation, Batch, LayerSpec, LossSpec, Network};
+    let net = Network::new(
+        3,
+        vec![LayerSpec::Dense { out: 4, activation: Activation::Tanh, bias: true }],
+        LossSpec::CrossEntropy { classes: 3, bias: true },
+    )
+    .unwrap();
+    let mut params = net.init_params(5);
+    params.scale(2.0);
+    let batch = Batch::random_classification(3, 3, 4, 6);
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    netgraph::save_spec(&net, p("net.json")).unwrap();
+    netgraph::save_weights(&net, &params, p("net.safetensors"), netgraph::Dtype::F64).unwrap();
+    netgraph::save_batch(&batch, p("x.npy"), p("y.npy")).unwrap();
+    let flags = ["--spec", &p("net.json"), "--weights", &p("net.safetensors"), "--inputs", &p("x.npy")]
+        .into_iter()
+        .chain(["--targets", &p("y.npy"), "--json"])
+        .map(String::from)
+        .collect();
+    (flags, hinv::Curvature::new(&net, &params, &batch).unwrap())
+}
+
+fn run_json(sub: &str, files: &[String], extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![sub];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(extra);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Numeric flags take numbers as people write them: a negative value with
+/// a signed exponent after a space (`--shift -1e-3`, which clap's
+/// negative-number test does not recognise) as well as after `=`.
+#[test]
+fn numeric_flags_take_negative_numbers_and_exponents() {
+    let dir = scratch("numbers");
+    let (files, curv) = model_files(&dir);
+    // The inertia of H + 1e-3 I from the library; `--shift -1e-3` asks
+    // for the eigenvalues of H below -1e-3, i.e. the negative ones of it.
+    let expected = curv.factor(1e-3).unwrap().inertia();
+    for shift in [&["--shift", "-1e-3"][..], &["--shift=-1e-3"], &["--shift", "-0.001"], &["--shift", "-1E-3"]] {
+        let v = run_json("inertia", &files, shift);
+        assert_eq!(v["shift"], -1e-3, "{shift:?}");
+        assert_eq!(v["below"], expected.negative, "{shift:?}");
+        assert_eq!(v["above"], expected.positive, "{shift:?}");
+    }
+    for (eps, value) in [("-0.01", -0.01), ("1e-3", 1e-3), ("-1e-2", -1e-2), ("+2.5e-1", 0.25)] {
+        let v = run_json("solve", &files, &["--eps", eps]);
+        assert_eq!(v["eps"], value, "--eps {eps}");
+        assert!(v["relative_residual"].as_f64().unwrap() < 1e-10, "--eps {eps}: {v}");
+        let v = run_json("logdet", &files, &["--eps", eps]);
+        assert_eq!(v["eps"], value, "logdet --eps {eps}");
+    }
+    run_json("solve", &files, &["--eps", "-1e-2", "--refine", "1e-14"]);
+    // A negative tolerance or memory size reaches our own checks, which
+    // name the value, instead of clap's "unexpected argument".
+    let mut args: Vec<&str> = vec!["solve"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--memory-limit", "-1G"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("`-1G` is not a memory size"), "{err}");
+    let mut args: Vec<&str> = vec!["inertia"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--shift", "-1e-3x"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value '-1e-3x' for '--shift <SHIFT>'"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

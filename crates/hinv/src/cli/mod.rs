@@ -33,7 +33,15 @@ enum Command {
     Inertia(InertiaArgs),
     /// Write the gradient of the batch loss.
     Gradient(GradientArgs),
+    /// Print the JSON Schema (draft 2020-12) of the network spec read by --spec.
+    SpecSchema,
 }
+
+// Numeric flags take `allow_hyphen_values`, not `allow_negative_numbers`:
+// clap's negative-number test accepts only digits, one dot and one `e`
+// after the dash, so `--shift -1e-3` (a signed exponent) would be split
+// into the flags `-1`, `-e`, ... and refused. With hyphen values the next
+// word is always the flag's value and our parser judges it.
 
 /// The network, its weights and the batch.
 #[derive(Debug, Args)]
@@ -55,7 +63,7 @@ struct ModelArgs {
     json: bool,
     /// Refuse to factor above this much memory (bytes, or with a K/M/G/T
     /// suffix, binary units); default: the memory available now.
-    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory, allow_hyphen_values = true)]
     memory_limit: Option<u64>,
 }
 
@@ -99,14 +107,14 @@ struct SolveArgs {
     #[arg(long, value_name = "FILE")]
     rhs: Option<PathBuf>,
     /// Regularisation: solve with H + eps I.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     eps: f64,
     /// Where to write the solution (flat .npy, f64).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Refine with the exact HVP to this backward error (default: refine
     /// automatically when the backward error exceeds 64 eps_mach).
-    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
+    #[arg(long, value_name = "TOL", allow_hyphen_values = true)]
     refine: Option<f64>,
 }
 
@@ -127,7 +135,7 @@ struct EpsArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Regularisation: the determinant of H + eps I.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     eps: f64,
 }
 
@@ -136,7 +144,7 @@ struct InertiaArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Count the eigenvalues of H below, at and above this value.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     shift: f64,
 }
 
@@ -158,5 +166,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logdet(a) => commands::logdet(&a.model, a.eps),
         Command::Inertia(a) => commands::inertia(&a.model, a.shift),
         Command::Gradient(a) => commands::gradient(&a.model, a.out.as_deref()),
+        Command::SpecSchema => {
+            print!("{}", netgraph::SPEC_SCHEMA);
+            Ok(())
+        }
     }
 }
