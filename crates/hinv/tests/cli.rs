@@ -231,3 +231,85 @@ fn numeric_flags_take_negative_numbers_and_exponents() {
     assert!(err.contains("invalid value '-1e-3x' for '--shift <SHIFT>'"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The code blocks of docs/pytorch.md whose first line is `# {name}`.
+fn page_script(page: &str, name: &str) -> String {
+    let first = format!("# {name}");
+    page.split("```python\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.starts_with(&first))
+        .unwrap_or_else(|| panic!("docs/pytorch.md has no `{first}` block"))
+        .to_string()
+}
+
+/// The number after `key` on the line of `out` that contains `key`.
+fn number_after(out: &str, key: &str) -> f64 {
+    let line = out.lines().find(|l| l.contains(key)).unwrap_or_else(|| panic!("no `{key}` in\n{out}"));
+    let rest = &line[line.find(key).unwrap() + key.len()..];
+    rest.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+/// Runs docs/pytorch.md as a newcomer would: its export script writes the
+/// example models, this build's binary computes the gradient, `H g` and
+/// `(H + 1e-3 I)^-1 g`, and its check script compares them with
+/// `torch.func` in float64. Needs a Python with torch, numpy and
+/// safetensors (`HINV_TORCH_PYTHON`, default `python3`); skips without.
+///
+/// Bounds: the gradient and `H g` are sums of the same products in another
+/// order, a few ulps times the depth, far below 1e-12. The solve: hinv's
+/// backward error is at most 64 eps_mach (refined otherwise) and torch's
+/// dense solve has one of a few eps_mach, so each is within about
+/// `100 eps_mach cond` of the truth; `1e-13 cond` bounds their difference.
+#[test]
+fn pytorch_page() {
+    let python = std::env::var("HINV_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_torch = Command::new(&python)
+        .args(["-c", "import torch, numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_torch {
+        eprintln!("skipped: {python} has no torch, numpy and safetensors (set HINV_TORCH_PYTHON)");
+        return;
+    }
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/pytorch.md")).unwrap();
+    let dir = scratch("pytorch-page");
+    for name in ["export_for_hinv.py", "check_for_hinv.py"] {
+        std::fs::write(dir.join(name), page_script(&page, name)).unwrap();
+    }
+    let py = |args: &[&str]| {
+        let out = Command::new(&python).args(args).current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    py(&["export_for_hinv.py"]);
+    for m in ["deep_tanh", "mixed_ce", "softplus_mse"] {
+        let f = |s: &str| dir.join(format!("{m}{s}")).to_str().unwrap().to_string();
+        let files = [f(".json"), f(".safetensors"), f("_x.npy"), f("_y.npy")];
+        for (sub, out, extra) in
+            [("gradient", "_g.npy", None), ("hvp", "_hv.npy", None), ("solve", "_step.npy", Some("1e-3"))]
+        {
+            let mut args = vec![sub, "--spec", &files[0], "--weights", &files[1], "--inputs", &files[2]];
+            let o = f(out);
+            args.extend(["--targets", &files[3], "--out", &o]);
+            if let Some(eps) = extra {
+                args.extend(["--eps", eps]);
+            }
+            let (code, _, err) = run(&args);
+            assert_eq!(code, 0, "{m} {sub}: {err}");
+        }
+        let out = py(&["check_for_hinv.py", m, "1e-3"]);
+        eprintln!("{out}");
+        let cond = number_after(&out, "I) =");
+        assert!(number_after(&out, "gradient relative error") <= 1e-12, "{out}");
+        assert!(number_after(&out, "hvp      relative error") <= 1e-12, "{out}");
+        assert!(number_after(&out, "solve    relative error") <= 1e-13 * cond.max(1.0), "{out}");
+        if m == "softplus_mse" {
+            // The example reaches the linear branch of every softplus.
+            let above: Vec<&str> = out.lines().filter(|l| l.contains("above the threshold")).collect();
+            assert_eq!(above.len(), 3, "{out}");
+            assert!(above.iter().all(|l| !l.contains(": 0 of")), "{out}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
