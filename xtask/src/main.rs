@@ -30,11 +30,55 @@ tasks:
   release                         version/changelog consistency and cargo package dry runs
   differential [--cases N] [--seed S]
                                   the long differential test against dense references (release build);
-                                  prints the summary tables, fails on any wrong answer";
+                                  prints the summary tables, fails on any wrong answer
+
+`cargo xtask <task> --help` describes one task.";
+
+/// `cargo xtask bench --help`.
+const BENCH_USAGE: &str = "usage: cargo xtask bench [--full] [--report-only] [--cli]
+
+Runs the criterion benchmarks, times the hinv binary on the reference model,
+then writes docs/benchmarks.md and the plots in docs/img/.
+
+options:
+  --full         the full grid of sizes (default: the quick grid)
+  --report-only  rewrite the report from the last run's results, run nothing
+  --cli          re-time only the hinv binary, then rewrite the report
+  -h, --help     print this help";
+
+/// `cargo xtask ci --help`.
+const CI_USAGE: &str = "usage: cargo xtask ci
+
+Checks formatting, runs clippy with warnings denied, the test suite and a short fuzz pass.";
+
+/// `cargo xtask release --help`.
+const RELEASE_USAGE: &str = "usage: cargo xtask release
+
+Checks version and changelog consistency, then runs `cargo package` dry runs.";
+
+/// `cargo xtask differential --help`.
+const DIFFERENTIAL_USAGE: &str =
+    "usage: cargo xtask differential [--cases N] [--seed S] [--max-params P] [--case I] [--cli-every K] [--csv FILE]
+
+Builds the hinv binary and the differential example in release mode and runs
+random networks against a dense reference built without the lifted system;
+prints the summary tables (markdown, for docs/numerics.md) and exits non-zero
+on any wrong answer. --case I runs one case in detail.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let wants_help = args.iter().skip(1).any(|a| a == "--help" || a == "-h");
     let result = match args.first().map(String::as_str) {
+        Some(task @ ("ci" | "bench" | "release" | "differential")) if wants_help => {
+            let usage = match task {
+                "ci" => CI_USAGE,
+                "bench" => BENCH_USAGE,
+                "differential" => DIFFERENTIAL_USAGE,
+                _ => RELEASE_USAGE,
+            };
+            println!("{usage}");
+            Ok(())
+        }
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("release") => release::run(),

@@ -25,7 +25,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn help_texts() {
-    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient"] {
+    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spec-schema"] {
         let args: Vec<&str> = if sub.is_empty() { vec!["--help"] } else { vec![sub, "--help"] };
         let (code, out, _) = run(&args);
         assert_eq!(code, 0);
@@ -151,5 +151,172 @@ fn round_trip_through_files() {
     let g = netgraph::read_npy_vector(&gout).unwrap();
     let diff = g.iter().zip(curv.gradient()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff <= 1e-14 * curv.gradient().iter().map(|v| v.abs()).fold(0.0, f64::max), "{diff:e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `hinv spec-schema` prints netgraph's schema verbatim: valid JSON, draft
+/// 2020-12 (netgraph's tests tie the schema to the reader).
+#[test]
+fn spec_schema_prints_the_schema() {
+    let (code, out, err) = run(&["spec-schema"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, netgraph::SPEC_SCHEMA);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+}
+
+/// A small model written with netgraph's writers; returns the four file flags.
+fn model_files(dir: &std::path::Path) -> (Vec<String>, hinv::Curvature) {
+    use netgraph::{Activation, Batch, LayerSpec, LossSpec, Network};
+    let net = Network::new(
+        3,
+        vec![LayerSpec::Dense { out: 4, activation: Activation::Tanh, bias: true }],
+        LossSpec::CrossEntropy { classes: 3, bias: true },
+    )
+    .unwrap();
+    let mut params = net.init_params(5);
+    params.scale(2.0);
+    let batch = Batch::random_classification(3, 3, 4, 6);
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    netgraph::save_spec(&net, p("net.json")).unwrap();
+    netgraph::save_weights(&net, &params, p("net.safetensors"), netgraph::Dtype::F64).unwrap();
+    netgraph::save_batch(&batch, p("x.npy"), p("y.npy")).unwrap();
+    let flags = ["--spec", &p("net.json"), "--weights", &p("net.safetensors"), "--inputs", &p("x.npy")]
+        .into_iter()
+        .chain(["--targets", &p("y.npy"), "--json"])
+        .map(String::from)
+        .collect();
+    (flags, hinv::Curvature::new(&net, &params, &batch).unwrap())
+}
+
+fn run_json(sub: &str, files: &[String], extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![sub];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(extra);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Numeric flags take numbers as people write them: a negative value with
+/// a signed exponent after a space (`--shift -1e-3`, which clap's
+/// negative-number test does not recognise) as well as after `=`.
+#[test]
+fn numeric_flags_take_negative_numbers_and_exponents() {
+    let dir = scratch("numbers");
+    let (files, curv) = model_files(&dir);
+    // The inertia of H + 1e-3 I from the library; `--shift -1e-3` asks
+    // for the eigenvalues of H below -1e-3, i.e. the negative ones of it.
+    let expected = curv.factor(1e-3).unwrap().inertia();
+    for shift in [&["--shift", "-1e-3"][..], &["--shift=-1e-3"], &["--shift", "-0.001"], &["--shift", "-1E-3"]] {
+        let v = run_json("inertia", &files, shift);
+        assert_eq!(v["shift"], -1e-3, "{shift:?}");
+        assert_eq!(v["below"], expected.negative, "{shift:?}");
+        assert_eq!(v["above"], expected.positive, "{shift:?}");
+    }
+    for (eps, value) in [("-0.01", -0.01), ("1e-3", 1e-3), ("-1e-2", -1e-2), ("+2.5e-1", 0.25)] {
+        let v = run_json("solve", &files, &["--eps", eps]);
+        assert_eq!(v["eps"], value, "--eps {eps}");
+        assert!(v["relative_residual"].as_f64().unwrap() < 1e-10, "--eps {eps}: {v}");
+        let v = run_json("logdet", &files, &["--eps", eps]);
+        assert_eq!(v["eps"], value, "logdet --eps {eps}");
+    }
+    run_json("solve", &files, &["--eps", "-1e-2", "--refine", "1e-14"]);
+    // A negative tolerance or memory size reaches our own checks, which
+    // name the value, instead of clap's "unexpected argument".
+    let mut args: Vec<&str> = vec!["solve"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--memory-limit", "-1G"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("`-1G` is not a memory size"), "{err}");
+    let mut args: Vec<&str> = vec!["inertia"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--shift", "-1e-3x"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value '-1e-3x' for '--shift <SHIFT>'"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The code blocks of docs/pytorch.md whose first line is `# {name}`.
+fn page_script(page: &str, name: &str) -> String {
+    let first = format!("# {name}");
+    page.split("```python\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.starts_with(&first))
+        .unwrap_or_else(|| panic!("docs/pytorch.md has no `{first}` block"))
+        .to_string()
+}
+
+/// The number after `key` on the line of `out` that contains `key`.
+fn number_after(out: &str, key: &str) -> f64 {
+    let line = out.lines().find(|l| l.contains(key)).unwrap_or_else(|| panic!("no `{key}` in\n{out}"));
+    let rest = &line[line.find(key).unwrap() + key.len()..];
+    rest.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+/// Runs docs/pytorch.md as a newcomer would: its export script writes the
+/// example models, this build's binary computes the gradient, `H g` and
+/// `(H + 1e-3 I)^-1 g`, and its check script compares them with
+/// `torch.func` in float64. Needs a Python with torch, numpy and
+/// safetensors (`HINV_TORCH_PYTHON`, default `python3`); skips without.
+///
+/// Bounds: the gradient and `H g` are sums of the same products in another
+/// order, a few ulps times the depth, far below 1e-12. The solve: hinv's
+/// backward error is at most 64 eps_mach (refined otherwise) and torch's
+/// dense solve has one of a few eps_mach, so each is within about
+/// `100 eps_mach cond` of the truth; `1e-13 cond` bounds their difference.
+#[test]
+fn pytorch_page() {
+    let python = std::env::var("HINV_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_torch = Command::new(&python)
+        .args(["-c", "import torch, numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_torch {
+        eprintln!("skipped: {python} has no torch, numpy and safetensors (set HINV_TORCH_PYTHON)");
+        return;
+    }
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/pytorch.md")).unwrap();
+    let dir = scratch("pytorch-page");
+    for name in ["export_for_hinv.py", "check_for_hinv.py"] {
+        std::fs::write(dir.join(name), page_script(&page, name)).unwrap();
+    }
+    let py = |args: &[&str]| {
+        let out = Command::new(&python).args(args).current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    py(&["export_for_hinv.py"]);
+    for m in ["deep_tanh", "mixed_ce", "softplus_mse"] {
+        let f = |s: &str| dir.join(format!("{m}{s}")).to_str().unwrap().to_string();
+        let files = [f(".json"), f(".safetensors"), f("_x.npy"), f("_y.npy")];
+        for (sub, out, extra) in
+            [("gradient", "_g.npy", None), ("hvp", "_hv.npy", None), ("solve", "_step.npy", Some("1e-3"))]
+        {
+            let mut args = vec![sub, "--spec", &files[0], "--weights", &files[1], "--inputs", &files[2]];
+            let o = f(out);
+            args.extend(["--targets", &files[3], "--out", &o]);
+            if let Some(eps) = extra {
+                args.extend(["--eps", eps]);
+            }
+            let (code, _, err) = run(&args);
+            assert_eq!(code, 0, "{m} {sub}: {err}");
+        }
+        let out = py(&["check_for_hinv.py", m, "1e-3"]);
+        eprintln!("{out}");
+        let cond = number_after(&out, "I) =");
+        assert!(number_after(&out, "gradient relative error") <= 1e-12, "{out}");
+        assert!(number_after(&out, "hvp      relative error") <= 1e-12, "{out}");
+        assert!(number_after(&out, "solve    relative error") <= 1e-13 * cond.max(1.0), "{out}");
+        if m == "softplus_mse" {
+            // The example reaches the linear branch of every softplus.
+            let above: Vec<&str> = out.lines().filter(|l| l.contains("above the threshold")).collect();
+            assert_eq!(above.len(), 3, "{out}");
+            assert!(above.iter().all(|l| !l.contains(": 0 of")), "{out}");
+        }
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

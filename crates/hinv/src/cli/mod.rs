@@ -43,7 +43,15 @@ enum Command {
     Inertia(InertiaArgs),
     /// Write the gradient of the batch loss.
     Gradient(GradientArgs),
+    /// Print the JSON Schema (draft 2020-12) of the network spec read by --spec.
+    SpecSchema,
 }
+
+// Numeric flags take `allow_hyphen_values`, not `allow_negative_numbers`:
+// clap's negative-number test accepts only digits, one dot and one `e`
+// after the dash, so `--shift -1e-3` (a signed exponent) would be split
+// into the flags `-1`, `-e`, ... and refused. With hyphen values the next
+// word is always the flag's value and our parser judges it.
 
 /// The network, its weights and the batch.
 #[derive(Debug, Args)]
@@ -65,7 +73,7 @@ struct ModelArgs {
     json: bool,
     /// Refuse to factor above this much memory (bytes, or with a K/M/G/T
     /// suffix, binary units); default: the memory available now.
-    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory, allow_hyphen_values = true)]
     memory_limit: Option<u64>,
 }
 
@@ -109,7 +117,7 @@ struct SolveArgs {
     #[arg(long, value_name = "FILE")]
     rhs: Option<PathBuf>,
     /// Regularisation: solve with H + eps I.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     eps: f64,
     /// Where to write the solution (flat .npy, f64).
     #[arg(long, value_name = "FILE")]
@@ -118,7 +126,7 @@ struct SolveArgs {
     /// (||H + eps I|| ||x|| + ||rhs||); refinement with the exact HVP (and, if
     /// needed, an elimination pivoted across layers) runs until it is met, and
     /// a solution that misses it is an error [default: 1.4e-14, 64 eps_mach].
-    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
+    #[arg(long, value_name = "TOL", allow_hyphen_values = true)]
     refine: Option<f64>,
     /// Write the best solution even when it misses the tolerance, with a
     /// warning on stderr and exit status 3.
@@ -143,7 +151,7 @@ struct EpsArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Regularisation: the determinant of H + eps I.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     eps: f64,
 }
 
@@ -152,7 +160,7 @@ struct InertiaArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Count the eigenvalues of H below, at and above this value.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     shift: f64,
 }
 
@@ -176,5 +184,9 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Logdet(a) => commands::logdet(&a.model, a.eps),
         Command::Inertia(a) => commands::inertia(&a.model, a.shift),
         Command::Gradient(a) => commands::gradient(&a.model, a.out.as_deref()),
+        Command::SpecSchema => {
+            print!("{}", netgraph::SPEC_SCHEMA);
+            Ok(Outcome::Vouched)
+        }
     }
 }
