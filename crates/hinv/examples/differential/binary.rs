@@ -80,18 +80,25 @@ pub fn check(bin: &Path, scratch: &Path, inp: &CaseInputs<'_>) -> Vec<Failure> {
     // inertia of H - shift I with shift = -eps.
     match model("inertia").arg(format!("--shift={:e}", -eps)).output() {
         Err(e) => failures.push(broken("inertia", format!("cannot run: {e}"))),
-        Ok(out) if out.status.success() => {
+        // Exit 0 is a certified inertia; exit 3 an uncertain one printed
+        // with a warning. Both are judged by the library's rules.
+        Ok(out) if out.status.success() || out.status.code() == Some(3) => {
             let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
             let n = |k: &str| json[k].as_u64().map(|v| v as usize);
-            match (n("above"), n("below"), n("at")) {
-                (Some(positive), Some(negative), Some(zero)) => {
-                    // API: the JSON will carry the certificate.
-                    let uncertain = n("uncertain").unwrap_or(0);
+            match (n("above"), n("below"), n("at"), n("uncertain")) {
+                (Some(positive), Some(negative), Some(zero), Some(uncertain)) => {
+                    let warned = String::from_utf8_lossy(&out.stderr).starts_with("warning: ");
+                    if out.status.success() != (uncertain == 0) || (uncertain > 0 && !warned) {
+                        failures.push(broken(
+                            "inertia",
+                            format!("exit status {} does not match uncertain = {uncertain}", out.status),
+                        ));
+                    }
                     let i = LibInertia { positive, negative, zero, uncertain, impossible: None };
                     let (_, f) = judge_inertia(&inp.ctx, i, "inertia");
                     failures.extend(f.into_iter().map(|f| binary_failure("inertia", f)));
                 }
-                _ => failures.push(broken("inertia", format!("exit 0 without counts: {json}"))),
+                _ => failures.push(broken("inertia", format!("an answer without counts: {json}"))),
             }
         }
         Ok(out) => failures.push(broken(
