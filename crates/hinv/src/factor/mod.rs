@@ -49,7 +49,10 @@ impl Factorization {
         check_memory(&derivs, opts.memory_limit, 1)?;
         let k = lifted_tridiag(&derivs, eps)?;
         // Zero pivots are recorded rather than fatal: only the pivoted
-        // elimination can tell a zero eigenvalue from a breakdown.
+        // elimination can tell a zero eigenvalue from a breakdown. The
+        // inputs are finite (checked when the blocks were computed), so a
+        // NaN pivot is a breakdown too (a nearly singular Schur complement
+        // whose inverse overflowed), and is counted with the zeros.
         let params = FactorParams {
             par: opts.par,
             strategy: opts.strategy,
@@ -58,15 +61,6 @@ impl Factorization {
             ..FactorParams::default()
         };
         let ldlt = BlockLdlt::factor(&k, &params).map_err(|e| map_factor_error(e, eps))?;
-        for (block, d) in ldlt.diagnostics().iter().enumerate() {
-            if let Some(pivot) = d.pivots.iter().position(|p| p.is_nan()) {
-                // Overflow inside the elimination: never counted as a zero.
-                return Err(HinvError::Overflow {
-                    what: format!("pivot {pivot} of block {block} of the factorization (layer {})", block + 1),
-                    value: f64::NAN,
-                });
-            }
-        }
         let f = Factorization {
             ldlt,
             lu: OnceLock::new(),
@@ -81,7 +75,7 @@ impl Factorization {
             let lu = f.pivoted_lu_of(&k)?;
             if lu.singular_block().is_some() && !opts.allow_singular {
                 let d = &f.ldlt.diagnostics()[block];
-                let pivot = d.pivots.iter().position(|p| *p == 0.0).unwrap_or(0);
+                let pivot = d.pivots.iter().position(|p| *p == 0.0 || p.is_nan()).unwrap_or(0);
                 return Err(HinvError::Singular { eps, block, layer: block + 1, pivot, magnitude: 0.0 });
             }
         }
@@ -113,7 +107,7 @@ impl Factorization {
     /// True when the block LDLᵀ met an exactly zero pivot: its solves are
     /// then unavailable and the pivoted elimination solves instead.
     fn ldlt_broke_down(&self) -> bool {
-        self.ldlt.inertia().zero > 0
+        self.ldlt.diagnostics().iter().any(|d| d.inertia.zero > 0)
     }
 
     /// The pivoted elimination of the lifted system, computed once.

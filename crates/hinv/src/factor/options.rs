@@ -54,7 +54,9 @@ pub struct SolveOptions {
     /// the measured value can only overstate the error).
     pub tolerance: f64,
     /// Most refinement steps with the exact Hessian-vector product, per
-    /// elimination.
+    /// elimination. Refinement aims 16 times below `tolerance` while its
+    /// steps contract (for the forward error), and the result is accepted
+    /// at `tolerance`.
     pub max_refinements: usize,
     /// Return the best solution found even when it misses the tolerance,
     /// with [`SolveReport::within_tolerance`] false, instead of
