@@ -70,7 +70,10 @@ pub enum HinvError {
         /// The offending value.
         value: f64,
     },
-    /// `H + eps I` is singular (or numerically singular) at this `eps`.
+    /// `H + eps I` is singular at this `eps`: the elimination pivoted
+    /// across blocks found no non-zero pivot for a column of the lifted
+    /// system (Gaussian elimination with partial pivoting meets an exact
+    /// zero only on a singular matrix, up to rounding).
     #[error(
         "H + eps I is singular at eps = {eps:e}: pivot {pivot} of block {block} (layer {layer}) has magnitude {magnitude:.3e}; \
          use a larger eps, or shift by a value that is not an eigenvalue of H"
@@ -82,9 +85,10 @@ pub enum HinvError {
         block: usize,
         /// Network layer of that block (1-based, as in the algorithm).
         layer: usize,
-        /// Pivot index inside the block.
+        /// Column inside the block (the lifted unknowns `(x_l, y_l, z_l)`)
+        /// that found no pivot.
         pivot: usize,
-        /// Magnitude of the pivot.
+        /// Magnitude of the pivot (0).
         magnitude: f64,
     },
     /// A computation would need more memory than allowed; refused before

@@ -32,6 +32,17 @@ fn out_size(d: &Derivatives, l: usize) -> usize {
 /// [0, Dz_l, 0]]`, so its column support is the `y` range of layer `l - 1`,
 /// which is what lets the factorization carry only an `a x a` matrix.
 pub fn lifted_tridiag(d: &Derivatives, eps: f64) -> Result<Tridiag> {
+    lifted_tridiag_scaled(d, eps, 1.0)
+}
+
+/// The lifted system of `c (H + eps I)`: `A_l`, `G_l`, `E_l` and `eps`
+/// scaled by `c`, `Dx_l`, `Dz_l` and the identities as they are. Every term
+/// of ALGORITHM.md's `H` holds exactly one of `A`, `G`, `E`, so this is the
+/// lifted system of `c H + c eps I` with the same `(y, z)` block. Where the
+/// curvature vanishes (`||H||` many orders below the `-I` blocks) it keeps
+/// the curvature from drowning in the structural part's rounding.
+pub(crate) fn lifted_tridiag_scaled(d: &Derivatives, eps: f64, c: f64) -> Result<Tridiag> {
+    let scaled = |b: &Block| if c == 1.0 { b.clone() } else { b.scale(c) };
     let nl = d.layers.len();
     let mut diag = Vec::with_capacity(nl);
     let mut sub = Vec::with_capacity(nl.saturating_sub(1));
@@ -40,19 +51,19 @@ pub fn lifted_tridiag(d: &Derivatives, eps: f64) -> Result<Tridiag> {
         let p = d.param_sizes[l];
         let a = out_size(d, l);
         let e_next = match d.layers.get(l + 1) {
-            Some(next) => next.e.clone(),
+            Some(next) => scaled(&next.e),
             None => Block::zeros(a, a),
         };
         let dx = blocks.dx.clone();
         diag.push(Block::grid(vec![
-            vec![shifted_a(&blocks.a, eps), Block::zeros(p, a), dx.transpose()],
+            vec![shifted_a(&scaled(&blocks.a), c * eps), Block::zeros(p, a), dx.transpose()],
             vec![Block::zeros(a, p), e_next, Block::scaled_identity(a, -1.0)],
             vec![dx, Block::scaled_identity(a, -1.0), Block::zeros(a, a)],
         ])?);
         if l > 0 {
             let (pp, ap) = (d.param_sizes[l - 1], out_size(d, l - 1));
             sub.push(Block::grid(vec![
-                vec![Block::zeros(p, pp), blocks.g.clone(), Block::zeros(p, ap)],
+                vec![Block::zeros(p, pp), scaled(&blocks.g), Block::zeros(p, ap)],
                 vec![Block::zeros(a, pp), Block::zeros(a, ap), Block::zeros(a, ap)],
                 vec![Block::zeros(a, pp), blocks.dz.clone(), Block::zeros(a, ap)],
             ])?);

@@ -203,6 +203,8 @@ fn lu_params() -> faer::Spec<PartialPivLuParams, f64> {
 /// Running product of pivots and permutation signs.
 struct Accumulator {
     det: SignedLogDet,
+    /// Panel column of the first exactly zero pivot.
+    zero_at: usize,
 }
 
 impl Accumulator {
@@ -213,11 +215,13 @@ impl Accumulator {
         }
     }
 
-    /// Records the diagonal of `U`; false on an exactly zero pivot.
+    /// Records the diagonal of `U`; false on an exactly zero pivot, whose
+    /// column it keeps in `zero_at`.
     fn pivots(&mut self, u: faer::MatRef<'_, f64>) -> bool {
         for i in 0..u.ncols() {
             let v = u[(i, i)];
             if v == 0.0 {
+                self.zero_at = i;
                 self.det = SignedLogDet { log_abs: f64::NEG_INFINITY, sign: 0.0 };
                 return false;
             }
@@ -339,7 +343,7 @@ pub struct PivotedLu {
     scale: Vec<f64>,
     det: SignedLogDet,
     /// The block column whose elimination met an exactly zero pivot.
-    singular_at: Option<usize>,
+    singular_at: Option<(usize, usize)>,
     par: ParPolicy,
 }
 
@@ -391,7 +395,7 @@ impl PivotedLu {
 
     fn eliminate(&mut self, src: &Source<'_>) -> Result<(), TridiagError> {
         let nb = src.len();
-        let mut acc = Accumulator { det: SignedLogDet { log_abs: 0.0, sign: 1.0 } };
+        let mut acc = Accumulator { det: SignedLogDet { log_abs: 0.0, sign: 1.0 }, zero_at: 0 };
         let mut piv = PivotScratch {
             perm: Vec::new(),
             perm_inv: Vec::new(),
@@ -425,7 +429,7 @@ impl PivotedLu {
             }
             top.as_mut().subcols_mut(n0, s).copy_from(left.as_ref().subcols(n0, s));
             let Some(rows1) = panel_step(top.as_mut(), free, &mut acc, kernel, &mut piv) else {
-                self.singular_at = Some(k);
+                self.singular_at = Some((k, step_order_column(&order, acc.zero_at)));
                 break;
             };
             let mut step = Step { order, rows1, top, c, rows2: Vec::new(), l2: Mat::new(), u2: Mat::new() };
@@ -455,7 +459,7 @@ impl PivotedLu {
                 w[(s + i, s + n1 + jj)] = 1.0;
             }
             let Some(rows2) = panel_step(w.as_mut(), s, &mut acc, kernel, &mut piv) else {
-                self.singular_at = Some(k);
+                self.singular_at = Some((k, j.start + acc.zero_at));
                 break;
             };
             left = w.as_ref().submatrix(s, s, n1, n1 + s2).to_owned();
@@ -482,6 +486,13 @@ impl PivotedLu {
     /// The block column whose elimination met an exactly zero pivot
     /// (`None`: the matrix is numerically invertible to this elimination).
     pub fn singular_block(&self) -> Option<usize> {
+        self.singular_at.map(|(k, _)| k)
+    }
+
+    /// Where the elimination met an exactly zero pivot: the block column
+    /// and the column inside it (`None`: numerically invertible to this
+    /// elimination).
+    pub fn zero_pivot(&self) -> Option<(usize, usize)> {
         self.singular_at
     }
 
@@ -510,7 +521,7 @@ impl PivotedLu {
                 found: (rhs.nrows(), rhs.ncols()),
             });
         }
-        if let Some(first_block) = self.singular_at {
+        if let Some((first_block, _)) = self.singular_at {
             return Err(TridiagError::SolveSingular { zero_pivots: 1, first_block });
         }
         for k in 0..nb {
@@ -610,6 +621,11 @@ impl PivotedLu {
             0
         }
     }
+}
+
+/// The column of block `k` that phase 1's panel column `i` eliminates.
+fn step_order_column(order: &[usize], i: usize) -> usize {
+    order.get(i).copied().unwrap_or(i)
 }
 
 /// Rows of `m` in the given order (row `i` of the result is `m[order[i]]`).

@@ -20,7 +20,7 @@ use netgraph::Derivatives;
 use tridiag::{BlockLdlt, FactorParams, Inertia, OnSingular, PivotedLu, SignedLogDet, TridiagError};
 
 use crate::error::{Bytes, HinvError, Result};
-use crate::lifted::{lifted_tridiag, x_offsets};
+use crate::lifted::{lifted_tridiag_scaled, x_offsets};
 
 pub use options::{factor_bytes, FactorOptions, SolveMethod, SolveOptions, SolveReport};
 
@@ -38,7 +38,10 @@ pub struct Factorization {
     lifted_offsets: Vec<usize>,
     /// `sum_l a_l`: the size of the `y` (and of the `z`) unknowns.
     lifted_extra: usize,
-    norm_estimate: OnceLock<f64>,
+    /// `||H + eps I||_2`, estimated by power iteration.
+    norm: f64,
+    /// The factored system is the lifted system of `scale (H + eps I)`.
+    scale: f64,
 }
 
 impl Factorization {
@@ -47,7 +50,16 @@ impl Factorization {
             return Err(HinvError::InvalidNumber { what: "eps", value: eps, expected: "a finite number" });
         }
         check_memory(&derivs, opts.memory_limit, 1)?;
-        let k = lifted_tridiag(&derivs, eps)?;
+        // Where the curvature vanishes (||H + eps I|| far below the lifted
+        // system's structural -I blocks), factor `(H + eps I) / ||H + eps I||`
+        // so that it does not drown in their rounding (differential test:
+        // the false refusals and wrong log-dets at ||H|| <= 1e-10). A large
+        // curvature is left as it is: scaling it down made more pivots fall
+        // within the certificate's rounding bound (17 uncertain inertias of
+        // 62 in tests/solve.rs, against 8).
+        let norm = solve::operator_norm_estimate(&derivs, eps)?;
+        let scale = if norm > 0.0 && norm < 1.0 && (1.0 / norm).is_finite() { 1.0 / norm } else { 1.0 };
+        let k = lifted_tridiag_scaled(&derivs, eps, scale)?;
         // Zero pivots are recorded rather than fatal: only the pivoted
         // elimination can tell a zero eigenvalue from a breakdown. The
         // inputs are finite (checked when the blocks were computed), so a
@@ -69,14 +81,13 @@ impl Factorization {
             derivs,
             eps,
             opts: opts.clone(),
-            norm_estimate: OnceLock::new(),
+            norm,
+            scale,
         };
-        if let Some(block) = f.ldlt.diagnostics().iter().position(|d| d.inertia.zero > 0) {
+        if f.ldlt_broke_down() {
             let lu = f.pivoted_lu_of(&k)?;
-            if lu.singular_block().is_some() && !opts.allow_singular {
-                let d = &f.ldlt.diagnostics()[block];
-                let pivot = d.pivots.iter().position(|p| *p == 0.0 || p.is_nan()).unwrap_or(0);
-                return Err(HinvError::Singular { eps, block, layer: block + 1, pivot, magnitude: 0.0 });
+            if let (Some(e), false) = (f.singular_error(lu), opts.allow_singular) {
+                return Err(e);
             }
         }
         Ok(f)
@@ -110,12 +121,19 @@ impl Factorization {
         self.ldlt.diagnostics().iter().any(|d| d.inertia.zero > 0)
     }
 
+    /// [`HinvError::Singular`] when the pivoted elimination met an exactly
+    /// zero pivot: `H + eps I` is singular to working precision.
+    fn singular_error(&self, lu: &PivotedLu) -> Option<HinvError> {
+        let (block, pivot) = lu.zero_pivot()?;
+        Some(HinvError::Singular { eps: self.eps, block, layer: block + 1, pivot, magnitude: 0.0 })
+    }
+
     /// The pivoted elimination of the lifted system, computed once.
     fn pivoted_lu(&self) -> Result<&PivotedLu> {
         if let Some(lu) = self.lu.get() {
             return Ok(lu);
         }
-        let k = lifted_tridiag(&self.derivs, self.eps)?;
+        let k = lifted_tridiag_scaled(&self.derivs, self.eps, self.scale)?;
         self.pivoted_lu_of(&k)
     }
 
@@ -156,10 +174,11 @@ impl Factorization {
     /// `det(H + eps I)` from the pivoted factors of the lifted system.
     fn det_from(&self, lu: &PivotedLu) -> SignedLogDet {
         let d = lu.log_det();
-        // det K = (-1)^(sum a_l) det(H + eps I): the (y, z) part of the
-        // lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
+        // det K = (-1)^(sum a_l) det(scale (H + eps I)): the (y, z) part of
+        // the lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
         let sign = if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign };
-        SignedLogDet { log_abs: d.log_abs, sign }
+        let log_abs = d.log_abs - self.num_params() as f64 * self.scale.ln();
+        SignedLogDet { log_abs, sign }
     }
 
     /// The inertia of `H + eps I`: how many eigenvalues are positive,

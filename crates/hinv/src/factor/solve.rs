@@ -85,6 +85,9 @@ impl Factorization {
             Some(b) if b.backward_error <= opts.tolerance => (b, SolveMethod::BlockLdlt),
             block => {
                 let lu = self.pivoted_lu()?;
+                if let Some(e) = self.singular_error(lu) {
+                    return Err(e);
+                }
                 let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, |m| lu.solve_in_place(m));
                 let start = match block {
                     Some(b) => {
@@ -170,7 +173,7 @@ impl Factorization {
     fn iterate(&self, g: MatRef<'_, f64>, x: Mat<f64>) -> Result<Iterate> {
         let hx = hvp_many(&self.derivs, x.as_ref())?;
         let r = Mat::from_fn(g.nrows(), g.ncols(), |i, j| g[(i, j)] - hx[(i, j)] - self.eps * x[(i, j)]);
-        let norm_op = self.operator_norm()?;
+        let norm_op = self.norm;
         let mut worst: f64 = 0.0;
         for j in 0..g.ncols() {
             let denom = norm_op * x.col(j).norm_l2() + g.col(j).norm_l2();
@@ -179,15 +182,6 @@ impl Factorization {
             worst = if be.is_nan() { f64::INFINITY } else { worst.max(be) };
         }
         Ok(Iterate { x, r, backward_error: worst })
-    }
-
-    /// `||H + eps I||_2`, estimated once by power iteration with the HVP.
-    fn operator_norm(&self) -> Result<f64> {
-        if let Some(&n) = self.norm_estimate.get() {
-            return Ok(n);
-        }
-        let n = operator_norm_estimate(&self.derivs, self.eps)?;
-        Ok(*self.norm_estimate.get_or_init(|| n))
     }
 
     fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
@@ -205,8 +199,11 @@ impl Factorization {
         let sizes = &self.derivs.param_sizes;
         let poffs = blockmat::offsets(sizes);
         let mut rhs = Mat::zeros(self.ldlt.dim(), k);
+        // The factored system is `scale (H + eps I)`.
         for (l, &pl) in sizes.iter().enumerate() {
-            rhs.as_mut().subrows_mut(self.lifted_offsets[l], pl).copy_from(g.subrows(poffs[l], pl));
+            let mut dst = rhs.as_mut().subrows_mut(self.lifted_offsets[l], pl);
+            dst.copy_from(g.subrows(poffs[l], pl));
+            dst *= faer::Scale(self.scale);
         }
         solve(rhs.as_mut()).map_err(|e| super::map_factor_error(e, self.eps))?;
         let mut x = Mat::zeros(p, k);
