@@ -20,7 +20,7 @@ use netgraph::Derivatives;
 use tridiag::{BlockLdlt, FactorParams, Inertia, OnSingular, PivotedLu, SignedLogDet, TridiagError};
 
 use crate::error::{Bytes, HinvError, Result};
-use crate::lifted::{lifted_tridiag_scaled, x_offsets};
+use crate::lifted::{lifted_tridiag, lifted_tridiag_scaled, x_offsets};
 
 pub use options::{factor_bytes, FactorOptions, SolveMethod, SolveOptions, SolveReport};
 
@@ -40,8 +40,9 @@ pub struct Factorization {
     lifted_extra: usize,
     /// `||H + eps I||_2`, estimated by power iteration.
     norm: f64,
-    /// The factored system is the lifted system of `scale (H + eps I)`.
-    scale: f64,
+    /// The pivoted elimination factors the lifted system of
+    /// `lu_scale (H + eps I)` (the block LDLᵀ that of `H + eps I`).
+    lu_scale: f64,
 }
 
 impl Factorization {
@@ -51,15 +52,18 @@ impl Factorization {
         }
         check_memory(&derivs, opts.memory_limit, 1)?;
         // Where the curvature vanishes (||H + eps I|| far below the lifted
-        // system's structural -I blocks), factor `(H + eps I) / ||H + eps I||`
-        // so that it does not drown in their rounding (differential test:
-        // the false refusals and wrong log-dets at ||H|| <= 1e-10). A large
-        // curvature is left as it is: scaling it down made more pivots fall
-        // within the certificate's rounding bound (17 uncertain inertias of
-        // 62 in tests/solve.rs, against 8).
+        // system's structural -I blocks), the pivoted elimination factors
+        // `(H + eps I) / ||H + eps I||` so that it does not drown in their
+        // rounding (differential test: 40 false refusals and 57 wrong
+        // log-dets at ||H|| <= 1e-10 went to 0). The block LDLᵀ, which
+        // gives the inertia, keeps the unscaled system: scaled, its
+        // certificate missed the growth of 7 vanishing networks (wrong
+        // inertias marked certain), and scaling a large curvature down made
+        // more pivots fall within its rounding bound (17 uncertain inertias
+        // of 62 in tests/solve.rs, against 8).
         let norm = solve::operator_norm_estimate(&derivs, eps)?;
-        let scale = if norm > 0.0 && norm < 1.0 && (1.0 / norm).is_finite() { 1.0 / norm } else { 1.0 };
-        let k = lifted_tridiag_scaled(&derivs, eps, scale)?;
+        let lu_scale = if norm > 0.0 && norm < 1.0 && (1.0 / norm).is_finite() { 1.0 / norm } else { 1.0 };
+        let k = lifted_tridiag(&derivs, eps)?;
         // Zero pivots are recorded rather than fatal: only the pivoted
         // elimination can tell a zero eigenvalue from a breakdown. The
         // inputs are finite (checked when the blocks were computed), so a
@@ -82,10 +86,10 @@ impl Factorization {
             eps,
             opts: opts.clone(),
             norm,
-            scale,
+            lu_scale,
         };
         if f.ldlt_broke_down() {
-            let lu = f.pivoted_lu_of(&k)?;
+            let lu = f.pivoted_lu()?;
             if let (Some(e), false) = (f.singular_error(lu), opts.allow_singular) {
                 return Err(e);
             }
@@ -133,17 +137,10 @@ impl Factorization {
         if let Some(lu) = self.lu.get() {
             return Ok(lu);
         }
-        let k = lifted_tridiag_scaled(&self.derivs, self.eps, self.scale)?;
-        self.pivoted_lu_of(&k)
-    }
-
-    fn pivoted_lu_of(&self, k: &blockmat::Tridiag) -> Result<&PivotedLu> {
-        if let Some(lu) = self.lu.get() {
-            return Ok(lu);
-        }
         // The block factors stay alive: the limit covers both.
         check_memory(&self.derivs, self.opts.memory_limit, 2)?;
-        let lu = PivotedLu::factor(k, self.opts.par, FactorParams::default().symmetry_tol)
+        let k = lifted_tridiag_scaled(&self.derivs, self.eps, self.lu_scale)?;
+        let lu = PivotedLu::factor(&k, self.opts.par, FactorParams::default().symmetry_tol)
             .map_err(|e| map_factor_error(e, self.eps))?;
         Ok(self.lu.get_or_init(|| lu))
     }
@@ -174,10 +171,10 @@ impl Factorization {
     /// `det(H + eps I)` from the pivoted factors of the lifted system.
     fn det_from(&self, lu: &PivotedLu) -> SignedLogDet {
         let d = lu.log_det();
-        // det K = (-1)^(sum a_l) det(scale (H + eps I)): the (y, z) part of
+        // det K = (-1)^(sum a_l) det(lu_scale (H + eps I)): the (y, z) part of
         // the lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
         let sign = if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign };
-        let log_abs = d.log_abs - self.num_params() as f64 * self.scale.ln();
+        let log_abs = d.log_abs - self.num_params() as f64 * self.lu_scale.ln();
         SignedLogDet { log_abs, sign }
     }
 

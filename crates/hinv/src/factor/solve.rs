@@ -88,7 +88,7 @@ impl Factorization {
                 if let Some(e) = self.singular_error(lu) {
                     return Err(e);
                 }
-                let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, |m| lu.solve_in_place(m));
+                let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, self.lu_scale, |m| lu.solve_in_place(m));
                 let start = match block {
                     Some(b) => {
                         // One correction from the best block iterate.
@@ -185,25 +185,28 @@ impl Factorization {
     }
 
     fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
-        self.solve_lifted(g, |m| self.ldlt.solve_in_place(m))
+        self.solve_lifted(g, 1.0, |m| self.ldlt.solve_in_place(m))
     }
 
-    /// Lifts `g` into the interleaved unknowns, solves with `solve`, and
-    /// reads the `x` part back.
+    /// Lifts `scale g` into the interleaved unknowns, solves with `solve`
+    /// (factors of the lifted system of `scale (H + eps I)`), and reads the
+    /// `x` part back.
     fn solve_lifted(
         &self,
         g: MatRef<'_, f64>,
+        scale: f64,
         solve: impl FnOnce(faer::MatMut<'_, f64>) -> std::result::Result<(), tridiag::TridiagError>,
     ) -> Result<Mat<f64>> {
         let (p, k) = (self.num_params(), g.ncols());
         let sizes = &self.derivs.param_sizes;
         let poffs = blockmat::offsets(sizes);
         let mut rhs = Mat::zeros(self.ldlt.dim(), k);
-        // The factored system is `scale (H + eps I)`.
         for (l, &pl) in sizes.iter().enumerate() {
             let mut dst = rhs.as_mut().subrows_mut(self.lifted_offsets[l], pl);
             dst.copy_from(g.subrows(poffs[l], pl));
-            dst *= faer::Scale(self.scale);
+            if scale != 1.0 {
+                dst *= faer::Scale(scale);
+            }
         }
         solve(rhs.as_mut()).map_err(|e| super::map_factor_error(e, self.eps))?;
         let mut x = Mat::zeros(p, k);
