@@ -19,8 +19,6 @@ const NETWORKS: usize = 18;
 const RUN: RunInfo = RunInfo { seed: 20250601, max_params: harness::cases::MAX_PARAMS };
 
 #[test]
-#[ignore = "fails against the solver at 1b8d1fc (wrong solves, false refusals, wrong inertia; the report lists them): \
-            run with --ignored; un-ignore once the solver is fixed"]
 fn never_a_wrong_answer_quick_pass() {
     // Rayon runs the networks in parallel; the dense kernels stay
     // sequential inside them.
