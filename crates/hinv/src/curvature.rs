@@ -43,6 +43,32 @@ pub struct Curvature {
     derivs: Arc<Derivatives>,
 }
 
+/// Every block has the shape ALGORITHM.md gives it, for the sizes the
+/// derivatives declare.
+fn check_shapes(d: &Derivatives) -> Result<()> {
+    let nl = d.layers.len();
+    let bad = |layer: usize, block: &'static str, expected: (usize, usize), found: (usize, usize)| {
+        HinvError::InconsistentBlocks { layer, block, expected, found }
+    };
+    if d.param_sizes.len() != nl || d.act_sizes.len() != nl + 1 {
+        return Err(bad(0, "sizes (p_l per layer, a_0..a_L)", (nl, nl + 1), (d.param_sizes.len(), d.act_sizes.len())));
+    }
+    let p: usize = d.param_sizes.iter().sum();
+    if d.gradient.len() != p {
+        return Err(bad(0, "gradient", (p, 1), (d.gradient.len(), 1)));
+    }
+    for (l, blocks) in d.layers.iter().enumerate() {
+        let (pl, a_in, a_out) = (d.param_sizes[l], d.act_sizes[l], d.act_sizes[l + 1]);
+        let want = [(a_out, pl), (a_out, a_in), (pl, pl), (pl, a_in), (a_in, a_in)];
+        for ((name, b), expected) in blocks.named().into_iter().zip(want) {
+            if b.shape() != expected {
+                return Err(bad(l + 1, name, expected, b.shape()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Overflow in the passes (a deep network of squares, huge weights) shows as
 /// a non-finite loss, gradient or block entry; catch it here, where it is
 /// cheap, rather than return NaNs from every later product.
@@ -66,15 +92,19 @@ fn check_finite(d: &Derivatives) -> Result<()> {
 impl Curvature {
     /// Runs the passes and computes all derivative blocks.
     pub fn new(net: &Network, params: &Params, batch: &Batch) -> Result<Curvature> {
-        let derivs = net.derivatives(params, batch)?;
-        check_finite(&derivs)?;
-        Ok(Curvature::from_derivatives(derivs))
+        Curvature::from_derivatives(net.derivatives(params, batch)?)
     }
 
     /// Wraps derivative blocks computed elsewhere (for instance by a
-    /// user-defined [`netgraph::Layer`]).
-    pub fn from_derivatives(derivs: Derivatives) -> Curvature {
-        Curvature { derivs: Arc::new(derivs) }
+    /// user-defined [`netgraph::Layer`]), after the checks [`Curvature::new`]
+    /// makes: every block's shape against the sizes `a_0..a_L`,
+    /// `p_1..p_L` and the gradient's length ([`HinvError::InconsistentBlocks`]),
+    /// and finiteness ([`HinvError::Overflow`]). Nothing later indexes a
+    /// block with sizes it does not have.
+    pub fn from_derivatives(derivs: Derivatives) -> Result<Curvature> {
+        check_shapes(&derivs)?;
+        check_finite(&derivs)?;
+        Ok(Curvature { derivs: Arc::new(derivs) })
     }
 
     /// The derivative blocks.

@@ -91,6 +91,22 @@ pub enum HinvError {
         /// Magnitude of the pivot (0).
         magnitude: f64,
     },
+    /// Derivative blocks handed to [`crate::Curvature::from_derivatives`]
+    /// do not have the shapes their declared sizes give them.
+    #[error(
+        "inconsistent derivatives: {block} of layer {layer} is {}x{}, but the declared sizes make it {}x{}",
+        found.0, found.1, expected.0, expected.1
+    )]
+    InconsistentBlocks {
+        /// Layer (1-based; 0 for the sizes and the gradient).
+        layer: usize,
+        /// Which block (`Dx`, `Dz`, `A`, `G`, `E`), or `gradient`, or the sizes.
+        block: &'static str,
+        /// Shape the sizes give it.
+        expected: (usize, usize),
+        /// Its shape.
+        found: (usize, usize),
+    },
     /// A computation would need more memory than allowed; refused before
     /// allocating anything.
     #[error("{what} needs {needed}, above the limit of {limit}; {hint}")]

@@ -88,3 +88,34 @@ fn overflow_and_memory_limits() {
         (0..d.layers.len()).map(|l| ((d.param_sizes[l] + 2 * d.act_sizes[l + 1]) as u64).pow(2) * 8).sum();
     assert!(hinv::factor_bytes(d) >= blocks);
 }
+
+/// Derivatives built elsewhere pass the same checks as `Curvature::new`:
+/// a block of the wrong shape, a gradient of the wrong length or a NaN is
+/// an error naming it, never an index out of bounds later.
+#[test]
+fn foreign_derivatives_are_checked() {
+    let net = network(3, 4, 3, Activation::Tanh, true, false, false);
+    let p = params(&net, 2.0, 1);
+    let b = batch_for(&net, 3, 2, false, 2);
+    let good = net.derivatives(&p, &b).unwrap();
+    assert!(Curvature::from_derivatives(good.clone()).is_ok());
+
+    let mut d = good.clone();
+    d.layers[1].g = blockmat::Block::zeros(1, 1);
+    let e = Curvature::from_derivatives(d).unwrap_err();
+    assert!(matches!(e, HinvError::InconsistentBlocks { layer: 2, block: "G", .. }), "{e}");
+    insta::assert_snapshot!("inconsistent_block", e.to_string());
+
+    let mut d = good.clone();
+    d.gradient.pop();
+    let e = Curvature::from_derivatives(d).unwrap_err();
+    assert!(matches!(e, HinvError::InconsistentBlocks { block: "gradient", .. }), "{e}");
+
+    let mut d = good.clone();
+    d.act_sizes.pop();
+    assert!(matches!(Curvature::from_derivatives(d), Err(HinvError::InconsistentBlocks { layer: 0, .. })));
+
+    let mut d = good;
+    d.gradient[0] = f64::NAN;
+    assert!(matches!(Curvature::from_derivatives(d), Err(HinvError::Overflow { .. })));
+}
