@@ -43,6 +43,14 @@ pub struct Curvature {
     derivs: Arc<Derivatives>,
 }
 
+/// Knobs of [`Curvature::new_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurvatureOptions {
+    /// Refuse, before the passes, derivative blocks that would need more
+    /// than this many bytes (`None`: the memory available when called).
+    pub memory_limit: Option<u64>,
+}
+
 /// Every block has the shape ALGORITHM.md gives it, for the sizes the
 /// derivatives declare.
 fn check_shapes(d: &Derivatives) -> Result<()> {
@@ -92,7 +100,14 @@ fn check_finite(d: &Derivatives) -> Result<()> {
 impl Curvature {
     /// Runs the passes and computes all derivative blocks.
     pub fn new(net: &Network, params: &Params, batch: &Batch) -> Result<Curvature> {
-        Curvature::from_derivatives(net.derivatives(params, batch)?)
+        Curvature::new_with(net, params, batch, &CurvatureOptions::default())
+    }
+
+    /// [`Curvature::new`] with explicit options (a memory budget that does
+    /// not depend on the machine's load).
+    pub fn new_with(net: &Network, params: &Params, batch: &Batch, opts: &CurvatureOptions) -> Result<Curvature> {
+        let limit = opts.memory_limit.unwrap_or_else(netgraph::memory::default_limit);
+        Curvature::from_derivatives(net.derivatives_within(params, batch, limit)?)
     }
 
     /// Wraps derivative blocks computed elsewhere (for instance by a

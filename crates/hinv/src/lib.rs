@@ -40,7 +40,7 @@ mod krylov;
 mod lifted;
 mod reference;
 
-pub use curvature::{Curvature, EigenvalueCount};
+pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};
 pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};

@@ -34,7 +34,14 @@ impl Network {
     /// blocks would need more than the available memory
     /// ([`Network::check_derivatives_memory`]).
     pub fn derivatives(&self, params: &Params, batch: &Batch) -> Result<Derivatives> {
-        self.check_derivatives_memory(batch.batch_size(), crate::memory::default_limit())?;
+        self.derivatives_within(params, batch, crate::memory::default_limit())
+    }
+
+    /// [`Network::derivatives`] with an explicit memory budget in bytes
+    /// instead of the memory available at the time of the call, so that
+    /// whether it refuses does not depend on the machine's load.
+    pub fn derivatives_within(&self, params: &Params, batch: &Batch, limit: u64) -> Result<Derivatives> {
+        self.check_derivatives_memory(batch.batch_size(), limit)?;
         let fwd = self.forward(params, batch)?;
         let bwd = self.backward(params, &fwd)?;
         let layers: Vec<LayerBlocks> = self

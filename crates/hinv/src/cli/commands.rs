@@ -64,9 +64,9 @@ fn read_model(m: &ModelArgs) -> Result<(Network, Params, Batch, f64), CliError> 
 
 fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
     let (net, params, batch, load_s) = read_model(m)?;
-    // Refuse before the passes allocate the derivative blocks.
-    net.check_derivatives_memory(batch.batch_size(), memory_limit(m))?;
-    let (curv, derivs_s) = phase("derivative blocks", || Curvature::new(&net, &params, &batch));
+    // Refused before the passes allocate the derivative blocks.
+    let opts = hinv::CurvatureOptions { memory_limit: Some(memory_limit(m)) };
+    let (curv, derivs_s) = phase("derivative blocks", || Curvature::new_with(&net, &params, &batch, &opts));
     Ok(Loaded { curv: curv?, load_s, derivs_s })
 }
 
