@@ -121,7 +121,12 @@ impl Config {
 
     /// The network.
     pub fn network(&self) -> Network {
-        Network::tanh_mlp(INPUT, self.width, self.depth, CLASSES, false)
+        Network::builder(INPUT)
+            .without_bias()
+            .dense(self.width, netgraph::Activation::Tanh)
+            .repeat(self.depth)
+            .cross_entropy(CLASSES)
+            .expect("valid grid network")
     }
 
     /// PyTorch-style initial parameters multiplied by `gain`.

@@ -21,9 +21,9 @@ use crate::factor::{FactorOptions, Factorization};
 ///
 /// ```
 /// use hinv::Curvature;
-/// use netgraph::{Batch, Network};
+/// use netgraph::{Activation, Batch, Network};
 ///
-/// let net = Network::tanh_mlp(3, 4, 2, 2, false);
+/// let net = Network::builder(3).without_bias().dense(4, Activation::Tanh).repeat(2).cross_entropy(2)?;
 /// let params = net.init_params(0);
 /// let batch = Batch::random_classification(3, 2, 2, 1);
 /// let curv = Curvature::new(&net, &params, &batch)?;

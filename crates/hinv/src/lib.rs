@@ -13,9 +13,9 @@
 //!
 //! ```
 //! use hinv::Curvature;
-//! use netgraph::{Batch, Network};
+//! use netgraph::{Activation, Batch, Network};
 //!
-//! let net = Network::tanh_mlp(5, 10, 30, 3, false);
+//! let net = Network::builder(5).without_bias().dense(10, Activation::Tanh).repeat(30).cross_entropy(3)?;
 //! let mut params = net.init_params(7);
 //! params.scale(2.0); // away from the trivial, nearly-zero Hessian
 //! let batch = Batch::random_classification(5, 3, 2, 11);

@@ -12,7 +12,7 @@ use netgraph::{Activation, Batch, Network};
 /// is the bar with a wide margin.
 #[test]
 fn demo_configuration_matches_dense_solve() {
-    let net = Network::tanh_mlp(5, 10, 30, 3, false);
+    let net = Network::builder(5).without_bias().dense(10, Activation::Tanh).repeat(30).cross_entropy(3).unwrap();
     let p = net.init_params(20240601);
     let b = Batch::random_classification(5, 3, 2, 20240602);
     let curv = Curvature::new(&net, &p, &b).unwrap();

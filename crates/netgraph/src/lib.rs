@@ -20,6 +20,7 @@
 
 pub mod activation;
 pub mod batch;
+mod builder;
 pub mod check;
 pub mod dense;
 pub mod derivatives;
@@ -35,6 +36,7 @@ pub mod spec;
 
 pub use activation::{Activation, Softplus};
 pub use batch::{Batch, Targets};
+pub use builder::NetworkBuilder;
 pub use check::{check_layer, LayerCheck, Mismatch};
 pub use dense::Dense;
 pub use derivatives::Derivatives;

@@ -7,7 +7,6 @@ use faer::Mat;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::activation::Activation;
 use crate::batch::{Batch, Targets};
 use crate::dense::Dense;
 use crate::error::{NetError, Result};
@@ -126,14 +125,6 @@ impl Network {
             width = l.out_features();
         }
         Ok(Network { input_dim, layers: layers.into_iter().map(Arc::from).collect(), spec: None })
-    }
-
-    /// `depth` hidden tanh layers of width `hidden` and a cross-entropy layer
-    /// over `classes` classes. Zero sizes are not rejected here (the
-    /// network then fails on every batch); use [`Network::new`] to validate.
-    pub fn tanh_mlp(input_dim: usize, hidden: usize, depth: usize, classes: usize, bias: bool) -> Network {
-        let layers = (0..depth).map(|_| LayerSpec::Dense { out: hidden, activation: Activation::Tanh, bias }).collect();
-        Network::build(NetSpec { input_dim, layers, loss: LossSpec::CrossEntropy { classes, bias } })
     }
 
     /// Features per input sample.

@@ -35,7 +35,11 @@ fn nets() -> Vec<(String, Network, Batch)> {
         Network::new(2, vec![], LossSpec::Mse { outputs: 3, bias: true }).unwrap(),
         Batch::random_regression(2, 3, 4, 5),
     ));
-    out.push(("tanh_mlp".into(), Network::tanh_mlp(3, 3, 3, 2, true), Batch::random_classification(3, 2, 2, 6)));
+    out.push((
+        "tanh_mlp".into(),
+        Network::builder(3).dense(3, Activation::Tanh).repeat(3).cross_entropy(2).unwrap(),
+        Batch::random_classification(3, 2, 2, 6),
+    ));
     out
 }
 
@@ -88,7 +92,7 @@ fn hessian_from_blocks_matches_finite_differences() {
 
 #[test]
 fn derivatives_gradient_and_b_agree_with_backward() {
-    let net = Network::tanh_mlp(3, 4, 2, 3, true);
+    let net = Network::builder(3).dense(4, Activation::Tanh).repeat(2).cross_entropy(3).unwrap();
     let batch = Batch::random_classification(3, 3, 5, 1);
     let p = net.init_params(0);
     let fwd = net.forward(&p, &batch).unwrap();
@@ -109,7 +113,7 @@ fn derivatives_gradient_and_b_agree_with_backward() {
 
 #[test]
 fn init_is_deterministic_and_pytorch_bounded() {
-    let net = Network::tanh_mlp(4, 6, 2, 3, true);
+    let net = Network::builder(4).dense(6, Activation::Tanh).repeat(2).cross_entropy(3).unwrap();
     let (a, b) = (net.init_params(7), net.init_params(7));
     assert_eq!(a, b);
     assert_ne!(a, net.init_params(8));
@@ -148,7 +152,7 @@ fn loss_and_gradient_snapshot() {
 fn saturated_network_hessian_matches_finite_differences() {
     // Gain 4 saturates tanh: the Hessian mixes entries of very different
     // sizes. FD error grows with the third derivatives, hence 1e-5.
-    let net = Network::tanh_mlp(3, 4, 3, 3, true);
+    let net = Network::builder(3).dense(4, Activation::Tanh).repeat(3).cross_entropy(3).unwrap();
     let batch = Batch::random_classification(3, 3, 4, 8);
     let mut p = net.init_params(4);
     p.scale(4.0);
@@ -201,8 +205,8 @@ fn custom_layer_networks() {
 
 #[test]
 fn misuse_is_an_error_not_a_panic() {
-    let net = Network::tanh_mlp(3, 4, 1, 2, false);
-    let other = Network::tanh_mlp(3, 5, 1, 2, false);
+    let net = Network::builder(3).without_bias().dense(4, Activation::Tanh).repeat(1).cross_entropy(2).unwrap();
+    let other = Network::builder(3).without_bias().dense(5, Activation::Tanh).repeat(1).cross_entropy(2).unwrap();
     let batch = Batch::random_classification(3, 2, 2, 0);
     let p = net.init_params(0);
     let fwd = other.forward(&other.init_params(0), &batch).unwrap();

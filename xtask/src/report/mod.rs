@@ -85,7 +85,7 @@ fn header(md: &mut String, info: &RunInfo, d: &Data<'_>) -> anyhow::Result<()> {
     }
     writeln!(
         md,
-        "Networks: `Network::tanh_mlp(5, h, L, 3, false)` (tanh, cross-entropy, input 5, 3 classes, no \
+        "Networks: `Network::builder(5).without_bias().dense(h, Activation::Tanh).repeat(L).cross_entropy(3)` (tanh, cross-entropy, input 5, 3 classes, no \
          bias) at PyTorch's initialisation (seed {}), batch `B`, `eps = {}`; `p` parameters, hidden lifted \
          block `n = p_l + 2 a_l = h^2 + 2 B h`. CG and MINRES run on the exact HVP from zero to relative \
          residual {:.0e} (at most 4p iterations). Labels read `L<depth>_h<width>_B<batch>`.\n",

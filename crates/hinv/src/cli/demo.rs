@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use hinv::{Curvature, DenseLimit, Inertia};
-use netgraph::{Batch, Network};
+use netgraph::{Activation, Batch, Network};
 use serde::Serialize;
 use serde_json::json;
 
@@ -65,12 +65,12 @@ struct Timings {
     dense_eigen: f64,
 }
 
-fn network() -> Network {
-    Network::tanh_mlp(INPUT, HIDDEN, DEPTH, CLASSES, false)
+fn network() -> Result<Network, CliError> {
+    Ok(Network::builder(INPUT).without_bias().dense(HIDDEN, Activation::Tanh).repeat(DEPTH).cross_entropy(CLASSES)?)
 }
 
 fn run_case(case: &Case) -> Result<(CaseReport, Curvature), CliError> {
-    let net = network();
+    let net = network()?;
     let mut params = net.init_params(SEED);
     params.scale(case.gain);
     let batch = Batch::random_classification(INPUT, CLASSES, BATCH, SEED + 1);
@@ -231,7 +231,8 @@ fn print_case(r: &CaseReport, bar: f64) {
 fn write_pictures(curv: &Curvature, eps: f64, dir: &Path) -> Result<Vec<String>, CliError> {
     let io = |path: &Path, e: std::io::Error| CliError::Io { path: path.display().to_string(), source: e };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let small_net = Network::tanh_mlp(INPUT, HIDDEN, 3, CLASSES, false);
+    let small_net =
+        Network::builder(INPUT).without_bias().dense(HIDDEN, Activation::Tanh).repeat(3).cross_entropy(CLASSES)?;
     let small = Curvature::new(
         &small_net,
         &small_net.init_params(SEED),
