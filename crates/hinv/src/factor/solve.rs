@@ -10,10 +10,12 @@ use super::{Factorization, SolveMethod, SolveOptions, SolveReport};
 use crate::curvature::hvp_many;
 use crate::error::{check_vector, HinvError, Result};
 
-/// A refinement step must shrink the residual at least this much to go on
-/// with the same elimination: a slower contraction means its errors are of
-/// the order of the solution's, and the pivoted elimination does better.
-const MIN_CONTRACTION: f64 = 0.5;
+/// A block-LDLᵀ refinement step must shrink the residual at least this
+/// much to go on: a slower contraction means its errors are of the order
+/// of the solution's, and the pivoted elimination does better. The pivoted
+/// elimination, the last resort, goes on while the residual shrinks at all
+/// (up to `max_refinements`): nothing better comes after it.
+const LDLT_MIN_CONTRACTION: f64 = 0.5;
 
 /// Refinement aims this many times below the tolerance while its steps
 /// contract: a backward error just under 64 eps_mach still allows a forward
@@ -77,7 +79,7 @@ impl Factorization {
         } else {
             let it = self.iterate(g, self.solve_ldlt(g)?)?;
             initial = it.backward_error;
-            let (it, steps) = self.refine(g, it, opts, |r| self.solve_ldlt(r))?;
+            let (it, steps) = self.refine(g, it, opts, LDLT_MIN_CONTRACTION, |r| self.solve_ldlt(r))?;
             refinements += steps;
             Some(it)
         };
@@ -107,7 +109,7 @@ impl Factorization {
                         it
                     }
                 };
-                let (it, steps) = self.refine(g, start, opts, solve_lu)?;
+                let (it, steps) = self.refine(g, start, opts, 1.0, solve_lu)?;
                 refinements += steps;
                 (it, SolveMethod::PivotedLu)
             }
@@ -132,13 +134,14 @@ impl Factorization {
     }
 
     /// Refines `it` with `solve` while the backward error is above the
-    /// tolerance divided by [`REFINE_MARGIN`], each accepted step at least
-    /// halving the residual.
+    /// tolerance divided by [`REFINE_MARGIN`] and each step shrinks the
+    /// residual by at least the factor `min_contraction`.
     fn refine(
         &self,
         g: MatRef<'_, f64>,
         mut it: Iterate,
         opts: &SolveOptions,
+        min_contraction: f64,
         solve: impl Fn(MatRef<'_, f64>) -> Result<Mat<f64>>,
     ) -> Result<(Iterate, usize)> {
         let mut steps = 0;
@@ -159,7 +162,7 @@ impl Factorization {
             if new.partial_cmp(&old) != Some(std::cmp::Ordering::Less) {
                 break;
             }
-            let contracting = new <= MIN_CONTRACTION * old;
+            let contracting = new <= min_contraction * old;
             it = cand;
             if !contracting {
                 break;
