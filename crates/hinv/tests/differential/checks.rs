@@ -271,10 +271,13 @@ pub fn judge_answer(
     // uncertainty amplified by cond. A backward error `be` explains a
     // forward error up to `2 be cond` (first order), so an answer within
     // the 64 u backward-error bar may still miss 10 u cond by up to 13x:
-    // that is its own kind, `LooseSolve`.
+    // that is its own kind, `LooseSolve`. The issue asks for 10 u cond up
+    // to cond 1e12 and for the backward error alone beyond (seed 1, case
+    // 1826: 12 u cond at cond 2.3e12 and backward error 18 u, where a
+    // dense LU was 15 times further off).
     let reference = d.est + cond * ctx.ref_rel();
     let fe_bound = 10.0 * U * cond + reference;
-    if decided && !within(fe, fe_bound) {
+    if decided && cond <= 1e12 && !within(fe, fe_bound) {
         failures.push(fail(
             if be_ok { FailureKind::LooseSolve } else { FailureKind::WrongSolve },
             format!(

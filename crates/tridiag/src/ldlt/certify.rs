@@ -44,6 +44,21 @@ impl BlockLdlt {
             .sum()
     }
 
+    /// How far the smallest pivot clears its block's error bound: the
+    /// minimum over all pivots of `|pivot| / bound` (infinite for an empty
+    /// matrix, at most 1 when [`BlockLdlt::uncertain_pivots`] is non-zero).
+    /// The bound leaves out errors inherited from earlier blocks, so a
+    /// margin of a few units certifies less than one of millions: callers
+    /// with a second, independent elimination at hand use it there (hinv
+    /// checks the parity of the count against a pivoted determinant).
+    pub fn pivot_margin(&self) -> f64 {
+        self.error_bounds()
+            .iter()
+            .zip(&self.diagnostics)
+            .flat_map(|(&e, d)| d.pivots.iter().map(move |p| p.abs() / e))
+            .fold(f64::INFINITY, |m, r| if r.is_nan() { 0.0 } else { m.min(r) })
+    }
+
     /// The rounding-error bound of every computed Schur complement, in
     /// block order.
     pub fn error_bounds(&self) -> Vec<f64> {
