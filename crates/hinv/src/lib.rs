@@ -52,8 +52,8 @@ pub use spectrum::{
     symlog_edges, Eigenpairs, End, ExtremeEigenvalue, Histogram, IntervalCount, Method, RangeEstimate, ShiftCount,
     SpectrumOptions,
 };
-pub use trust_region::{StepKind, TrustRegionOptions, TrustRegionStep};
 pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
+pub use trust_region::{StepKind, TrustRegionOptions, TrustRegionStep};
 
 pub use blockmat;
 pub use netgraph;

@@ -25,7 +25,8 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn help_texts() {
-    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spectrum", "trust-region", "spec-schema"] {
+    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spectrum", "trust-region", "spec-schema"]
+    {
         let args: Vec<&str> = if sub.is_empty() { vec!["--help"] } else { vec![sub, "--help"] };
         let (code, out, _) = run(&args);
         assert_eq!(code, 0);
