@@ -150,6 +150,13 @@ fn part_dense() {
     let vectors = e.U().to_owned();
     println!("dense Hessian + eigendecomposition: {:.2} s", t.elapsed().as_secs_f64());
     let scale = values[0].abs().max(values[p - 1].abs());
+    let neg = curv.count_in(values[0] - scale, 0.0).unwrap();
+    println!(
+        "negative eigenvalues by count: {} (uncertain {}), dense: {}",
+        neg.count,
+        neg.uncertain,
+        values.iter().filter(|&&l| l < 0.0).count()
+    );
     for accelerate in [true, false] {
         let opts = SpectrumOptions { accelerate, ..SpectrumOptions::default() };
         let t = Instant::now();
