@@ -39,6 +39,7 @@ mod factor;
 mod krylov;
 mod lifted;
 mod reference;
+pub mod train;
 
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};

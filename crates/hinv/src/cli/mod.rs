@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod progress;
+mod train;
 
 use std::path::PathBuf;
 
@@ -45,6 +46,8 @@ enum Command {
     Gradient(GradientArgs),
     /// Print the JSON Schema (draft 2020-12) of the network spec read by --spec.
     SpecSchema,
+    /// Train a network with one optimizer (CSV log), or --compare several at equal wall-clock time (report with charts).
+    Train(Box<train::TrainArgs>),
 }
 
 // Numeric flags take `allow_hyphen_values`, not `allow_negative_numbers`:
@@ -184,6 +187,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Logdet(a) => commands::logdet(&a.model, a.eps),
         Command::Inertia(a) => commands::inertia(&a.model, a.shift),
         Command::Gradient(a) => commands::gradient(&a.model, a.out.as_deref()),
+        Command::Train(a) => train::run(&a),
         Command::SpecSchema => {
             print!("{}", netgraph::SPEC_SCHEMA);
             Ok(Outcome::Vouched)
