@@ -37,16 +37,22 @@ fn tr(v: f64, s: Scale) -> Option<f64> {
 }
 
 fn label(v: f64, s: Scale) -> String {
-    match s {
-        Scale::Log => format!("{:.0e}", 10f64.powf(v)),
-        Scale::Linear if v.abs() >= 1e4 || (v != 0.0 && v.abs() < 1e-2) => format!("{v:.1e}"),
-        Scale::Linear => format!("{}", (v * 1000.0).round() / 1000.0),
+    let v = if s == Scale::Log { 10f64.powf(v) } else { v };
+    if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-2) {
+        format!("{v:.1e}")
+    } else {
+        format!("{}", (v * 1000.0).round() / 1000.0)
     }
 }
 
 /// Ticks over `[lo, hi]` (in transformed units): integer decades on a log
 /// axis, 1-2-5 steps on a linear one.
 fn ticks(lo: f64, hi: f64, s: Scale) -> Vec<f64> {
+    if s == Scale::Log && hi - lo < 1.0 {
+        // Less than a decade: linear ticks of the values themselves.
+        let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
+        return ticks(a, b, Scale::Linear).into_iter().filter(|&t| t > 0.0).map(f64::log10).collect();
+    }
     let span = (hi - lo).max(1e-12);
     let step = match s {
         Scale::Log => (span / 6.0).ceil().max(1.0),
