@@ -168,8 +168,9 @@ fn options(a: &TrainArgs, seed: u64) -> Result<TrainOptions, CliError> {
         (None, None) => Some(Duration::from_secs(10)),
         (None, Some(_)) => None,
     };
-    // About 200 evaluations per run, however long.
-    let interval = budget.map_or(Duration::from_millis(50), |b| b / 200);
+    // About 60 evaluations per run, however long (they pause the clock
+    // but not the machine).
+    let interval = budget.map_or(Duration::from_millis(50), |b| b / 60);
     Ok(TrainOptions {
         batch_size: a.batch_size,
         curvature_batch: a.curvature_batch,
@@ -244,6 +245,7 @@ pub(crate) fn run(a: &TrainArgs) -> Result<Outcome, CliError> {
             if !compare {
                 let p = a.out.join(report::csv_name(&log));
                 log.write_csv(&p)?;
+                log.write_events(&a.out.join(report::csv_name(&log).replace(".csv", "-events.txt")))?;
                 println!("log: {}", p.display());
             }
             runs.push(log);

@@ -138,7 +138,7 @@ impl Optimizer for DampedNewton {
             times.solve += t.elapsed().as_secs_f64();
             let p = match solved {
                 Ok((p, neg)) => {
-                    info.negative_eigenvalues = Some(neg);
+                    info.negative_eigenvalues = Some(info.negative_eigenvalues.map_or(neg, |n| n.max(neg)));
                     match p {
                         Some(p) => p,
                         None => {

@@ -53,9 +53,10 @@ pub struct StepInfo {
     pub damping: Option<f64>,
     /// Where the step spent its time.
     pub times: PhaseTimes,
-    /// Negative eigenvalues of `H` (curvature batch) below `-eps`, from
-    /// the inertia of the last factorization of the step; `None` when no
-    /// factorization ran.
+    /// Negative eigenvalues of `H + eps I` (curvature batch), from the
+    /// inertia, the largest count among the step's factorizations (eps only
+    /// grows within a step, so this is the count at its first trial);
+    /// `None` when no factorization ran.
     pub negative_eigenvalues: Option<usize>,
     /// Trial steps rejected by the ratio test or refused by the solver
     /// within this step.

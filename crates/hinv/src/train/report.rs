@@ -106,8 +106,9 @@ pub fn markdown(header: &str, runs: &[RunLog], teacher_test_loss: Option<f64>) -
         let _ = writeln!(s, "\n## Curvature along the trajectory\n");
         let _ = writeln!(
             s,
-            "Negative eigenvalues of `H + eps I` (curvature batch) at the evaluated steps' last \
-             factorization, damping, and trial steps rejected (ratio test or solver refusal).\n"
+            "Negative eigenvalues of `H + eps I` (curvature batch) at the first trial of the evaluated \
+             steps, damping, and trial steps rejected (ratio test or solver refusal); the events are \
+             listed per run in the `-events.txt` files.\n"
         );
         let _ = writeln!(s, "| optimizer | negative eigenvalues: median / max | damping: first → median → last | rejected / steps | events |");
         let _ = writeln!(s, "|---|---|---|---|---|");
@@ -159,7 +160,9 @@ pub fn write_report(dir: &Path, header: &str, runs: &[RunLog], teacher_test_loss
     let io = |p: &Path, e: std::io::Error| HinvError::Training { reason: format!("cannot write {}: {e}", p.display()) };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     for r in runs {
-        r.write_csv(&dir.join(csv_name(r)))?;
+        let name = csv_name(r);
+        r.write_csv(&dir.join(&name))?;
+        r.write_events(&dir.join(name.replace(".csv", "-events.txt")))?;
     }
     let groups = group(runs);
     let series = |x: &dyn Fn(&super::run::Record) -> f64, y: &dyn Fn(&super::run::Record) -> Option<f64>| {

@@ -65,7 +65,8 @@ pub struct Record {
     pub step_norm: f64,
     /// Damping after the last step (`eps`, `lambda`).
     pub damping: Option<f64>,
-    /// Negative eigenvalues of `H + eps I` at the last step's last factorization.
+    /// Negative eigenvalues of `H + eps I` at the last step's first trial
+    /// ([`StepInfo::negative_eigenvalues`]).
     pub negative_eigenvalues: Option<usize>,
     /// Trial steps rejected so far.
     pub rejected: usize,
@@ -142,6 +143,14 @@ impl RunLog {
             .map_err(io)?;
         }
         f.flush().map_err(io)
+    }
+
+    /// Writes the events (solver refusals, negative curvature met, and the
+    /// optimizer's reaction), one line each, prefixed by their step.
+    pub fn write_events(&self, path: &Path) -> Result<()> {
+        let text: String = self.events.iter().map(|(step, e)| format!("step {step}: {e}\n")).collect();
+        std::fs::write(path, text)
+            .map_err(|e| HinvError::Training { reason: format!("cannot write {}: {e}", path.display()) })
     }
 }
 
