@@ -16,12 +16,25 @@ fn logistic() -> (Network, data::Dataset) {
     let train_b = data::subset(&all, &idx[..64]).unwrap();
     let test_b = data::subset(&all, &idx[64..]).unwrap();
     let net = Network::builder(4).cross_entropy(3).unwrap();
-    let d = data::Dataset { name: "logistic".into(), train: train_b, test: test_b, input_dim: 4, outputs: 3, teacher: None };
+    let d = data::Dataset {
+        name: "logistic".into(),
+        train: train_b,
+        test: test_b,
+        input_dim: 4,
+        outputs: 3,
+        teacher: None,
+    };
     (net, d)
 }
 
 fn full_batch(steps: usize) -> TrainOptions {
-    TrainOptions { batch_size: 64, curvature_batch: 64, time_budget: None, max_steps: Some(steps), ..Default::default() }
+    TrainOptions {
+        batch_size: 64,
+        curvature_batch: 64,
+        time_budget: None,
+        max_steps: Some(steps),
+        ..Default::default()
+    }
 }
 
 /// The optimum of the convex logistic loss, certified by its gradient:
@@ -104,9 +117,9 @@ fn digits_ship_with_a_fixed_stratified_split() {
     // Class sizes of the file: 178 182 177 183 181 182 181 179 174 180.
     assert_eq!(count(&d.test), vec![44, 45, 44, 45, 45, 45, 45, 44, 43, 45]);
     let x = d.train.inputs();
-    let (lo, hi) = (0..x.nrows()).flat_map(|i| (0..64).map(move |j| (i, j))).fold((1.0f64, 0.0f64), |(lo, hi), (i, j)| {
-        (lo.min(x[(i, j)]), hi.max(x[(i, j)]))
-    });
+    let (lo, hi) = (0..x.nrows())
+        .flat_map(|i| (0..64).map(move |j| (i, j)))
+        .fold((1.0f64, 0.0f64), |(lo, hi), (i, j)| (lo.min(x[(i, j)]), hi.max(x[(i, j)])));
     assert_eq!((lo, hi), (0.0, 1.0));
     // Deterministic: a second load is identical.
     assert_eq!(data::digits().unwrap().test, d.test);
@@ -145,7 +158,8 @@ fn the_cli_writes_a_csv_log_and_a_comparison_report() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    for name in ["sgd(lr=0.05,momentum=0.9)", "adam(lr=0.001)", "newton(eps0=1)", "hf(lambda0=1,cg=5)", "Known optimum"] {
+    for name in ["sgd(lr=0.05,momentum=0.9)", "adam(lr=0.001)", "newton(eps0=1)", "hf(lambda0=1,cg=5)", "Known optimum"]
+    {
         assert!(report.contains(name), "{name} missing from\n{report}");
     }
     for chart in ["train_loss_vs_time.svg", "test_loss_vs_steps.svg", "test_accuracy_vs_time.svg"] {

@@ -225,7 +225,8 @@ pub(crate) fn run(a: &TrainArgs) -> Result<Outcome, CliError> {
             let opts = options(a, seed)?;
             let bar = progress(&opts, &format!("{} seed {seed}", opt.name()));
             let by_time = opts.time_budget.is_some();
-            let log = train::train(&net, net.init_params(seed), &d, opt.as_mut(), &opts, &mut |r| show(&bar, r, by_time))?;
+            let log =
+                train::train(&net, net.init_params(seed), &d, opt.as_mut(), &opts, &mut |r| show(&bar, r, by_time))?;
             bar.finish_and_clear();
             if let Some(r) = log.last() {
                 let acc = r.test_accuracy.map_or(String::new(), |x| format!(", test accuracy {x:.4}"));

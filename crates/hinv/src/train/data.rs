@@ -72,7 +72,14 @@ pub fn digits() -> Result<Dataset> {
         let inputs = Mat::from_fn(idx.len(), 64, |s, j| xs[idx[s]][j]);
         Batch::new(inputs, Targets::Classes(idx.iter().map(|&i| ys[i]).collect()))
     };
-    Ok(Dataset { name: "digits".into(), train: pick(&train)?, test: pick(&test)?, input_dim: 64, outputs: 10, teacher: None })
+    Ok(Dataset {
+        name: "digits".into(),
+        train: pick(&train)?,
+        test: pick(&test)?,
+        input_dim: 64,
+        outputs: 10,
+        teacher: None,
+    })
 }
 
 /// Indices of the training and test samples: within each class, in order,
@@ -159,7 +166,8 @@ pub fn teacher_student(spec: &TeacherSpec, seed: u64) -> Result<Dataset> {
     let split = |range: std::ops::Range<usize>| {
         let m = range.len();
         let x = Mat::from_fn(m, spec.input_dim, |s, j| inputs[(range.start + s, j)]);
-        let t = Mat::from_fn(m, 1, |s, _| (y[(range.start + s, 0)] - mean) / sd + spec.noise * noise[(range.start + s, 0)]);
+        let t =
+            Mat::from_fn(m, 1, |s, _| (y[(range.start + s, 0)] - mean) / sd + spec.noise * noise[(range.start + s, 0)]);
         Batch::new(x, Targets::Values(t))
     };
     Ok(Dataset {
@@ -223,7 +231,12 @@ fn npy_shape(inputs: &Path, targets: &Path) -> Result<(usize, usize, bool)> {
         let k = match t.shape() {
             [_] => 1,
             [_, k] => *k as usize,
-            s => return Err(data_err(format!("{}: targets must be (samples,) or (samples, outputs), found {s:?}", targets.display()))),
+            s => {
+                return Err(data_err(format!(
+                    "{}: targets must be (samples,) or (samples, outputs), found {s:?}",
+                    targets.display()
+                )))
+            }
         };
         Ok((d, k, false))
     }

@@ -113,13 +113,11 @@ pub fn markdown(header: &str, runs: &[RunLog], teacher_test_loss: Option<f64>) -
         let _ = writeln!(s, "| optimizer | negative eigenvalues: median / max | damping: first → median → last | rejected / steps | events |");
         let _ = writeln!(s, "|---|---|---|---|---|");
         for (name, rs) in curvature_runs {
-            let mut neg: Vec<usize> = rs.iter().flat_map(|r| r.records.iter().filter_map(|x| x.negative_eigenvalues)).collect();
+            let mut neg: Vec<usize> =
+                rs.iter().flat_map(|r| r.records.iter().filter_map(|x| x.negative_eigenvalues)).collect();
             neg.sort_unstable();
-            let negs = if neg.is_empty() {
-                "–".into()
-            } else {
-                format!("{} / {}", neg[neg.len() / 2], neg[neg.len() - 1])
-            };
+            let negs =
+                if neg.is_empty() { "–".into() } else { format!("{} / {}", neg[neg.len() / 2], neg[neg.len() - 1]) };
             let mut damp: Vec<f64> = rs.iter().flat_map(|r| r.records.iter().filter_map(|x| x.damping)).collect();
             let first = damp.first().copied().unwrap_or(f64::NAN);
             let last = rs.last().and_then(|r| r.records.iter().rev().find_map(|x| x.damping)).unwrap_or(f64::NAN);
@@ -128,13 +126,17 @@ pub fn markdown(header: &str, runs: &[RunLog], teacher_test_loss: Option<f64>) -
             let rej: usize = rs.iter().filter_map(|r| r.last()).map(|r| r.rejected).sum();
             let steps: usize = rs.iter().filter_map(|r| r.last()).map(|r| r.step).sum();
             let events: usize = rs.iter().map(|r| r.events.len()).sum();
-            let _ = writeln!(s, "| {name} | {negs} | {first:.2e} → {med:.2e} → {last:.2e} | {rej} / {steps} | {events} |");
+            let _ =
+                writeln!(s, "| {name} | {negs} | {first:.2e} → {med:.2e} → {last:.2e} | {rej} / {steps} | {events} |");
         }
     }
-    let diverged: Vec<_> = runs.iter().filter_map(|r| match &r.stop {
-        Stop::Diverged(why) => Some(format!("- {} seed {}: {why}", r.optimizer, r.seed)),
-        _ => None,
-    }).collect();
+    let diverged: Vec<_> = runs
+        .iter()
+        .filter_map(|r| match &r.stop {
+            Stop::Diverged(why) => Some(format!("- {} seed {}: {why}", r.optimizer, r.seed)),
+            _ => None,
+        })
+        .collect();
     if !diverged.is_empty() {
         let _ = writeln!(s, "\n## Diverged runs\n\n{}", diverged.join("\n"));
     }
@@ -181,12 +183,31 @@ pub fn write_report(dir: &Path, header: &str, runs: &[RunLog], teacher_test_loss
     let test = |r: &super::run::Record| Some(r.test_loss);
     let acc = |r: &super::run::Record| r.test_accuracy;
     let charts: [(&str, String); 6] = [
-        (CHARTS[0].0, line_chart("training loss", "wall time (s)", "loss", Scale::Linear, Scale::Log, &series(&time, &train))),
-        (CHARTS[1].0, line_chart("test loss", "wall time (s)", "loss", Scale::Linear, Scale::Log, &series(&time, &test))),
-        (CHARTS[2].0, line_chart("test accuracy", "wall time (s)", "accuracy", Scale::Linear, Scale::Linear, &series(&time, &acc))),
+        (
+            CHARTS[0].0,
+            line_chart("training loss", "wall time (s)", "loss", Scale::Linear, Scale::Log, &series(&time, &train)),
+        ),
+        (
+            CHARTS[1].0,
+            line_chart("test loss", "wall time (s)", "loss", Scale::Linear, Scale::Log, &series(&time, &test)),
+        ),
+        (
+            CHARTS[2].0,
+            line_chart(
+                "test accuracy",
+                "wall time (s)",
+                "accuracy",
+                Scale::Linear,
+                Scale::Linear,
+                &series(&time, &acc),
+            ),
+        ),
         (CHARTS[3].0, line_chart("training loss", "steps", "loss", Scale::Log, Scale::Log, &series(&steps, &train))),
         (CHARTS[4].0, line_chart("test loss", "steps", "loss", Scale::Log, Scale::Log, &series(&steps, &test))),
-        (CHARTS[5].0, line_chart("test accuracy", "steps", "accuracy", Scale::Log, Scale::Linear, &series(&steps, &acc))),
+        (
+            CHARTS[5].0,
+            line_chart("test accuracy", "steps", "accuracy", Scale::Log, Scale::Linear, &series(&steps, &acc)),
+        ),
     ];
     for (file, svg) in charts {
         let p = dir.join(file);

@@ -169,7 +169,9 @@ pub fn train(
     observe: &mut dyn FnMut(&Record),
 ) -> Result<RunLog> {
     if opts.time_budget.is_none() && opts.max_steps.is_none() {
-        return Err(HinvError::Training { reason: "neither a time budget nor a step limit: the run would not end".into() });
+        return Err(HinvError::Training {
+            reason: "neither a time budget nor a step limit: the run would not end".into(),
+        });
     }
     let n = data.train.batch_size();
     let mut sampler = Sampler::new(n, opts.batch_size, opts.seed);

@@ -78,10 +78,8 @@ fn escape(s: &str) -> String {
 /// The chart as an SVG document.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, xs: Scale, ys: Scale, series: &[Series]) -> String {
     let (w, h, left, right, top, bottom) = (720.0, 440.0, 70.0, 200.0, 30.0, 50.0);
-    let pts: Vec<Vec<(f64, f64)>> = series
-        .iter()
-        .map(|s| s.points.iter().filter_map(|&(x, y)| Some((tr(x, xs)?, tr(y, ys)?))).collect())
-        .collect();
+    let pts: Vec<Vec<(f64, f64)>> =
+        series.iter().map(|s| s.points.iter().filter_map(|&(x, y)| Some((tr(x, xs)?, tr(y, ys)?))).collect()).collect();
     let all = pts.iter().flatten();
     let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, y) in all {
@@ -110,7 +108,12 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, xs: Scale, ys: Scal
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{}" y="18" text-anchor="middle" font-size="13">{}</text>"#, left + pw / 2.0, escape(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="18" text-anchor="middle" font-size="13">{}</text>"#,
+        left + pw / 2.0,
+        escape(title)
+    );
     let _ = writeln!(s, r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#);
     for t in ticks(x0, x1, xs) {
         let x = px(t);
@@ -122,7 +125,13 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, xs: Scale, ys: Scal
         let _ = writeln!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##, left + pw);
         let _ = writeln!(s, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, left - 4.0, y + 4.0, label(t, ys));
     }
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, left + pw / 2.0, h - 12.0, escape(x_label));
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        left + pw / 2.0,
+        h - 12.0,
+        escape(x_label)
+    );
     let _ = writeln!(
         s,
         r#"<text x="14" y="{}" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>"#,
