@@ -61,6 +61,10 @@ pub(crate) struct TrainArgs {
     /// Label noise of the teacher–student data (standard deviation).
     #[arg(long, default_value_t = 0.1)]
     noise: f64,
+    /// Evaluations (whole training and test splits) per run, spread over
+    /// the time budget, besides the first five steps and the last.
+    #[arg(long, default_value_t = 30)]
+    evaluations: u32,
     /// Folder for the CSV logs (and the report of --compare).
     #[arg(long, default_value = "hinv-train", value_name = "DIR")]
     out: PathBuf,
@@ -168,9 +172,9 @@ fn options(a: &TrainArgs, seed: u64) -> Result<TrainOptions, CliError> {
         (None, None) => Some(Duration::from_secs(10)),
         (None, Some(_)) => None,
     };
-    // About 60 evaluations per run, however long (they pause the clock
-    // but not the machine).
-    let interval = budget.map_or(Duration::from_millis(50), |b| b / 60);
+    // About --evaluations evaluations per run, however long (they pause
+    // the clock but not the machine).
+    let interval = budget.map_or(Duration::from_millis(50), |b| b / a.evaluations.max(1));
     Ok(TrainOptions {
         batch_size: a.batch_size,
         curvature_batch: a.curvature_batch,

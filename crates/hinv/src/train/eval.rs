@@ -12,7 +12,11 @@ use crate::error::{HinvError, Result};
 /// from the last hidden activations and the layer's weights (row-major
 /// `out x in`, then the bias when there is one).
 pub fn outputs(net: &Network, params: &Params, batch: &Batch) -> Result<Mat<f64>> {
-    let fwd = net.forward(params, batch)?;
+    outputs_of(net, params, &net.forward(params, batch)?)
+}
+
+/// [`outputs`] from a forward pass already made.
+fn outputs_of(net: &Network, params: &Params, fwd: &netgraph::Forward) -> Result<Mat<f64>> {
     let nl = net.num_layers();
     let z = &fwd.activations[nl - 1];
     let inp = z.ncols();
@@ -51,10 +55,11 @@ pub struct Evaluation {
 
 /// The loss and accuracy of `params` on `batch`.
 pub fn evaluate(net: &Network, params: &Params, batch: &Batch) -> Result<Evaluation> {
-    let loss = net.loss(params, batch)?;
+    let fwd = net.forward(params, batch)?;
+    let loss = fwd.loss;
     let accuracy = match batch.targets() {
         Targets::Classes(c) => {
-            let u = outputs(net, params, batch)?;
+            let u = outputs_of(net, params, &fwd)?;
             let hits = c
                 .iter()
                 .enumerate()
