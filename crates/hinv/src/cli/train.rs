@@ -35,7 +35,7 @@ pub(crate) struct TrainArgs {
     /// Units per hidden layer.
     #[arg(long, default_value_t = 16)]
     width: usize,
-    /// Hidden activation: tanh, relu, sigmoid, gelu, softplus-free names as in the spec.
+    /// Hidden activation: tanh, relu, sigmoid, gelu or identity.
     #[arg(long, default_value = "tanh", value_parser = parse_activation)]
     activation: Activation,
     /// Training wall-clock time per run, in seconds (evaluations excluded);
