@@ -248,6 +248,7 @@ pub fn train(
         if bad {
             params = before;
             log.stop = Stop::Diverged(format!("the loss or the parameters stopped being finite at step {step}"));
+            step -= 1;
             break;
         }
         let ending = budget.is_some_and(|b| wall >= b) || opts.max_steps.is_some_and(|m| step >= m);
@@ -263,8 +264,9 @@ pub fn train(
             log.records.push(r);
         }
     }
-    // The last step's record exists unless the run diverged before it.
-    if log.records.last().is_some_and(|r| r.step != step) && !matches!(log.stop, Stop::Diverged(_)) {
+    // The last record is of the final parameters (for a diverged run: those
+    // before the failing step).
+    if log.records.last().is_some_and(|r| r.step != step && r.train_loss.is_finite()) {
         let r = record(step, wall, &params, &blank, times, rejected)?;
         log.records.push(r);
     }
