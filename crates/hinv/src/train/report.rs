@@ -22,6 +22,8 @@ pub fn mean_sd(v: &[f64]) -> (f64, f64) {
 fn fmt_ms(m: f64, s: f64) -> String {
     if m.is_nan() {
         "–".into()
+    } else if m.abs() >= 1e4 {
+        format!("{m:.3e} ± {s:.1e}")
     } else {
         format!("{m:.4} ± {s:.4}")
     }
@@ -49,7 +51,7 @@ pub fn markdown(header: &str, runs: &[RunLog], teacher_test_loss: Option<f64>) -
         let _ = writeln!(s, "Known optimum: the teacher's parameters have test loss {t:.5} (the noise floor).\n");
     }
     let classification = runs.iter().any(|r| r.last().is_some_and(|x| x.test_accuracy.is_some()));
-    let _ = writeln!(s, "## Final numbers (mean ± sd over seeds)\n");
+    let _ = writeln!(s, "## Final numbers (mean ± sd over the seeds that did not diverge)\n");
     let _ = writeln!(
         s,
         "| optimizer | seeds | steps | train loss | test loss |{} stopped |",
@@ -57,7 +59,10 @@ pub fn markdown(header: &str, runs: &[RunLog], teacher_test_loss: Option<f64>) -
     );
     let _ = writeln!(s, "|---|---|---|---|---|{}---|", if classification { "---|" } else { "" });
     for (name, rs) in group(runs) {
-        let lasts: Vec<_> = rs.iter().filter_map(|r| r.last()).collect();
+        // A diverged run has no final numbers worth averaging; the
+        // `stopped` column says how many there were.
+        let lasts: Vec<_> =
+            rs.iter().filter(|r| !matches!(r.stop, Stop::Diverged(_))).filter_map(|r| r.last()).collect();
         let col = |f: &dyn Fn(&super::run::Record) -> f64| mean_sd(&lasts.iter().map(|r| f(r)).collect::<Vec<_>>());
         let (st, _) = col(&|r| r.step as f64);
         let (tr, trs) = col(&|r| r.train_loss);
