@@ -39,6 +39,8 @@ mod factor;
 mod krylov;
 mod lifted;
 mod reference;
+mod spectrum;
+mod trust_region;
 pub mod train;
 
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
@@ -47,6 +49,11 @@ pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMeth
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
 pub use reference::{DenseLimit, Spectrum};
+pub use spectrum::{
+    symlog_edges, Eigenpairs, End, ExtremeEigenvalue, Histogram, IntervalCount, Method, RangeEstimate, ShiftCount,
+    SpectrumOptions,
+};
+pub use trust_region::{StepKind, TrustRegionOptions, TrustRegionStep};
 pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
 
 pub use blockmat;
