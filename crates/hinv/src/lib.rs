@@ -40,8 +40,8 @@ mod krylov;
 mod lifted;
 mod reference;
 mod spectrum;
-mod trust_region;
 pub mod train;
+mod trust_region;
 
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};
@@ -53,8 +53,8 @@ pub use spectrum::{
     symlog_edges, Eigenpairs, End, ExtremeEigenvalue, Histogram, IntervalCount, Method, RangeEstimate, ShiftCount,
     SpectrumOptions,
 };
-pub use trust_region::{StepKind, TrustRegionOptions, TrustRegionStep};
 pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
+pub use trust_region::{StepKind, TrustRegionOptions, TrustRegionStep};
 
 pub use blockmat;
 pub use netgraph;

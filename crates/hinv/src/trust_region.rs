@@ -282,7 +282,10 @@ impl Curvature {
                     what: "the trust-region step",
                     why: format!(
                         "lambda_min is bracketed in [{:e}, {:e}] with {} eigenvalue(s) and {} eigenvector(s) found",
-                        m.lower, m.upper, m.multiplicity, m.eigenvectors.len()
+                        m.lower,
+                        m.upper,
+                        m.multiplicity,
+                        m.eigenvectors.len()
                     ),
                     hint: "raise the spectrum's solve budget (max_solves) or loosen its tolerances",
                 });

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use hinv::{Histogram, HinvError, SpectrumOptions, TrustRegionOptions};
+use hinv::{HinvError, Histogram, SpectrumOptions, TrustRegionOptions};
 use serde_json::json;
 
 use super::commands::{factor_options, load, norm, print_json, rhs_or_gradient, sizes, write_out, CliError, Outcome};
@@ -44,8 +44,12 @@ fn edges_text(h: &Histogram) -> String {
 
 pub fn spectrum(m: &ModelArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, CliError> {
     if !(req.zero_tol.is_finite() && req.zero_tol >= 0.0) {
-        return Err(HinvError::InvalidNumber { what: "--zero-tol", value: req.zero_tol, expected: "a finite number >= 0" }
-            .into());
+        return Err(HinvError::InvalidNumber {
+            what: "--zero-tol",
+            value: req.zero_tol,
+            expected: "a finite number >= 0",
+        }
+        .into());
     }
     let l = load(m)?;
     let opts = SpectrumOptions { factor: factor_options(m, true), ..SpectrumOptions::default() };
@@ -157,15 +161,17 @@ pub fn spectrum(m: &ModelArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, Cli
             print!("{}", edges_text(h));
         }
         if let Some((r, _)) = &pairs {
-            println!("  {} eigenpairs nearest {:e} (shift-invert, {} solves):", r.values.len(), r.requested_shift, r.solves);
+            println!(
+                "  {} eigenpairs nearest {:e} (shift-invert, {} solves):",
+                r.values.len(),
+                r.requested_shift,
+                r.solves
+            );
             for (v, res) in r.values.iter().zip(&r.residuals) {
                 println!("    {v:+.12e}   ||Hv - lambda v|| = {res:.2e}");
             }
         }
-        println!(
-            "  time: derivatives {:.3} s, extremes {ext_s:.3} s, histogram {hist_s:.3} s",
-            l.derivs_s
-        );
+        println!("  time: derivatives {:.3} s, extremes {ext_s:.3} s, histogram {hist_s:.3} s", l.derivs_s);
         if let Some(p) = req.svg {
             println!("  wrote {}", p.display());
         }
@@ -209,7 +215,10 @@ pub fn trust_region(m: &ModelArgs, rhs: Option<&Path>, radius: f64, out: Option<
             "  model decrease {:.6e} (Cauchy point {:.6e}); ||(H + lambda I) p + g|| / ||g|| = {:.2e}",
             s.model_decrease, s.cauchy_decrease, s.optimality_residual
         );
-        println!("  {} factorizations, {} solves; time: derivatives {:.3} s, step {tr_s:.3} s", s.factorizations, s.solves, l.derivs_s);
+        println!(
+            "  {} factorizations, {} solves; time: derivatives {:.3} s, step {tr_s:.3} s",
+            s.factorizations, s.solves, l.derivs_s
+        );
         if let Some(p) = out {
             println!("  wrote {}", p.display());
         }
@@ -235,7 +244,13 @@ fn panel(out: &mut String, h: &Histogram, y0: f64, title: &str) {
     for (i, &c) in h.counts.iter().enumerate() {
         let bh = ht * c as f64 / max;
         let x = x0 + w * i as f64 / k as f64;
-        let color = if h.edges[i + 1] <= 0.0 { "#c0392b" } else if h.edges[i] >= 0.0 { "#2e86c1" } else { "#7d3c98" };
+        let color = if h.edges[i + 1] <= 0.0 {
+            "#c0392b"
+        } else if h.edges[i] >= 0.0 {
+            "#2e86c1"
+        } else {
+            "#7d3c98"
+        };
         let _ = writeln!(
             out,
             r#"<rect x="{x:.2}" y="{:.2}" width="{:.2}" height="{bh:.2}" fill="{color}"><title>[{:e}, {:e}): {c}</title></rect>"#,

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use hinv::train::{self, data, report, Adam, DampedNewton, HessianFree, Optimizer, Record, Sgd, TrainOptions};
+use hinv::train::{
+    self, data, report, Adam, DampedNewton, HessianFree, Optimizer, Record, Sgd, TrainOptions, TrustRegion,
+};
 use hinv::HinvError;
 use indicatif::{ProgressBar, ProgressStyle};
 use netgraph::{Activation, Network};
@@ -17,7 +19,8 @@ pub(crate) struct TrainArgs {
     /// The optimizer, with optional settings after a colon:
     /// `sgd[:lr=0.1,momentum=0.9]`, `adam[:lr=0.001]`,
     /// `newton[:eps=1,indefinite]` (exact damped Newton, Levenberg–Marquardt),
-    /// `hf[:lambda=1,cg=50]` (Hessian-free, truncated CG on exact HVPs).
+    /// `hf[:lambda=1,cg=50]` (Hessian-free, truncated CG on exact HVPs),
+    /// `tr[:delta=1]` (exact trust-region steps, radius by the ratio test).
     #[arg(long, default_value = "adam", value_name = "SPEC")]
     optimizer: String,
     /// Run each of these optimizers (same network, data, seeds and
@@ -126,10 +129,11 @@ pub(crate) fn optimizer(spec: &str) -> Result<Box<dyn Optimizer>, CliError> {
             }
             Box::new(HessianFree::new(lambda, cg as usize)?)
         }
+        "tr" => Box::new(TrustRegion::new(take("delta", 1.0)?)?),
         other => {
             return Err(bad(format!(
-                "unknown optimizer `{other}`: use sgd, adam, newton or hf (trust-region and Gauss–Newton steps are not available yet)"
-            )))
+            "unknown optimizer `{other}`: use sgd, adam, newton, hf or tr (Gauss–Newton steps are not available yet)"
+        )))
         }
     };
     if let Some((k, _)) = kv.first() {

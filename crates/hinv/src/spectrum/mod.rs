@@ -28,8 +28,8 @@ use crate::error::{HinvError, Result};
 use crate::factor::{FactorOptions, Factorization};
 
 pub use eigenpairs::Eigenpairs;
-pub use histogram::{symlog_edges, Histogram};
 use eigenpairs::{Pair, ShiftInvert};
+pub use histogram::{symlog_edges, Histogram};
 use lanczos::Krylov;
 
 /// Most copies of a multiple extreme eigenvalue whose eigenvectors are sought.
@@ -545,4 +545,3 @@ fn set_bracket(r: &mut ExtremeEigenvalue, a: f64, b: f64) {
     r.lower = a.min(b);
     r.upper = a.max(b);
 }
-

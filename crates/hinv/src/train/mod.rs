@@ -7,6 +7,8 @@
 //! - [`newton`]: [`DampedNewton`], exact `(H + eps I)^-1 g` steps with the
 //!   Levenberg–Marquardt [`LmRule`];
 //! - [`hessian_free`]: [`HessianFree`], truncated CG on exact HVPs;
+//! - [`trust_region`]: [`TrustRegion`], exact trust-region steps with the
+//!   ratio test on the radius;
 //! - [`run`]: the loop ([`train`]), its records and CSV;
 //! - [`eval`]: loss and accuracy on a whole split;
 //! - [`report`], [`svg`]: the comparison report and its charts.
@@ -31,8 +33,10 @@ pub mod optim;
 pub mod report;
 pub mod run;
 pub mod svg;
+pub mod trust_region;
 
 pub use hessian_free::HessianFree;
 pub use newton::{DampedNewton, LmRule};
 pub use optim::{Adam, Optimizer, PhaseTimes, Sgd, StepInfo, StepInput};
 pub use run::{train, Record, RunLog, Stop, TrainOptions};
+pub use trust_region::TrustRegion;
