@@ -379,7 +379,7 @@ impl Curvature {
             let psi = 1.0 / pn - 1.0 / delta;
             let dpsi = -ds / (2.0 * sum * pn);
             let mut next = lambda - psi / dpsi;
-            if !(next > lo && next < hi) || !next.is_finite() {
+            if !(next > lo && next < hi && next.is_finite()) {
                 next = 0.5 * (lo + hi);
             }
             let stalled = hi - lo <= 4.0 * f64::EPSILON * hi.abs().max(s.scale);

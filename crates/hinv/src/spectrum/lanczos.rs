@@ -87,7 +87,7 @@ impl Krylov {
             }
         }
         let after = norm(&v);
-        if !(after > 1e-10 * before && after > 0.0) || !after.is_finite() {
+        if !(after > 1e-10 * before && after > 0.0 && after.is_finite()) {
             return false;
         }
         v.iter_mut().for_each(|x| *x /= after);

@@ -398,7 +398,7 @@ impl Curvature {
                 None => {}
             }
             d *= 4.0;
-            if d > 64.0 * scale + 1.0 {
+            if d > 64.0 * scale {
                 return Err(HinvError::Uncertified {
                     what: "the extreme eigenvalue's outer bound",
                     why: format!("no certified count found beyond {t:e} (||H|| estimated at {scale:e})"),
