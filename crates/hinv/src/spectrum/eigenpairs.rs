@@ -152,8 +152,14 @@ impl Curvature {
     /// let mut params = net.init_params(1);
     /// params.scale(2.0);
     /// let curv = Curvature::new(&net, &params, &Batch::random_classification(3, 2, 3, 2))?;
-    /// let near = curv.eigenpairs_near(0.0, 3, &SpectrumOptions::default())?;
+    /// let o = SpectrumOptions::default();
+    /// // Near the top of the spectrum (a shift at 0 would meet the
+    /// // multiple zero eigenvalue of this small network's H, and say so
+    /// // with `verified: false`).
+    /// let top = curv.lambda_max(&o)?;
+    /// let near = curv.eigenpairs_near(1.01 * top.value, 2, &o)?;
     /// assert!(near.verified);
+    /// assert!((near.values[0] - top.value).abs() <= 1e-9 * top.value.abs());
     /// for (l, v) in near.values.iter().zip(&near.vectors) {
     ///     let hv = curv.hvp(v)?;
     ///     let r: f64 = hv.iter().zip(v).map(|(h, x)| (h - l * x).powi(2)).sum::<f64>().sqrt();
