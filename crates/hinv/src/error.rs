@@ -144,6 +144,19 @@ pub enum HinvError {
     /// An error from the block-tridiagonal factorization.
     #[error(transparent)]
     Factor(#[from] tridiag::TridiagError),
+    /// Training data that cannot be read or split (`hinv::train`).
+    #[error("training data: {reason}")]
+    Data {
+        /// What is wrong, naming the file.
+        reason: String,
+    },
+    /// A training run cannot go on (`hinv::train`): an optimizer option
+    /// out of range, or a loss that stopped being finite.
+    #[error("training: {reason}")]
+    Training {
+        /// What happened, with the step and the values involved.
+        reason: String,
+    },
 }
 
 /// A number of bytes, displayed in binary units (`1.50 GiB`).

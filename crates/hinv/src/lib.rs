@@ -40,6 +40,7 @@ mod krylov;
 mod lifted;
 mod reference;
 mod spectrum;
+pub mod train;
 mod trust_region;
 
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};

@@ -25,8 +25,19 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn help_texts() {
-    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spectrum", "trust-region", "spec-schema"]
-    {
+    for sub in [
+        "",
+        "demo",
+        "solve",
+        "hvp",
+        "logdet",
+        "inertia",
+        "gradient",
+        "spectrum",
+        "trust-region",
+        "spec-schema",
+        "train",
+    ] {
         let args: Vec<&str> = if sub.is_empty() { vec!["--help"] } else { vec![sub, "--help"] };
         let (code, out, _) = run(&args);
         assert_eq!(code, 0);

@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod progress;
 mod spectrum;
+mod train;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,8 @@ enum Command {
     TrustRegion(TrustRegionArgs),
     /// Print the JSON Schema (draft 2020-12) of the network spec read by --spec.
     SpecSchema,
+    /// Train a network with one optimizer (CSV log), or --compare several at equal wall-clock time (report with charts).
+    Train(Box<train::TrainArgs>),
 }
 
 // Numeric flags take `allow_hyphen_values`, not `allow_negative_numbers`:
@@ -246,6 +249,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
             },
         ),
         Command::TrustRegion(a) => spectrum::trust_region(&a.model, a.rhs.as_deref(), a.radius, a.out.as_deref()),
+        Command::Train(a) => train::run(&a),
         Command::SpecSchema => {
             print!("{}", netgraph::SPEC_SCHEMA);
             Ok(Outcome::Vouched)

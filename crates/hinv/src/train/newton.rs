@@ -1,0 +1,182 @@
+//! Damped Newton with Levenberg–Marquardt adaptation of `eps`: the exact
+//! step `(H + eps I) p = g` from hinv's factorization, judged by the ratio
+//! of actual to predicted decrease.
+
+use std::time::Instant;
+
+use netgraph::Params;
+
+use super::optim::{check_setting, dot, norm, Optimizer, PhaseTimes, StepInfo, StepInput};
+use crate::curvature::Curvature;
+use crate::error::{HinvError, Result};
+
+/// The Levenberg–Marquardt rule: how the damping follows the ratio
+/// `rho = actual decrease / predicted decrease` of a trial step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LmRule {
+    /// Below this ratio the model is not trusted: damping times `increase`.
+    pub low: f64,
+    /// Above this ratio the model is good: damping times `decrease`.
+    pub high: f64,
+    /// Factor (> 1) applied on a poor ratio or a solver failure.
+    pub increase: f64,
+    /// Factor (< 1) applied on a good ratio.
+    pub decrease: f64,
+    /// Damping never goes below this.
+    pub min: f64,
+    /// Nor above this.
+    pub max: f64,
+}
+
+impl LmRule {
+    /// The rule of the damped Newton optimizer: thresholds 1/4 and 3/4,
+    /// times 3 on a poor step, halved on a good one, within `[1e-8, 1e8]`.
+    pub const NEWTON: LmRule = LmRule { low: 0.25, high: 0.75, increase: 3.0, decrease: 0.5, min: 1e-8, max: 1e8 };
+    /// Martens' rule for Hessian-free: times 3/2 and 2/3.
+    pub const MARTENS: LmRule =
+        LmRule { low: 0.25, high: 0.75, increase: 1.5, decrease: 2.0 / 3.0, min: 1e-8, max: 1e8 };
+
+    /// The damping after a trial step of ratio `rho` (NaN, as for a step
+    /// that predicted no decrease, counts as poor).
+    pub fn update(&self, damping: f64, rho: f64) -> f64 {
+        let d = if rho > self.high {
+            damping * self.decrease
+        } else if rho >= self.low {
+            damping
+        } else {
+            damping * self.increase
+        };
+        d.clamp(self.min, self.max)
+    }
+
+    /// The damping after the solver refused a system.
+    pub fn raise(&self, damping: f64) -> f64 {
+        (damping * self.increase).clamp(self.min, self.max)
+    }
+}
+
+/// `actual / predicted`, `-inf` when the model predicts no decrease (the
+/// step is then not taken, whatever the loss does).
+pub(crate) fn ratio(actual: f64, predicted: f64) -> f64 {
+    if predicted > 0.0 && actual.is_finite() {
+        actual / predicted
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// Damped Newton: per step, the gradient `g` on the mini-batch, the
+/// curvature on the curvature batch, then up to `max_trials` trials of
+/// `x - p` with `(H + eps I) p = g` solved exactly by hinv.
+///
+/// A trial is judged by `rho = (f(x) - f(x - p)) / (g.p - p.H p / 2)` on
+/// the mini-batch; the predicted decrease costs nothing, since
+/// `p.H p = g.p - eps |p|^2`. The step is taken when `rho > 0`, and `eps`
+/// follows [`LmRule::NEWTON`]. Indefiniteness is handled openly: when
+/// `reject_indefinite` is set (the default) a factorization whose inertia
+/// shows negative eigenvalues of `H + eps I` is not solved but answered
+/// with more damping; a `Singular` or `IllConditioned` system likewise.
+/// Each such reaction is an event in the log, and the inertia's negative
+/// count is reported with every step.
+#[derive(Debug, Clone)]
+pub struct DampedNewton {
+    eps: f64,
+    rule: LmRule,
+    max_trials: usize,
+    reject_indefinite: bool,
+}
+
+impl DampedNewton {
+    /// Starts from damping `eps > 0`.
+    pub fn new(eps: f64) -> Result<DampedNewton> {
+        check_setting("the initial eps", eps, eps > 0.0)?;
+        Ok(DampedNewton { eps, rule: LmRule::NEWTON, max_trials: 6, reject_indefinite: true })
+    }
+
+    /// Solves indefinite systems too, as the original recipe does (the
+    /// ratio test alone then guards the step).
+    pub fn allow_indefinite(mut self) -> Self {
+        self.reject_indefinite = false;
+        self
+    }
+
+    /// The current damping.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+}
+
+impl Optimizer for DampedNewton {
+    fn name(&self) -> String {
+        let pd = if self.reject_indefinite { "" } else { ",indefinite" };
+        format!("newton(eps0={}{pd})", self.eps)
+    }
+    fn uses_curvature(&self) -> bool {
+        true
+    }
+    fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
+        let mut times = PhaseTimes::default();
+        let t = Instant::now();
+        let (loss, g) = input.net.gradient(params, input.batch)?;
+        times.gradient += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let cb = input.curvature_batch.unwrap_or(input.batch);
+        let curv = Curvature::new(input.net, params, cb)?;
+        times.curvature += t.elapsed().as_secs_f64();
+
+        let mut info = StepInfo { batch_loss: loss, ..StepInfo::default() };
+        for _ in 0..self.max_trials {
+            let eps = self.eps;
+            let t = Instant::now();
+            let solved = curv.factor(eps).and_then(|f| {
+                let neg = f.inertia().negative;
+                if neg > 0 && self.reject_indefinite {
+                    return Ok((None, neg));
+                }
+                f.solve(&g).map(|p| (Some(p), neg))
+            });
+            times.solve += t.elapsed().as_secs_f64();
+            let p = match solved {
+                Ok((p, neg)) => {
+                    info.negative_eigenvalues = Some(info.negative_eigenvalues.map_or(neg, |n| n.max(neg)));
+                    match p {
+                        Some(p) => p,
+                        None => {
+                            self.eps = self.rule.raise(eps);
+                            info.rejected += 1;
+                            info.events.push(format!(
+                                "H + eps I has {neg} negative eigenvalue(s) at eps = {eps:.3e}: eps raised to {:.3e}",
+                                self.eps
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                Err(e @ (HinvError::Singular { .. } | HinvError::IllConditioned { .. })) => {
+                    self.eps = self.rule.raise(eps);
+                    info.rejected += 1;
+                    info.events.push(format!("{e}; eps raised to {:.3e}", self.eps));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let predicted = 0.5 * (dot(&g, &p) + eps * dot(&p, &p));
+            let mut trial = params.clone();
+            trial.as_mut_slice().iter_mut().zip(&p).for_each(|(x, pi)| *x -= pi);
+            let t = Instant::now();
+            let new_loss = input.net.loss(&trial, input.batch)?;
+            times.gradient += t.elapsed().as_secs_f64();
+            let rho = ratio(loss - new_loss, predicted);
+            self.eps = self.rule.update(eps, rho);
+            if rho > 0.0 {
+                *params = trial;
+                info.step_norm = norm(&p);
+                break;
+            }
+            info.rejected += 1;
+        }
+        info.damping = Some(self.eps);
+        info.times = times;
+        Ok(info)
+    }
+}
