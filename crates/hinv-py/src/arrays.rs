@@ -25,10 +25,14 @@ pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArrayDyn<f6
 /// while the GIL is released).
 pub fn c_order(a: &Bound<'_, PyArrayDyn<f64>>) -> PyResult<Vec<f64>> {
     let ro = a.try_readonly()?;
-    Ok(match ro.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => ro.as_array().iter().copied().collect(),
-    })
+    // `as_slice` also accepts Fortran-contiguous arrays, whose memory order
+    // is not C order.
+    if a.is_c_contiguous() {
+        if let Ok(s) = ro.as_slice() {
+            return Ok(s.to_vec());
+        }
+    }
+    Ok(ro.as_array().iter().copied().collect())
 }
 
 /// A 1-D `(n,)` or 2-D `(n, k)` float array, as `n x k` columns.
