@@ -1,0 +1,56 @@
+"""The exception classes of hinv: one per kind of error of the Rust library.
+
+Every exception carries the Rust error's message, subclasses `HinvError`, and
+also the built-in exception a Python caller would expect (`ValueError` for a
+bad argument, `ArithmeticError` for a singular system, `MemoryError` for a
+refused allocation), so both `except hinv.SingularError` and
+`except ArithmeticError` work. Typed fields (``eps``, ``backward_error`` ...)
+are set as attributes where the Rust error has them.
+"""
+
+import builtins
+
+
+class HinvError(Exception):
+    """Base class of every error raised by hinv."""
+
+
+class ShapeError(HinvError, ValueError):
+    """An argument has the wrong length or shape, or does not fit the network
+    (wrong widths, wrong number of parameters, a missing or extra tensor,
+    inputs and targets of different batch sizes, a class index out of range)."""
+
+
+class NonFiniteError(HinvError, ValueError):
+    """An argument holds a NaN or an infinity. Attributes: ``index``, ``value``."""
+
+
+class InvalidArgumentError(HinvError, ValueError):
+    """A numeric argument (eps, a threshold, a tolerance, an activation
+    parameter, a width) is out of its range."""
+
+
+class SpecError(HinvError, ValueError):
+    """The network spec is not valid (docs/spec.md): unknown key, wrong type,
+    missing field."""
+
+
+class IllConditionedError(HinvError, ArithmeticError):
+    """No elimination reached the requested backward error: H + eps I is too
+    ill-conditioned at this eps. Attributes: ``eps``, ``backward_error``,
+    ``tolerance``, ``iterations``."""
+
+
+class SingularError(HinvError, ArithmeticError):
+    """H + eps I is singular at this eps. Attributes: ``eps``, ``block``,
+    ``layer``, ``pivot``."""
+
+
+class OverflowError(HinvError, builtins.OverflowError):  # noqa: A001 - a builtins.OverflowError too
+    """The network overflows at these parameters (a NaN or infinity in the loss,
+    gradient or a derivative block)."""
+
+
+class TooLargeError(HinvError, MemoryError):
+    """A computation would need more memory than allowed; refused before
+    allocating. Attributes: ``needed`` and ``limit`` in bytes, when known."""

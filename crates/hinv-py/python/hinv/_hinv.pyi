@@ -1,0 +1,105 @@
+"""Type stubs of the native module hinv._hinv (import everything from `hinv`)."""
+
+from typing import Any, Iterator, Literal, Mapping, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+ArrayLike = npt.ArrayLike
+Weights = Union[Mapping[str, ArrayLike], Sequence[ArrayLike], ArrayLike]
+
+__version__: str
+
+class Network:
+    """A layered network built from its spec (docs/spec.md)."""
+
+    @staticmethod
+    def from_spec(spec: Union[Mapping[str, Any], str]) -> Network: ...
+    @property
+    def spec(self) -> dict[str, Any]: ...
+    @property
+    def input_dim(self) -> int: ...
+    @property
+    def num_params(self) -> int: ...
+    @property
+    def num_layers(self) -> int: ...
+    @property
+    def loss_kind(self) -> Literal["cross_entropy", "mse"]: ...
+    def parameter_shapes(self) -> list[tuple[str, list[int]]]: ...
+    def init_params(self, seed: int = 0) -> npt.NDArray[np.float64]: ...
+    def flatten(self, weights: Weights) -> npt.NDArray[np.float64]: ...
+    def unflatten(self, v: ArrayLike) -> dict[str, npt.NDArray[np.float64]]: ...
+    def loss(self, weights: Weights, x: ArrayLike, y: ArrayLike) -> float: ...
+
+class Curvature:
+    """The derivative blocks of a network's batch loss at given weights."""
+
+    def __init__(
+        self, net: Network, weights: Weights, x: ArrayLike, y: ArrayLike, *, memory_limit: int | None = None
+    ) -> None: ...
+    @property
+    def loss(self) -> float: ...
+    @property
+    def gradient(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def num_params(self) -> int: ...
+    @property
+    def num_layers(self) -> int: ...
+    def hvp(self, v: ArrayLike) -> npt.NDArray[np.float64]: ...
+    def factor(self, eps: float, *, allow_singular: bool = False, memory_limit: int | None = None) -> Factorization: ...
+    def count_eigenvalues_below(self, t: float) -> EigenvalueCount: ...
+
+class Factorization:
+    """H + eps I factored; reusable for any number of right-hand sides."""
+
+    def solve(
+        self,
+        b: ArrayLike,
+        *,
+        tolerance: float | None = None,
+        max_refinements: int | None = None,
+        accept_inexact: bool = False,
+    ) -> npt.NDArray[np.float64]: ...
+    def solve_with(
+        self,
+        b: ArrayLike,
+        *,
+        tolerance: float | None = None,
+        max_refinements: int | None = None,
+        accept_inexact: bool = False,
+    ) -> Solution: ...
+    def log_det(self) -> LogDet: ...
+    def log_abs_det(self) -> float: ...
+    def inertia(self) -> Inertia: ...
+    @property
+    def eps(self) -> float: ...
+    @property
+    def num_params(self) -> int: ...
+    @property
+    def lifted_dim(self) -> int: ...
+
+class Inertia:
+    positive: int
+    negative: int
+    zero: int
+    uncertain: int
+
+class LogDet:
+    sign: float
+    log_abs: float
+    def __iter__(self) -> Iterator[float]: ...
+
+class EigenvalueCount:
+    count: int
+    uncertain: int
+
+class SolveReport:
+    method: Literal["block_ldlt", "pivoted_lu"]
+    refinements: int
+    initial_backward_error: float
+    backward_error: float
+    within_tolerance: bool
+
+class Solution:
+    x: npt.NDArray[np.float64]
+    report: SolveReport

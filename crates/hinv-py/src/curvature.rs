@@ -1,0 +1,122 @@
+//! `hinv.Curvature`: the derivative blocks of a network at given weights on
+//! one batch, and the products, factorizations and eigenvalue counts they
+//! give. Every long call releases the GIL.
+
+use hinv::{Curvature, CurvatureOptions, FactorOptions};
+use numpy::PyArray1;
+use pyo3::prelude::*;
+
+use crate::arrays::{answer, columns, vector};
+use crate::errors::hinv_err;
+use crate::factorization::{EigenvalueCount, PyFactorization};
+use crate::network::PyNetwork;
+
+/// The curvature of a network's batch loss at given weights.
+///
+/// ``Curvature(net, weights, x, y)`` runs the forward and backward passes
+/// and computes every layer's derivative blocks once; every product,
+/// factorization (for any ``eps``) and eigenvalue count reuses them.
+///
+/// - ``weights``: a dict ``{name: array}`` with the names and PyTorch shapes
+///   of ``net.parameter_shapes()`` (``layers.0.weight``, ..., ``loss.bias``),
+///   a list of arrays in that order, or a flat vector of ``net.num_params``.
+/// - ``x``: inputs ``(batch, input_dim)``.
+/// - ``y``: integer classes ``(batch,)`` for cross-entropy, values
+///   ``(batch, outputs)`` for MSE.
+/// - ``memory_limit``: refuse derivative blocks needing more bytes than this
+///   (default: the memory available).
+///
+/// Arrays are read as float64; the loss is the batch mean (PyTorch's).
+#[pyclass(module = "hinv", frozen, name = "Curvature")]
+pub struct PyCurvature {
+    inner: Curvature,
+}
+
+#[pymethods]
+impl PyCurvature {
+    #[new]
+    #[pyo3(signature = (net, weights, x, y, *, memory_limit = None))]
+    fn new(
+        py: Python<'_>,
+        net: PyRef<'_, PyNetwork>,
+        weights: &Bound<'_, PyAny>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+        memory_limit: Option<u64>,
+    ) -> PyResult<PyCurvature> {
+        let params = net.params(weights)?;
+        let batch = net.batch(x, y)?;
+        let opts = CurvatureOptions { memory_limit };
+        let n = &net.net;
+        let inner = py.detach(|| Curvature::new_with(n, &params, &batch, &opts)).map_err(|e| hinv_err(py, e))?;
+        Ok(PyCurvature { inner })
+    }
+
+    /// The batch loss.
+    #[getter]
+    fn loss(&self) -> f64 {
+        self.inner.loss()
+    }
+
+    /// The gradient of the batch loss, flat in parameter order (a new array).
+    #[getter]
+    fn gradient<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        vector(py, self.inner.gradient().to_vec())
+    }
+
+    /// Number of parameters ``p``.
+    #[getter]
+    fn num_params(&self) -> usize {
+        self.inner.num_params()
+    }
+
+    /// Number of layers, the loss layer included.
+    #[getter]
+    fn num_layers(&self) -> usize {
+        self.inner.num_layers()
+    }
+
+    /// ``H v`` for a vector ``(p,)``, or ``H V`` for columns ``(p, k)``;
+    /// exact (Pearlmutter's form, linear in depth, never forming H).
+    fn hvp<'py>(&self, py: Python<'py>, v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let cols = columns(v, "v")?;
+        let out = py.detach(|| self.inner.hvp_many(cols.mat.as_ref())).map_err(|e| hinv_err(py, e))?;
+        Ok(answer(py, out.as_ref(), cols.one_d))
+    }
+
+    /// Factors ``H + eps I`` (its lifted block-tridiagonal system) for solves,
+    /// the log-determinant and the inertia.
+    ///
+    /// A singular ``H + eps I`` raises SingularError unless
+    /// ``allow_singular`` (the zero eigenvalues then show in ``inertia()``;
+    /// solves fail). ``memory_limit`` refuses factors needing more bytes.
+    #[pyo3(signature = (eps, *, allow_singular = false, memory_limit = None))]
+    fn factor(
+        &self,
+        py: Python<'_>,
+        eps: f64,
+        allow_singular: bool,
+        memory_limit: Option<u64>,
+    ) -> PyResult<PyFactorization> {
+        let opts = FactorOptions { allow_singular, memory_limit, ..FactorOptions::default() };
+        let f = py.detach(|| self.inner.factor_with(eps, &opts)).map_err(|e| hinv_err(py, e))?;
+        Ok(PyFactorization { inner: f })
+    }
+
+    /// How many eigenvalues of H lie strictly below ``t`` (Sylvester's law of
+    /// inertia on one factorization of ``H - t I``), with ``uncertain``: the
+    /// exact count lies within ``uncertain`` of ``count`` (0: certified).
+    fn count_eigenvalues_below(&self, py: Python<'_>, t: f64) -> PyResult<EigenvalueCount> {
+        let c = py.detach(|| self.inner.count_eigenvalues_below(t)).map_err(|e| hinv_err(py, e))?;
+        Ok(EigenvalueCount { count: c.count, uncertain: c.uncertain })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<hinv.Curvature: {} parameters, {} layers, loss {:.6e}>",
+            self.inner.num_params(),
+            self.inner.num_layers(),
+            self.inner.loss()
+        )
+    }
+}

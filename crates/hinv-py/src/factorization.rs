@@ -1,0 +1,245 @@
+//! `hinv.Factorization` and the small result classes (`Inertia`, `LogDet`,
+//! `EigenvalueCount`, `SolveReport`, `Solution`).
+
+use hinv::{Factorization, SolveMethod, SolveOptions};
+use pyo3::prelude::*;
+
+use crate::arrays::{answer, columns};
+use crate::errors::{hinv_err, invalid_arg};
+
+/// ``H + eps I`` factored (block LDLᵀ of the lifted system, and on need
+/// Gaussian elimination pivoted across blocks); reusable for any number of
+/// right-hand sides. Made by ``Curvature.factor(eps)``.
+#[pyclass(module = "hinv", frozen, name = "Factorization")]
+pub struct PyFactorization {
+    pub inner: Factorization,
+}
+
+/// The inertia of ``H + eps I``: counts of positive, negative and zero
+/// eigenvalues; the exact counts lie within ``uncertain`` of these
+/// (0: certified).
+#[pyclass(module = "hinv", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Inertia {
+    /// Positive eigenvalues.
+    pub positive: usize,
+    /// Negative eigenvalues (the eigenvalues of H below -eps).
+    pub negative: usize,
+    /// Zero eigenvalues.
+    pub zero: usize,
+    /// How many of the counts the factorization cannot vouch for.
+    pub uncertain: usize,
+}
+
+#[pymethods]
+impl Inertia {
+    fn __repr__(&self) -> String {
+        format!(
+            "Inertia(positive={}, negative={}, zero={}, uncertain={})",
+            self.positive, self.negative, self.zero, self.uncertain
+        )
+    }
+}
+
+/// ``log|det(H + eps I)|`` and the sign of the determinant (``sign`` 0 and
+/// ``log_abs`` -inf for an exactly singular matrix).
+#[pyclass(module = "hinv", frozen, get_all)]
+#[derive(Clone)]
+pub struct LogDet {
+    /// +1.0, -1.0 or 0.0.
+    pub sign: f64,
+    /// ``log|det|``.
+    pub log_abs: f64,
+}
+
+#[pymethods]
+impl LogDet {
+    fn __repr__(&self) -> String {
+        format!("LogDet(sign={:?}, log_abs={:?})", self.sign, self.log_abs)
+    }
+    /// ``sign, log_abs = f.log_det()``, as with ``numpy.linalg.slogdet``.
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let t = (self.sign, self.log_abs).into_pyobject(py)?;
+        Ok(t.call_method0("__iter__")?.unbind())
+    }
+}
+
+/// How many eigenvalues of H lie below a threshold: the exact count is in
+/// ``count - uncertain ..= count + uncertain`` (0: certified).
+#[pyclass(module = "hinv", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct EigenvalueCount {
+    /// The count read off the factorization.
+    pub count: usize,
+    /// Its uncertainty (0: certified).
+    pub uncertain: usize,
+}
+
+#[pymethods]
+impl EigenvalueCount {
+    fn __repr__(&self) -> String {
+        format!("EigenvalueCount(count={}, uncertain={})", self.count, self.uncertain)
+    }
+}
+
+/// What a solve did: the elimination (``"block_ldlt"`` or ``"pivoted_lu"``),
+/// refinement steps, the backward errors before and after refinement, and
+/// whether the tolerance was met (only False with ``accept_inexact``).
+#[pyclass(module = "hinv", frozen, get_all)]
+#[derive(Clone)]
+pub struct SolveReport {
+    /// ``"block_ldlt"`` or ``"pivoted_lu"``.
+    pub method: &'static str,
+    /// Refinement steps with the exact HVP.
+    pub refinements: usize,
+    /// Largest column backward error of the unrefined solve.
+    pub initial_backward_error: f64,
+    /// Largest column backward error of the returned solution.
+    pub backward_error: f64,
+    /// ``backward_error <= tolerance``.
+    pub within_tolerance: bool,
+}
+
+#[pymethods]
+impl SolveReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "SolveReport(method={:?}, refinements={}, initial_backward_error={:.3e}, backward_error={:.3e}, within_tolerance={})",
+            self.method,
+            self.refinements,
+            self.initial_backward_error,
+            self.backward_error,
+            if self.within_tolerance { "True" } else { "False" }
+        )
+    }
+}
+
+/// A solution ``x`` (same rank as the right-hand side) and its ``report``.
+#[pyclass(module = "hinv", frozen, get_all)]
+pub struct Solution {
+    /// The solution.
+    pub x: Py<PyAny>,
+    /// How it was obtained.
+    pub report: SolveReport,
+}
+
+#[pymethods]
+impl Solution {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let shape = self.x.bind(py).getattr("shape").map(|s| s.to_string()).unwrap_or_default();
+        format!("Solution(x=<array {shape}>, report={})", self.report.__repr__())
+    }
+}
+
+impl PyFactorization {
+    fn solve_inner<'py>(
+        &self,
+        py: Python<'py>,
+        b: &Bound<'py, PyAny>,
+        tolerance: Option<f64>,
+        max_refinements: Option<usize>,
+        accept_inexact: bool,
+    ) -> PyResult<(Bound<'py, PyAny>, SolveReport)> {
+        let mut opts = SolveOptions { accept_inexact, ..SolveOptions::default() };
+        if let Some(t) = tolerance {
+            opts.tolerance = t;
+        }
+        if let Some(m) = max_refinements {
+            opts.max_refinements = m;
+        }
+        let cols = columns(b, "b")?;
+        if cols.mat.ncols() == 0 {
+            return Err(invalid_arg(py, "b has no columns".into()));
+        }
+        let s = py.detach(|| self.inner.solve_with(cols.mat.as_ref(), &opts)).map_err(|e| hinv_err(py, e))?;
+        let r = s.report;
+        let report = SolveReport {
+            method: match r.method {
+                SolveMethod::BlockLdlt => "block_ldlt",
+                SolveMethod::PivotedLu => "pivoted_lu",
+            },
+            refinements: r.refinements,
+            initial_backward_error: r.initial_backward_error,
+            backward_error: r.backward_error,
+            within_tolerance: r.within_tolerance,
+        };
+        Ok((answer(py, s.x.as_ref(), cols.one_d), report))
+    }
+}
+
+#[pymethods]
+impl PyFactorization {
+    /// ``(H + eps I)^-1 b`` for a vector ``(p,)`` or columns ``(p, k)``, to a
+    /// normwise backward error of at most ``tolerance`` (default 64 machine
+    /// epsilons, 1.4e-14), refined with the exact HVP.
+    ///
+    /// Raises IllConditionedError when no elimination reaches the tolerance,
+    /// unless ``accept_inexact`` (then see ``solve_with`` for the report).
+    /// The damped Newton step is ``-f.solve(gradient)``.
+    #[pyo3(signature = (b, *, tolerance = None, max_refinements = None, accept_inexact = false))]
+    fn solve<'py>(
+        &self,
+        py: Python<'py>,
+        b: &Bound<'py, PyAny>,
+        tolerance: Option<f64>,
+        max_refinements: Option<usize>,
+        accept_inexact: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.solve_inner(py, b, tolerance, max_refinements, accept_inexact)?.0)
+    }
+
+    /// ``solve`` returning a ``Solution`` with ``.x`` and ``.report``
+    /// (elimination used, refinement steps, backward errors).
+    #[pyo3(signature = (b, *, tolerance = None, max_refinements = None, accept_inexact = false))]
+    fn solve_with<'py>(
+        &self,
+        py: Python<'py>,
+        b: &Bound<'py, PyAny>,
+        tolerance: Option<f64>,
+        max_refinements: Option<usize>,
+        accept_inexact: bool,
+    ) -> PyResult<Solution> {
+        let (x, report) = self.solve_inner(py, b, tolerance, max_refinements, accept_inexact)?;
+        Ok(Solution { x: x.unbind(), report })
+    }
+
+    /// ``log|det(H + eps I)|`` with the sign of the determinant, accurate to
+    /// about ``eps_mach * cond(H + eps I)`` relative to its magnitude.
+    fn log_det(&self, py: Python<'_>) -> PyResult<LogDet> {
+        let d = py.detach(|| self.inner.log_det()).map_err(|e| hinv_err(py, e))?;
+        Ok(LogDet { sign: d.sign, log_abs: d.log_abs })
+    }
+
+    /// ``log|det(H + eps I)|`` (``log_det().log_abs``).
+    fn log_abs_det(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(self.log_det(py)?.log_abs)
+    }
+
+    /// The inertia of ``H + eps I`` with its certificate ``uncertain``.
+    fn inertia(&self) -> Inertia {
+        let i = self.inner.inertia();
+        Inertia { positive: i.positive, negative: i.negative, zero: i.zero, uncertain: i.uncertain }
+    }
+
+    /// The ``eps`` of this factorization.
+    #[getter]
+    fn eps(&self) -> f64 {
+        self.inner.eps()
+    }
+
+    /// Number of parameters.
+    #[getter]
+    fn num_params(&self) -> usize {
+        self.inner.num_params()
+    }
+
+    /// Size of the lifted system (``sum_l p_l + 2 a_l``).
+    #[getter]
+    fn lifted_dim(&self) -> usize {
+        self.inner.lifted_dim()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<hinv.Factorization: {} parameters, eps={:e}>", self.inner.num_params(), self.inner.eps())
+    }
+}

@@ -1,0 +1,31 @@
+//! Python bindings of hinv, built by maturin into the package `hinv`
+//! (`python/hinv`, whose `__init__.py` re-exports this module `hinv._hinv`).
+//!
+//! - `network`: `Network` from a spec dict, weights as dicts/lists/vectors;
+//! - `curvature`: `Curvature` (loss, gradient, HVP, factor, eigenvalue counts);
+//! - `factorization`: `Factorization` (solve, log-det, inertia) and results;
+//! - `arrays`: numpy in and out;
+//! - `errors`: Rust errors as typed Python exceptions (`hinv/_errors.py`).
+
+mod arrays;
+mod curvature;
+mod errors;
+mod factorization;
+mod network;
+
+use pyo3::prelude::*;
+
+/// The native module; import `hinv`, not this.
+#[pymodule]
+fn _hinv(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<network::PyNetwork>()?;
+    m.add_class::<curvature::PyCurvature>()?;
+    m.add_class::<factorization::PyFactorization>()?;
+    m.add_class::<factorization::Inertia>()?;
+    m.add_class::<factorization::LogDet>()?;
+    m.add_class::<factorization::EigenvalueCount>()?;
+    m.add_class::<factorization::SolveReport>()?;
+    m.add_class::<factorization::Solution>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
