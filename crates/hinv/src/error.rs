@@ -120,6 +120,18 @@ pub enum HinvError {
         /// What to do instead.
         hint: &'static str,
     },
+    /// A spectral computation (eigenvalue bracket, histogram range,
+    /// shift-invert, trust-region step) could not certify its answer:
+    /// counts stayed uncertain, or an iteration did not converge.
+    #[error("{what} could not be certified: {why}; {hint}")]
+    Uncertified {
+        /// What was being computed.
+        what: &'static str,
+        /// Why it failed, with the numbers.
+        why: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// A dense reference solve failed.
     #[error("the dense reference route failed: {0}")]
     Dense(String),

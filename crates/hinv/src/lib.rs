@@ -39,6 +39,8 @@ mod factor;
 mod krylov;
 mod lifted;
 mod reference;
+mod spectrum;
+mod trust_region;
 
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};
@@ -46,7 +48,12 @@ pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMeth
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
 pub use reference::{DenseLimit, Spectrum};
+pub use spectrum::{
+    symlog_edges, Eigenpairs, End, ExtremeEigenvalue, Histogram, IntervalCount, Method, RangeEstimate, ShiftCount,
+    SpectrumOptions,
+};
 pub use tridiag::{Inertia, ParPolicy, SignedLogDet, Strategy};
+pub use trust_region::{StepKind, TrustRegionOptions, TrustRegionStep};
 
 pub use blockmat;
 pub use netgraph;

@@ -25,7 +25,8 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn help_texts() {
-    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spec-schema"] {
+    for sub in ["", "demo", "solve", "hvp", "logdet", "inertia", "gradient", "spectrum", "trust-region", "spec-schema"]
+    {
         let args: Vec<&str> = if sub.is_empty() { vec!["--help"] } else { vec![sub, "--help"] };
         let (code, out, _) = run(&args);
         assert_eq!(code, 0);
@@ -319,4 +320,70 @@ fn pytorch_page() {
         }
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `hinv spectrum` and `hinv trust-region` on files: the JSON against the
+/// library, the SVG written, the step written.
+#[test]
+fn spectrum_and_trust_region_through_files() {
+    use netgraph::{Activation, Batch, Network};
+    let dir = scratch("spectrum");
+    let net = Network::builder(3).without_bias().dense(4, Activation::Tanh).repeat(3).cross_entropy(3).unwrap();
+    let mut params = net.init_params(5);
+    params.scale(2.0);
+    let batch = Batch::random_classification(3, 3, 4, 9);
+    let (spec, weights, inputs, targets) =
+        (dir.join("net.json"), dir.join("w.safetensors"), dir.join("x.npy"), dir.join("y.npy"));
+    netgraph::save_spec(&net, &spec).unwrap();
+    netgraph::save_weights(&net, &params, &weights, netgraph::Dtype::F64).unwrap();
+    netgraph::save_batch(&batch, &inputs, &targets).unwrap();
+    let files = [
+        "--spec",
+        spec.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--targets",
+        targets.to_str().unwrap(),
+    ];
+    let curv = hinv::Curvature::new(&net, &params, &batch).unwrap();
+    let svg = dir.join("h.svg");
+    let mut args = vec!["spectrum"];
+    args.extend(files);
+    args.extend(["--bins", "8", "--nearest", "0.1", "--k", "2", "--svg", svg.to_str().unwrap(), "--json"]);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let n = curv.num_params() as u64;
+    let total: u64 = v["histogram"]["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+    assert_eq!(total, n);
+    let signs = ["negative", "near_zero", "positive"].map(|k| v[k].as_u64().unwrap());
+    assert_eq!(signs.iter().sum::<u64>(), n);
+    let lmin = curv.lambda_min(&hinv::SpectrumOptions::default()).unwrap();
+    assert_eq!(v["lambda_min"]["value"].as_f64().unwrap(), lmin.value);
+    assert_eq!(v["eigenpairs"]["values"].as_array().unwrap().len(), 2);
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("negative") && picture.contains("symmetric-log"));
+
+    let step = dir.join("p.npy");
+    let mut args = vec!["trust-region"];
+    args.extend(files);
+    args.extend(["--radius", "0.5", "--out", step.to_str().unwrap(), "--json"]);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let p = netgraph::read_npy_vector(&step).unwrap();
+    let lib = curv.trust_region_step(0.5, &hinv::TrustRegionOptions::default()).unwrap();
+    assert_eq!(p, lib.p);
+    assert_eq!(v["report"]["kind"], "Boundary");
+    assert!((v["report"]["step_norm"].as_f64().unwrap() - 0.5).abs() < 1e-10);
+
+    // Bad radius: an error, exit 2.
+    let mut args = vec!["trust-region"];
+    args.extend(files);
+    args.extend(["--radius", "-1"]);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: the trust-region radius must be"), "{err}");
 }

@@ -44,10 +44,10 @@ pub enum Outcome {
 }
 
 /// A loaded model: the curvature and how long loading and derivatives took.
-struct Loaded {
-    curv: Curvature,
-    load_s: f64,
-    derivs_s: f64,
+pub(super) struct Loaded {
+    pub(super) curv: Curvature,
+    pub(super) load_s: f64,
+    pub(super) derivs_s: f64,
 }
 
 /// Reads the spec, weights and batch; returns them and the time it took.
@@ -62,7 +62,7 @@ fn read_model(m: &ModelArgs) -> Result<(Network, Params, Batch, f64), CliError> 
     Ok((net, params, batch, load_s))
 }
 
-fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
+pub(super) fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
     let (net, params, batch, load_s) = read_model(m)?;
     // Refused before the passes allocate the derivative blocks.
     let opts = hinv::CurvatureOptions { memory_limit: Some(memory_limit(m)) };
@@ -77,29 +77,29 @@ fn memory_limit(m: &ModelArgs) -> u64 {
 
 /// Factor options for a command: the memory limit from the flag, or the
 /// memory available now.
-fn factor_options(m: &ModelArgs, allow_singular: bool) -> hinv::FactorOptions {
+pub(super) fn factor_options(m: &ModelArgs, allow_singular: bool) -> hinv::FactorOptions {
     hinv::FactorOptions { allow_singular, memory_limit: Some(memory_limit(m)), ..Default::default() }
 }
 
-fn rhs_or_gradient(curv: &Curvature, rhs: Option<&Path>) -> Result<Vec<f64>, CliError> {
+pub(super) fn rhs_or_gradient(curv: &Curvature, rhs: Option<&Path>) -> Result<Vec<f64>, CliError> {
     match rhs {
         Some(p) => Ok(netgraph::read_npy_vector(p)?),
         None => Ok(curv.gradient().to_vec()),
     }
 }
 
-fn write_out(out: Option<&Path>, v: &[f64]) -> Result<(), CliError> {
+pub(super) fn write_out(out: Option<&Path>, v: &[f64]) -> Result<(), CliError> {
     if let Some(p) = out {
         netgraph::write_npy_vector(p, v)?;
     }
     Ok(())
 }
 
-fn norm(v: &[f64]) -> f64 {
+pub(super) fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-fn sizes(curv: &Curvature) -> serde_json::Value {
+pub(super) fn sizes(curv: &Curvature) -> serde_json::Value {
     let d = curv.derivatives();
     sizes_of(&d.param_sizes, &d.act_sizes)
 }
@@ -114,7 +114,7 @@ fn sizes_of(param_sizes: &[usize], act_sizes: &[usize]) -> serde_json::Value {
     })
 }
 
-fn print_json(v: &serde_json::Value) {
+pub(super) fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 

@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod progress;
+mod spectrum;
 
 use std::path::PathBuf;
 
@@ -18,7 +19,9 @@ const EXIT_STATUS: &str = "Exit status:
      (also for command-line usage errors)
   3  an answer was printed or written that hinv cannot vouch for, with a
      warning on stderr: a solve asked for with --accept-inexact that missed
-     its tolerance, or an inertia whose counts are uncertain";
+     its tolerance, or an inertia whose counts are uncertain; spectrum and
+     trust-region: an uncertain count, an unconverged bracket or an
+     unverified eigenpair, or a trust-region iteration out of budget";
 
 /// Exact Hessian-inverse-vector products, log-determinants and inertia for
 /// deep networks, linear in depth.
@@ -43,6 +46,10 @@ enum Command {
     Inertia(InertiaArgs),
     /// Write the gradient of the batch loss.
     Gradient(GradientArgs),
+    /// Exact spectrum of H: lambda_min/lambda_max, negative/near-zero/positive counts, a histogram (and SVG), eigenpairs near a shift.
+    Spectrum(SpectrumArgs),
+    /// Solve the trust-region subproblem min g.p + p.H p / 2, ||p|| <= radius, exactly, and write p.
+    TrustRegion(TrustRegionArgs),
     /// Print the JSON Schema (draft 2020-12) of the network spec read by --spec.
     SpecSchema,
 }
@@ -173,6 +180,48 @@ struct GradientArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct SpectrumArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Number of histogram bins over [lambda_min, lambda_max] (one factorization per edge).
+    #[arg(long, default_value_t = 32)]
+    bins: usize,
+    /// Bins equal on a linear axis, on a symmetric-log axis, or both.
+    #[arg(long, value_enum, default_value_t = spectrum::Scale::Both)]
+    scale: spectrum::Scale,
+    /// Explicit bin edges, comma-separated and increasing (replaces --bins and --scale).
+    #[arg(long, value_name = "E0,E1,...", value_delimiter = ',', allow_hyphen_values = true)]
+    edges: Option<Vec<f64>>,
+    /// Eigenvalues with |lambda| <= ZERO_TOL * ||H|| are counted as near zero.
+    #[arg(long, default_value_t = 1e-8, allow_hyphen_values = true)]
+    zero_tol: f64,
+    /// Also find the eigenpairs nearest this shift (shift-invert Lanczos, verified by counting).
+    #[arg(long, value_name = "SIGMA", allow_hyphen_values = true)]
+    nearest: Option<f64>,
+    /// How many eigenpairs --nearest finds.
+    #[arg(long, default_value_t = 4)]
+    k: usize,
+    /// Write the histogram(s) as an SVG picture.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TrustRegionArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The trust-region radius Delta.
+    #[arg(long, value_name = "DELTA", allow_hyphen_values = true)]
+    radius: f64,
+    /// The linear term g, a flat .npy vector (default: the gradient).
+    #[arg(long, value_name = "FILE")]
+    rhs: Option<PathBuf>,
+    /// Where to write the step p (flat .npy, f64).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
@@ -184,6 +233,19 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Logdet(a) => commands::logdet(&a.model, a.eps),
         Command::Inertia(a) => commands::inertia(&a.model, a.shift),
         Command::Gradient(a) => commands::gradient(&a.model, a.out.as_deref()),
+        Command::Spectrum(a) => spectrum::spectrum(
+            &a.model,
+            &spectrum::SpectrumRequest {
+                bins: a.bins,
+                scale: a.scale,
+                edges: a.edges.as_deref(),
+                zero_tol: a.zero_tol,
+                nearest: a.nearest,
+                k: a.k,
+                svg: a.svg.as_deref(),
+            },
+        ),
+        Command::TrustRegion(a) => spectrum::trust_region(&a.model, a.rhs.as_deref(), a.radius, a.out.as_deref()),
         Command::SpecSchema => {
             print!("{}", netgraph::SPEC_SCHEMA);
             Ok(Outcome::Vouched)
