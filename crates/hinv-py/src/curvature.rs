@@ -10,6 +10,7 @@ use crate::arrays::{answer, columns, vector};
 use crate::errors::hinv_err;
 use crate::factorization::{EigenvalueCount, PyFactorization};
 use crate::network::PyNetwork;
+use crate::spectrum;
 
 /// The curvature of a network's batch loss at given weights.
 ///
@@ -109,6 +110,34 @@ impl PyCurvature {
     fn count_eigenvalues_below(&self, py: Python<'_>, t: f64) -> PyResult<EigenvalueCount> {
         let c = py.detach(|| self.inner.count_eigenvalues_below(t)).map_err(|e| hinv_err(py, e))?;
         Ok(EigenvalueCount { count: c.count, uncertain: c.uncertain })
+    }
+
+    /// The smallest eigenvalue of H, bracketed by certified eigenvalue counts
+    /// to ``max(rel_tol |lambda|, abs_tol ||H||)`` (shift-invert Lanczos
+    /// verified by counting, or bisection on counts). Raises
+    /// UncertifiedError when the counts stay uncertain.
+    #[pyo3(signature = (*, rel_tol = 1e-10, abs_tol = 1e-12))]
+    fn lambda_min(&self, py: Python<'_>, rel_tol: f64, abs_tol: f64) -> PyResult<spectrum::Eigenvalue> {
+        spectrum::lambda_min(&self.inner, py, rel_tol, abs_tol)
+    }
+
+    /// The largest eigenvalue of H; see ``lambda_min``.
+    #[pyo3(signature = (*, rel_tol = 1e-10, abs_tol = 1e-12))]
+    fn lambda_max(&self, py: Python<'_>, rel_tol: f64, abs_tol: f64) -> PyResult<spectrum::Eigenvalue> {
+        spectrum::lambda_max(&self.inner, py, rel_tol, abs_tol)
+    }
+
+    /// How many eigenvalues of H lie in ``[lower, upper)``, with ``uncertain``.
+    fn count_in(&self, py: Python<'_>, lower: f64, upper: f64) -> PyResult<spectrum::IntervalCount> {
+        spectrum::count_in(&self.inner, py, lower, upper)
+    }
+
+    /// The exact trust-region step for the gradient: ``p`` minimises
+    /// ``g.p + p.H p / 2`` over ``||p|| <= radius`` (Moré–Sorensen, the hard
+    /// case included). ``p`` is the step itself: ``w += step.p``.
+    #[pyo3(signature = (radius, *, tolerance = 1e-12))]
+    fn trust_region_step(&self, py: Python<'_>, radius: f64, tolerance: f64) -> PyResult<spectrum::TrustRegionStep> {
+        spectrum::trust_region_step(&self.inner, py, radius, tolerance)
     }
 
     fn __repr__(&self) -> String {

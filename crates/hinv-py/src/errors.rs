@@ -60,6 +60,7 @@ pub fn hinv_err(py: Python<'_>, e: HinvError) -> PyErr {
         HinvError::TooLarge { needed, limit, .. } => {
             raise(py, "TooLargeError", msg, &[("needed", obj(py, needed.0)), ("limit", obj(py, limit.0))])
         }
+        HinvError::Uncertified { .. } => raise(py, "UncertifiedError", msg, &[]),
         HinvError::Net(e) => net_err(py, e),
         HinvError::Factor(hinv::tridiag::TridiagError::Singular { block, pivot, .. }) => {
             raise(py, "SingularError", msg, &[("block", obj(py, block)), ("pivot", obj(py, pivot))])

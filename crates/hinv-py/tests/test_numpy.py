@@ -266,3 +266,37 @@ def test_docstrings_and_stub_present():
         assert obj.__doc__ and len(obj.__doc__) > 20
     pkg = pathlib.Path(hinv.__file__).parent
     assert (pkg / "py.typed").exists() and (pkg / "_hinv.pyi").exists()
+
+
+def test_extreme_eigenvalues_and_interval_counts_against_eigvalsh():
+    net, w, x, y = problem(spec(), seed=2, gain=2.5)
+    curv = hinv.Curvature(net, w, x, y)
+    evals = np.linalg.eigvalsh(dense_hessian(curv))
+    scale = np.abs(evals).max()
+    for e, ref in [(curv.lambda_min(), evals[0]), (curv.lambda_max(), evals[-1])]:
+        # The bracket is certified by inertia; numpy's eigvalsh is accurate to
+        # ~1e-15 ||H||, so it must lie inside the bracket widened by that.
+        assert e.lower - 1e-13 * scale <= ref <= e.upper + 1e-13 * scale
+        assert abs(e.value - ref) <= 1e-9 * scale
+        if e.eigenvectors.shape[1]:
+            v = e.eigenvectors[:, 0]
+            assert np.linalg.norm(curv.hvp(v) - e.value * v) <= 1e-6 * scale * np.linalg.norm(v)
+    c = curv.count_in(-0.5, 0.5)
+    assert abs(c.count - int(((evals >= -0.5) & (evals < 0.5)).sum())) <= c.uncertain
+
+
+@pytest.mark.parametrize("radius", [1e-2, 1.0, 100.0])
+def test_trust_region_step_against_dense_secular_equation(radius):
+    net, w, x, y = problem(spec(), seed=6, gain=2.0)
+    curv = hinv.Curvature(net, w, x, y)
+    H, g = dense_hessian(curv), curv.gradient
+    s = curv.trust_region_step(radius)
+    assert s.converged and s.kind in ("interior", "boundary", "hard_case")
+    assert np.linalg.norm(s.p) <= radius * (1 + 1e-10)
+    # KKT conditions of the trust-region problem, checked with the dense H:
+    # (H + lam I) p = -g, lam >= 0, H + lam I positive semidefinite.
+    lam = s.lam
+    assert lam >= 0 and np.linalg.eigvalsh(H + lam * np.eye(len(g)))[0] >= -1e-9 * np.abs(H).max()
+    assert np.linalg.norm(H @ s.p + lam * s.p + g) <= 1e-8 * np.linalg.norm(g)
+    model = g @ s.p + 0.5 * s.p @ H @ s.p
+    assert -model == pytest.approx(s.model_decrease, rel=1e-8, abs=1e-14)

@@ -26,26 +26,32 @@ from ._errors import (
     SingularError,
     SpecError,
     TooLargeError,
+    UncertifiedError,
 )
 from ._hinv import (
     Curvature,
+    Eigenvalue,
     EigenvalueCount,
     Factorization,
     Inertia,
+    IntervalCount,
     LogDet,
     Network,
     Solution,
     SolveReport,
+    TrustRegionStep,
     __version__,
 )
 
 __all__ = [
     "Curvature",
+    "Eigenvalue",
     "EigenvalueCount",
     "Factorization",
     "HinvError",
     "IllConditionedError",
     "Inertia",
+    "IntervalCount",
     "InvalidArgumentError",
     "LogDet",
     "Network",
@@ -57,5 +63,7 @@ __all__ = [
     "SolveReport",
     "SpecError",
     "TooLargeError",
+    "TrustRegionStep",
+    "UncertifiedError",
     "__version__",
 ]

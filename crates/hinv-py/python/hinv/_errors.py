@@ -54,3 +54,9 @@ class OverflowError(HinvError, builtins.OverflowError):  # noqa: A001 - a builti
 class TooLargeError(HinvError, MemoryError):
     """A computation would need more memory than allowed; refused before
     allocating. Attributes: ``needed`` and ``limit`` in bytes, when known."""
+
+
+class UncertifiedError(HinvError, ArithmeticError):
+    """A spectral computation (an eigenvalue bracket, a trust-region step)
+    could not certify its answer: counts stayed uncertain or an iteration
+    did not converge."""

@@ -48,6 +48,10 @@ class Curvature:
     def hvp(self, v: ArrayLike) -> npt.NDArray[np.float64]: ...
     def factor(self, eps: float, *, allow_singular: bool = False, memory_limit: int | None = None) -> Factorization: ...
     def count_eigenvalues_below(self, t: float) -> EigenvalueCount: ...
+    def lambda_min(self, *, rel_tol: float = 1e-10, abs_tol: float = 1e-12) -> Eigenvalue: ...
+    def lambda_max(self, *, rel_tol: float = 1e-10, abs_tol: float = 1e-12) -> Eigenvalue: ...
+    def count_in(self, lower: float, upper: float) -> IntervalCount: ...
+    def trust_region_step(self, radius: float, *, tolerance: float = 1e-12) -> TrustRegionStep: ...
 
 class Factorization:
     """H + eps I factored; reusable for any number of right-hand sides."""
@@ -103,3 +107,38 @@ class SolveReport:
 class Solution:
     x: npt.NDArray[np.float64]
     report: SolveReport
+
+class Eigenvalue:
+    end: Literal["min", "max"]
+    value: float
+    lower: float
+    upper: float
+    converged: bool
+    multiplicity: int
+    eigenvectors: npt.NDArray[np.float64]
+    eigenvector_values: npt.NDArray[np.float64]
+    residuals: npt.NDArray[np.float64]
+    method: Literal["shift_invert", "bisection"]
+    factorizations: int
+    solves: int
+    hvps: int
+
+class IntervalCount:
+    lower: float
+    upper: float
+    count: int
+    uncertain: int
+
+class TrustRegionStep:
+    p: npt.NDArray[np.float64]
+    lam: float
+    step_norm: float
+    radius: float
+    model_decrease: float
+    cauchy_decrease: float
+    kind: Literal["interior", "boundary", "hard_case"]
+    lambda_min: float | None
+    optimality_residual: float
+    converged: bool
+    factorizations: int
+    solves: int
