@@ -45,8 +45,8 @@ pub use dense::Dense;
 pub use derivatives::Derivatives;
 pub use error::{NetError, Result};
 pub use files::{
-    load_batch, load_spec, load_weights, read_npy_vector, save_batch, save_npy, save_spec, save_weights, write_npy,
-    write_npy_vector, Dtype,
+    load_batch, load_inputs, load_spec, load_weights, read_npy_vector, save_batch, save_npy, save_spec, save_weights,
+    write_npy, write_npy_vector, Dtype,
 };
 pub use ggn::{GgnDerivatives, OutputCurvature, OutputJacobian};
 pub use layer::{Layer, LayerBlocks};
