@@ -224,33 +224,46 @@ impl WoodburyFactorization {
 
 /// A factorization of `C + eps I` by one of the exact routes.
 #[derive(Debug)]
-pub enum CurvatureFactor {
-    /// The lifted block-tridiagonal route.
+pub struct CurvatureFactor {
+    inner: Inner,
+    /// The curvature is a Gauss–Newton matrix (positive semi-definite by
+    /// construction).
+    psd: bool,
+}
+
+#[derive(Debug)]
+enum Inner {
     Lifted(Factorization),
-    /// The Woodbury route (Gauss–Newton only).
     Woodbury(WoodburyFactorization),
 }
 
 impl CurvatureFactor {
     /// Which route.
     pub fn route(&self) -> Route {
-        match self {
-            CurvatureFactor::Lifted(_) => Route::Lifted,
-            CurvatureFactor::Woodbury(_) => Route::Woodbury,
+        match &self.inner {
+            Inner::Lifted(_) => Route::Lifted,
+            Inner::Woodbury(_) => Route::Woodbury,
+        }
+    }
+    /// The lifted factorization, when that route was taken.
+    pub fn as_lifted(&self) -> Option<&Factorization> {
+        match &self.inner {
+            Inner::Lifted(f) => Some(f),
+            Inner::Woodbury(_) => None,
         }
     }
     /// The shift `eps`.
     pub fn eps(&self) -> f64 {
-        match self {
-            CurvatureFactor::Lifted(f) => f.eps(),
-            CurvatureFactor::Woodbury(f) => f.eps(),
+        match &self.inner {
+            Inner::Lifted(f) => f.eps(),
+            Inner::Woodbury(f) => f.eps(),
         }
     }
     /// `(C + eps I)^-1 G` with a report; see [`Factorization::solve_with`].
     pub fn solve_with(&self, g: MatRef<'_, f64>, opts: &SolveOptions) -> Result<Solution> {
-        match self {
-            CurvatureFactor::Lifted(f) => f.solve_with(g, opts),
-            CurvatureFactor::Woodbury(f) => f.solve_with(g, opts),
+        match &self.inner {
+            Inner::Lifted(f) => f.solve_with(g, opts),
+            Inner::Woodbury(f) => f.solve_with(g, opts),
         }
     }
     /// `(C + eps I)^-1 g` for one vector, at the default tolerance.
@@ -260,17 +273,33 @@ impl CurvatureFactor {
     }
     /// `log|det(C + eps I)|` and its sign.
     pub fn log_det(&self) -> Result<SignedLogDet> {
-        match self {
-            CurvatureFactor::Lifted(f) => f.log_det(),
-            CurvatureFactor::Woodbury(f) => Ok(f.log_det()),
+        match &self.inner {
+            Inner::Lifted(f) => f.log_det(),
+            Inner::Woodbury(f) => Ok(f.log_det()),
         }
     }
     /// The inertia of `C + eps I`, with its certificate.
+    ///
+    /// For a Gauss–Newton curvature and `eps > 0` the answer is known by
+    /// construction: `J^T Lambda J + eps I` with `Lambda_s` positive
+    /// semi-definite has every eigenvalue at least `eps` (up to the rounding
+    /// of forming `Lambda`, `O(u ||GGN||)`, which the condition
+    /// `eps >= 64 u ||GGN + eps I||` dominates). The lifted factorization's
+    /// own count is then only checked for consistency (no negative or zero
+    /// pivot beyond its uncertain ones), and its uncertainty, which comes
+    /// from the cluster of zero eigenvalues of `GGN` near `-eps`, is lifted.
     pub fn inertia(&self) -> Inertia {
-        match self {
-            CurvatureFactor::Lifted(f) => f.inertia(),
-            CurvatureFactor::Woodbury(f) => f.inertia(),
+        let (i, norm) = match &self.inner {
+            Inner::Lifted(f) => (f.inertia(), f.norm_estimate()),
+            Inner::Woodbury(f) => (f.inertia(), f.norm),
+        };
+        let eps = self.eps();
+        let p = i.positive + i.negative + i.zero;
+        let consistent = i.negative <= i.uncertain && i.zero <= i.uncertain;
+        if self.psd && eps > 0.0 && eps >= 64.0 * f64::EPSILON * norm && consistent {
+            return Inertia { positive: p, negative: 0, zero: 0, uncertain: 0 };
         }
+        i
     }
 }
 
@@ -327,10 +356,11 @@ impl Curvature {
             None if eps > 0.0 => self.route_costs().cheaper(),
             None => Route::Lifted,
         };
-        match chosen {
-            Route::Lifted => Ok(CurvatureFactor::Lifted(self.factor_with(eps, opts)?)),
-            Route::Woodbury => Ok(CurvatureFactor::Woodbury(self.factor_woodbury(eps)?)),
-        }
+        let inner = match chosen {
+            Route::Lifted => Inner::Lifted(self.factor_with(eps, opts)?),
+            Route::Woodbury => Inner::Woodbury(self.factor_woodbury(eps)?),
+        };
+        Ok(CurvatureFactor { inner, psd: self.kind() == CurvatureKind::GaussNewton })
     }
 
     /// The Woodbury factorization of `GGN + delta I` (`delta > 0`).
