@@ -68,7 +68,9 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    println!("\n| depth | width | batch | p | lifted ms | woodbury ms | lifted/woodbury measured | predicted | auto picks |");
+    println!(
+        "\n| depth | width | batch | p | lifted ms | woodbury ms | lifted/woodbury measured | predicted | auto picks |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (depth, width, batch) in GRID {
         let lifted = best_of(3, || run(&curvature(depth, width, batch), Route::Lifted));

@@ -181,7 +181,8 @@ impl WoodburyFactorization {
             let xn = &x + &self.apply_inverse(r.as_ref());
             let (rn, ben) = self.backward_error(g, xn.as_ref());
             refinements += 1;
-            if !(ben < be) {
+            // backward_error maps NaN to infinity, so this also stops on NaN.
+            if ben >= be {
                 break;
             }
             (x, r, be) = (xn, rn, ben);
@@ -233,7 +234,7 @@ pub struct CurvatureFactor {
 
 #[derive(Debug)]
 enum Inner {
-    Lifted(Factorization),
+    Lifted(Box<Factorization>),
     Woodbury(WoodburyFactorization),
 }
 
@@ -357,7 +358,7 @@ impl Curvature {
             None => Route::Lifted,
         };
         let inner = match chosen {
-            Route::Lifted => Inner::Lifted(self.factor_with(eps, opts)?),
+            Route::Lifted => Inner::Lifted(Box::new(self.factor_with(eps, opts)?)),
             Route::Woodbury => Inner::Woodbury(self.factor_woodbury(eps)?),
         };
         Ok(CurvatureFactor { inner, psd: self.kind() == CurvatureKind::GaussNewton })

@@ -256,7 +256,7 @@ impl Laplace {
     pub fn optimize_prior_precision(&self, lo: f64, hi: f64, rtol: f64) -> Result<PriorSearch> {
         Laplace::check_delta(lo)?;
         Laplace::check_delta(hi)?;
-        if hi <= lo || !(rtol > 0.0) {
+        if hi <= lo || rtol.is_nan() || rtol <= 0.0 {
             return Err(HinvError::InvalidNumber {
                 what: "the upper end of the prior-precision interval",
                 value: hi,
