@@ -41,6 +41,16 @@ pub struct Curvature {
     /// Shared with every [`Factorization`], which refines its solves with
     /// the exact HVP.
     derivs: Arc<Derivatives>,
+    /// For a Gauss–Newton curvature: the loss layer's outputs, Jacobians
+    /// and `Lambda`, and the Woodbury route's `U = J^T R` once formed.
+    ggn: Option<Arc<GgnParts>>,
+}
+
+/// What a Gauss–Newton curvature keeps besides its blocks.
+#[derive(Debug)]
+pub(crate) struct GgnParts {
+    pub(crate) output: netgraph::OutputCurvature,
+    pub(crate) u: std::sync::OnceLock<Arc<Mat<f64>>>,
 }
 
 /// Knobs of [`Curvature::new_with`].
@@ -49,6 +59,10 @@ pub struct CurvatureOptions {
     /// Refuse, before the passes, derivative blocks that would need more
     /// than this many bytes (`None`: the memory available when called).
     pub memory_limit: Option<u64>,
+    /// The curvature: the Hessian (default) or the generalized Gauss–Newton
+    /// matrix, whose products, factorizations, determinants and inertia
+    /// then replace the Hessian's in every method.
+    pub kind: crate::CurvatureKind,
 }
 
 /// Every block has the shape ALGORITHM.md gives it, for the sizes the
@@ -107,7 +121,35 @@ impl Curvature {
     /// not depend on the machine's load).
     pub fn new_with(net: &Network, params: &Params, batch: &Batch, opts: &CurvatureOptions) -> Result<Curvature> {
         let limit = opts.memory_limit.unwrap_or_else(netgraph::memory::default_limit);
-        Curvature::from_derivatives(net.derivatives_within(params, batch, limit)?)
+        match opts.kind {
+            crate::CurvatureKind::Hessian => Curvature::from_derivatives(net.derivatives_within(params, batch, limit)?),
+            crate::CurvatureKind::GaussNewton => {
+                let g = net.ggn_derivatives_within(params, batch, limit)?;
+                let mut c = Curvature::from_derivatives(g.derivatives)?;
+                c.ggn = Some(Arc::new(GgnParts { output: g.output, u: std::sync::OnceLock::new() }));
+                Ok(c)
+            }
+        }
+    }
+
+    /// Which curvature this is (blocks wrapped by
+    /// [`Curvature::from_derivatives`] count as a Hessian).
+    pub fn kind(&self) -> crate::CurvatureKind {
+        if self.ggn.is_some() {
+            crate::CurvatureKind::GaussNewton
+        } else {
+            crate::CurvatureKind::Hessian
+        }
+    }
+
+    /// The loss layer's outputs, Jacobians and `Lambda` of a Gauss–Newton
+    /// curvature.
+    pub fn output_curvature(&self) -> Option<&netgraph::OutputCurvature> {
+        self.ggn.as_deref().map(|g| &g.output)
+    }
+
+    pub(crate) fn ggn_parts(&self) -> Option<&GgnParts> {
+        self.ggn.as_deref()
     }
 
     /// Wraps derivative blocks computed elsewhere (for instance by a
@@ -119,7 +161,7 @@ impl Curvature {
     pub fn from_derivatives(derivs: Derivatives) -> Result<Curvature> {
         check_shapes(&derivs)?;
         check_finite(&derivs)?;
-        Ok(Curvature { derivs: Arc::new(derivs) })
+        Ok(Curvature { derivs: Arc::new(derivs), ggn: None })
     }
 
     /// The derivative blocks.

@@ -132,6 +132,22 @@ pub enum HinvError {
         /// What to do instead.
         hint: &'static str,
     },
+    /// The Laplace approximation needs a positive definite posterior
+    /// precision; this one has eigenvalues at or below zero (an indefinite
+    /// Hessian), or the factorization could not certify their signs.
+    #[error(
+        "{what} is not certifiably positive definite at prior precision {delta:e}: inertia {} positive, {} negative, \
+         {} zero ({} uncertain); use the Gauss-Newton curvature or a larger prior precision",
+        inertia.positive, inertia.negative, inertia.zero, inertia.uncertain
+    )]
+    NotPositiveDefinite {
+        /// Which matrix.
+        what: &'static str,
+        /// The prior precision.
+        delta: f64,
+        /// Its inertia.
+        inertia: tridiag::Inertia,
+    },
     /// A dense reference solve failed.
     #[error("the dense reference route failed: {0}")]
     Dense(String),

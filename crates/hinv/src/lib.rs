@@ -36,7 +36,9 @@
 mod curvature;
 mod error;
 mod factor;
+mod ggn;
 mod krylov;
+pub mod laplace;
 mod lifted;
 mod reference;
 mod spectrum;
@@ -46,6 +48,7 @@ mod trust_region;
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};
 pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
+pub use ggn::{CurvatureFactor, CurvatureKind, Route, RouteCosts, WoodburyFactorization};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
 pub use reference::{DenseLimit, Spectrum};

@@ -33,6 +33,7 @@ fn help_texts() {
         "logdet",
         "inertia",
         "gradient",
+        "laplace",
         "spectrum",
         "trust-region",
         "spec-schema",
@@ -397,4 +398,39 @@ fn spectrum_and_trust_region_through_files() {
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
     assert!(err.starts_with("error: the trust-region radius must be"), "{err}");
+}
+
+/// `--curvature ggn` on the curvature commands and `hinv laplace` give the
+/// library's numbers (the GGN ones checked against dense in tests/ggn.rs).
+#[test]
+fn ggn_and_laplace_commands_match_the_library() {
+    let dir = scratch("ggn");
+    let (files, _) = model_files(&dir);
+    let net = netgraph::load_spec(&files[1]).unwrap();
+    let params = netgraph::load_weights(&net, &files[3]).unwrap();
+    let batch = netgraph::load_batch(&net, &files[5], &files[7]).unwrap();
+    let opts = hinv::CurvatureOptions { kind: hinv::CurvatureKind::GaussNewton, ..Default::default() };
+    let curv = hinv::Curvature::new_with(&net, &params, &batch, &opts).unwrap();
+    for route in ["lifted", "woodbury", "auto"] {
+        let v = run_json("logdet", &files, &["--curvature", "ggn", "--route", route, "--eps", "0.01"]);
+        let want = curv.factor(0.01).unwrap().log_det().unwrap().log_abs;
+        let got = v["log_abs_det"].as_f64().unwrap();
+        // Two exact routes: agreement to ~u cond (cond ~ 1e2 here).
+        assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{route}: {got} vs {want}");
+        assert_eq!(v["curvature"], "GaussNewton");
+        let s = run_json("solve", &files, &["--curvature", "ggn", "--route", route]);
+        assert_eq!(s["inertia"]["negative"], 0);
+    }
+    let i = run_json("inertia", &files, &["--curvature", "ggn", "--shift", "-0.001"]);
+    assert_eq!((i["below"].as_u64(), i["certified"].as_bool()), (Some(0), Some(true)));
+    let lap = hinv::laplace::Laplace::new(&net, &params, &batch, &Default::default()).unwrap();
+    let want = lap.evidence(2.0).unwrap().log_marginal_likelihood;
+    let v = run_json("laplace", &files, &["--prior-precision", "2"]);
+    let got = v["evidence"]["log_marginal_likelihood"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+    let test = dir.join("test.npy");
+    netgraph::save_npy(&test, batch.inputs()).unwrap();
+    let v = run_json("laplace", &files, &["--optimize", "1e-3", "1e3", "--test-inputs", test.to_str().unwrap()]);
+    assert_eq!(v["predictive"]["covariance"].as_array().unwrap().len(), batch.batch_size());
+    assert_eq!(v["probit"].as_array().unwrap().len(), batch.batch_size());
 }

@@ -127,10 +127,10 @@ fn derivative_memory_limit_is_settable() {
     let net = network(3, 4, 3, Activation::Tanh, true, false, false);
     let p = params(&net, 2.0, 1);
     let b = batch_for(&net, 3, 2, false, 2);
-    let tight = hinv::CurvatureOptions { memory_limit: Some(64) };
+    let tight = hinv::CurvatureOptions { memory_limit: Some(64), ..Default::default() };
     let e = Curvature::new_with(&net, &p, &b, &tight).unwrap_err();
     assert!(matches!(e, HinvError::Net(netgraph::NetError::TooLarge { .. })), "{e}");
-    let roomy = hinv::CurvatureOptions { memory_limit: Some(u64::MAX) };
+    let roomy = hinv::CurvatureOptions { memory_limit: Some(u64::MAX), ..Default::default() };
     let curv = Curvature::new_with(&net, &p, &b, &roomy).unwrap();
     assert_eq!(curv.gradient(), Curvature::new(&net, &p, &b).unwrap().gradient());
 }

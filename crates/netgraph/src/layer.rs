@@ -88,4 +88,12 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     fn vjp(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> (Vec<f64>, Vec<f64>);
     /// The five derivative blocks at `(x, z)` with `b_l = b_out`.
     fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks;
+    /// For a loss layer `z_L = l(o(z; x))`: the outputs `o`, their
+    /// Jacobians and the loss's Hessian `Lambda` with respect to them
+    /// ([`crate::ggn::OutputCurvature`]), from which the Gauss–Newton
+    /// blocks are built. `None` (the default) for layers that cannot
+    /// provide them: [`crate::Network::ggn_derivatives`] then refuses.
+    fn output_curvature(&self, _x: &[f64], _z: MatRef<'_, f64>) -> Option<crate::ggn::OutputCurvature> {
+        None
+    }
 }

@@ -14,6 +14,8 @@
 //! - [`dense`], [`loss`]: the built-in hidden and loss layers;
 //! - [`network`], [`params`], [`batch`]: networks, parameters, data;
 //! - [`derivatives`]: all blocks at once, and a finite-difference Hessian;
+//! - [`ggn`]: the generalized Gauss–Newton blocks (hidden `A, G, E = 0`,
+//!   the loss layer's from `Jx, Jz, Lambda`) and the outputs' Jacobian;
 //! - [`check`]: [`check_layer`], a finite-difference checker for layers;
 //! - [`files`]: JSON specs, safetensors weights and `.npy` data;
 //! - [`memory`]: memory estimates that refuse absurd shapes before allocating.
@@ -26,6 +28,7 @@ pub mod dense;
 pub mod derivatives;
 pub mod error;
 pub mod files;
+pub mod ggn;
 pub mod layer;
 mod linear;
 pub mod loss;
@@ -42,9 +45,10 @@ pub use dense::Dense;
 pub use derivatives::Derivatives;
 pub use error::{NetError, Result};
 pub use files::{
-    load_batch, load_spec, load_weights, read_npy_vector, save_batch, save_npy, save_spec, save_weights, write_npy,
-    write_npy_vector, Dtype,
+    load_batch, load_inputs, load_spec, load_weights, read_npy_vector, save_batch, save_npy, save_spec, save_weights,
+    write_npy, write_npy_vector, Dtype,
 };
+pub use ggn::{GgnDerivatives, OutputCurvature, OutputJacobian};
 pub use layer::{Layer, LayerBlocks};
 pub use loss::{LossKind, LossLayer};
 pub use network::{Backward, Forward, Network};

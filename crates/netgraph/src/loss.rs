@@ -258,4 +258,51 @@ impl Layer for LossLayer {
 
         LayerBlocks { dx: Block::dense(dx), dz: Block::dense(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
     }
+
+    /// `o = z W^T + b`, `Jx`, `Jz = W` per sample, and per sample
+    /// `Lambda_s` with its square root `R_s` (`Lambda_s = R_s R_s^T`):
+    /// cross-entropy `Lambda_s = (diag q - q q^T) / B`,
+    /// `R_s = (diag sqrt(q) - q sqrt(q)^T) / sqrt(B)` (`sum q = 1` makes
+    /// `R_s R_s^T = Lambda_s`; it has rank `C - 1`, so a Cholesky factor
+    /// does not exist); MSE `Lambda_s = 2 I / (B C)`.
+    fn output_curvature(&self, x: &[f64], z: MatRef<'_, f64>) -> Option<crate::ggn::OutputCurvature> {
+        let (batch, inp, out) = (z.nrows(), self.inp, self.out);
+        let p = self.num_params();
+        let u = affine(x, z, out, self.bias);
+        let mut jx = Mat::<f64>::zeros(batch * out, p);
+        for s in 0..batch {
+            for k in 0..out {
+                for j in 0..inp {
+                    jx[(s * out + k, k * inp + j)] = z[(s, j)];
+                }
+                if self.bias {
+                    jx[(s * out + k, out * inp + k)] = 1.0;
+                }
+            }
+        }
+        let w = weights(x, out, inp).to_owned();
+        let jz = Block::block_diag((0..batch).map(|_| Block::dense(w.clone())).collect());
+        let (mut lambda, mut lambda_sqrt) = (Vec::with_capacity(batch), Vec::with_capacity(batch));
+        for s in 0..batch {
+            match self.kind {
+                LossKind::CrossEntropy => {
+                    let inv_b = 1.0 / batch as f64;
+                    let m = (0..out).map(|k| u[(s, k)]).fold(f64::NEG_INFINITY, f64::max);
+                    let lse = m + (0..out).map(|k| (u[(s, k)] - m).exp()).sum::<f64>().ln();
+                    let q: Vec<f64> = (0..out).map(|k| (u[(s, k)] - lse).exp()).collect();
+                    let d = |k: usize, kp: usize| if k == kp { 1.0 } else { 0.0 };
+                    lambda.push(Mat::from_fn(out, out, |k, kp| (d(k, kp) * q[k] - q[k] * q[kp]) * inv_b));
+                    let r = inv_b.sqrt();
+                    lambda_sqrt
+                        .push(Mat::from_fn(out, out, |k, kp| (d(k, kp) * q[k].sqrt() - q[k] * q[kp].sqrt()) * r));
+                }
+                LossKind::Mse => {
+                    let c = 2.0 / (batch * out) as f64;
+                    lambda.push(Mat::from_fn(out, out, |k, kp| if k == kp { c } else { 0.0 }));
+                    lambda_sqrt.push(Mat::from_fn(out, out, |k, kp| if k == kp { c.sqrt() } else { 0.0 }));
+                }
+            }
+        }
+        Some(crate::ggn::OutputCurvature { outputs: out, values: u, jx, jz, lambda, lambda_sqrt })
+    }
 }

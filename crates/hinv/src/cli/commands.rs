@@ -65,7 +65,7 @@ fn read_model(m: &ModelArgs) -> Result<(Network, Params, Batch, f64), CliError> 
 pub(super) fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
     let (net, params, batch, load_s) = read_model(m)?;
     // Refused before the passes allocate the derivative blocks.
-    let opts = hinv::CurvatureOptions { memory_limit: Some(memory_limit(m)) };
+    let opts = hinv::CurvatureOptions { memory_limit: Some(memory_limit(m)), kind: m.curvature.unwrap_or_default() };
     let (curv, derivs_s) = phase("derivative blocks", || Curvature::new_with(&net, &params, &batch, &opts));
     Ok(Loaded { curv: curv?, load_s, derivs_s })
 }
@@ -79,6 +79,14 @@ fn memory_limit(m: &ModelArgs) -> u64 {
 /// memory available now.
 pub(super) fn factor_options(m: &ModelArgs, allow_singular: bool) -> hinv::FactorOptions {
     hinv::FactorOptions { allow_singular, memory_limit: Some(memory_limit(m)), ..Default::default() }
+}
+
+/// `H` or `GGN`, for messages.
+fn cname(curv: &Curvature) -> &'static str {
+    match curv.kind() {
+        hinv::CurvatureKind::Hessian => "H",
+        hinv::CurvatureKind::GaussNewton => "GGN",
+    }
 }
 
 pub(super) fn rhs_or_gradient(curv: &Curvature, rhs: Option<&Path>) -> Result<Vec<f64>, CliError> {
@@ -128,7 +136,7 @@ pub fn solve(
 ) -> Result<Outcome, CliError> {
     let l = load(m)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &factor_options(m, false)));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(m, false), m.route.0));
     let f = f?;
     let defaults = hinv::SolveOptions::default();
     let opts = hinv::SolveOptions { tolerance: tolerance.unwrap_or(defaults.tolerance), accept_inexact, ..defaults };
@@ -145,6 +153,8 @@ pub fn solve(
     if m.json {
         print_json(&json!({
             "command": "solve",
+            "curvature": l.curv.kind(),
+            "route": f.route(),
             "eps": eps,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s, "solve": solve_s, "check": check_s},
@@ -156,13 +166,14 @@ pub fn solve(
             "out": out.map(|p| p.display().to_string()),
         }));
     } else {
-        println!("solved (H + {eps:e} I) x = rhs for {} parameters (the Newton step is -x)", l.curv.num_params());
-        println!("  relative residual ||rhs - (H + eps I) x|| / ||rhs|| = {rel:.3e}");
+        let c = cname(&l.curv);
+        println!("solved ({c} + {eps:e} I) x = rhs for {} parameters (the Newton step is -x)", l.curv.num_params());
+        println!("  relative residual ||rhs - ({c} + eps I) x|| / ||rhs|| = {rel:.3e}");
         println!(
             "  backward error {:.3e} (tolerance {:.1e}) after {} refinement step(s) with the exact HVP, {:?} elimination",
             report.backward_error, opts.tolerance, report.refinements, report.method
         );
-        println!("  inertia of H + eps I: {}", inertia_text(&inertia));
+        println!("  inertia of {c} + eps I: {} ({:?} route)", inertia_text(&inertia), f.route());
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s, solve {solve_s:.3} s", l.derivs_s);
         if let Some(p) = out {
             println!("  wrote {}", p.display());
@@ -214,6 +225,7 @@ pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outc
     if m.json {
         print_json(&json!({
             "command": "hvp",
+            "curvature": l.curv.kind(),
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "hvp": hvp_s},
             "result_norm": norm(&hv),
@@ -221,8 +233,9 @@ pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outc
             "out": out.map(|p| p.display().to_string()),
         }));
     } else {
+        let c = cname(&l.curv);
         println!(
-            "H v for {} parameters: ||H v|| = {:.6e}, v.H v = {:.6e}",
+            "{c} v for {} parameters: ||{c} v|| = {:.6e}, v.{c} v = {:.6e}",
             l.curv.num_params(),
             norm(&hv),
             v.iter().zip(&hv).map(|(a, b)| a * b).sum::<f64>()
@@ -237,7 +250,7 @@ pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outc
 
 pub fn logdet(m: &ModelArgs, eps: f64) -> Result<Outcome, CliError> {
     let l = load(m)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor_with(eps, &factor_options(m, true)));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(m, true), m.route.0));
     let f = f?;
     // The factorization gives the inertia; the determinant is a second,
     // pivoted elimination (Factorization::log_det), timed on its own.
@@ -247,6 +260,8 @@ pub fn logdet(m: &ModelArgs, eps: f64) -> Result<Outcome, CliError> {
     if m.json {
         print_json(&json!({
             "command": "logdet",
+            "curvature": l.curv.kind(),
+            "route": f.route(),
             "eps": eps,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s, "log_det": logdet_s},
@@ -255,7 +270,11 @@ pub fn logdet(m: &ModelArgs, eps: f64) -> Result<Outcome, CliError> {
             "inertia": f.inertia(),
         }));
     } else {
-        println!("log|det(H + {eps:e} I)| = {log_abs_det:.12e} (sign {sign:+})");
+        println!(
+            "log|det({} + {eps:e} I)| = {log_abs_det:.12e} (sign {sign:+}, {:?} route)",
+            cname(&l.curv),
+            f.route()
+        );
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s, log-det {logdet_s:.3} s", l.derivs_s);
     }
     Ok(Outcome::Vouched)
@@ -266,11 +285,12 @@ pub fn inertia(m: &ModelArgs, shift: f64) -> Result<Outcome, CliError> {
         return Err(HinvError::InvalidNumber { what: "the shift", value: shift, expected: "a finite number" }.into());
     }
     let l = load(m)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor_with(-shift, &factor_options(m, true)));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_route(-shift, &factor_options(m, true), m.route.0));
     let i = f?.inertia();
     if m.json {
         print_json(&json!({
             "command": "inertia",
+            "curvature": l.curv.kind(),
             "shift": shift,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s},
@@ -283,7 +303,13 @@ pub fn inertia(m: &ModelArgs, shift: f64) -> Result<Outcome, CliError> {
     } else {
         let unc =
             if i.uncertain > 0 { format!(" (each count uncertain by up to {})", i.uncertain) } else { String::new() };
-        println!("eigenvalues of H: {} below {shift:e}, {} at it, {} above{unc}", i.negative, i.zero, i.positive);
+        println!(
+            "eigenvalues of {}: {} below {shift:e}, {} at it, {} above{unc}",
+            cname(&l.curv),
+            i.negative,
+            i.zero,
+            i.positive
+        );
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s", l.derivs_s);
     }
     Ok(inertia_outcome(&i))
@@ -313,6 +339,112 @@ pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<Outcome, CliError> 
         if let Some(p) = out {
             println!("  wrote {}", p.display());
         }
+    }
+    Ok(Outcome::Vouched)
+}
+
+/// `hinv laplace`: the evidence at one prior precision or the one that
+/// maximizes it, and the predictive of new inputs.
+pub fn laplace(a: &super::LaplaceArgs) -> Result<Outcome, CliError> {
+    use hinv::laplace::{Laplace, LaplaceOptions, Likelihood};
+    let m = &a.model;
+    let (net, params, batch, load_s) = read_model(m)?;
+    let likelihood = match net.spec().map(|s| s.loss) {
+        Some(netgraph::LossSpec::Mse { .. }) => Some(Likelihood::Regression { sigma_noise: a.sigma_noise }),
+        _ => None,
+    };
+    let opts = LaplaceOptions {
+        curvature: m.curvature.unwrap_or(hinv::CurvatureKind::GaussNewton),
+        likelihood,
+        route: m.route.0,
+        memory_limit: Some(memory_limit(m)),
+    };
+    let (lap, derivs_s) = phase("derivative blocks", || Laplace::new(&net, &params, &batch, &opts));
+    let lap = lap?;
+    let (ev, search, evidence_s) = match &a.optimize {
+        Some(range) => {
+            let (lo, hi) = (range.first().copied().unwrap_or(f64::NAN), range.get(1).copied().unwrap_or(f64::NAN));
+            let (r, t) = phase("prior precision search", || lap.optimize_prior_precision(lo, hi, 1e-6));
+            let r = r?;
+            (r.best.clone(), Some(r), t)
+        }
+        None => {
+            let (r, t) = phase("evidence", || lap.evidence(a.prior_precision));
+            (r?, None, t)
+        }
+    };
+    let delta = ev.prior_precision;
+    let mut pred = None;
+    let mut predict_s = 0.0;
+    if let Some(path) = &a.test_inputs {
+        let inputs = netgraph::load_inputs(&net, path)?;
+        let (p, t) = phase("predictive", || lap.predictive(delta, &inputs));
+        let p = p?;
+        predict_s = t;
+        if let Some(out) = &a.out {
+            let flat: Vec<f64> = p.covariance.iter().flatten().flatten().copied().collect();
+            netgraph::write_npy_vector(out, &flat)?;
+        }
+        pred = Some(p);
+    }
+    let probit = pred.as_ref().filter(|_| matches!(lap.likelihood(), Likelihood::Classification)).map(|p| p.probit());
+    let sampled = match (&pred, a.samples) {
+        (Some(p), n) if n > 0 && matches!(lap.likelihood(), Likelihood::Classification) => {
+            Some(p.sample_probabilities(n, 0)?)
+        }
+        _ => None,
+    };
+    let c = cname(lap.curvature());
+    if m.json {
+        print_json(&json!({
+            "command": "laplace",
+            "curvature": lap.curvature().kind(),
+            "likelihood": lap.likelihood(),
+            "sizes": sizes(lap.curvature()),
+            "timings_s": {"load": load_s, "derivatives": derivs_s, "evidence": evidence_s, "predictive": predict_s},
+            "evidence": ev,
+            "search": search.as_ref().map(|s| json!({"evaluations": s.evaluations, "at_boundary": s.at_boundary})),
+            "predictive": pred,
+            "probit": probit,
+            "sampled": sampled,
+        }));
+    } else {
+        println!(
+            "Laplace approximation with the {c} curvature ({} parameters, {:?} route)",
+            lap.curvature().num_params(),
+            ev.route
+        );
+        if let Some(s) = &search {
+            println!(
+                "  prior precision maximizing the evidence: {delta:.6e} ({} factorizations{})",
+                s.evaluations,
+                if s.at_boundary { ", at the end of the interval: widen it" } else { "" }
+            );
+        }
+        println!("  log marginal likelihood = {:.12e} at prior precision {delta:e}", ev.log_marginal_likelihood);
+        println!(
+            "  log p(D|theta) = {:.12e}, log p(theta) = {:.12e}, log det(posterior precision) = {:.12e}",
+            ev.log_likelihood, ev.log_prior, ev.log_det_posterior_precision
+        );
+        if let Some(p) = &pred {
+            for (s, (mu, cov)) in p.mean.iter().zip(&p.covariance).enumerate().take(5) {
+                let var: Vec<String> = (0..mu.len()).map(|k| format!("{:.6e}", cov[k][k])).collect();
+                println!("  test sample {s}: output variances [{}]", var.join(", "));
+                if let Some(pr) = &probit {
+                    let v: Vec<String> = pr[s].iter().map(|x| format!("{x:.6}")).collect();
+                    println!("    probit probabilities [{}]", v.join(", "));
+                }
+            }
+            if p.mean.len() > 5 {
+                println!("  ... ({} test samples; --json prints all)", p.mean.len());
+            }
+        }
+        println!("  time: derivatives {derivs_s:.3} s, evidence {evidence_s:.3} s, predictive {predict_s:.3} s");
+    }
+    if search.as_ref().is_some_and(|s| s.at_boundary) {
+        return Ok(Outcome::Unvouched(
+            "the evidence is largest at an end of the --optimize interval: the maximum may lie outside it".into(),
+        ));
     }
     Ok(Outcome::Vouched)
 }

@@ -258,6 +258,50 @@ fn write_pictures(curv: &Curvature, eps: f64, dir: &Path) -> Result<Vec<String>,
     Ok(written)
 }
 
+/// The Gauss–Newton line: the scaled-up network's GGN by hinv's automatic
+/// route against the dense GGN (solve and log-det), and its inertia.
+#[derive(Debug, Serialize)]
+struct GgnReport {
+    route: hinv::Route,
+    relative_error_vs_dense: f64,
+    log_abs_det: f64,
+    log_abs_det_dense: f64,
+    inertia: Inertia,
+    time_s: f64,
+    dense_time_s: f64,
+}
+
+fn run_ggn(eps: f64) -> Result<GgnReport, CliError> {
+    let net = network()?;
+    let mut params = net.init_params(SEED);
+    params.scale(2.5);
+    let batch = Batch::random_classification(INPUT, CLASSES, BATCH, SEED + 1);
+    let opts = hinv::CurvatureOptions { kind: hinv::CurvatureKind::GaussNewton, ..Default::default() };
+    let t = std::time::Instant::now();
+    let curv = Curvature::new_with(&net, &params, &batch, &opts)?;
+    let g = curv.gradient().to_vec();
+    let f = curv.factor_route(eps, &hinv::FactorOptions::default(), None)?;
+    let x = f.solve(&g)?;
+    let log_abs_det = f.log_det()?.log_abs;
+    let time_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let h = curv.dense_hessian(DenseLimit::default())?;
+    let xd = curv.dense_solve(&h, eps, &g)?;
+    let spec = Curvature::spectrum(&h)?;
+    let dense_time_s = t.elapsed().as_secs_f64();
+    let diff: f64 = x.iter().zip(&xd).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+    let rel = diff / xd.iter().map(|v| v * v).sum::<f64>().sqrt();
+    Ok(GgnReport {
+        route: f.route(),
+        relative_error_vs_dense: rel,
+        log_abs_det,
+        log_abs_det_dense: spec.log_abs_det(eps),
+        inertia: f.inertia(),
+        time_s,
+        dense_time_s,
+    })
+}
+
 /// Runs the demonstration; fails if the structured and dense routes disagree.
 pub fn run(out_dir: &Path, json_out: bool) -> Result<(), CliError> {
     let cases = [
@@ -275,10 +319,23 @@ pub fn run(out_dir: &Path, json_out: bool) -> Result<(), CliError> {
         failures.extend(check(&r, case.bar));
         reports.push(r);
     }
+    let ggn = run_ggn(1e-3)?;
+    let ggn_ld = (ggn.log_abs_det - ggn.log_abs_det_dense).abs() / ggn.log_abs_det_dense.abs().max(1.0);
+    if !(ggn.relative_error_vs_dense <= 1e-8
+        && ggn_ld <= 1e-9
+        && ggn.inertia.negative == 0
+        && ggn.inertia.is_certified())
+    {
+        failures.push(format!(
+            "ggn: relative error {:.3e}, log-det {ggn_ld:.3e}, inertia {:?}",
+            ggn.relative_error_vs_dense, ggn.inertia
+        ));
+    }
     if json_out {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"cases": reports, "pictures": pictures})).unwrap_or_default()
+            serde_json::to_string_pretty(&json!({"cases": reports, "ggn": ggn, "pictures": pictures}))
+                .unwrap_or_default()
         );
     } else {
         println!(
@@ -289,6 +346,18 @@ pub fn run(out_dir: &Path, json_out: bool) -> Result<(), CliError> {
             print_case(r, c.bar);
             println!();
         }
+        println!(
+            "== GGN (scaled-up, eps = 1e-3, {:?} route): ||x - x_dense||/||x_dense|| = {:.3e}, log|det| {:.12e} vs dense {:.12e}, inertia ({}, {}, {}), certified positive definite; {:.2} ms vs dense {:.2} ms\n",
+            ggn.route,
+            ggn.relative_error_vs_dense,
+            ggn.log_abs_det,
+            ggn.log_abs_det_dense,
+            ggn.inertia.positive,
+            ggn.inertia.negative,
+            ggn.inertia.zero,
+            ggn.time_s * 1e3,
+            ggn.dense_time_s * 1e3
+        );
         for p in &pictures {
             println!("wrote {p}");
         }

@@ -51,6 +51,9 @@ enum Command {
     Spectrum(SpectrumArgs),
     /// Solve the trust-region subproblem min g.p + p.H p / 2, ||p|| <= radius, exactly, and write p.
     TrustRegion(TrustRegionArgs),
+    /// Laplace approximation: the evidence, the prior precision maximizing
+    /// it, and predictive variances (default curvature: ggn).
+    Laplace(LaplaceArgs),
     /// Print the JSON Schema (draft 2020-12) of the network spec read by --spec.
     SpecSchema,
     /// Train a network with one optimizer (CSV log), or --compare several at equal wall-clock time (report with charts).
@@ -85,6 +88,29 @@ struct ModelArgs {
     /// suffix, binary units); default: the memory available now.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory, allow_hyphen_values = true)]
     memory_limit: Option<u64>,
+    /// The curvature: the Hessian or the generalized Gauss-Newton matrix
+    /// J^T Lambda J (the Fisher for cross-entropy) [default: hessian;
+    /// laplace: ggn].
+    #[arg(long, value_name = "hessian|ggn")]
+    curvature: Option<hinv::CurvatureKind>,
+    /// Route of factorizations: lifted (block-tridiagonal), woodbury
+    /// (through the explicit Jacobian; ggn with eps > 0 only) or auto (the
+    /// cheaper by predicted cost).
+    #[arg(long, value_name = "auto|lifted|woodbury", default_value = "auto", value_parser = parse_route)]
+    route: RouteArg,
+}
+
+/// `--route`: `None` lets the library choose.
+#[derive(Debug, Clone, Copy)]
+struct RouteArg(Option<hinv::Route>);
+
+fn parse_route(s: &str) -> Result<RouteArg, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "auto" => Ok(RouteArg(None)),
+        "lifted" => Ok(RouteArg(Some(hinv::Route::Lifted))),
+        "woodbury" => Ok(RouteArg(Some(hinv::Route::Woodbury))),
+        _ => Err(format!("`{s}` is not a route: use auto, lifted or woodbury")),
+    }
 }
 
 /// Parses `123`, `512K`, `1.5G`, `2T` (binary units) into bytes.
@@ -225,6 +251,30 @@ struct TrustRegionArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct LaplaceArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Prior precision delta (prior N(0, I / delta)); ignored with --optimize.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    prior_precision: f64,
+    /// Search the prior precision maximizing the evidence in [LO, HI].
+    #[arg(long, value_names = ["LO", "HI"], num_args = 2, allow_hyphen_values = true)]
+    optimize: Option<Vec<f64>>,
+    /// Noise standard deviation of a regression likelihood.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    sigma_noise: f64,
+    /// New inputs (.npy, (batch, features)) whose predictive to compute.
+    #[arg(long, value_name = "FILE")]
+    test_inputs: Option<PathBuf>,
+    /// Monte Carlo samples for the sampled class probabilities (0: probit only).
+    #[arg(long, default_value_t = 0)]
+    samples: usize,
+    /// Write the predictive covariances (.npy, (batch, C, C) flattened) here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
@@ -250,6 +300,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         ),
         Command::TrustRegion(a) => spectrum::trust_region(&a.model, a.rhs.as_deref(), a.radius, a.out.as_deref()),
         Command::Train(a) => train::run(&a),
+        Command::Laplace(a) => commands::laplace(&a),
         Command::SpecSchema => {
             print!("{}", netgraph::SPEC_SCHEMA);
             Ok(Outcome::Vouched)

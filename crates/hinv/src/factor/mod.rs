@@ -107,6 +107,11 @@ impl Factorization {
         self.derivs.param_sizes.iter().sum()
     }
 
+    /// `||H + eps I||_2`, estimated from below by power iteration.
+    pub(crate) fn norm_estimate(&self) -> f64 {
+        self.norm
+    }
+
     /// Size of the lifted system (`sum_l p_l + 2 a_l`).
     pub fn lifted_dim(&self) -> usize {
         self.ldlt.dim()

@@ -79,6 +79,9 @@ pub enum SolveMethod {
     /// ([`tridiag::PivotedLu`]), refined with the exact HVP: used when the
     /// block LDLᵀ broke down or its refinement stopped contracting.
     PivotedLu,
+    /// The Woodbury identity through the explicit Jacobian (Gauss–Newton
+    /// only), refined with the exact product.
+    Woodbury,
 }
 
 /// What a solve did.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::error::NetError;
 
-pub use npy::{load_batch, read_npy_vector, save_batch, save_npy, write_npy, write_npy_vector};
+pub use npy::{load_batch, load_inputs, read_npy_vector, save_batch, save_npy, write_npy, write_npy_vector};
 pub use spec_file::{load_spec, save_spec};
 pub use weights::{load_weights, save_weights, tensor_names, Dtype};
 

@@ -191,6 +191,25 @@ pub fn read_npy_vector(path: impl AsRef<Path>) -> Result<Vec<f64>> {
     floats(path, "array", a)
 }
 
+/// Reads inputs alone for `net` (`(batch, input_dim)`, f32/f64), as for a
+/// prediction, where there are no targets.
+pub fn load_inputs(net: &Network, path: impl AsRef<Path>) -> Result<Mat<f64>> {
+    let ip = path.as_ref();
+    let inputs = read_array(ip, "inputs", FLOATS)?;
+    let d = net.input_dim();
+    if inputs.shape.len() != 2 || inputs.shape[1] != d as u64 {
+        return Err(NetError::FileShape {
+            path: ip.to_path_buf(),
+            name: "inputs".into(),
+            expected: format!("(batch, {d})"),
+            found: inputs.shape,
+        });
+    }
+    let b = inputs.shape[0] as usize;
+    let x = floats(ip, "inputs", inputs)?;
+    Ok(Mat::from_fn(b, d, |s, j| x[s * d + j]))
+}
+
 /// Writes any array of npyz-serialisable numbers with the given shape (C order).
 pub fn write_npy<T: AutoSerialize + Copy>(path: impl AsRef<Path>, shape: &[u64], data: &[T]) -> Result<()> {
     let path = path.as_ref();
