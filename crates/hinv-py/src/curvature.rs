@@ -2,12 +2,12 @@
 //! one batch, and the products, factorizations and eigenvalue counts they
 //! give. Every long call releases the GIL.
 
-use hinv::{Curvature, CurvatureOptions, FactorOptions};
+use hinv::{Curvature, CurvatureKind, CurvatureOptions, FactorOptions};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 
 use crate::arrays::{answer, columns, vector};
-use crate::errors::hinv_err;
+use crate::errors::{hinv_err, invalid_arg};
 use crate::factorization::{EigenvalueCount, PyFactorization};
 use crate::network::PyNetwork;
 use crate::spectrum;
@@ -26,6 +26,10 @@ use crate::spectrum;
 ///   ``(batch, outputs)`` for MSE.
 /// - ``memory_limit``: refuse derivative blocks needing more bytes than this
 ///   (default: the memory available).
+/// - ``curvature``: ``"hessian"`` (default) or ``"ggn"``, the generalized
+///   Gauss–Newton matrix ``J^T Lambda J`` (the Fisher for cross-entropy):
+///   every product, factorization and count is then the GGN's
+///   (docs/laplace.md).
 ///
 /// Arrays are read as float64; the loss is the batch mean (PyTorch's).
 #[pyclass(module = "hinv", frozen, name = "Curvature")]
@@ -36,7 +40,7 @@ pub struct PyCurvature {
 #[pymethods]
 impl PyCurvature {
     #[new]
-    #[pyo3(signature = (net, weights, x, y, *, memory_limit = None))]
+    #[pyo3(signature = (net, weights, x, y, *, memory_limit = None, curvature = "hessian"))]
     fn new(
         py: Python<'_>,
         net: PyRef<'_, PyNetwork>,
@@ -44,10 +48,18 @@ impl PyCurvature {
         x: &Bound<'_, PyAny>,
         y: &Bound<'_, PyAny>,
         memory_limit: Option<u64>,
+        curvature: &str,
     ) -> PyResult<PyCurvature> {
+        let kind = match curvature {
+            "hessian" => CurvatureKind::Hessian,
+            "ggn" => CurvatureKind::GaussNewton,
+            other => {
+                return Err(invalid_arg(py, format!("curvature must be \"hessian\" or \"ggn\", not {other:?}")));
+            }
+        };
         let params = net.params(weights)?;
         let batch = net.batch(x, y)?;
-        let opts = CurvatureOptions { memory_limit };
+        let opts = CurvatureOptions { memory_limit, kind };
         let n = &net.net;
         let inner = py.detach(|| Curvature::new_with(n, &params, &batch, &opts)).map_err(|e| hinv_err(py, e))?;
         Ok(PyCurvature { inner })

@@ -157,6 +157,7 @@ impl PyFactorization {
             method: match r.method {
                 SolveMethod::BlockLdlt => "block_ldlt",
                 SolveMethod::PivotedLu => "pivoted_lu",
+                SolveMethod::Woodbury => "woodbury",
             },
             refinements: r.refinements,
             initial_backward_error: r.initial_backward_error,

@@ -35,7 +35,14 @@ class Curvature:
     """The derivative blocks of a network's batch loss at given weights."""
 
     def __init__(
-        self, net: Network, weights: Weights, x: ArrayLike, y: ArrayLike, *, memory_limit: int | None = None
+        self,
+        net: Network,
+        weights: Weights,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        memory_limit: int | None = None,
+        curvature: Literal["hessian", "ggn"] = "hessian",
     ) -> None: ...
     @property
     def loss(self) -> float: ...
@@ -98,7 +105,7 @@ class EigenvalueCount:
     uncertain: int
 
 class SolveReport:
-    method: Literal["block_ldlt", "pivoted_lu"]
+    method: Literal["block_ldlt", "pivoted_lu", "woodbury"]
     refinements: int
     initial_backward_error: float
     backward_error: float
