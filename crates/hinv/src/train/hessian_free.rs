@@ -8,8 +8,7 @@ use std::time::Instant;
 use netgraph::Params;
 
 use super::newton::{ratio, LmRule};
-use super::optim::{check_setting, dot, norm, Optimizer, PhaseTimes, StepInfo, StepInput};
-use crate::curvature::Curvature;
+use super::optim::{check_setting, dot, gradient_and_curvature, norm, Optimizer, StepInfo, StepInput};
 use crate::error::Result;
 
 /// Hessian-free: `p` approximately solves `(H + lambda I) p = g` by CG
@@ -100,13 +99,7 @@ impl Optimizer for HessianFree {
         true
     }
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
-        let mut times = PhaseTimes::default();
-        let t = Instant::now();
-        let (loss, g) = input.net.gradient(params, input.batch)?;
-        times.gradient += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let curv = Curvature::new(input.net, params, input.curvature_batch.unwrap_or(input.batch))?;
-        times.curvature += t.elapsed().as_secs_f64();
+        let (loss, g, curv, mut times) = gradient_and_curvature(input, params)?;
 
         let lambda = self.lambda;
         let x0 = if self.previous.len() == g.len() {

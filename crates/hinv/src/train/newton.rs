@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use netgraph::Params;
 
-use super::optim::{check_setting, dot, norm, Optimizer, PhaseTimes, StepInfo, StepInput};
-use crate::curvature::Curvature;
+use super::optim::{check_setting, dot, gradient_and_curvature, norm, Optimizer, StepInfo, StepInput};
 use crate::error::{HinvError, Result};
 
 /// The Levenberg–Marquardt rule: how the damping follows the ratio
@@ -115,14 +114,7 @@ impl Optimizer for DampedNewton {
         true
     }
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
-        let mut times = PhaseTimes::default();
-        let t = Instant::now();
-        let (loss, g) = input.net.gradient(params, input.batch)?;
-        times.gradient += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let cb = input.curvature_batch.unwrap_or(input.batch);
-        let curv = Curvature::new(input.net, params, cb)?;
-        times.curvature += t.elapsed().as_secs_f64();
+        let (loss, g, curv, mut times) = gradient_and_curvature(input, params)?;
 
         let mut info = StepInfo { batch_loss: loss, ..StepInfo::default() };
         for _ in 0..self.max_trials {

@@ -81,6 +81,23 @@ pub trait Optimizer {
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo>;
 }
 
+/// The first two phases of every second-order step, timed: the mini-batch
+/// loss and gradient, and the curvature of the curvature batch (the
+/// mini-batch unless a separate one is given).
+pub(crate) fn gradient_and_curvature(
+    input: &StepInput<'_>,
+    params: &Params,
+) -> Result<(f64, Vec<f64>, crate::curvature::Curvature, PhaseTimes)> {
+    let mut times = PhaseTimes::default();
+    let t = Instant::now();
+    let (loss, g) = input.net.gradient(params, input.batch)?;
+    times.gradient += t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let curv = crate::curvature::Curvature::new(input.net, params, input.curvature_batch.unwrap_or(input.batch))?;
+    times.curvature += t.elapsed().as_secs_f64();
+    Ok((loss, g, curv, times))
+}
+
 pub(crate) fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }

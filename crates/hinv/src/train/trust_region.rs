@@ -9,7 +9,7 @@ use std::time::Instant;
 use netgraph::Params;
 
 use super::newton::ratio;
-use super::optim::{check_setting, dot, Optimizer, PhaseTimes, StepInfo, StepInput};
+use super::optim::{check_setting, dot, gradient_and_curvature, Optimizer, StepInfo, StepInput};
 use crate::curvature::Curvature;
 use crate::error::{HinvError, Result};
 use crate::trust_region::{StepKind, TrustRegionOptions};
@@ -95,13 +95,7 @@ impl Optimizer for TrustRegion {
         true
     }
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
-        let mut times = PhaseTimes::default();
-        let t = Instant::now();
-        let (loss, g) = input.net.gradient(params, input.batch)?;
-        times.gradient += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let curv = Curvature::new(input.net, params, input.curvature_batch.unwrap_or(input.batch))?;
-        times.curvature += t.elapsed().as_secs_f64();
+        let (loss, g, curv, mut times) = gradient_and_curvature(input, params)?;
 
         let mut info = StepInfo { batch_loss: loss, ..StepInfo::default() };
         let radius = self.radius;
