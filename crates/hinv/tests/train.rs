@@ -65,6 +65,9 @@ fn every_optimizer_decreases_the_convex_logistic_loss() {
         (Box::new(Adam::new(0.05).unwrap()), 0.5),
         // Second-order methods on a convex quadratic-like loss: near exact.
         (Box::new(DampedNewton::new(1.0).unwrap()), 1e-6),
+        // No hidden layer: the logits are linear in the weights, so the
+        // Gauss–Newton matrix is the Hessian and its steps are as exact.
+        (Box::new(DampedNewton::new(1.0).unwrap().gauss_newton()), 1e-6),
         (Box::new(HessianFree::new(1.0, 30).unwrap()), 1e-4),
         // The softmax makes H singular (adding one vector to every row of
         // W changes nothing): lambda_min = 0 is a cluster the exact
@@ -121,6 +124,7 @@ fn second_order_steps_solve_least_squares() {
     let opts: Vec<Box<dyn Optimizer>> = vec![
         Box::new(TrustRegion::new(1.0).unwrap()),
         Box::new(DampedNewton::new(1.0).unwrap()),
+        Box::new(DampedNewton::new(1.0).unwrap().gauss_newton()),
         Box::new(HessianFree::new(1.0, 30).unwrap()),
     ];
     for mut opt in opts {
@@ -221,7 +225,7 @@ fn temp(name: &str) -> std::path::PathBuf {
 fn the_cli_writes_a_csv_log_and_a_comparison_report() {
     let dir = temp("cli");
     let out = Command::new(env!("CARGO_BIN_EXE_hinv"))
-        .args(["train", "--compare", "sgd:lr=0.05", "adam", "newton", "hf:cg=5", "tr", "--dataset", "teacher"])
+        .args(["train", "--compare", "sgd:lr=0.05", "adam", "newton", "gn", "hf:cg=5", "tr", "--dataset", "teacher"])
         .args(["--depth", "2", "--width", "4", "--steps", "3", "--batch-size", "16", "--curvature-batch", "8"])
         .args(["--seeds", "0,1", "--out"])
         .arg(&dir)

@@ -19,6 +19,7 @@ pub(crate) struct TrainArgs {
     /// The optimizer, with optional settings after a colon:
     /// `sgd[:lr=0.1,momentum=0.9]`, `adam[:lr=0.001]`,
     /// `newton[:eps=1,indefinite]` (exact damped Newton, Levenberg–Marquardt),
+    /// `gn[:eps=1]` (exact Gauss–Newton steps, Levenberg–Marquardt),
     /// `hf[:lambda=1,cg=50]` (Hessian-free, truncated CG on exact HVPs),
     /// `tr[:delta=1]` (exact trust-region steps, radius by the ratio test).
     #[arg(long, default_value = "adam", value_name = "SPEC")]
@@ -121,6 +122,7 @@ pub(crate) fn optimizer(spec: &str) -> Result<Box<dyn Optimizer>, CliError> {
                 None => Box::new(n),
             }
         }
+        "gn" => Box::new(DampedNewton::new(take("eps", 1.0)?)?.gauss_newton()),
         "hf" => {
             let lambda = take("lambda", 1.0)?;
             let cg = take("cg", 50.0)?;
@@ -130,11 +132,7 @@ pub(crate) fn optimizer(spec: &str) -> Result<Box<dyn Optimizer>, CliError> {
             Box::new(HessianFree::new(lambda, cg as usize)?)
         }
         "tr" => Box::new(TrustRegion::new(take("delta", 1.0)?)?),
-        other => {
-            return Err(bad(format!(
-            "unknown optimizer `{other}`: use sgd, adam, newton, hf or tr (Gauss–Newton steps are not available yet)"
-        )))
-        }
+        other => return Err(bad(format!("unknown optimizer `{other}`: use sgd, adam, newton, gn, hf or tr"))),
     };
     if let Some((k, _)) = kv.first() {
         return Err(bad(format!("`{k}` is not a setting of {name} (in `{spec}`)")));

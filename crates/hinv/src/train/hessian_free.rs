@@ -99,7 +99,7 @@ impl Optimizer for HessianFree {
         true
     }
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
-        let (loss, g, curv, mut times) = gradient_and_curvature(input, params)?;
+        let (loss, g, curv, mut times) = gradient_and_curvature(input, params, crate::CurvatureKind::Hessian)?;
 
         let lambda = self.lambda;
         let x0 = if self.previous.len() == g.len() {

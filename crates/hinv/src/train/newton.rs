@@ -8,6 +8,7 @@ use netgraph::Params;
 
 use super::optim::{check_setting, dot, gradient_and_curvature, norm, Optimizer, StepInfo, StepInput};
 use crate::error::{HinvError, Result};
+use crate::{CurvatureKind, FactorOptions};
 
 /// The Levenberg–Marquardt rule: how the damping follows the ratio
 /// `rho = actual decrease / predicted decrease` of a trial step.
@@ -77,25 +78,44 @@ pub(crate) fn ratio(actual: f64, predicted: f64) -> f64 {
 /// with more damping; a `Singular` or `IllConditioned` system likewise.
 /// Each such reaction is an event in the log, and the inertia's negative
 /// count is reported with every step.
+///
+/// [`DampedNewton::gauss_newton`] replaces `H` by the generalized
+/// Gauss–Newton matrix (positive semi-definite: every step is a descent
+/// direction) and solves by the cheaper of its two exact routes.
 #[derive(Debug, Clone)]
 pub struct DampedNewton {
     eps: f64,
     rule: LmRule,
     max_trials: usize,
     reject_indefinite: bool,
+    kind: CurvatureKind,
 }
 
 impl DampedNewton {
     /// Starts from damping `eps > 0`.
     pub fn new(eps: f64) -> Result<DampedNewton> {
         check_setting("the initial eps", eps, eps > 0.0)?;
-        Ok(DampedNewton { eps, rule: LmRule::NEWTON, max_trials: 6, reject_indefinite: true })
+        Ok(DampedNewton {
+            eps,
+            rule: LmRule::NEWTON,
+            max_trials: 6,
+            reject_indefinite: true,
+            kind: CurvatureKind::Hessian,
+        })
     }
 
     /// Solves indefinite systems too, as the original recipe does (the
     /// ratio test alone then guards the step).
     pub fn allow_indefinite(mut self) -> Self {
         self.reject_indefinite = false;
+        self
+    }
+
+    /// Gauss–Newton steps: `(GGN + eps I) p = g` with the same
+    /// Levenberg–Marquardt damping (for cross-entropy, natural-gradient
+    /// steps: the GGN is the Fisher).
+    pub fn gauss_newton(mut self) -> Self {
+        self.kind = CurvatureKind::GaussNewton;
         self
     }
 
@@ -108,19 +128,24 @@ impl DampedNewton {
 impl Optimizer for DampedNewton {
     fn name(&self) -> String {
         let pd = if self.reject_indefinite { "" } else { ",indefinite" };
-        format!("newton(eps0={}{pd})", self.eps)
+        match self.kind {
+            CurvatureKind::Hessian => format!("newton(eps0={}{pd})", self.eps),
+            CurvatureKind::GaussNewton => format!("gn(eps0={})", self.eps),
+        }
     }
     fn uses_curvature(&self) -> bool {
         true
     }
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
-        let (loss, g, curv, mut times) = gradient_and_curvature(input, params)?;
+        let (loss, g, curv, mut times) = gradient_and_curvature(input, params, self.kind)?;
 
         let mut info = StepInfo { batch_loss: loss, ..StepInfo::default() };
         for _ in 0..self.max_trials {
             let eps = self.eps;
             let t = Instant::now();
-            let solved = curv.factor(eps).and_then(|f| {
+            // The automatic route: the lifted system for the Hessian, the
+            // cheaper of lifted and Woodbury for the Gauss–Newton matrix.
+            let solved = curv.factor_route(eps, &FactorOptions::default(), None).and_then(|f| {
                 let neg = f.inertia().negative;
                 if neg > 0 && self.reject_indefinite {
                     return Ok((None, neg));

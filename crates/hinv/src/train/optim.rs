@@ -87,13 +87,16 @@ pub trait Optimizer {
 pub(crate) fn gradient_and_curvature(
     input: &StepInput<'_>,
     params: &Params,
+    kind: crate::CurvatureKind,
 ) -> Result<(f64, Vec<f64>, crate::curvature::Curvature, PhaseTimes)> {
     let mut times = PhaseTimes::default();
     let t = Instant::now();
     let (loss, g) = input.net.gradient(params, input.batch)?;
     times.gradient += t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let curv = crate::curvature::Curvature::new(input.net, params, input.curvature_batch.unwrap_or(input.batch))?;
+    let opts = crate::CurvatureOptions { kind, ..Default::default() };
+    let cb = input.curvature_batch.unwrap_or(input.batch);
+    let curv = crate::curvature::Curvature::new_with(input.net, params, cb, &opts)?;
     times.curvature += t.elapsed().as_secs_f64();
     Ok((loss, g, curv, times))
 }

@@ -95,7 +95,7 @@ impl Optimizer for TrustRegion {
         true
     }
     fn step(&mut self, input: &StepInput<'_>, params: &mut Params) -> Result<StepInfo> {
-        let (loss, g, curv, mut times) = gradient_and_curvature(input, params)?;
+        let (loss, g, curv, mut times) = gradient_and_curvature(input, params, crate::CurvatureKind::Hessian)?;
 
         let mut info = StepInfo { batch_loss: loss, ..StepInfo::default() };
         let radius = self.radius;
