@@ -190,16 +190,26 @@ fn model_files(dir: &std::path::Path) -> (Vec<String>, hinv::Curvature) {
     let mut params = net.init_params(5);
     params.scale(2.0);
     let batch = Batch::random_classification(3, 3, 4, 6);
-    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    netgraph::save_spec(&net, p("net.json")).unwrap();
-    netgraph::save_weights(&net, &params, p("net.safetensors"), netgraph::Dtype::F64).unwrap();
-    netgraph::save_batch(&batch, p("x.npy"), p("y.npy")).unwrap();
-    let flags = ["--spec", &p("net.json"), "--weights", &p("net.safetensors"), "--inputs", &p("x.npy")]
-        .into_iter()
-        .chain(["--targets", &p("y.npy"), "--json"])
-        .map(String::from)
-        .collect();
+    let mut flags = write_model(dir, &net, &params, &batch);
+    flags.push("--json".into());
     (flags, hinv::Curvature::new(&net, &params, &batch).unwrap())
+}
+
+/// Writes a network, its weights and a batch into `dir`; the file flags
+/// every model command takes.
+fn write_model(
+    dir: &std::path::Path,
+    net: &netgraph::Network,
+    params: &netgraph::Params,
+    batch: &netgraph::Batch,
+) -> Vec<String> {
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    netgraph::save_spec(net, p("net.json")).unwrap();
+    netgraph::save_weights(net, params, p("net.safetensors"), netgraph::Dtype::F64).unwrap();
+    netgraph::save_batch(batch, p("x.npy"), p("y.npy")).unwrap();
+    ["--spec", &p("net.json"), "--weights", &p("net.safetensors"), "--inputs", &p("x.npy"), "--targets", &p("y.npy")]
+        .map(String::from)
+        .to_vec()
 }
 
 fn run_json(sub: &str, files: &[String], extra: &[&str]) -> serde_json::Value {
@@ -344,25 +354,12 @@ fn spectrum_and_trust_region_through_files() {
     let mut params = net.init_params(5);
     params.scale(2.0);
     let batch = Batch::random_classification(3, 3, 4, 9);
-    let (spec, weights, inputs, targets) =
-        (dir.join("net.json"), dir.join("w.safetensors"), dir.join("x.npy"), dir.join("y.npy"));
-    netgraph::save_spec(&net, &spec).unwrap();
-    netgraph::save_weights(&net, &params, &weights, netgraph::Dtype::F64).unwrap();
-    netgraph::save_batch(&batch, &inputs, &targets).unwrap();
-    let files = [
-        "--spec",
-        spec.to_str().unwrap(),
-        "--weights",
-        weights.to_str().unwrap(),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--targets",
-        targets.to_str().unwrap(),
-    ];
+    let flags = write_model(&dir, &net, &params, &batch);
+    let files: Vec<&str> = flags.iter().map(String::as_str).collect();
     let curv = hinv::Curvature::new(&net, &params, &batch).unwrap();
     let svg = dir.join("h.svg");
     let mut args = vec!["spectrum"];
-    args.extend(files);
+    args.extend(&files);
     args.extend(["--bins", "8", "--nearest", "0.1", "--k", "2", "--svg", svg.to_str().unwrap(), "--json"]);
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
@@ -380,7 +377,7 @@ fn spectrum_and_trust_region_through_files() {
 
     let step = dir.join("p.npy");
     let mut args = vec!["trust-region"];
-    args.extend(files);
+    args.extend(&files);
     args.extend(["--radius", "0.5", "--out", step.to_str().unwrap(), "--json"]);
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
@@ -393,7 +390,7 @@ fn spectrum_and_trust_region_through_files() {
 
     // Bad radius: an error, exit 2.
     let mut args = vec!["trust-region"];
-    args.extend(files);
+    args.extend(&files);
     args.extend(["--radius", "-1"]);
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
