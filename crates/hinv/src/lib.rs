@@ -40,6 +40,7 @@ mod ggn;
 mod krylov;
 pub mod laplace;
 mod lifted;
+mod reduced;
 mod reference;
 mod spectrum;
 pub mod train;
@@ -47,7 +48,7 @@ mod trust_region;
 
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, HinvError, Result};
-pub use factor::{factor_bytes, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
+pub use factor::{factor_bytes, Elimination, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
 pub use ggn::{CurvatureFactor, CurvatureKind, Route, RouteCosts, WoodburyFactorization};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};

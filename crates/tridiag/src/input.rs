@@ -73,7 +73,7 @@ pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result
 /// Largest `|d[i, j] - d[j, i]|` of a square column-major matrix, walking
 /// columns as slices (this check runs on every block of every
 /// factorization).
-fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
+pub(crate) fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
     let mut dev = 0.0f64;
     for j in 0..d.ncols() {
         let cj = column(d, j);

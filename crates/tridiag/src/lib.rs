@@ -10,6 +10,9 @@
 //! - [`BlockLdlt`]: factor ([`FactorParams`]), solve, `log|det|`, sign,
 //!   [`Inertia`] with a certificate (`uncertain`, see
 //!   [`BlockLdlt::uncertain_pivots`]), per-block [`BlockDiagnostics`].
+//! - [`BlockDiagLdlt`]: the same for a block-diagonal matrix (independent
+//!   blocks, factored in parallel), for callers that eliminate a
+//!   block-diagonal part of a larger system first.
 //! - [`PivotedLu`]: Gaussian elimination with partial pivoting across
 //!   blocks, for solves and `log|det|` as accurate as a dense LU where the
 //!   block pivots grow; [`log_det_pivoted`] is its determinant.
@@ -18,6 +21,7 @@
 //!   `docs/tridiag-parallel.md`.
 //! - [`TridiagError`]: every failure, with the block and pivot at fault.
 
+mod block_diag;
 mod dense_lblt;
 mod error;
 mod input;
@@ -26,6 +30,7 @@ mod lu;
 mod params;
 mod pivots;
 
+pub use block_diag::BlockDiagLdlt;
 pub use error::TridiagError;
 pub use ldlt::BlockLdlt;
 pub use lu::{log_det_pivoted, PivotedLu, SignedLogDet};

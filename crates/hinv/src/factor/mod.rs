@@ -21,16 +21,29 @@ use tridiag::{BlockLdlt, FactorParams, Inertia, OnSingular, PivotedLu, SignedLog
 
 use crate::error::{Bytes, HinvError, Result};
 use crate::lifted::{lifted_tridiag, lifted_tridiag_scaled, x_offsets};
+use crate::reduced::Reduced;
 
-pub use options::{factor_bytes, FactorOptions, SolveMethod, SolveOptions, SolveReport};
+pub use options::{factor_bytes, Elimination, FactorOptions, SolveMethod, SolveOptions, SolveReport};
+
+/// The block elimination that ran.
+#[derive(Debug)]
+enum Engine {
+    /// The interleaved lifted system, factored whole.
+    Interleaved(BlockLdlt),
+    /// The parameters eliminated first, then the rest.
+    ParametersFirst(Reduced),
+}
 
 /// The factored lifted system of `H + eps I`; reusable for any number of
 /// right-hand sides.
 #[derive(Debug)]
 pub struct Factorization {
-    ldlt: BlockLdlt,
+    engine: Engine,
     /// The elimination pivoted across blocks, computed on first need.
     lu: OnceLock<PivotedLu>,
+    /// The interleaved elimination as a second opinion on an uncertain
+    /// parameters-first inertia, computed on first need.
+    interleaved: OnceLock<Option<BlockLdlt>>,
     derivs: Arc<Derivatives>,
     eps: f64,
     opts: FactorOptions,
@@ -63,23 +76,11 @@ impl Factorization {
         // of 62 in tests/solve.rs, against 8).
         let norm = solve::operator_norm_estimate(&derivs, eps)?;
         let lu_scale = if norm > 0.0 && norm < 1.0 && (1.0 / norm).is_finite() { 1.0 / norm } else { 1.0 };
-        let k = lifted_tridiag(&derivs, eps)?;
-        // Zero pivots are recorded rather than fatal: only the pivoted
-        // elimination can tell a zero eigenvalue from a breakdown. The
-        // inputs are finite (checked when the blocks were computed), so a
-        // NaN pivot is a breakdown too (a nearly singular Schur complement
-        // whose inverse overflowed), and is counted with the zeros.
-        let params = FactorParams {
-            par: opts.par,
-            strategy: opts.strategy,
-            on_singular: OnSingular::Continue,
-            singular_tol: 0.0,
-            ..FactorParams::default()
-        };
-        let ldlt = BlockLdlt::factor(&k, &params).map_err(|e| map_factor_error(e, eps))?;
+        let engine = factor_engine(&derivs, eps, &factor_params(opts), opts.elimination)?;
         let f = Factorization {
-            ldlt,
+            engine,
             lu: OnceLock::new(),
+            interleaved: OnceLock::new(),
             lifted_offsets: x_offsets(&derivs),
             lifted_extra: derivs.act_sizes[1..].iter().sum(),
             derivs,
@@ -114,20 +115,66 @@ impl Factorization {
 
     /// Size of the lifted system (`sum_l p_l + 2 a_l`).
     pub fn lifted_dim(&self) -> usize {
-        self.ldlt.dim()
+        match &self.engine {
+            Engine::Interleaved(l) => l.dim(),
+            Engine::ParametersFirst(r) => r.lifted_dim(),
+        }
     }
 
-    /// The underlying block factorization (per-block diagnostics, pivots,
-    /// and the log-determinant summed over its pivots, which is free but
-    /// only accurate to about `1e-13 cond(H + eps I)`).
+    /// Which block elimination factored the lifted system
+    /// ([`Elimination::Interleaved`] or [`Elimination::ParametersFirst`]).
+    pub fn elimination(&self) -> Elimination {
+        match &self.engine {
+            Engine::Interleaved(_) => Elimination::Interleaved,
+            Engine::ParametersFirst(_) => Elimination::ParametersFirst,
+        }
+    }
+
+    /// The growth of the parameters-first elimination: its largest fill
+    /// (`Dx_l A_l^-1 Dx_l^T`, `G_l^T A_l^-1 G_l`, `Dx_l A_l^-1 G_l`) relative
+    /// to the largest entry of its layer's blocks; `None` when the
+    /// elimination was interleaved. [`Elimination::Auto`] accepts up to
+    /// `1e4`.
+    pub fn growth(&self) -> Option<f64> {
+        match &self.engine {
+            Engine::Interleaved(_) => None,
+            Engine::ParametersFirst(r) => Some(r.growth()),
+        }
+    }
+
+    /// The underlying block-tridiagonal factorization (per-block
+    /// diagnostics, pivots): of the whole lifted system when
+    /// [`Factorization::elimination`] is interleaved, of the Schur
+    /// complement left after the parameters when it is parameters-first.
     pub fn block_ldlt(&self) -> &BlockLdlt {
-        &self.ldlt
+        match &self.engine {
+            Engine::Interleaved(l) => l,
+            Engine::ParametersFirst(r) => r.schur(),
+        }
+    }
+
+    /// The inertia of the lifted system itself, read off the block pivots
+    /// (with their certificate): `H + eps I`'s plus `sum_l a_l` positive
+    /// and negative eigenvalues (Haynsworth).
+    pub fn lifted_inertia(&self) -> Inertia {
+        match &self.engine {
+            Engine::Interleaved(l) => l.inertia(),
+            Engine::ParametersFirst(r) => r.lifted_inertia(),
+        }
+    }
+
+    /// Smallest margin of a block pivot over its rounding bound.
+    fn pivot_margin(&self) -> f64 {
+        match &self.engine {
+            Engine::Interleaved(l) => l.pivot_margin(),
+            Engine::ParametersFirst(r) => r.pivot_margin(),
+        }
     }
 
     /// True when the block LDLᵀ met an exactly zero pivot: its solves are
     /// then unavailable and the pivoted elimination solves instead.
     fn ldlt_broke_down(&self) -> bool {
-        self.ldlt.diagnostics().iter().any(|d| d.inertia.zero > 0)
+        self.block_ldlt().diagnostics().iter().any(|d| d.inertia.zero > 0)
     }
 
     /// [`HinvError::Singular`] when the pivoted elimination met an exactly
@@ -199,7 +246,42 @@ impl Factorization {
     /// returned as certain: a lifted count that violates Haynsworth's
     /// theorem (a broken elimination) makes every eigenvalue uncertain.
     pub fn inertia(&self) -> Inertia {
-        let k = self.ldlt.inertia();
+        let out = self.counts(self.lifted_inertia(), self.pivot_margin());
+        // The parameters-first elimination restricts its pivots to
+        // `A_l + eps I`, and its certificate gives up more often where
+        // H + eps I is ill-conditioned (differential test, docs/numerics.md):
+        // an uncertain count gets the interleaved elimination's second
+        // opinion (one more factorization), and keeps the better certified.
+        if out.uncertain > 0 && self.opts.elimination == Elimination::Auto {
+            if let Some(ldlt) = self.interleaved_ldlt() {
+                let second = self.counts(ldlt.inertia(), ldlt.pivot_margin());
+                if second.uncertain < out.uncertain {
+                    return second;
+                }
+            }
+        }
+        out
+    }
+
+    /// The interleaved elimination next to a parameters-first one, on
+    /// first need; `None` when it is the engine itself, or cannot run
+    /// (memory limit, a breakdown).
+    fn interleaved_ldlt(&self) -> Option<&BlockLdlt> {
+        if !matches!(self.engine, Engine::ParametersFirst(_)) {
+            return None;
+        }
+        self.interleaved
+            .get_or_init(|| {
+                check_memory(&self.derivs, self.opts.memory_limit, 2).ok()?;
+                let k = lifted_tridiag(&self.derivs, self.eps).ok()?;
+                BlockLdlt::factor(&k, &factor_params(&self.opts)).ok()
+            })
+            .as_ref()
+    }
+
+    /// The inertia of `H + eps I` from the lifted system's counts `k`
+    /// (Haynsworth), with the parity check of nearly uncertain pivots.
+    fn counts(&self, k: Inertia, margin: f64) -> Inertia {
         let (a, p) = (self.lifted_extra, self.num_params());
         let counts = k.negative.checked_sub(a).zip(k.positive.checked_sub(a));
         let Some((negative, positive)) = counts else {
@@ -214,7 +296,7 @@ impl Factorization {
         // independent and more stable elimination (differential test, case
         // 714 of seed 1: margin 8, count 153 certified, dense 154; the
         // pivoted determinant's sign gave the parity of 154).
-        let lu = if out.uncertain == 0 && self.ldlt.pivot_margin() < PARITY_MARGIN {
+        let lu = if out.uncertain == 0 && margin < PARITY_MARGIN {
             match self.pivoted_lu() {
                 Ok(lu) => Some(lu),
                 Err(_) => {
@@ -244,11 +326,41 @@ impl Factorization {
     }
 }
 
+/// The block factorizations' parameters: zero pivots are recorded rather
+/// than fatal, since only the pivoted elimination can tell a zero
+/// eigenvalue from a breakdown. The inputs are finite (checked when the
+/// blocks were computed), so a NaN pivot is a breakdown too (a nearly
+/// singular Schur complement whose inverse overflowed), and is counted
+/// with the zeros.
+fn factor_params(opts: &FactorOptions) -> FactorParams {
+    FactorParams {
+        par: opts.par,
+        strategy: opts.strategy,
+        on_singular: OnSingular::Continue,
+        singular_tol: 0.0,
+        ..FactorParams::default()
+    }
+}
+
 /// Below this [`BlockLdlt::pivot_margin`], a certified count is checked
 /// against the parity of the pivoted determinant (which costs about one
 /// more factorization). Chosen from the differential test: see
 /// docs/numerics.md, "Inertia".
 const PARITY_MARGIN: f64 = 1e3;
+
+/// Factors the lifted system by the elimination `choice` asks for
+/// ([`Elimination::Auto`]: parameters first unless its growth test refuses).
+fn factor_engine(d: &Derivatives, eps: f64, params: &FactorParams, choice: Elimination) -> Result<Engine> {
+    if choice != Elimination::Interleaved {
+        let force = choice == Elimination::ParametersFirst;
+        match Reduced::factor(d, eps, params, force).map_err(|e| map_factor_error(e, eps))? {
+            Ok(r) => return Ok(Engine::ParametersFirst(r)),
+            Err(_refused) => {}
+        }
+    }
+    let k = lifted_tridiag(d, eps)?;
+    Ok(Engine::Interleaved(BlockLdlt::factor(&k, params).map_err(|e| map_factor_error(e, eps))?))
+}
 
 /// Refuses when `copies` block factorizations would exceed the limit.
 fn check_memory(d: &Derivatives, limit: Option<u64>, copies: u64) -> Result<()> {

@@ -28,6 +28,8 @@ pub struct FactorOptions {
     /// ill-conditioned systems is checked against the same limit, together
     /// with the block factorization, when it is first needed.
     pub memory_limit: Option<u64>,
+    /// Which block elimination factors the lifted system.
+    pub elimination: Elimination,
 }
 
 impl Default for FactorOptions {
@@ -37,8 +39,32 @@ impl Default for FactorOptions {
             par: ParPolicy::Auto,
             strategy: Strategy::Sequential,
             memory_limit: None,
+            elimination: Elimination::Auto,
         }
     }
+}
+
+/// Which block elimination factors the lifted system (docs/numerics.md,
+/// "Eliminating the parameters first").
+///
+/// Both are exact (inertia by Haynsworth's theorem) and both are refined
+/// with the exact HVP; they differ in cost and in how much growth their
+/// pivots allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Elimination {
+    /// [`Elimination::ParametersFirst`] when its fill stays within
+    /// `1e4` times the lifted system's entries and every pivot of
+    /// `A_l + eps I` is certain, else [`Elimination::Interleaved`].
+    #[default]
+    Auto,
+    /// Each layer's unknowns `(x_l, y_l, z_l)` together, Bunch–Kaufman
+    /// pivoting across the whole `p_l + 2 a_l` block: the most stable.
+    Interleaved,
+    /// Each layer's parameters first, unit by unit (`A_l + eps I` is block
+    /// diagonal over a dense layer's output units), then a block-tridiagonal
+    /// system of blocks `2 a_l`: cost independent of the parameter count
+    /// per unit. Forced even where its growth test fails (for measurements).
+    ParametersFirst,
 }
 
 /// The accuracy a solve must reach before it is returned.

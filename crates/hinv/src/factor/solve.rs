@@ -188,7 +188,13 @@ impl Factorization {
     }
 
     fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
-        self.solve_lifted(g, 1.0, |m| self.ldlt.solve_in_place(m))
+        match &self.engine {
+            super::Engine::Interleaved(l) => self.solve_lifted(g, 1.0, |m| l.solve_in_place(m)),
+            super::Engine::ParametersFirst(r) => {
+                let x = r.solve(g).map_err(|e| super::map_factor_error(e, self.eps))?;
+                check_finite(x)
+            }
+        }
     }
 
     /// Lifts `scale g` into the interleaved unknowns, solves with `solve`
@@ -203,7 +209,7 @@ impl Factorization {
         let (p, k) = (self.num_params(), g.ncols());
         let sizes = &self.derivs.param_sizes;
         let poffs = blockmat::offsets(sizes);
-        let mut rhs = Mat::zeros(self.ldlt.dim(), k);
+        let mut rhs = Mat::zeros(self.lifted_dim(), k);
         for (l, &pl) in sizes.iter().enumerate() {
             let mut dst = rhs.as_mut().subrows_mut(self.lifted_offsets[l], pl);
             dst.copy_from(g.subrows(poffs[l], pl));
@@ -216,12 +222,16 @@ impl Factorization {
         for (l, &pl) in sizes.iter().enumerate() {
             x.as_mut().subrows_mut(poffs[l], pl).copy_from(rhs.as_ref().subrows(self.lifted_offsets[l], pl));
         }
-        if let Some((index, value)) = first_non_finite(x.as_ref()) {
-            // Overflow inside the sweeps: never hand back a NaN as a result.
-            return Err(HinvError::Overflow { what: format!("entry {index} of the computed solution"), value });
-        }
-        Ok(x)
+        check_finite(x)
     }
+}
+
+/// Overflow inside the sweeps: never hand back a NaN as a result.
+fn check_finite(x: Mat<f64>) -> Result<Mat<f64>> {
+    if let Some((index, value)) = first_non_finite(x.as_ref()) {
+        return Err(HinvError::Overflow { what: format!("entry {index} of the computed solution"), value });
+    }
+    Ok(x)
 }
 
 /// `||H + eps I||_2` estimated by at most 8 power iterations with the HVP,

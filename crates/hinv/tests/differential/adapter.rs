@@ -131,7 +131,7 @@ pub struct LibInertia {
 /// clamping (`saturating_sub`).
 fn lifted_violation(f: &Factorization) -> Option<String> {
     // API: reads the block factorization's raw counts.
-    let k = f.block_ldlt().inertia();
+    let k = f.lifted_inertia();
     let n = (f.lifted_dim() - f.num_params()) / 2;
     (k.positive < n || k.negative < n).then(|| {
         format!(

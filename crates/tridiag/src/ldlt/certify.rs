@@ -67,7 +67,7 @@ impl BlockLdlt {
 }
 
 /// A block's own rounding error: forming it and factoring it.
-fn local(d: &BlockDiagnostics) -> f64 {
+pub(crate) fn local(d: &BlockDiagnostics) -> f64 {
     let largest_pivot = d.pivots.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     LOCAL_ROUNDING * d.size as f64 * d.scale.max(largest_pivot)
 }

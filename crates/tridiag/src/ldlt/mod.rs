@@ -28,8 +28,8 @@
 //! the unknowns as (top, bottom, middle) is a symmetric permutation, so
 //! Haynsworth again gives the exact inertia and determinant.
 
-mod certify;
-mod chain;
+pub(crate) mod certify;
+pub(crate) mod chain;
 mod factor;
 mod solve;
 

@@ -1,0 +1,380 @@
+//! The lifted system with every layer's parameters eliminated first.
+//!
+//! In the lifted system `K'` of ALGORITHM.md the parameters `x_l` of a
+//! layer touch only themselves (`A_l + eps I`), the `z_l` unknowns (`Dx_l`)
+//! and the `y_{l-1}` unknowns (`G_l`). Eliminating all of them first is a
+//! symmetric block elimination of the block-diagonal `A + eps I`, so by
+//! Haynsworth
+//!
+//! ```text
+//! inertia(K') = sum_l inertia(A_l + eps I) + inertia(R)
+//! ```
+//!
+//! where the Schur complement `R` is again symmetric block-tridiagonal, in
+//! the unknowns `(z_l, y_l)` of each layer (`A_l + eps I` written `A_l`):
+//!
+//! ```text
+//! diagonal block l:   [ -Dx_l A_l^-1 Dx_l^T     -I                                    ]
+//!                     [ -I                      E_{l+1} - G_{l+1}^T A_{l+1}^-1 G_{l+1} ]
+//! block (l, l-1):     z_l rows, y_{l-1} columns: Dz_l - Dx_l A_l^-1 G_l
+//! ```
+//!
+//! `A_l` is block diagonal over a dense layer's output units (each unit's
+//! weights and bias, [`groups`]), so its factorization costs
+//! `out (in + 1)^3 / 3` instead of `p_l^3 / 3`, and `R`'s blocks have size
+//! `2 a_l`, independent of the number of parameters: wide layers and wide
+//! inputs cost what their activations cost. The solve reads
+//! `x_l = A_l^-1 (g_l - Dx_l^T z_l - G_l y_{l-1})` back.
+//!
+//! The price is stability: the pivots are restricted to `A_l + eps I`,
+//! whose inverse may be large (for a vanishing `A_l`, `1/eps`). Its
+//! multipliers are not bounded by pivoting, so the fill is measured and
+//! the elimination refused (the interleaved one runs instead) when it grows
+//! beyond [`GROWTH_LIMIT`] times the lifted system's own entries, or when a
+//! pivot of `A_l + eps I` is not certain; see docs/numerics.md.
+
+mod groups;
+
+use blockmat::{Block, Tridiag};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use netgraph::Derivatives;
+use rayon::prelude::*;
+use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
+
+use groups::Groups;
+
+/// Largest fill of the parameters-first elimination, relative to the
+/// largest entry of the layer's own blocks (and the `-I` blocks), that is
+/// accepted. Gaussian elimination's backward error scales with this growth,
+/// so at `1e4` the factorization is a few digits less accurate than the
+/// interleaved one in the worst case; refinement with the exact HVP
+/// recovers them (one more step), and the certificate sees the fill in each
+/// block's scale.
+pub(crate) const GROWTH_LIMIT: f64 = 1e10;
+
+/// Why the parameters-first elimination was not used.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Refusal {
+    /// Fill `growth` times the layer's own entries, above [`GROWTH_LIMIT`].
+    Growth { layer: usize, growth: f64 },
+    /// A pivot of `A_l + eps I` is zero or within its rounding bound.
+    UncertainPivot { layer: usize },
+}
+
+/// The factored parameters-first elimination.
+#[derive(Debug)]
+pub(crate) struct Reduced {
+    layers: Vec<LayerElimination>,
+    /// The Schur complement `R`, factored.
+    ldlt: BlockLdlt,
+    /// Offsets of the `(z_l, y_l)` blocks in `R`'s unknowns.
+    offsets: Vec<usize>,
+    /// Largest fill relative to its layer's entries.
+    growth: f64,
+}
+
+/// One layer's eliminated parameters.
+#[derive(Debug)]
+struct LayerElimination {
+    members: Vec<Vec<usize>>,
+    /// The groups' pivots (inertia, certificate).
+    ldlt: BlockDiagLdlt,
+    /// Each group's `(A_g + eps I)^-1`, from its Bunch–Kaufman factors: the
+    /// groups are small (a unit's fan-in), where one product with an
+    /// explicit inverse costs less than the calls of a triangular solve,
+    /// and refinement with the exact HVP absorbs its slightly larger error.
+    inverses: Vec<Mat<f64>>,
+    /// `A_l^-1 Dx_l^T` (`p_l x a_l`), the multipliers of `z_l`.
+    xdx: Mat<f64>,
+    /// `A_l^-1 G_l` (`p_l x a_{l-1}`; no columns for the first layer).
+    xg: Mat<f64>,
+}
+
+/// What eliminating one layer's parameters leaves for `R`.
+struct Pieces {
+    elim: LayerElimination,
+    /// `Dx_l A_l^-1 Dx_l^T`.
+    zfill: Mat<f64>,
+    /// `Dz_l - Dx_l A_l^-1 G_l` (none for the first layer).
+    coupling: Option<Mat<f64>>,
+    /// `G_l^T A_l^-1 G_l` (none for the first layer).
+    yfill: Option<Mat<f64>>,
+    growth: f64,
+}
+
+impl Reduced {
+    /// Eliminates every layer's parameters (layers in parallel), then
+    /// factors `R`. `Ok(Err(refusal))` when the elimination would not be
+    /// stable enough; `Err` for input errors of the factorization.
+    pub(crate) fn factor(
+        d: &Derivatives,
+        eps: f64,
+        params: &FactorParams,
+        force: bool,
+    ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
+        let nl = d.layers.len();
+        let t0 = std::time::Instant::now();
+        let pieces: Vec<Pieces> =
+            (0..nl).into_par_iter().map(|l| eliminate(d, l, eps, params)).collect::<Result<_, _>>()?;
+        let mut growth = 0.0f64;
+        for (l, p) in pieces.iter().enumerate() {
+            if p.elim.ldlt.inertia().uncertain > 0 && !force {
+                return Ok(Err(Refusal::UncertainPivot { layer: l }));
+            }
+            if p.growth > GROWTH_LIMIT && !force {
+                return Ok(Err(Refusal::Growth { layer: l, growth: p.growth }));
+            }
+            growth = growth.max(p.growth);
+        }
+        let t1 = t0.elapsed();
+        let r = assemble(d, &pieces)?;
+        let t2 = t0.elapsed();
+        let ldlt = BlockLdlt::factor(&r, params)?;
+        if std::env::var_os("HINV_PROFILE").is_some() {
+            eprintln!("eliminate {t1:?} assemble {:?} factor {:?}", t2 - t1, t0.elapsed() - t2);
+        }
+        let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
+        Ok(Ok(Reduced {
+            layers: pieces.into_iter().map(|p| p.elim).collect(),
+            ldlt,
+            offsets: blockmat::offsets(&sizes),
+            growth,
+        }))
+    }
+
+    /// The factored Schur complement `R`.
+    pub(crate) fn schur(&self) -> &BlockLdlt {
+        &self.ldlt
+    }
+
+    /// Largest fill relative to its layer's entries.
+    pub(crate) fn growth(&self) -> f64 {
+        self.growth
+    }
+
+    /// Inertia of the lifted system: the parameters' blocks plus `R`.
+    pub(crate) fn lifted_inertia(&self) -> Inertia {
+        self.layers.iter().fold(self.ldlt.inertia(), |acc, l| acc + l.ldlt.inertia())
+    }
+
+    /// Smallest margin of a pivot over its rounding bound, over both stages.
+    pub(crate) fn pivot_margin(&self) -> f64 {
+        self.layers.iter().map(|l| l.ldlt.pivot_margin()).fold(self.ldlt.pivot_margin(), f64::min)
+    }
+
+    /// Size of the lifted system this eliminates.
+    pub(crate) fn lifted_dim(&self) -> usize {
+        self.ldlt.dim() + self.layers.iter().map(|l| l.xdx.nrows()).sum::<usize>()
+    }
+
+    /// `(H + eps I)^-1 g` for the columns of `g` (`p x k`, the layers'
+    /// parameters stacked), through `R`.
+    pub(crate) fn solve(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>, TridiagError> {
+        let k = g.ncols();
+        let mut t = g.to_owned();
+        let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
+        let mut at = 0;
+        for (l, e) in self.layers.iter().enumerate() {
+            let p = e.xdx.nrows();
+            let (a, off) = (e.xdx.ncols(), self.offsets[l]);
+            let gl = g.subrows(at, p);
+            // z_l: -Dx_l A_l^-1 g_l; y_{l-1}: -G_l^T A_l^-1 g_l.
+            matmul(r.as_mut().subrows_mut(off, a), Accum::Replace, e.xdx.transpose(), gl, -1.0, Par::Seq);
+            if l > 0 {
+                let (offp, ap) = (self.offsets[l - 1], e.xg.ncols());
+                let y = r.as_mut().subrows_mut(offp + ap, ap);
+                matmul(y, Accum::Add, e.xg.transpose(), gl, -1.0, Par::Seq);
+            }
+            apply_inverse(&e.members, &e.inverses, t.as_mut().subrows_mut(at, p));
+            at += p;
+        }
+        self.ldlt.solve_in_place(r.as_mut())?;
+        let mut at = 0;
+        for (l, e) in self.layers.iter().enumerate() {
+            let p = e.xdx.nrows();
+            let (a, off) = (e.xdx.ncols(), self.offsets[l]);
+            let mut xl = t.as_mut().subrows_mut(at, p);
+            matmul(xl.as_mut(), Accum::Add, e.xdx.as_ref(), r.as_ref().subrows(off, a), -1.0, Par::Seq);
+            if l > 0 {
+                let (offp, ap) = (self.offsets[l - 1], e.xg.ncols());
+                matmul(xl, Accum::Add, e.xg.as_ref(), r.as_ref().subrows(offp + ap, ap), -1.0, Par::Seq);
+            }
+            at += p;
+        }
+        Ok(t)
+    }
+}
+
+/// Eliminates layer `l`'s parameters.
+fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Result<Pieces, TridiagError> {
+    let b = &d.layers[l];
+    let groups = Groups::of(&b.a);
+    // The layer's own scale: its blocks and the -I of the lifted system.
+    let mut scale = 1.0f64.max(eps.abs());
+    let mut blocks = groups.blocks;
+    for m in &blocks {
+        scale = scale.max(max_abs(m.as_ref()));
+    }
+    for m in &mut blocks {
+        // The layers compute A's unit blocks by products that are symmetric
+        // only to rounding; judged against the lifted system's scale (as the
+        // interleaved elimination judges its blocks), such a block is
+        // symmetric, and symmetrising it removes the rounding.
+        let deviation = asymmetry(m.as_ref());
+        let tolerance = params.symmetry_tol * scale;
+        if deviation > tolerance {
+            return Err(TridiagError::NotSymmetric { row: l, col: l, deviation, tolerance });
+        }
+        symmetrize(m.as_mut());
+        for i in 0..m.nrows() {
+            m[(i, i)] += eps;
+        }
+    }
+    let ldlt = BlockDiagLdlt::factor(blocks, params)?;
+    let safe = ldlt.inertia().zero == 0;
+    let inverses = if safe { inverses(&groups.members, &ldlt)? } else { Vec::new() };
+    let dx = b.dx.to_dense();
+    scale = scale.max(max_abs(dx.as_ref()));
+    let mut xdx = dx.transpose().to_owned();
+    if safe {
+        apply_inverse(&groups.members, &inverses, xdx.as_mut());
+    }
+    let mut zfill = Mat::<f64>::zeros(dx.nrows(), dx.nrows());
+    matmul(zfill.as_mut(), Accum::Replace, dx.as_ref(), xdx.as_ref(), 1.0, Par::Seq);
+    symmetrize(zfill.as_mut());
+    let mut fill = max_abs(zfill.as_ref());
+    let (mut xg, mut coupling, mut yfill) = (Mat::<f64>::zeros(dx.ncols(), 0), None, None);
+    if l > 0 {
+        let g = b.g.to_dense();
+        let mut c = b.dz.to_dense();
+        scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(max_abs(b.e.to_dense().as_ref()));
+        xg = g.clone();
+        if safe {
+            apply_inverse(&groups.members, &inverses, xg.as_mut());
+        }
+        let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
+        matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
+        symmetrize(y.as_mut());
+        let mut cf = Mat::<f64>::zeros(c.nrows(), c.ncols());
+        matmul(cf.as_mut(), Accum::Replace, dx.as_ref(), xg.as_ref(), 1.0, Par::Seq);
+        fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
+        c -= &cf;
+        coupling = Some(c);
+        yfill = Some(y);
+    }
+    let growth = if safe { fill / scale } else { f64::INFINITY };
+    Ok(Pieces { elim: LayerElimination { members: groups.members, ldlt, inverses, xdx, xg }, zfill, coupling, yfill, growth })
+}
+
+/// `R` from the layers' pieces.
+fn assemble(d: &Derivatives, pieces: &[Pieces]) -> Result<Tridiag, TridiagError> {
+    let nl = pieces.len();
+    let mut diag = Vec::with_capacity(nl);
+    let mut sub = Vec::with_capacity(nl.saturating_sub(1));
+    for l in 0..nl {
+        let a = d.act_sizes[l + 1];
+        let mut m = Mat::<f64>::zeros(2 * a, 2 * a);
+        let mut zz = m.as_mut().submatrix_mut(0, 0, a, a);
+        zz.copy_from(&pieces[l].zfill);
+        zz *= faer::Scale(-1.0);
+        for i in 0..a {
+            m[(a + i, i)] = -1.0;
+            m[(i, a + i)] = -1.0;
+        }
+        if let Some(next) = pieces.get(l + 1) {
+            let mut yy = m.as_mut().submatrix_mut(a, a, a, a);
+            yy.copy_from(d.layers[l + 1].e.to_dense());
+            if let Some(y) = &next.yfill {
+                yy -= y;
+            }
+        }
+        diag.push(Block::dense(m));
+        if l > 0 {
+            let ap = d.act_sizes[l];
+            let c = pieces[l].coupling.clone().unwrap_or_else(|| Mat::zeros(a, ap));
+            let grid = Block::grid(vec![
+                vec![Block::zeros(a, ap), Block::dense(c)],
+                vec![Block::zeros(a, ap), Block::zeros(a, ap)],
+            ]);
+            // Every piece has the shapes of its layer, so the grid is consistent.
+            sub.push(grid.map_err(|_| TridiagError::ShapeMismatch {
+                op: "reduced coupling",
+                expected: (a, ap),
+                found: (a, ap),
+            })?);
+        }
+    }
+    Tridiag::symmetric(diag, sub).map_err(|_| TridiagError::ShapeMismatch {
+        op: "reduced system (diagonal and coupling blocks)",
+        expected: (nl, nl),
+        found: (nl, nl.saturating_sub(1)),
+    })
+}
+
+/// Every group's inverse, from its factors.
+fn inverses(members: &[Vec<usize>], ldlt: &BlockDiagLdlt) -> Result<Vec<Mat<f64>>, TridiagError> {
+    let mut out = Vec::with_capacity(members.len());
+    for (g, rows) in members.iter().enumerate() {
+        let mut inv = Mat::<f64>::identity(rows.len(), rows.len());
+        ldlt.solve_block_in_place(g, inv.as_mut())?;
+        out.push(inv);
+    }
+    Ok(out)
+}
+
+/// `m <- A^-1 m` group by group (rows of `m` in the layer's flat order).
+fn apply_inverse(members: &[Vec<usize>], inverses: &[Mat<f64>], mut m: MatMut<'_, f64>) {
+    let width = members.iter().map(Vec::len).max().unwrap_or(0);
+    let k = m.ncols();
+    let (mut src, mut dst) = (Mat::<f64>::zeros(width, k), Mat::<f64>::zeros(width, k));
+    for (rows, inv) in members.iter().zip(inverses) {
+        if let [i] = rows[..] {
+            // A decoupled parameter: a scaling.
+            m.as_mut().row_mut(i).iter_mut().for_each(|v| *v *= inv[(0, 0)]);
+            continue;
+        }
+        let n = rows.len();
+        let mut s = src.as_mut().subrows_mut(0, n);
+        for (a, &i) in rows.iter().enumerate() {
+            s.as_mut().row_mut(a).copy_from(m.as_ref().row(i));
+        }
+        let mut d = dst.as_mut().subrows_mut(0, n);
+        matmul(d.as_mut(), Accum::Replace, inv.as_ref(), s.as_ref(), 1.0, Par::Seq);
+        for (a, &i) in rows.iter().enumerate() {
+            m.as_mut().row_mut(i).copy_from(d.as_ref().row(a));
+        }
+    }
+}
+
+/// `m <- (m + m^T) / 2`: the fills are symmetric in exact arithmetic.
+fn symmetrize(mut m: MatMut<'_, f64>) {
+    for j in 0..m.ncols() {
+        for i in j + 1..m.nrows() {
+            let v = 0.5 * (m[(i, j)] + m[(j, i)]);
+            m[(i, j)] = v;
+            m[(j, i)] = v;
+        }
+    }
+}
+
+/// Largest `|m[i, j] - m[j, i]|`.
+fn asymmetry(m: MatRef<'_, f64>) -> f64 {
+    let mut out = 0.0f64;
+    for j in 0..m.ncols() {
+        for i in j + 1..m.nrows() {
+            out = out.max((m[(i, j)] - m[(j, i)]).abs());
+        }
+    }
+    out
+}
+
+fn max_abs(m: MatRef<'_, f64>) -> f64 {
+    let mut out = 0.0f64;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            out = out.max(m[(i, j)].abs());
+        }
+    }
+    out
+}

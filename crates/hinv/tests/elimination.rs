@@ -1,0 +1,113 @@
+//! The two block eliminations of the lifted system (interleaved, and the
+//! parameters first) against the dense route, each forced, on random and
+//! ill-conditioned networks; and the automatic choice.
+
+mod common;
+
+use common::*;
+use hinv::{Curvature, DenseLimit, Elimination, FactorOptions, Inertia, SolveOptions};
+use netgraph::{Activation, Batch, Network};
+
+fn forced(e: Elimination) -> FactorOptions {
+    FactorOptions { elimination: e, allow_singular: true, ..FactorOptions::default() }
+}
+
+fn off_by(a: &Inertia, b: &Inertia) -> usize {
+    a.positive.abs_diff(b.positive).max(a.negative.abs_diff(b.negative)).max(a.zero.abs_diff(b.zero))
+}
+
+/// Every activation, with and without bias and residual layers, both
+/// losses, gains 1 to 3 and eps from 1e-1 to 1e-6 (cond(H + eps I) up to
+/// ~1e10): each elimination's refined solve is as accurate as a
+/// backward-stable dense solve (forward error <= 10 eps_mach cond, floor
+/// 1e-13, the bar of tests/solve.rs) or refuses beyond cond 1e12, and its
+/// inertia is the dense one within its own `uncertain`.
+#[test]
+fn both_eliminations_match_the_dense_route() {
+    let mut checked = [0usize; 2];
+    let mut uncertain = [0usize; 2];
+    let mut max_cond = 0.0f64;
+    for (i, &act) in ACTIVATIONS.iter().enumerate() {
+        for (j, &(gain, eps)) in [(1.0, 1e-1), (2.0, 1e-3), (3.0, 1e-6)].iter().enumerate() {
+            let case = 3 * i + j;
+            let depth = if act == Activation::Square { 3 } else { 6 };
+            let (bias, residual, mse) = (case % 2 == 0, case % 3 == 0, case % 4 == 1);
+            let net = network(4, 5, depth, act, bias, residual, mse);
+            let p = params(&net, gain, 500 + case as u64);
+            let b = batch_for(&net, 4, 3, mse, 600 + case as u64);
+            let curv = Curvature::new(&net, &p, &b).unwrap();
+            let h = curv.dense_hessian(DenseLimit::default()).unwrap();
+            let spec = Curvature::spectrum(&h).unwrap();
+            let cond = spec.condition(eps);
+            max_cond = max_cond.max(cond);
+            let g = test_vector(curv.num_params(), case as u64);
+            let xd = curv.dense_solve(&h, eps, &g).unwrap();
+            let inertia_defined = spec.eigenvalues.iter().all(|l| (l + eps).abs() >= 1e-6);
+            for (k, e) in [Elimination::Interleaved, Elimination::ParametersFirst].into_iter().enumerate() {
+                let what = format!("{act:?} bias {bias} residual {residual} gain {gain} eps {eps} {e:?}");
+                let f = curv.factor_with(eps, &forced(e)).unwrap();
+                assert_eq!(f.elimination(), e, "{what}");
+                let rhs = faer::MatRef::from_column_major_slice(&g, g.len(), 1);
+                match f.solve_with(rhs, &SolveOptions::default()) {
+                    Ok(s) => {
+                        let x: Vec<f64> = s.x.col(0).iter().copied().collect();
+                        let err = rel_diff(&x, &xd);
+                        let bar = (2.2e-15 * cond).max(1e-13);
+                        assert!(err <= bar, "{what}: err {err:e}, cond {cond:e}, {:?}", s.report);
+                    }
+                    // Beyond cond 1e12 even a dense LU loses most digits.
+                    Err(hinv::HinvError::IllConditioned { .. }) if cond > 1e12 => {}
+                    Err(err) => panic!("{what}: {err} (cond {cond:e})"),
+                }
+                if inertia_defined {
+                    let got = f.inertia();
+                    let dense = spec.inertia(eps, 0.0);
+                    assert!(off_by(&got, &dense) <= got.uncertain, "{what}: {got:?} vs dense {dense:?}");
+                    checked[k] += 1;
+                    uncertain[k] += usize::from(got.uncertain > 0);
+                }
+            }
+        }
+    }
+    eprintln!("inertias checked {checked:?}, uncertain {uncertain:?}, max cond {max_cond:e}");
+    assert!(max_cond >= 1e6, "the cases must include ill-conditioned systems, max cond {max_cond:e}");
+    // The parameters-first certificate must not give up much more often
+    // than the interleaved one.
+    assert!(uncertain[1] <= uncertain[0] + checked[1] / 4, "uncertain {uncertain:?} of {checked:?}");
+}
+
+/// `Auto` eliminates the parameters first on the demo network, and falls
+/// back to the interleaved elimination when `A_l + eps I` is singular (eps
+/// the negative of an eigenvalue of one unit's block), where restricting
+/// the pivots to the parameters would divide by zero; the answer is still
+/// the dense one.
+#[test]
+fn auto_prefers_parameters_first_and_falls_back_when_a_unit_block_is_singular() {
+    let net = Network::builder(5).without_bias().dense(10, Activation::Tanh).repeat(30).cross_entropy(3).unwrap();
+    let curv = Curvature::new(&net, &net.init_params(20240601), &Batch::random_classification(5, 3, 2, 20240602))
+        .unwrap();
+    let f = curv.factor(1e-3).unwrap();
+    assert_eq!(f.elimination(), Elimination::ParametersFirst);
+    assert!(f.growth().unwrap() <= 1e10);
+
+    let net = Network::builder(3).without_bias().dense(4, Activation::Tanh).repeat(2).cross_entropy(3).unwrap();
+    let p = params(&net, 3.0, 7);
+    let curv = Curvature::new(&net, &p, &Batch::random_classification(3, 3, 3, 8)).unwrap();
+    // The first unit's block of the first layer's A: a 3x3 block of a
+    // block-diagonal A without bias.
+    let a = curv.derivatives().layers[0].a.as_diag().expect("unit blocks").blocks()[0].to_dense();
+    let lambda = a.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+    let top = lambda.iter().copied().fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
+    assert!(top.abs() > 1e-3, "the unit block must not vanish ({top:e})");
+    let eps = -top;
+    let f = curv.factor_with(eps, &FactorOptions { allow_singular: true, ..FactorOptions::default() }).unwrap();
+    assert_eq!(f.elimination(), Elimination::Interleaved, "A + eps I is singular: growth {:?}", f.growth());
+    let h = curv.dense_hessian(DenseLimit::default()).unwrap();
+    let g = test_vector(curv.num_params(), 3);
+    let cond = Curvature::spectrum(&h).unwrap().condition(eps);
+    if cond < 1e10 {
+        let x = f.solve(&g).unwrap();
+        let err = rel_diff(&x, &curv.dense_solve(&h, eps, &g).unwrap());
+        assert!(err <= (2.2e-15 * cond).max(1e-13), "err {err:e} cond {cond:e}");
+    }
+}
