@@ -218,7 +218,7 @@ impl Factorization {
         }
         if let Some((index, value)) = first_non_finite(x.as_ref()) {
             // Overflow inside the sweeps: never hand back a NaN as a result.
-            return Err(HinvError::Overflow { what: format!("entry {index} of the computed solution"), value });
+            return Err(HinvError::Overflow { what: crate::OverflowSite::Solution { index }, value });
         }
         Ok(x)
     }
