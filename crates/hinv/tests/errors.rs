@@ -166,7 +166,7 @@ fn typed_fields_of_dense_route_and_shift_errors() {
         shifted_eps: 10.0,
         backward_error: 3.2e-9,
         tolerance: 64.0 * f64::EPSILON,
-        iterations: 60,
+        iterations: 40,
     };
     insta::assert_snapshot!("shift_too_far", e.to_string());
 }

@@ -14,13 +14,24 @@
 //! any nonsingular `A` (the operator may be indefinite: eigenvalues of `H`
 //! between `-eps'` and `-eps` give it negative eigenvalues, which rules out
 //! CG). Its speed depends on how the ratios above cluster, not on `rho`
-//! alone. Measured on the demo network: docs/numerics.md, "Shifted solves".
+//! alone. Measured (`cargo run -p hinv --example shifted_study`,
+//! docs/numerics.md, "Shifted solves"): at rho = 0.14 refinement needs 9
+//! solves and MINRES 12, at rho = 0.7 refinement 57 and MINRES 21, and
+//! from rho = 1.4 on refinement diverges while MINRES converges up to
+//! rho = 7 (demo network) within [`SHIFT_BUDGET`]. One method that works
+//! on both sides of rho = 1 is worth the few extra solves at small rho.
 //!
-//! MINRES only reaches a relative residual of about `1e-10` in the
-//! preconditioned norm, so it runs as the inner solver of a refinement
-//! with the exact Hessian-vector product: each outer step measures the
-//! true residual `b - A x` and its backward error against `A`, as
-//! [`Factorization::solve_with`] does.
+//! MINRES runs as the inner solver of a refinement with the exact
+//! Hessian-vector product: it only brings the residual in the
+//! preconditioned norm down by [`INNER_RTOL`] (its recurrences drift with
+//! the rounding of the preconditioner's solves), and each outer step
+//! measures the true residual `b - A x` and its backward error against
+//! `A`, as [`Factorization::solve_with`] does, so the accuracy contract is
+//! the same. That also lets the inner iteration apply `K^-1` by one raw
+//! sweep of the block LDLᵀ (no HVP, no refinement), about a third of a
+//! refined solve: it solves with a slightly perturbed `K`, which only
+//! slows the outer steps; where it slows them below a digit per step
+//! (block growth), the refined solves take over.
 
 use faer::{Mat, MatRef};
 
@@ -30,10 +41,23 @@ use crate::curvature::hvp_many;
 use crate::error::{check_vector, HinvError, Result};
 
 /// Each inner MINRES run stops once its (preconditioned) residual has
-/// shrunk by this factor: each outer step then gains about ten digits, so
-/// two steps usually reach the default tolerance; a tighter target would
-/// only fight the rounding of the preconditioner's own solves.
-const INNER_RTOL: f64 = 1e-10;
+/// shrunk by this factor, and the outer refinement with the exact HVP
+/// takes it from there: two outer steps usually reach the default
+/// tolerance. Measured with `cargo run -p hinv --example shifted_study`
+/// (solves with the factors on the shallower demo network at rho 0.14 /
+/// 1.4 / 7): 1e-4: 15 / 21 / 44; 1e-6: 12 / 18 / 42; 1e-8: 14 / 20 / 35;
+/// 1e-10: 16 / 24 / 41; 1e-13: 9 / 14 / 48 (a tight target sometimes
+/// saves an outer step, sometimes stalls on the rounding of the
+/// preconditioner's solves). Measured with refined solves as the
+/// preconditioner; raw sweeps gave the same counts at 1e-6.
+const INNER_RTOL: f64 = 1e-6;
+
+/// An outer step with raw block sweeps must shrink the true residual at
+/// least this much, or the rest of the solve uses refined solves: MINRES
+/// brings its own residual down by [`INNER_RTOL`], so a step that gains
+/// less than one digit is limited by the sweeps' accuracy, not by the
+/// shift.
+const RAW_MIN_CONTRACTION: f64 = 0.1;
 
 /// Outer refinement aims this many times below the tolerance, as
 /// [`Factorization::solve_with`] does, so that the forward error is that
@@ -41,12 +65,14 @@ const INNER_RTOL: f64 = 1e-10;
 const REFINE_MARGIN: f64 = 16.0;
 
 /// Most solves with the factorization per right-hand side before
-/// [`HinvError::ShiftTooFar`]. One preconditioned iteration costs one
-/// refined solve with the factors (a block sweep and an HVP or two); a
-/// fresh factorization of the demo network costs about as much as
-/// 20 to 40 of them (docs/numerics.md, "Shifted solves"), so beyond this
-/// budget refactoring at `eps'` is the cheaper and more accurate answer.
-pub const SHIFT_BUDGET: usize = 60;
+/// [`HinvError::ShiftTooFar`]. The shifts that converge in
+/// `cargo run -p hinv --example shifted_study` need 12 to 21 solves (36
+/// for a shift at rho = 3 in tests/shifted.rs); 40 raw block sweeps (plus
+/// the outer steps' HVPs) cost 0.3 to 1 times a fresh factorization and
+/// solve on the networks measured there (docs/numerics.md, "Shifted
+/// solves"), so a refusal costs at most about one refactorization, and
+/// the error then says to refactor rather than iterate on.
+pub const SHIFT_BUDGET: usize = 40;
 
 /// One column's outcome.
 struct Column {
@@ -64,9 +90,10 @@ impl Factorization {
     /// Levenberg–Marquardt or trust-region update of `eps`) without a new
     /// factorization.
     ///
-    /// MINRES on `(H + eps I)^-1 (H + eps' I)`, each iteration one solve
-    /// with these factors, inside a refinement with the exact
-    /// Hessian-vector product (module docs). The accuracy contract is
+    /// MINRES on `(H + eps I)^-1 (H + eps' I)`, each iteration one sweep
+    /// of the block LDLᵀ (refined solves where the sweeps lose accuracy),
+    /// inside a refinement with the exact Hessian-vector product (module
+    /// docs). The accuracy contract is
     /// [`Factorization::solve_with`]'s: every column reaches a normwise
     /// backward error against `H + eps' I` of at most `opts.tolerance`, or
     /// the call fails, unless `opts.accept_inexact` (then
@@ -195,10 +222,23 @@ impl Factorization {
         };
         let aim = opts.tolerance / REFINE_MARGIN;
         let mut steps = 0;
+        let mut precond = if self.ldlt_broke_down() { Precond::Refined } else { Precond::Raw };
         while out.backward_error > aim && steps < opts.max_refinements.max(1) && out.solves < SHIFT_BUDGET {
-            let (d, used, inner) = self.minres_shifted(&r, shifted_eps - self.eps, SHIFT_BUDGET - out.solves)?;
+            let left = SHIFT_BUDGET - out.solves;
+            let (d, used, inner) = match self.minres_shifted(&r, shifted_eps - self.eps, left, precond) {
+                // Raw block sweeps that overflow: the refined solves fall
+                // back to the pivoted elimination.
+                Err(HinvError::Overflow { .. }) if precond == Precond::Raw => {
+                    precond = Precond::Refined;
+                    continue;
+                }
+                other => other?,
+            };
             out.solves += used;
             out.exhausted |= inner == Inner::Exhausted;
+            if used == 0 {
+                break;
+            }
             steps += 1;
             let cand: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + b).collect();
             let hx = hvp_many(&self.derivs, MatRef::from_column_major_slice(&cand, n, 1))?;
@@ -207,9 +247,21 @@ impl Factorization {
             if out.initial_backward_error.is_nan() {
                 out.initial_backward_error = be;
             }
+            let contraction = l2(&cand_r) / l2(&r);
+            // Raw sweeps solve a slightly different `K`: when that costs
+            // more than a factor RAW_MIN_CONTRACTION per outer step (block
+            // growth, docs/numerics.md), go on with refined solves.
+            let was_raw = precond == Precond::Raw;
+            if was_raw && !(contraction <= RAW_MIN_CONTRACTION) {
+                precond = Precond::Refined;
+            }
             // As in solve_with: only a step that shrinks the residual
-            // itself is progress.
-            if l2(&cand_r).partial_cmp(&l2(&r)) != Some(std::cmp::Ordering::Less) {
+            // itself is progress. After raw sweeps, refined solves get
+            // their turn; an exhausted budget ends the loop.
+            if !(contraction < 1.0) {
+                if was_raw || inner == Inner::Exhausted {
+                    continue;
+                }
                 break;
             }
             (x, r, out.backward_error) = (cand, cand_r, be);
@@ -226,18 +278,27 @@ impl Factorization {
     /// most `max_solves` solves with the factors. Returns the correction,
     /// the solves used and whether the preconditioned residual shrank by
     /// [`INNER_RTOL`], or else whether the budget ran out.
-    fn minres_shifted(&self, r: &[f64], delta: f64, max_solves: usize) -> Result<(Vec<f64>, usize, Inner)> {
+    fn minres_shifted(
+        &self,
+        r: &[f64],
+        delta: f64,
+        max_solves: usize,
+        precond: Precond,
+    ) -> Result<(Vec<f64>, usize, Inner)> {
         let n = r.len();
-        // The factors are applied to within the default backward error
-        // (refined): a rougher operator would break the symmetry the
-        // Lanczos recurrence relies on. A near-singular `K` still returns
-        // its best solution, and the outer refinement judges the result.
-        let inner = SolveOptions { accept_inexact: true, ..SolveOptions::default() };
+        // Refined solves apply the factors to within the default backward
+        // error; a near-singular `K` still returns its best solution, and
+        // the outer refinement judges the result.
+        let refined = SolveOptions { accept_inexact: true, ..SolveOptions::default() };
         let mut solves = 0;
         let mut kinv = |v: &[f64]| -> Result<Vec<f64>> {
             solves += 1;
-            let s = self.solve_with(MatRef::from_column_major_slice(v, n, 1), &inner)?;
-            Ok(s.x.col(0).iter().copied().collect())
+            let v = MatRef::from_column_major_slice(v, n, 1);
+            let x = match precond {
+                Precond::Raw => self.solve_ldlt(v)?,
+                Precond::Refined => self.solve_with(v, &refined)?.x,
+            };
+            Ok(x.col(0).iter().copied().collect())
         };
         // One solve for the right-hand side and one for minres's final
         // true residual.
@@ -261,6 +322,19 @@ impl Factorization {
         };
         Ok((rep.x, solves, outcome))
     }
+}
+
+/// How the factors are applied inside MINRES.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Precond {
+    /// One sweep of the block LDLᵀ (no HVP): the cheap default. It
+    /// solves with a slightly perturbed `K`, which the inner MINRES does
+    /// not see and the outer refinement corrects.
+    Raw,
+    /// [`Factorization::solve_with`]: refined with the HVP, and the
+    /// pivoted elimination where the block LDLᵀ broke down or lost
+    /// accuracy; about three times the cost of a raw sweep.
+    Refined,
 }
 
 /// How an inner MINRES run ended.

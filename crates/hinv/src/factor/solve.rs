@@ -187,7 +187,7 @@ impl Factorization {
         Ok(Iterate { x, r, backward_error: worst })
     }
 
-    fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    pub(super) fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
         self.solve_lifted(g, 1.0, |m| self.ldlt.solve_in_place(m))
     }
 
