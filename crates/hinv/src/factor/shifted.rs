@@ -252,13 +252,14 @@ impl Factorization {
             // more than a factor RAW_MIN_CONTRACTION per outer step (block
             // growth, docs/numerics.md), go on with refined solves.
             let was_raw = precond == Precond::Raw;
-            if was_raw && !(contraction <= RAW_MIN_CONTRACTION) {
+            if was_raw && (contraction.is_nan() || contraction > RAW_MIN_CONTRACTION) {
                 precond = Precond::Refined;
             }
             // As in solve_with: only a step that shrinks the residual
             // itself is progress. After raw sweeps, refined solves get
             // their turn; an exhausted budget ends the loop.
-            if !(contraction < 1.0) {
+            let progress = contraction < 1.0;
+            if !progress {
                 if was_raw || inner == Inner::Exhausted {
                     continue;
                 }
