@@ -250,9 +250,11 @@ impl Factorization {
             let contraction = l2(&cand_r) / l2(&r);
             // Raw sweeps solve a slightly different `K`: when that costs
             // more than a factor RAW_MIN_CONTRACTION per outer step (block
-            // growth, docs/numerics.md), go on with refined solves.
+            // growth, docs/numerics.md), go on with refined solves. (An
+            // inner run that used up the budget explains a poor step by
+            // itself.)
             let was_raw = precond == Precond::Raw;
-            if was_raw && (contraction.is_nan() || contraction > RAW_MIN_CONTRACTION) {
+            if was_raw && inner != Inner::Exhausted && (contraction.is_nan() || contraction > RAW_MIN_CONTRACTION) {
                 precond = Precond::Refined;
             }
             // As in solve_with: only a step that shrinks the residual
