@@ -56,7 +56,37 @@ pub fn hinv_err(py: Python<'_>, e: HinvError) -> PyErr {
             msg,
             &[("eps", obj(py, eps)), ("block", obj(py, block)), ("layer", obj(py, layer)), ("pivot", obj(py, pivot))],
         ),
-        HinvError::Overflow { value, .. } => raise(py, "OverflowError", msg, &[("value", obj(py, value))]),
+        HinvError::Overflow { what, value } => {
+            raise(py, "OverflowError", msg, &[("value", obj(py, value)), ("what", obj(py, what.to_string()))])
+        }
+        HinvError::ShiftTooFar { eps, shifted_eps, backward_error, tolerance, iterations } => raise(
+            py,
+            "ShiftTooFarError",
+            msg,
+            &[
+                ("eps", obj(py, eps)),
+                ("shifted_eps", obj(py, shifted_eps)),
+                ("backward_error", obj(py, backward_error)),
+                ("tolerance", obj(py, tolerance)),
+                ("iterations", obj(py, iterations)),
+            ],
+        ),
+        HinvError::Dense { matrix, n, failure } => {
+            let class = if failure == hinv::DenseFailure::Singular { "SingularError" } else { "HinvError" };
+            raise(
+                py,
+                class,
+                msg,
+                &[
+                    ("matrix", obj(py, matrix.to_string())),
+                    ("n", obj(py, n)),
+                    ("failure", obj(py, failure.to_string())),
+                ],
+            )
+        }
+        HinvError::WrongCurvature { .. } | HinvError::MissingOption { .. } => {
+            raise(py, "InvalidArgumentError", msg, &[])
+        }
         HinvError::TooLarge { needed, limit, .. } => {
             raise(py, "TooLargeError", msg, &[("needed", obj(py, needed.0)), ("limit", obj(py, limit.0))])
         }

@@ -82,13 +82,14 @@ impl EigenvalueCount {
     }
 }
 
-/// What a solve did: the elimination (``"block_ldlt"`` or ``"pivoted_lu"``),
-/// refinement steps, the backward errors before and after refinement, and
+/// What a solve did: the elimination (``"block_ldlt"``, ``"pivoted_lu"``, or
+/// ``"shifted"`` for ``solve_shifted``), refinement steps (for
+/// ``solve_shifted``: solves with the factorization), the backward errors before and after refinement, and
 /// whether the tolerance was met (only False with ``accept_inexact``).
 #[pyclass(module = "hinv", frozen, get_all)]
 #[derive(Clone)]
 pub struct SolveReport {
-    /// ``"block_ldlt"`` or ``"pivoted_lu"``.
+    /// ``"block_ldlt"``, ``"pivoted_lu"``, ``"woodbury"`` or ``"shifted"``.
     pub method: &'static str,
     /// Refinement steps with the exact HVP.
     pub refinements: usize,
@@ -132,10 +133,13 @@ impl Solution {
 }
 
 impl PyFactorization {
+    /// A solve with `H + eps I`, or with `H + shifted_eps I` preconditioned
+    /// by these factors when `shifted_eps` is given.
     fn solve_inner<'py>(
         &self,
         py: Python<'py>,
         b: &Bound<'py, PyAny>,
+        shifted_eps: Option<f64>,
         tolerance: Option<f64>,
         max_refinements: Option<usize>,
         accept_inexact: bool,
@@ -151,13 +155,19 @@ impl PyFactorization {
         if cols.mat.ncols() == 0 {
             return Err(invalid_arg(py, "b has no columns".into()));
         }
-        let s = py.detach(|| self.inner.solve_with(cols.mat.as_ref(), &opts)).map_err(|e| hinv_err(py, e))?;
+        let s = py
+            .detach(|| match shifted_eps {
+                Some(eps) => self.inner.solve_shifted(eps, cols.mat.as_ref(), &opts),
+                None => self.inner.solve_with(cols.mat.as_ref(), &opts),
+            })
+            .map_err(|e| hinv_err(py, e))?;
         let r = s.report;
         let report = SolveReport {
             method: match r.method {
                 SolveMethod::BlockLdlt => "block_ldlt",
                 SolveMethod::PivotedLu => "pivoted_lu",
                 SolveMethod::Woodbury => "woodbury",
+                SolveMethod::Shifted => "shifted",
             },
             refinements: r.refinements,
             initial_backward_error: r.initial_backward_error,
@@ -186,7 +196,7 @@ impl PyFactorization {
         max_refinements: Option<usize>,
         accept_inexact: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.solve_inner(py, b, tolerance, max_refinements, accept_inexact)?.0)
+        Ok(self.solve_inner(py, b, None, tolerance, max_refinements, accept_inexact)?.0)
     }
 
     /// ``solve`` returning a ``Solution`` with ``.x`` and ``.report``
@@ -200,7 +210,32 @@ impl PyFactorization {
         max_refinements: Option<usize>,
         accept_inexact: bool,
     ) -> PyResult<Solution> {
-        let (x, report) = self.solve_inner(py, b, tolerance, max_refinements, accept_inexact)?;
+        let (x, report) = self.solve_inner(py, b, None, tolerance, max_refinements, accept_inexact)?;
+        Ok(Solution { x: x.unbind(), report })
+    }
+
+    /// ``(H + shifted_eps I)^-1 b`` with this factorization of ``H + eps I``
+    /// as a preconditioner (MINRES, refined with the exact HVP), to the same
+    /// backward-error ``tolerance`` as ``solve`` against ``H + shifted_eps I``;
+    /// for a nearby shift (a damping schedule) without refactoring. Returns a
+    /// ``Solution``; ``report.refinements`` counts the solves with the
+    /// factorization (at most 40 per column).
+    ///
+    /// Raises ShiftTooFarError when that budget runs out (factor at
+    /// ``shifted_eps`` instead), IllConditionedError when ``H + shifted_eps I``
+    /// is too ill-conditioned; with ``accept_inexact`` the best answer is
+    /// returned with ``report.within_tolerance`` False instead.
+    #[pyo3(signature = (shifted_eps, b, *, tolerance = None, max_refinements = None, accept_inexact = false))]
+    fn solve_shifted<'py>(
+        &self,
+        py: Python<'py>,
+        shifted_eps: f64,
+        b: &Bound<'py, PyAny>,
+        tolerance: Option<f64>,
+        max_refinements: Option<usize>,
+        accept_inexact: bool,
+    ) -> PyResult<Solution> {
+        let (x, report) = self.solve_inner(py, b, Some(shifted_eps), tolerance, max_refinements, accept_inexact)?;
         Ok(Solution { x: x.unbind(), report })
     }
 

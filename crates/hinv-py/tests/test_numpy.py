@@ -330,3 +330,31 @@ def test_gauss_newton_curvature():
     assert np.linalg.norm(x_ - ref) <= 100 * 2.2e-16 * np.linalg.cond(A) * np.linalg.norm(ref)
     with pytest.raises(hinv.InvalidArgumentError):
         hinv.Curvature(net, w, x, y, curvature="fisher")
+
+
+@pytest.mark.parametrize("gain", [1.0, 3.0])
+def test_solve_shifted_against_numpy(gain):
+    # A factorization at eps reused for H + eps' I, checked against a dense
+    # solve of H + eps' I; the same bound as a plain solve (the same
+    # backward-error contract).
+    net, w, x, y = problem(spec(), seed=11, gain=gain)
+    curv = hinv.Curvature(net, w, x, y)
+    H = dense_hessian(curv)
+    f = curv.factor(0.1)
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((curv.num_params, 2))
+    A = H + 0.102 * np.eye(curv.num_params)
+    sol = f.solve_shifted(0.102, b)
+    ref = np.linalg.solve(A, b)
+    assert sol.report.method == "shifted" and sol.report.within_tolerance
+    assert np.linalg.norm(sol.x - ref) <= solve_error_bound(A) * np.linalg.norm(ref)
+    # Far away: refused with a typed error (or, if the budget sufficed,
+    # answered within the tolerance), never a silent inexact answer.
+    try:
+        far = f.solve_shifted(100.0, b[:, 0])
+    except hinv.ShiftTooFarError as e:
+        assert e.shifted_eps == 100.0 and e.eps == 0.1 and "afresh" in str(e)
+    else:
+        A = H + 100.0 * np.eye(curv.num_params)
+        ref = np.linalg.solve(A, b[:, 0])
+        assert np.linalg.norm(far.x - ref) <= solve_error_bound(A) * np.linalg.norm(ref)

@@ -9,7 +9,7 @@ use faer::reborrow::ReborrowMut;
 use faer::{Mat, MatRef};
 use netgraph::{Batch, Derivatives, Network, Params};
 
-use crate::error::{check_vector, HinvError, Result};
+use crate::error::{check_vector, HinvError, OverflowSite, Result};
 use crate::factor::{FactorOptions, Factorization};
 
 /// The curvature of a network's batch loss at given parameters.
@@ -96,15 +96,18 @@ fn check_shapes(d: &Derivatives) -> Result<()> {
 /// cheap, rather than return NaNs from every later product.
 fn check_finite(d: &Derivatives) -> Result<()> {
     if !d.loss.is_finite() {
-        return Err(HinvError::Overflow { what: "the loss".into(), value: d.loss });
+        return Err(HinvError::Overflow { what: OverflowSite::Loss, value: d.loss });
     }
     if let Some((index, &value)) = d.gradient.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(HinvError::Overflow { what: format!("entry {index} of the gradient"), value });
+        return Err(HinvError::Overflow { what: OverflowSite::Gradient { index }, value });
     }
     for (l, blocks) in d.layers.iter().enumerate() {
         for (name, b) in blocks.named() {
             if let Some(value) = b.first_non_finite() {
-                return Err(HinvError::Overflow { what: format!("derivative block {name} of layer {}", l + 1), value });
+                return Err(HinvError::Overflow {
+                    what: OverflowSite::DerivativeBlock { layer: l + 1, block: name },
+                    value,
+                });
             }
         }
     }

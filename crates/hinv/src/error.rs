@@ -58,15 +58,13 @@ pub enum HinvError {
         /// Refinement steps taken.
         iterations: usize,
     },
-    /// The network overflowed at these parameters: a pass or a derivative
-    /// block holds a NaN or an infinity.
-    #[error(
-        "{what} is not finite ({value}): the network overflows at these parameters and inputs; \
-         scale the weights or inputs down"
-    )]
+    /// A non-finite value appeared: the network overflowed at these
+    /// parameters (loss, gradient, derivative blocks), or a factorization
+    /// or an iteration overflowed on a system too close to singular.
+    #[error("{what} is not finite ({value}): {}", what.hint())]
     Overflow {
         /// Where the non-finite value appeared.
-        what: String,
+        what: OverflowSite,
         /// The offending value.
         value: f64,
     },
@@ -148,9 +146,58 @@ pub enum HinvError {
         /// Its inertia.
         inertia: tridiag::Inertia,
     },
-    /// A dense reference solve failed.
-    #[error("the dense reference route failed: {0}")]
-    Dense(String),
+    /// A dense matrix computation (a reference solve, an eigendecomposition,
+    /// a Cholesky factorization of a small matrix) failed.
+    #[error("{failure} of {matrix} ({n}x{n}): {}", failure.explain(*matrix))]
+    Dense {
+        /// Which matrix.
+        matrix: DenseMatrix,
+        /// Its order.
+        n: usize,
+        /// How it failed.
+        failure: DenseFailure,
+    },
+    /// A route that needs a particular curvature was asked of another one.
+    #[error("{what} needs the {needs:?} curvature, but this one is the {found:?}; {hint}")]
+    WrongCurvature {
+        /// What was asked for.
+        what: &'static str,
+        /// The curvature it works with.
+        needs: crate::CurvatureKind,
+        /// The curvature it was asked of.
+        found: crate::CurvatureKind,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// An option that has no default for this input was not given.
+    #[error("{option} must be given explicitly: {why}")]
+    MissingOption {
+        /// The option (a field of an options struct).
+        option: &'static str,
+        /// Why it cannot be inferred.
+        why: &'static str,
+    },
+    /// [`crate::Factorization::solve_shifted`] did not reach its tolerance
+    /// within its iteration budget: the factorization at `eps` is too poor
+    /// a preconditioner for `H + shifted_eps I` (the shift is far from
+    /// `eps` compared with the eigenvalues of `H + eps I` nearest zero).
+    #[error(
+        "the factorization at eps = {eps:e} does not precondition H + eps' I at eps' = {shifted_eps:e} well enough: \
+         backward error {backward_error:.2e} after {iterations} preconditioned iterations, above the tolerance \
+         {tolerance:.2e}; factor H + eps' I afresh (Curvature::factor({shifted_eps:e}))"
+    )]
+    ShiftTooFar {
+        /// The `eps` of the factorization.
+        eps: f64,
+        /// The `eps'` of the system that was solved.
+        shifted_eps: f64,
+        /// Backward error of the best solution found, against `H + eps' I`.
+        backward_error: f64,
+        /// The tolerance it had to meet.
+        tolerance: f64,
+        /// Preconditioned iterations taken (each one solve with the factorization).
+        iterations: usize,
+    },
     /// An error from the network layer (shapes, files, parameters).
     #[error(transparent)]
     Net(#[from] netgraph::NetError),
@@ -173,6 +220,155 @@ pub enum HinvError {
         /// What happened, with the step and the values involved.
         reason: String,
     },
+}
+
+/// Where a non-finite value appeared ([`HinvError::Overflow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OverflowSite {
+    /// The loss of the forward pass.
+    Loss,
+    /// An entry of the gradient.
+    Gradient {
+        /// Its index.
+        index: usize,
+    },
+    /// A derivative block of a layer.
+    DerivativeBlock {
+        /// The layer (1-based).
+        layer: usize,
+        /// Which block (`Dx`, `Dz`, `A`, `G`, `E`).
+        block: &'static str,
+    },
+    /// A pivot of the block factorization of the lifted system.
+    Pivot {
+        /// Block of the lifted system (0-based).
+        block: usize,
+        /// Network layer of that block (1-based).
+        layer: usize,
+        /// Column inside the block.
+        pivot: usize,
+    },
+    /// An entry of a computed solution (flat column-major index).
+    Solution {
+        /// Its index.
+        index: usize,
+    },
+    /// A vector of a Lanczos iteration (spectrum routines).
+    LanczosVector,
+}
+
+impl OverflowSite {
+    /// What to do about it: overflow in the passes is the network's,
+    /// overflow in a factorization or solve the system's.
+    fn hint(&self) -> &'static str {
+        match self {
+            OverflowSite::Loss | OverflowSite::Gradient { .. } | OverflowSite::DerivativeBlock { .. } => {
+                "the network overflows at these parameters and inputs; scale the weights or inputs down"
+            }
+            OverflowSite::Pivot { .. } | OverflowSite::Solution { .. } => {
+                "H + eps I is too close to singular (or too badly scaled) at this eps; use a larger eps, or \
+                 scale the weights or inputs down"
+            }
+            OverflowSite::LanczosVector => {
+                "the operator overflows on a unit vector; scale the weights or inputs down, or use a larger shift"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for OverflowSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OverflowSite::Loss => write!(f, "the loss"),
+            OverflowSite::Gradient { index } => write!(f, "entry {index} of the gradient"),
+            OverflowSite::DerivativeBlock { layer, block } => write!(f, "derivative block {block} of layer {layer}"),
+            OverflowSite::Pivot { block, layer, pivot } => {
+                write!(f, "pivot {pivot} of block {block} of the factorization (layer {layer})")
+            }
+            OverflowSite::Solution { index } => write!(f, "entry {index} of the computed solution"),
+            OverflowSite::LanczosVector => write!(f, "a Lanczos vector"),
+        }
+    }
+}
+
+/// The matrix of a failed dense computation ([`HinvError::Dense`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenseMatrix {
+    /// The dense `H + eps I` of [`crate::reference`]'s solve.
+    ReferenceSystem,
+    /// The dense Hessian of [`crate::reference`]'s spectrum.
+    ReferenceHessian,
+    /// `U^T U` of the Woodbury route (`U` the scaled Jacobian).
+    WoodburyGram,
+    /// `delta I + U^T U`, the small matrix the Woodbury route factors.
+    WoodburyCapacitance,
+    /// The tridiagonal projection of a Lanczos iteration.
+    LanczosProjection,
+    /// A predictive covariance of the Laplace approximation.
+    PredictiveCovariance,
+}
+
+impl std::fmt::Display for DenseMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DenseMatrix::ReferenceSystem => "the dense H + eps I of the reference route",
+            DenseMatrix::ReferenceHessian => "the dense Hessian of the reference route",
+            DenseMatrix::WoodburyGram => "U^T U of the Woodbury route",
+            DenseMatrix::WoodburyCapacitance => "delta I + U^T U of the Woodbury route",
+            DenseMatrix::LanczosProjection => "the projected Lanczos matrix",
+            DenseMatrix::PredictiveCovariance => "a predictive covariance",
+        })
+    }
+}
+
+/// How a dense computation failed ([`HinvError::Dense`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenseFailure {
+    /// The LU solve produced a non-finite value: the matrix is singular to
+    /// working precision.
+    Singular,
+    /// The symmetric eigensolver did not converge.
+    NoConvergence,
+    /// Cholesky met a pivot that is not positive.
+    NotPositiveDefinite {
+        /// Index of that pivot.
+        pivot: usize,
+    },
+}
+
+impl DenseFailure {
+    fn explain(&self, m: DenseMatrix) -> String {
+        match (self, m) {
+            (DenseFailure::Singular, _) => {
+                "it is singular to working precision; use a larger eps (the factored route reports where: \
+                 HinvError::Singular)"
+                    .into()
+            }
+            (DenseFailure::NoConvergence, _) => {
+                "its entries are probably huge or not finite; scale the weights or inputs down".into()
+            }
+            (DenseFailure::NotPositiveDefinite { pivot }, DenseMatrix::WoodburyCapacitance) => format!(
+                "pivot {pivot} is not positive: delta is below the rounding of ||U||^2, or U^T U overflowed; use \
+                 a larger delta or the lifted route (Route::Lifted)"
+            ),
+            (DenseFailure::NotPositiveDefinite { pivot }, _) => {
+                format!("pivot {pivot} is not positive; the matrix is not positive definite to working precision")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DenseFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DenseFailure::Singular => "the LU solve",
+            DenseFailure::NoConvergence => "the eigendecomposition",
+            DenseFailure::NotPositiveDefinite { .. } => "the Cholesky factorization",
+        })
+    }
 }
 
 /// A number of bytes, displayed in binary units (`1.50 GiB`).

@@ -22,7 +22,7 @@ use serde::Serialize;
 use tridiag::{Inertia, SignedLogDet};
 
 use crate::curvature::Curvature;
-use crate::error::{check_vector, HinvError, Result};
+use crate::error::{check_vector, DenseFailure, DenseMatrix, HinvError, Result};
 use crate::factor::{FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
 
 /// Which curvature a [`Curvature`] holds.
@@ -109,7 +109,11 @@ impl WoodburyFactorization {
             0.0
         } else {
             k.self_adjoint_eigenvalues(Side::Lower)
-                .map_err(|e| HinvError::Dense(format!("eigenvalues of U^T U did not converge: {e:?}")))?
+                .map_err(|_| HinvError::Dense {
+                    matrix: DenseMatrix::WoodburyGram,
+                    n: ao,
+                    failure: DenseFailure::NoConvergence,
+                })?
                 .into_iter()
                 .fold(0.0f64, f64::max)
         };
@@ -118,8 +122,14 @@ impl WoodburyFactorization {
         }
         // K = delta I + U^T U has every eigenvalue >= delta > 0, so the
         // Cholesky factorization exists; a failure means overflow.
-        let llt =
-            k.llt(Side::Lower).map_err(|e| HinvError::Dense(format!("Cholesky of delta I + U^T U failed: {e:?}")))?;
+        let llt = k.llt(Side::Lower).map_err(|e| {
+            let faer::linalg::solvers::LltError::NonPositivePivot { index } = e;
+            HinvError::Dense {
+                matrix: DenseMatrix::WoodburyCapacitance,
+                n: ao,
+                failure: DenseFailure::NotPositiveDefinite { pivot: index },
+            }
+        })?;
         Ok(WoodburyFactorization { l: llt.L().to_owned(), u, delta, norm: delta + mu_max })
     }
 
@@ -367,13 +377,16 @@ impl Curvature {
     /// The Woodbury factorization of `GGN + delta I` (`delta > 0`).
     ///
     /// # Errors
-    /// [`HinvError::InvalidNumber`] for a Hessian curvature or `delta <= 0`.
+    /// [`HinvError::WrongCurvature`] for a Hessian curvature,
+    /// [`HinvError::InvalidNumber`] for `delta <= 0`.
     pub fn factor_woodbury(&self, delta: f64) -> Result<WoodburyFactorization> {
         let Some(u) = self.ggn_factor_u()? else {
-            return Err(HinvError::InvalidNumber {
-                what: "the Woodbury route (which needs a Gauss-Newton curvature) at eps",
-                value: delta,
-                expected: "used with CurvatureKind::GaussNewton",
+            return Err(HinvError::WrongCurvature {
+                what: "the Woodbury route",
+                needs: CurvatureKind::GaussNewton,
+                found: self.kind(),
+                hint:
+                    "use the lifted route (Curvature::factor), or build the curvature with CurvatureKind::GaussNewton",
             });
         };
         WoodburyFactorization::new(u, delta)

@@ -40,7 +40,7 @@ use serde::Serialize;
 use tridiag::Inertia;
 
 use crate::curvature::{Curvature, CurvatureOptions};
-use crate::error::{HinvError, Result};
+use crate::error::{DenseFailure, DenseMatrix, HinvError, Result};
 use crate::factor::{FactorOptions, SolveOptions};
 use crate::ggn::{CurvatureFactor, CurvatureKind, Route};
 
@@ -146,10 +146,9 @@ impl Laplace {
             (None, Some(LossSpec::CrossEntropy { .. })) => Likelihood::Classification,
             (None, Some(LossSpec::Mse { .. })) => Likelihood::Regression { sigma_noise: 1.0 },
             (None, None) => {
-                return Err(HinvError::InvalidNumber {
-                    what: "the likelihood of a network of custom layers",
-                    value: f64::NAN,
-                    expected: "given explicitly in LaplaceOptions::likelihood",
+                return Err(HinvError::MissingOption {
+                    option: "LaplaceOptions::likelihood",
+                    why: "a network of custom layers has no built-in loss to infer it from",
                 })
             }
         };
@@ -256,11 +255,18 @@ impl Laplace {
     pub fn optimize_prior_precision(&self, lo: f64, hi: f64, rtol: f64) -> Result<PriorSearch> {
         Laplace::check_delta(lo)?;
         Laplace::check_delta(hi)?;
-        if hi <= lo || rtol.is_nan() || rtol <= 0.0 {
+        if hi <= lo {
             return Err(HinvError::InvalidNumber {
                 what: "the upper end of the prior-precision interval",
                 value: hi,
-                expected: "above the lower end (and rtol above 0)",
+                expected: "above the lower end",
+            });
+        }
+        if !(rtol.is_finite() && rtol > 0.0) {
+            return Err(HinvError::InvalidNumber {
+                what: "the relative tolerance of the prior-precision search",
+                value: rtol,
+                expected: "a finite number above 0",
             });
         }
         let phi = 0.5 * (5f64.sqrt() - 1.0);
@@ -357,9 +363,11 @@ impl Predictive {
         for (m, cov) in self.mean.iter().zip(&self.covariance) {
             let c = m.len();
             let sigma = Mat::from_fn(c, c, |i, j| cov[i][j]);
-            let eig = sigma
-                .self_adjoint_eigen(Side::Lower)
-                .map_err(|e| HinvError::Dense(format!("eigendecomposition of a predictive covariance: {e:?}")))?;
+            let eig = sigma.self_adjoint_eigen(Side::Lower).map_err(|_| HinvError::Dense {
+                matrix: DenseMatrix::PredictiveCovariance,
+                n: c,
+                failure: DenseFailure::NoConvergence,
+            })?;
             let (u, s) = (eig.U(), eig.S());
             let root = Mat::from_fn(c, c, |i, j| u[(i, j)] * s[j].max(0.0).sqrt());
             let mut acc = vec![0.0; c];

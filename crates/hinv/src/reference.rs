@@ -6,7 +6,7 @@ use faer::{Mat, Side};
 use serde::Serialize;
 
 use crate::curvature::Curvature;
-use crate::error::{HinvError, Result};
+use crate::error::{DenseFailure, DenseMatrix, HinvError, Result};
 use tridiag::Inertia;
 
 /// Memory budget of the dense route.
@@ -121,16 +121,22 @@ impl Curvature {
         let x = faer::linalg::solvers::Solve::solve(&lu, &rhs);
         let out: Vec<f64> = x.col(0).iter().copied().collect();
         if out.iter().any(|v| !v.is_finite()) {
-            return Err(HinvError::Dense("H + eps I is singular to working precision".into()));
+            return Err(HinvError::Dense {
+                matrix: DenseMatrix::ReferenceSystem,
+                n: p,
+                failure: DenseFailure::Singular,
+            });
         }
         Ok(out)
     }
 
     /// Eigenvalues of a dense Hessian (as from [`Curvature::dense_hessian`]).
     pub fn spectrum(h: &Mat<f64>) -> Result<Spectrum> {
-        let mut eigenvalues = h
-            .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| HinvError::Dense(format!("eigendecomposition did not converge: {e:?}")))?;
+        let mut eigenvalues = h.self_adjoint_eigenvalues(Side::Lower).map_err(|_| HinvError::Dense {
+            matrix: DenseMatrix::ReferenceHessian,
+            n: h.nrows(),
+            failure: DenseFailure::NoConvergence,
+        })?;
         eigenvalues.sort_by(f64::total_cmp);
         Ok(Spectrum { eigenvalues })
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use hinv::{Curvature, FactorOptions, HinvError};
+use hinv::{Curvature, CurvatureKind, DenseFailure, DenseMatrix, FactorOptions, HinvError, OverflowSite};
 use netgraph::Activation;
 
 fn small() -> Curvature {
@@ -72,7 +72,7 @@ fn overflow_and_memory_limits() {
     let p = params(&net, 3.0, 1);
     let b = batch_for(&net, 3, 2, false, 2);
     let err = Curvature::new(&net, &p, &b).unwrap_err();
-    assert!(matches!(err, HinvError::Overflow { .. }), "{err}");
+    assert!(matches!(err, HinvError::Overflow { what: OverflowSite::Loss, .. }), "{err}");
     insta::assert_snapshot!("overflow", err.to_string());
 
     let curv = small();
@@ -117,7 +117,8 @@ fn foreign_derivatives_are_checked() {
 
     let mut d = good;
     d.gradient[0] = f64::NAN;
-    assert!(matches!(Curvature::from_derivatives(d), Err(HinvError::Overflow { .. })));
+    let e = Curvature::from_derivatives(d).unwrap_err();
+    assert!(matches!(e, HinvError::Overflow { what: OverflowSite::Gradient { index: 0 }, .. }), "{e}");
 }
 
 /// The memory budget of the derivative blocks is the caller's when given,
@@ -133,4 +134,39 @@ fn derivative_memory_limit_is_settable() {
     let roomy = hinv::CurvatureOptions { memory_limit: Some(u64::MAX), ..Default::default() };
     let curv = Curvature::new_with(&net, &p, &b, &roomy).unwrap();
     assert_eq!(curv.gradient(), Curvature::new(&net, &p, &b).unwrap().gradient());
+}
+
+/// The errors a caller branches on carry typed fields, not text: which
+/// dense matrix failed and how, which curvature a route needs, how far a
+/// shifted solve got.
+#[test]
+fn typed_fields_of_dense_route_and_shift_errors() {
+    let curv = small();
+    let n = curv.num_params();
+    // An exactly singular dense H + eps I: the zero matrix at eps = 0.
+    let zero = faer::Mat::<f64>::zeros(n, n);
+    let e = curv.dense_solve(&zero, 0.0, &vec![1.0; n]).unwrap_err();
+    assert!(
+        matches!(e, HinvError::Dense { matrix: DenseMatrix::ReferenceSystem, n: m, failure: DenseFailure::Singular } if m == n),
+        "{e}"
+    );
+    insta::assert_snapshot!("dense_singular", e.to_string());
+
+    let e = curv.factor_woodbury(1e-3).unwrap_err();
+    assert!(
+        matches!(e, HinvError::WrongCurvature { needs: CurvatureKind::GaussNewton, found: CurvatureKind::Hessian, .. }),
+        "{e}"
+    );
+    insta::assert_snapshot!("woodbury_on_hessian", e.to_string());
+
+    // The message template of a shifted solve that ran out of budget
+    // (tests/shifted.rs reaches it on a real network).
+    let e = HinvError::ShiftTooFar {
+        eps: 1e-7,
+        shifted_eps: 10.0,
+        backward_error: 3.2e-9,
+        tolerance: 64.0 * f64::EPSILON,
+        iterations: 40,
+    };
+    insta::assert_snapshot!("shift_too_far", e.to_string());
 }

@@ -190,7 +190,7 @@ fn automatic_route_choice() {
     let h = Curvature::new(&net, &params, &batch).unwrap();
     assert_eq!(h.route_costs().woodbury, None);
     assert_eq!(h.factor_route(1e-3, &FactorOptions::default(), None).unwrap().route(), Route::Lifted);
-    assert!(matches!(h.factor_woodbury(1e-3), Err(HinvError::InvalidNumber { .. })));
+    assert!(matches!(h.factor_woodbury(1e-3), Err(HinvError::WrongCurvature { .. })));
     assert!(matches!(curv.factor_woodbury(0.0), Err(HinvError::InvalidNumber { .. })));
 }
 

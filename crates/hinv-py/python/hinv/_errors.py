@@ -46,9 +46,18 @@ class SingularError(HinvError, ArithmeticError):
     ``layer``, ``pivot``."""
 
 
+class ShiftTooFarError(HinvError, ArithmeticError):
+    """``Factorization.solve_shifted`` did not reach its tolerance: the
+    factorization at ``eps`` preconditions ``H + shifted_eps I`` too poorly;
+    factor at ``shifted_eps`` afresh. Attributes: ``eps``, ``shifted_eps``,
+    ``backward_error``, ``tolerance``, ``iterations``."""
+
+
 class OverflowError(HinvError, builtins.OverflowError):  # noqa: A001 - a builtins.OverflowError too
-    """The network overflows at these parameters (a NaN or infinity in the loss,
-    gradient or a derivative block)."""
+    """A NaN or infinity appeared: the network overflows at these parameters
+    (in the loss, gradient or a derivative block), or a factorization or solve
+    overflowed on a system too close to singular. Attributes: ``value``,
+    ``what`` (where, as text)."""
 
 
 class TooLargeError(HinvError, MemoryError):

@@ -79,6 +79,15 @@ class Factorization:
         max_refinements: int | None = None,
         accept_inexact: bool = False,
     ) -> Solution: ...
+    def solve_shifted(
+        self,
+        shifted_eps: float,
+        b: ArrayLike,
+        *,
+        tolerance: float | None = None,
+        max_refinements: int | None = None,
+        accept_inexact: bool = False,
+    ) -> Solution: ...
     def log_det(self) -> LogDet: ...
     def log_abs_det(self) -> float: ...
     def inertia(self) -> Inertia: ...
@@ -105,7 +114,7 @@ class EigenvalueCount:
     uncertain: int
 
 class SolveReport:
-    method: Literal["block_ldlt", "pivoted_lu", "woodbury"]
+    method: Literal["block_ldlt", "pivoted_lu", "woodbury", "shifted"]
     refinements: int
     initial_backward_error: float
     backward_error: float

@@ -322,7 +322,7 @@ pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<Outcome, CliError> 
     let (res, grad_s) = phase("gradient", || net.gradient(&params, &batch));
     let (loss, g) = res?;
     if let Some((index, &value)) = g.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(HinvError::Overflow { what: format!("entry {index} of the gradient"), value }.into());
+        return Err(HinvError::Overflow { what: hinv::OverflowSite::Gradient { index }, value }.into());
     }
     write_out(out, &g)?;
     if m.json {

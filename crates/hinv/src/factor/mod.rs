@@ -10,8 +10,10 @@
 //!   its determinant.
 
 mod options;
+mod shifted;
 mod solve;
 
+pub use shifted::SHIFT_BUDGET;
 pub use solve::Solution;
 
 use std::sync::{Arc, OnceLock};
@@ -384,7 +386,7 @@ fn check_memory(d: &Derivatives, limit: Option<u64>, copies: u64) -> Result<()> 
 fn map_factor_error(e: TridiagError, eps: f64) -> HinvError {
     match e {
         TridiagError::Singular { block, pivot, magnitude, .. } if magnitude.is_nan() => HinvError::Overflow {
-            what: format!("pivot {pivot} of block {block} of the factorization (layer {})", block + 1),
+            what: crate::OverflowSite::Pivot { block, layer: block + 1, pivot },
             value: magnitude,
         },
         TridiagError::Singular { block, pivot, magnitude, .. } => {

@@ -108,6 +108,9 @@ pub enum SolveMethod {
     /// The Woodbury identity through the explicit Jacobian (Gauss–Newton
     /// only), refined with the exact product.
     Woodbury,
+    /// MINRES preconditioned by a factorization at another `eps`, refined
+    /// with the exact HVP ([`crate::Factorization::solve_shifted`]).
+    Shifted,
 }
 
 /// What a solve did.

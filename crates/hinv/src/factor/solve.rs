@@ -187,7 +187,7 @@ impl Factorization {
         Ok(Iterate { x, r, backward_error: worst })
     }
 
-    fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    pub(super) fn solve_ldlt(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
         match &self.engine {
             super::Engine::Interleaved(l) => self.solve_lifted(g, 1.0, |m| l.solve_in_place(m)),
             super::Engine::ParametersFirst(r) => {
@@ -229,7 +229,7 @@ impl Factorization {
 /// Overflow inside the sweeps: never hand back a NaN as a result.
 fn check_finite(x: Mat<f64>) -> Result<Mat<f64>> {
     if let Some((index, value)) = first_non_finite(x.as_ref()) {
-        return Err(HinvError::Overflow { what: format!("entry {index} of the computed solution"), value });
+        return Err(HinvError::Overflow { what: crate::OverflowSite::Solution { index }, value });
     }
     Ok(x)
 }

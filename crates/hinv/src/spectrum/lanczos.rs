@@ -10,7 +10,7 @@
 
 use faer::{Mat, Side};
 
-use crate::error::{HinvError, Result};
+use crate::error::{DenseFailure, DenseMatrix, HinvError, OverflowSite, Result};
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -123,7 +123,7 @@ impl Krylov {
         let j = self.w.len();
         let w = op(&self.q[j])?;
         if let Some(bad) = w.iter().find(|x| !x.is_finite()) {
-            return Err(HinvError::Overflow { what: "a Lanczos vector".into(), value: *bad });
+            return Err(HinvError::Overflow { what: OverflowSite::LanczosVector, value: *bad });
         }
         self.t.push(self.q[..=j].iter().map(|q| dot(q, &w)).collect());
         let next = w.clone();
@@ -143,9 +143,11 @@ impl Krylov {
         // The upper triangle only: `q_i . w_j` for `i > j + 1` is zero up
         // to the reorthogonalization's rounding.
         let t = Mat::from_fn(m, m, |i, j| if i <= j { self.t[j][i] } else { self.t[i][j] });
-        let e = t
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| HinvError::Dense(format!("the projected Lanczos matrix did not diagonalize: {e:?}")))?;
+        let e = t.self_adjoint_eigen(Side::Lower).map_err(|_| HinvError::Dense {
+            matrix: DenseMatrix::LanczosProjection,
+            n: m,
+            failure: DenseFailure::NoConvergence,
+        })?;
         let (s, u) = (e.S().column_vector(), e.U());
         let theta: Vec<f64> = (0..m).map(|k| s[k]).collect();
         let n = self.q[0].len();
