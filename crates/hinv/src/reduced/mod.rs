@@ -60,7 +60,16 @@ pub(crate) enum Refusal {
     Growth { layer: usize, growth: f64 },
     /// A pivot of `A_l + eps I` is zero or within its rounding bound.
     UncertainPivot { layer: usize },
+    /// A group of `A_l + eps I` has a condition estimate above [`COND_LIMIT`].
+    IllConditioned { layer: usize, cond: f64 },
 }
+
+/// Largest condition estimate of a group of `A_l + eps I` accepted by
+/// [`crate::Elimination::Auto`]: the multipliers `A^-1 Dx^T` carry
+/// `u cond` relative error into `R`, which the certificate of `R` then
+/// counts (so a larger condition makes more counts uncertain, and their
+/// second opinion costs the interleaved factorization anyway).
+pub(crate) const COND_LIMIT: f64 = 1e8;
 
 /// The factored parameters-first elimination.
 #[derive(Debug)]
@@ -101,6 +110,12 @@ struct Pieces {
     /// `G_l^T A_l^-1 G_l` (none for the first layer).
     yfill: Option<Mat<f64>>,
     growth: f64,
+    /// Largest condition estimate of a group's `A_g + eps I`.
+    cond: f64,
+    /// The scales of the errors of the fills into `R`'s block `l` (`z`
+    /// part and coupling) and block `l - 1` (`y` part).
+    z_scale: f64,
+    y_scale: f64,
 }
 
 impl Reduced {
@@ -125,12 +140,21 @@ impl Reduced {
             if p.growth > GROWTH_LIMIT && !force {
                 return Ok(Err(Refusal::Growth { layer: l, growth: p.growth }));
             }
+            if p.cond > COND_LIMIT && !force {
+                return Ok(Err(Refusal::IllConditioned { layer: l, cond: p.cond }));
+            }
             growth = growth.max(p.growth);
         }
         let t1 = t0.elapsed();
         let r = assemble(d, &pieces)?;
         let t2 = t0.elapsed();
-        let ldlt = BlockLdlt::factor(&r, params)?;
+        // R's entries came out of the eliminations with errors the
+        // factorization of R cannot see (they may have cancelled since):
+        // its certificate judges each block against them too.
+        let scales: Vec<f64> = (0..nl)
+            .map(|l| pieces[l].z_scale.max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale)))
+            .collect();
+        let ldlt = BlockLdlt::factor(&r, params)?.with_input_scales(&scales);
         if std::env::var_os("HINV_PROFILE").is_some() {
             eprintln!("eliminate {t1:?} assemble {:?} factor {:?}", t2 - t1, t0.elapsed() - t2);
         }
@@ -240,11 +264,19 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     if safe {
         apply_inverse(&groups.members, &inverses, xdx.as_mut());
     }
+    // How accurately the fills are known: each is a sum of products whose
+    // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
+    // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.
+    let cond = ldlt.diagnostics().iter().map(|d| d.cond_estimate).fold(1.0f64, f64::max);
+    let kappa = (cond / 8.0).max(1.0);
+    let dx_abs = abs(dx.as_ref());
     let mut zfill = Mat::<f64>::zeros(dx.nrows(), dx.nrows());
     matmul(zfill.as_mut(), Accum::Replace, dx.as_ref(), xdx.as_ref(), 1.0, Par::Seq);
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
+    let mut z_scale = kappa * abs_product_max(dx_abs.as_ref(), xdx.as_ref());
     let (mut xg, mut coupling, mut yfill) = (Mat::<f64>::zeros(dx.ncols(), 0), None, None);
+    let mut y_scale = 0.0;
     if l > 0 {
         let g = b.g.to_dense();
         let mut c = b.dz.to_dense();
@@ -259,12 +291,23 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         let mut cf = Mat::<f64>::zeros(c.nrows(), c.ncols());
         matmul(cf.as_mut(), Accum::Replace, dx.as_ref(), xg.as_ref(), 1.0, Par::Seq);
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
+        y_scale = kappa * abs_product_max(abs(g.transpose()).as_ref(), xg.as_ref());
+        z_scale = z_scale.max(kappa * abs_product_max(dx_abs.as_ref(), xg.as_ref()));
         c -= &cf;
         coupling = Some(c);
         yfill = Some(y);
     }
     let growth = if safe { fill / scale } else { f64::INFINITY };
-    Ok(Pieces { elim: LayerElimination { members: groups.members, ldlt, inverses, xdx, xg }, zfill, coupling, yfill, growth })
+    Ok(Pieces {
+        elim: LayerElimination { members: groups.members, ldlt, inverses, xdx, xg },
+        zfill,
+        coupling,
+        yfill,
+        growth,
+        cond,
+        z_scale,
+        y_scale,
+    })
 }
 
 /// `R` from the layers' pieces.
@@ -367,6 +410,18 @@ fn asymmetry(m: MatRef<'_, f64>) -> f64 {
         }
     }
     out
+}
+
+/// `|m|` entrywise.
+fn abs(m: MatRef<'_, f64>) -> Mat<f64> {
+    Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)].abs())
+}
+
+/// `max (|a| |b|)`, with `a_abs = |a|` given.
+fn abs_product_max(a_abs: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let mut p = Mat::<f64>::zeros(a_abs.nrows(), b.ncols());
+    matmul(p.as_mut(), Accum::Replace, a_abs, abs(b).as_ref(), 1.0, Par::Seq);
+    max_abs(p.as_ref())
 }
 
 fn max_abs(m: MatRef<'_, f64>) -> f64 {

@@ -59,6 +59,18 @@ impl BlockLdlt {
             .fold(f64::INFINITY, |m, r| if r.is_nan() { 0.0 } else { m.min(r) })
     }
 
+    /// Declares that diagonal block `k`'s entries were computed upstream
+    /// with errors of order `u scales[k]` (more than their own magnitude
+    /// shows when they cancelled there): the certificate then judges the
+    /// block's pivots against at least that scale. Missing entries leave a
+    /// block as it is.
+    pub fn with_input_scales(mut self, scales: &[f64]) -> BlockLdlt {
+        for (d, &s) in self.diagnostics.iter_mut().zip(scales) {
+            d.scale = d.scale.max(s);
+        }
+        self
+    }
+
     /// The rounding-error bound of every computed Schur complement, in
     /// block order.
     pub fn error_bounds(&self) -> Vec<f64> {
