@@ -69,7 +69,7 @@ impl Mode {
     /// Widths of the width sweep at `L = 16`.
     pub fn widths(self) -> Vec<usize> {
         match self {
-            Mode::Quick => vec![4, 8, 16, 24],
+            Mode::Quick => vec![4, 8, 16, 24, 32],
             Mode::Full => vec![4, 8, 16, 24, 32],
         }
     }

@@ -301,7 +301,8 @@ impl CurvatureFactor {
     /// from the cluster of zero eigenvalues of `GGN` near `-eps`, is lifted.
     pub fn inertia(&self) -> Inertia {
         let (i, norm) = match &self.inner {
-            Inner::Lifted(f) => (f.inertia(), f.norm_estimate()),
+            // Without a norm (an overflow) the PSD shortcut is not taken.
+            Inner::Lifted(f) => (f.inertia(), f.norm_estimate().unwrap_or(f64::INFINITY)),
             Inner::Woodbury(f) => (f.inertia(), f.norm),
         };
         let eps = self.eps();

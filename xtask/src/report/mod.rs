@@ -30,6 +30,7 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
     let mut md = String::new();
     header(&mut md, info, &d)?;
     targets::section(&mut md, &d)?;
+    targets::section_engine(&mut md, &d)?;
     targets::gaps(&mut md, &d)?;
     tables::phases(&mut md, &d)?;
     tables::time_split(&mut md, &d)?;

@@ -149,8 +149,8 @@ fn factor_rows(d: &Data<'_>) -> Vec<Row> {
     let median = ratios[ratios.len() / 2].0;
     let at_ref = div(d.t("factor", "L256_h8_B2"), d.t("bk_sum", "L256_h8_B2"));
     vec![Row {
-        what: "factorization / sum of plain faer Bunch–Kaufman of the same block sizes".into(),
-        reference: "≤ 1.5x".into(),
+        what: "factorization / sum of plain faer Bunch–Kaufman of the same (interleaved) block sizes".into(),
+        reference: "≤ 1.0x (issue 12; issue 6 asked 1.5x)".into(),
         measured: format!(
             "median {} over {} configs; best {} ({bl}), worst {} ({wl}); {} at L=256 h=8",
             ratio(Some(median)),
@@ -159,8 +159,41 @@ fn factor_rows(d: &Data<'_>) -> Vec<Row> {
             ratio(Some(worst)),
             ratio(at_ref)
         ),
-        met: Some(worst <= 1.5),
+        met: Some(worst <= 1.0),
     }]
+}
+
+/// The end-to-end targets of issue 12 against the original Python
+/// implementation (derivative setup + solve, PyTorch float64, 2 threads),
+/// measured side by side in the issue: hinv's in-process end to end
+/// (derivative blocks + factorization + solve).
+pub fn section_engine(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
+    let rows = [
+        ("demo, L=30 h=10 B=2", "L30_h10_B2", "0.88 s", 0.88, 100.0),
+        ("L=64 h=8 B=2", "L64_h8_B2", "1.59 s", 1.59, 100.0),
+        ("L=256 h=8 B=2", "L256_h8_B2", "11.1 s", 11.1, 200.0),
+        ("L=16 h=32 B=2 (the issue's: input 8, 4 classes, bias; here input 5, 3 classes)", "L16_h32_B2", "5.7 s", 5.7, 100.0),
+        ("L=16 h=8 B=16", "L16_h8_B16", "0.52 s", 0.52, 100.0),
+    ];
+    writeln!(md, "## Targets (issue 12)\n")?;
+    writeln!(md, "| network | original | hinv end to end | speed-up | need | verdict |\n|---|--:|--:|--:|--:|---|")?;
+    for (what, label, orig, orig_s, need) in rows {
+        let t = d.t("end_to_end", label);
+        let r = t.map(|t| orig_s / t);
+        writeln!(
+            md,
+            "| {what} | {orig} | {} | {} | ≥ {need:.0}x | {} |",
+            time(t),
+            ratio(r),
+            verdict(r.map(|r| r >= need))
+        )?;
+    }
+    writeln!(
+        md,
+        "\nThe original's times are those measured in the issue on this machine, not re-run here. The \
+         factorization target is in the table above.\n"
+    )?;
+    Ok(())
 }
 
 /// Facts for closing the gap on the end-to-end target at the reference

@@ -90,7 +90,8 @@ impl Factorization {
                 if let Some(e) = self.singular_error(lu) {
                     return Err(e);
                 }
-                let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, self.lu_scale, |m| lu.solve_in_place(m));
+                let scale = self.lu_scale()?;
+                let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, scale, |m| lu.solve_in_place(m));
                 let start = match block {
                     Some(b) => {
                         // One correction from the best block iterate.
@@ -176,7 +177,7 @@ impl Factorization {
     fn iterate(&self, g: MatRef<'_, f64>, x: Mat<f64>) -> Result<Iterate> {
         let hx = hvp_many(&self.derivs, x.as_ref())?;
         let r = Mat::from_fn(g.nrows(), g.ncols(), |i, j| g[(i, j)] - hx[(i, j)] - self.eps * x[(i, j)]);
-        let norm_op = self.norm;
+        let norm_op = self.norm_estimate()?;
         let mut worst: f64 = 0.0;
         for j in 0..g.ncols() {
             let denom = norm_op * x.col(j).norm_l2() + g.col(j).norm_l2();
