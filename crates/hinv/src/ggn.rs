@@ -313,9 +313,33 @@ impl Curvature {
             return Ok(Some(Arc::clone(u)));
         }
         let jt = self.ggn_jacobian_t()?.unwrap_or_else(|| Mat::zeros(0, 0));
-        let r = g.output.lambda_sqrt_block();
-        // U = J^T R: (R^T J)^T.
-        let u = r.tmul_dense(jt.transpose())?.transpose().to_owned();
+        // U = J^T R with R = diag(R_s) block-diagonal over the samples: one
+        // small product per sample, written straight into U's columns.
+        let roots = &g.output.lambda_sqrt;
+        let rows: usize = roots.iter().map(|r| r.nrows()).sum();
+        let cols: usize = roots.iter().map(|r| r.ncols()).sum();
+        if rows != jt.ncols() {
+            return Err(HinvError::InconsistentBlocks {
+                layer: self.num_layers(),
+                block: "R (the square root of Lambda over all samples)",
+                expected: (jt.ncols(), cols),
+                found: (rows, cols),
+            });
+        }
+        let mut u = Mat::<f64>::zeros(jt.nrows(), cols);
+        let (mut row, mut col) = (0, 0);
+        for r in roots {
+            let (k, c) = (r.nrows(), r.ncols());
+            matmul(
+                u.as_mut().subcols_mut(col, c),
+                Accum::Replace,
+                jt.as_ref().subcols(row, k),
+                r.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            (row, col) = (row + k, col + c);
+        }
         Ok(Some(Arc::clone(g.u.get_or_init(|| Arc::new(u)))))
     }
 

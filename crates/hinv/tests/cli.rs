@@ -466,6 +466,18 @@ fn flags_a_command_would_ignore_are_refused() {
     let (code, out, err) = run(&args);
     assert_eq!(code, 2, "{err}");
     assert!(out.is_empty() && err.starts_with("error: --sigma-noise is the noise of a regression"), "{err}");
+    // A regression has no class probabilities to sample.
+    let net = netgraph::Network::builder(3).dense(4, netgraph::Activation::Tanh).mse(2).unwrap();
+    let batch = netgraph::Batch::random_regression(3, 2, 6, 1);
+    std::fs::create_dir_all(dir.join("mse")).unwrap();
+    let mse = write_model(&dir.join("mse"), &net, &net.init_params(1), &batch);
+    let test = dir.join("test.npy");
+    netgraph::save_npy(&test, batch.inputs()).unwrap();
+    let mut args = vec!["laplace", "--test-inputs", test.to_str().unwrap(), "--samples", "10"];
+    args.extend(mse.iter().map(String::as_str));
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.starts_with("error: --samples draws class probabilities"), "{err}");
     // The flags each command does use are still accepted.
     assert_eq!(run_json("gradient", &files, &[])["command"], "gradient");
 }
