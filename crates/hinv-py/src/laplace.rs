@@ -37,6 +37,7 @@ use crate::network::PyNetwork;
 pub struct PyLaplace {
     inner: Laplace,
     input_dim: usize,
+    outputs: usize,
 }
 
 /// The log marginal likelihood (Laplace approximation) and its parts at one
@@ -118,6 +119,8 @@ impl PriorSearch {
 pub struct Predictive {
     inner: RsPredictive,
     classification: bool,
+    /// `C`, kept for the shapes of an empty batch.
+    outputs: usize,
 }
 
 #[pymethods]
@@ -125,14 +128,13 @@ impl Predictive {
     /// ``f*(x)``, ``(n, C)`` (a new array).
     #[getter]
     fn mean<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
-        rows(py, &self.inner.mean)
+        rows(py, &self.inner.mean, self.outputs)
     }
 
     /// The output covariances, ``(n, C, C)`` (a new array).
     #[getter]
     fn covariance<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
-        let n = self.inner.covariance.len();
-        let c = self.inner.mean.first().map_or(0, Vec::len);
+        let (n, c) = (self.inner.covariance.len(), self.outputs);
         let flat: Vec<f64> = self.inner.covariance.iter().flatten().flatten().copied().collect();
         Array3::from_shape_vec((n, c, c), flat).unwrap_or_else(|_| Array3::zeros((n, c, c))).into_pyarray(py)
     }
@@ -141,7 +143,7 @@ impl Predictive {
     #[getter]
     fn variance<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
         let d: Vec<Vec<f64>> = self.inner.covariance.iter().map(|s| (0..s.len()).map(|k| s[k][k]).collect()).collect();
-        rows(py, &d)
+        rows(py, &d, self.outputs)
     }
 
     /// ``sigma_noise^2`` for regression, 0 for classification.
@@ -161,7 +163,7 @@ impl Predictive {
     /// ``softmax(mean / sqrt(1 + pi/8 variance))``. Classification only.
     fn probit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         self.classification_only(py, "probit")?;
-        Ok(rows(py, &self.inner.probit()))
+        Ok(rows(py, &self.inner.probit(), self.outputs))
     }
 
     /// Class probabilities ``(n, C)`` by Monte Carlo (laplace-torch's
@@ -180,12 +182,16 @@ impl Predictive {
             return Err(invalid_arg(py, "samples must be at least 1".into()));
         }
         let p = py.detach(|| self.inner.sample_probabilities(samples, seed)).map_err(|e| hinv_err(py, e))?;
-        Ok(rows(py, &p))
+        Ok(rows(py, &p, self.outputs))
     }
 
     fn __repr__(&self) -> String {
-        let c = self.inner.mean.first().map_or(0, Vec::len);
-        format!("<hinv.Predictive: {} samples x {c} outputs, route {}>", self.inner.mean.len(), self.route())
+        format!(
+            "<hinv.Predictive: {} samples x {} outputs, route {}>",
+            self.inner.mean.len(),
+            self.outputs,
+            self.route()
+        )
     }
 }
 
@@ -202,9 +208,9 @@ impl Predictive {
     }
 }
 
-/// Equal-length rows as an `(n, c)` array.
-fn rows<'py>(py: Python<'py>, r: &[Vec<f64>]) -> Bound<'py, PyArray2<f64>> {
-    let (n, c) = (r.len(), r.first().map_or(0, Vec::len));
+/// Rows of length `c` as an `(n, c)` array.
+fn rows<'py>(py: Python<'py>, r: &[Vec<f64>], c: usize) -> Bound<'py, PyArray2<f64>> {
+    let n = r.len();
     let flat: Vec<f64> = r.iter().flatten().copied().collect();
     Array2::from_shape_vec((n, c), flat).unwrap_or_else(|_| Array2::zeros((n, c))).into_pyarray(py)
 }
@@ -243,7 +249,7 @@ impl PyLaplace {
         let opts = LaplaceOptions { curvature: kind, likelihood: Some(likelihood), route, memory_limit };
         let n = &net.net;
         let inner = py.detach(|| Laplace::new(n, &params, &batch, &opts)).map_err(|e| hinv_err(py, e))?;
-        Ok(PyLaplace { inner, input_dim: n.input_dim() })
+        Ok(PyLaplace { inner, input_dim: n.input_dim(), outputs: net.spec.loss.outputs() })
     }
 
     /// The evidence (log marginal likelihood) at prior precision
@@ -279,7 +285,8 @@ impl PyLaplace {
         let v = crate::arrays::c_order(&a)?;
         let inputs = faer::Mat::from_fn(shape[0], shape[1], |i, j| v[i * shape[1] + j]);
         let p = py.detach(|| self.inner.predictive(prior_precision, &inputs)).map_err(|e| hinv_err(py, e))?;
-        Ok(Predictive { inner: p, classification: matches!(self.inner.likelihood(), Likelihood::Classification) })
+        let classification = matches!(self.inner.likelihood(), Likelihood::Classification);
+        Ok(Predictive { inner: p, classification, outputs: self.outputs })
     }
 
     /// ``"classification"`` or ``"regression"``.

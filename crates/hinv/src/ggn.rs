@@ -117,9 +117,15 @@ impl WoodburyFactorization {
             k[(i, i)] += delta;
         }
         // K = delta I + U^T U has every eigenvalue >= delta > 0, so the
-        // Cholesky factorization exists; a failure means overflow.
-        let llt =
-            k.llt(Side::Lower).map_err(|e| HinvError::Dense(format!("Cholesky of delta I + U^T U failed: {e:?}")))?;
+        // Cholesky factorization exists in exact arithmetic; it fails only
+        // where delta is below the rounding of U^T U (K numerically
+        // singular), and then this route cannot give an answer.
+        let llt = k.llt(Side::Lower).map_err(|_| HinvError::IllConditioned {
+            eps: delta,
+            backward_error: f64::INFINITY,
+            tolerance: SolveOptions::default().tolerance,
+            iterations: 0,
+        })?;
         Ok(WoodburyFactorization { l: llt.L().to_owned(), u, delta, norm: delta + mu_max })
     }
 
@@ -375,6 +381,11 @@ impl Curvature {
 
     /// Factors `C + eps I` by `route`, or by the cheaper route when `None`
     /// (the Woodbury route only for a Gauss–Newton curvature and `eps > 0`).
+    ///
+    /// # Errors
+    /// A forced Woodbury route returns [`HinvError::IllConditioned`] where
+    /// `eps` is below the rounding of `U^T U` (then `delta I + U^T U` is
+    /// numerically singular); with `None` the lifted route is taken instead.
     pub fn factor_route(&self, eps: f64, opts: &FactorOptions, route: Option<Route>) -> Result<CurvatureFactor> {
         let chosen = match route {
             Some(r) => r,
@@ -383,7 +394,15 @@ impl Curvature {
         };
         let inner = match chosen {
             Route::Lifted => Inner::Lifted(Box::new(self.factor_with(eps, opts)?)),
-            Route::Woodbury => Inner::Woodbury(self.factor_woodbury(eps)?),
+            Route::Woodbury => match self.factor_woodbury(eps) {
+                Ok(w) => Inner::Woodbury(w),
+                // eps below the rounding of U^T U: the route chosen by cost
+                // gives way to the lifted one, which still applies.
+                Err(HinvError::IllConditioned { .. }) if route.is_none() => {
+                    Inner::Lifted(Box::new(self.factor_with(eps, opts)?))
+                }
+                Err(e) => return Err(e),
+            },
         };
         Ok(CurvatureFactor { inner, psd: self.kind() == CurvatureKind::GaussNewton })
     }
