@@ -2,13 +2,13 @@
 //! one batch, and the products, factorizations and eigenvalue counts they
 //! give. Every long call releases the GIL.
 
-use hinv::{Curvature, CurvatureKind, CurvatureOptions, FactorOptions};
+use hinv::{Curvature, CurvatureKind, CurvatureOptions, FactorOptions, Route};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 
 use crate::arrays::{answer, columns, vector};
 use crate::errors::{hinv_err, invalid_arg};
-use crate::factorization::{EigenvalueCount, PyFactorization};
+use crate::factorization::{route_name, EigenvalueCount, PyFactorization};
 use crate::network::PyNetwork;
 use crate::spectrum;
 
@@ -50,13 +50,7 @@ impl PyCurvature {
         memory_limit: Option<u64>,
         curvature: &str,
     ) -> PyResult<PyCurvature> {
-        let kind = match curvature {
-            "hessian" => CurvatureKind::Hessian,
-            "ggn" => CurvatureKind::GaussNewton,
-            other => {
-                return Err(invalid_arg(py, format!("curvature must be \"hessian\" or \"ggn\", not {other:?}")));
-            }
-        };
+        let kind = parse_kind(py, curvature)?;
         let params = net.params(weights)?;
         let batch = net.batch(x, y)?;
         let opts = CurvatureOptions { memory_limit, kind };
@@ -97,23 +91,45 @@ impl PyCurvature {
         Ok(answer(py, out.as_ref(), cols.one_d))
     }
 
-    /// Factors ``H + eps I`` (its lifted block-tridiagonal system) for solves,
-    /// the log-determinant and the inertia.
+    /// Factors ``H + eps I`` (``H`` the curvature: the Gauss–Newton matrix for
+    /// ``curvature="ggn"``) for solves, the log-determinant and the inertia.
+    ///
+    /// ``route``: ``"lifted"`` (the block-tridiagonal system, any curvature
+    /// and eps), ``"woodbury"`` (the Gauss–Newton matrix through its explicit
+    /// Jacobian, ``eps > 0`` only: InvalidArgumentError otherwise) or
+    /// ``"auto"`` (default: the cheaper by ``route_costs()``; always lifted
+    /// for the Hessian or ``eps <= 0``).
     ///
     /// A singular ``H + eps I`` raises SingularError unless
     /// ``allow_singular`` (the zero eigenvalues then show in ``inertia()``;
     /// solves fail). ``memory_limit`` refuses factors needing more bytes.
-    #[pyo3(signature = (eps, *, allow_singular = false, memory_limit = None))]
+    #[pyo3(signature = (eps, *, route = "auto", allow_singular = false, memory_limit = None))]
     fn factor(
         &self,
         py: Python<'_>,
         eps: f64,
+        route: &str,
         allow_singular: bool,
         memory_limit: Option<u64>,
     ) -> PyResult<PyFactorization> {
+        let route = parse_route(py, route)?;
         let opts = FactorOptions { allow_singular, memory_limit, ..FactorOptions::default() };
-        let f = py.detach(|| self.inner.factor_with(eps, &opts)).map_err(|e| hinv_err(py, e))?;
-        Ok(PyFactorization { inner: f })
+        let f = py.detach(|| self.inner.factor_route(eps, &opts, route)).map_err(|e| hinv_err(py, e))?;
+        Ok(PyFactorization { inner: f, num_params: self.inner.num_params() })
+    }
+
+    /// The predicted cost (floating-point operations) of factoring by each
+    /// route: ``RouteCosts(lifted, woodbury, cheaper)``; ``woodbury`` is None
+    /// for the Hessian.
+    fn route_costs(&self) -> RouteCosts {
+        let c = self.inner.route_costs();
+        RouteCosts { lifted: c.lifted, woodbury: c.woodbury, cheaper: route_name(c.cheaper()) }
+    }
+
+    /// ``"hessian"`` or ``"ggn"``.
+    #[getter]
+    fn curvature(&self) -> &'static str {
+        kind_name(self.inner.kind())
     }
 
     /// How many eigenvalues of H lie strictly below ``t`` (Sylvester's law of
@@ -154,10 +170,57 @@ impl PyCurvature {
 
     fn __repr__(&self) -> String {
         format!(
-            "<hinv.Curvature: {} parameters, {} layers, loss {:.6e}>",
+            "<hinv.Curvature: {}, {} parameters, {} layers, loss {:.6e}>",
+            kind_name(self.inner.kind()),
             self.inner.num_params(),
             self.inner.num_layers(),
             self.inner.loss()
         )
+    }
+}
+
+/// The predicted cost of each route of ``Curvature.factor``, in
+/// floating-point operations (docs/laplace.md, "Two exact routes").
+#[pyclass(module = "hinv", frozen, get_all)]
+pub struct RouteCosts {
+    /// The lifted block-tridiagonal route.
+    pub lifted: f64,
+    /// The Woodbury route (None for the Hessian).
+    pub woodbury: Option<f64>,
+    /// ``"lifted"`` or ``"woodbury"``: what ``route="auto"`` takes for ``eps > 0``.
+    pub cheaper: &'static str,
+}
+
+#[pymethods]
+impl RouteCosts {
+    fn __repr__(&self) -> String {
+        let w = self.woodbury.map_or("None".to_string(), |w| format!("{w:e}"));
+        format!("RouteCosts(lifted={:e}, woodbury={w}, cheaper={:?})", self.lifted, self.cheaper)
+    }
+}
+
+/// ``"hessian"`` / ``"ggn"`` to the Rust kind.
+pub fn parse_kind(py: Python<'_>, curvature: &str) -> PyResult<CurvatureKind> {
+    match curvature {
+        "hessian" => Ok(CurvatureKind::Hessian),
+        "ggn" => Ok(CurvatureKind::GaussNewton),
+        other => Err(invalid_arg(py, format!("curvature must be \"hessian\" or \"ggn\", not {other:?}"))),
+    }
+}
+
+fn kind_name(k: CurvatureKind) -> &'static str {
+    match k {
+        CurvatureKind::Hessian => "hessian",
+        CurvatureKind::GaussNewton => "ggn",
+    }
+}
+
+/// ``"auto"`` / ``"lifted"`` / ``"woodbury"`` to the Rust choice (None: auto).
+pub fn parse_route(py: Python<'_>, route: &str) -> PyResult<Option<Route>> {
+    match route {
+        "auto" => Ok(None),
+        "lifted" => Ok(Some(Route::Lifted)),
+        "woodbury" => Ok(Some(Route::Woodbury)),
+        other => Err(invalid_arg(py, format!("route must be \"auto\", \"lifted\" or \"woodbury\", not {other:?}"))),
     }
 }

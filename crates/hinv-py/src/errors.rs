@@ -91,6 +91,16 @@ pub fn hinv_err(py: Python<'_>, e: HinvError) -> PyErr {
             raise(py, "TooLargeError", msg, &[("needed", obj(py, needed.0)), ("limit", obj(py, limit.0))])
         }
         HinvError::Uncertified { .. } => raise(py, "UncertifiedError", msg, &[]),
+        HinvError::NotPositiveDefinite { delta, inertia, .. } => {
+            let i = crate::factorization::Inertia {
+                positive: inertia.positive,
+                negative: inertia.negative,
+                zero: inertia.zero,
+                uncertain: inertia.uncertain,
+            };
+            let i = Py::new(py, i).map(|b| b.into_any()).unwrap_or_else(|_| py.None());
+            raise(py, "NotPositiveDefiniteError", msg, &[("prior_precision", obj(py, delta)), ("inertia", i)])
+        }
         HinvError::Net(e) => net_err(py, e),
         HinvError::Factor(hinv::tridiag::TridiagError::Singular { block, pivot, .. }) => {
             raise(py, "SingularError", msg, &[("block", obj(py, block)), ("pivot", obj(py, pivot))])

@@ -1,18 +1,31 @@
 //! `hinv.Factorization` and the small result classes (`Inertia`, `LogDet`,
 //! `EigenvalueCount`, `SolveReport`, `Solution`).
 
-use hinv::{Factorization, SolveMethod, SolveOptions};
+use hinv::{CurvatureFactor, Route, SolveMethod, SolveOptions};
 use pyo3::prelude::*;
 
 use crate::arrays::{answer, columns};
 use crate::errors::{hinv_err, invalid_arg};
 
-/// ``H + eps I`` factored (block LDLᵀ of the lifted system, and on need
-/// Gaussian elimination pivoted across blocks); reusable for any number of
-/// right-hand sides. Made by ``Curvature.factor(eps)``.
+/// ``C + eps I`` factored, ``C`` the curvature (Hessian or Gauss–Newton);
+/// reusable for any number of right-hand sides. Made by
+/// ``Curvature.factor(eps)``.
+///
+/// ``route`` says how: ``"lifted"`` (block LDLᵀ of the lifted system, and on
+/// need Gaussian elimination pivoted across blocks) or ``"woodbury"`` (the
+/// Gauss–Newton matrix through its explicit Jacobian, ``eps > 0``).
 #[pyclass(module = "hinv", frozen, name = "Factorization")]
 pub struct PyFactorization {
-    pub inner: Factorization,
+    pub inner: CurvatureFactor,
+    pub num_params: usize,
+}
+
+/// The name of a route, as Python spells it.
+pub fn route_name(r: Route) -> &'static str {
+    match r {
+        Route::Lifted => "lifted",
+        Route::Woodbury => "woodbury",
+    }
 }
 
 /// The inertia of ``H + eps I``: counts of positive, negative and zero
@@ -155,10 +168,19 @@ impl PyFactorization {
         if cols.mat.ncols() == 0 {
             return Err(invalid_arg(py, "b has no columns".into()));
         }
+        let lifted = self.inner.as_lifted();
+        if shifted_eps.is_some() && lifted.is_none() {
+            return Err(invalid_arg(
+                py,
+                "solve_shifted needs the lifted route's factors (factor(eps, route=\"lifted\")); \
+                 the Woodbury route refactors in O(p a_o^2): factor at shifted_eps instead"
+                    .into(),
+            ));
+        }
         let s = py
-            .detach(|| match shifted_eps {
-                Some(eps) => self.inner.solve_shifted(eps, cols.mat.as_ref(), &opts),
-                None => self.inner.solve_with(cols.mat.as_ref(), &opts),
+            .detach(|| match (shifted_eps, lifted) {
+                (Some(eps), Some(f)) => f.solve_shifted(eps, cols.mat.as_ref(), &opts),
+                _ => self.inner.solve_with(cols.mat.as_ref(), &opts),
             })
             .map_err(|e| hinv_err(py, e))?;
         let r = s.report;
@@ -182,7 +204,8 @@ impl PyFactorization {
 impl PyFactorization {
     /// ``(H + eps I)^-1 b`` for a vector ``(p,)`` or columns ``(p, k)``, to a
     /// normwise backward error of at most ``tolerance`` (default 64 machine
-    /// epsilons, 1.4e-14), refined with the exact HVP.
+    /// epsilons, 1.4e-14), refined with the exact HVP (here and below ``H``
+    /// is the curvature, the Gauss–Newton matrix for ``curvature="ggn"``).
     ///
     /// Raises IllConditionedError when no elimination reaches the tolerance,
     /// unless ``accept_inexact`` (then see ``solve_with`` for the report).
@@ -251,7 +274,9 @@ impl PyFactorization {
         Ok(self.log_det(py)?.log_abs)
     }
 
-    /// The inertia of ``H + eps I`` with its certificate ``uncertain``.
+    /// The inertia of ``C + eps I`` with its certificate ``uncertain``. For
+    /// the Gauss–Newton curvature and ``eps > 0`` it is positive definite by
+    /// construction, and certified so (docs/laplace.md, "Inertia").
     fn inertia(&self) -> Inertia {
         let i = self.inner.inertia();
         Inertia { positive: i.positive, negative: i.negative, zero: i.zero, uncertain: i.uncertain }
@@ -266,16 +291,28 @@ impl PyFactorization {
     /// Number of parameters.
     #[getter]
     fn num_params(&self) -> usize {
-        self.inner.num_params()
+        self.num_params
     }
 
-    /// Size of the lifted system (``sum_l p_l + 2 a_l``).
+    /// ``"lifted"`` or ``"woodbury"``: the route that factored ``C + eps I``.
     #[getter]
-    fn lifted_dim(&self) -> usize {
-        self.inner.lifted_dim()
+    fn route(&self) -> &'static str {
+        route_name(self.inner.route())
+    }
+
+    /// Size of the lifted system (``sum_l p_l + 2 a_l``); None on the
+    /// Woodbury route.
+    #[getter]
+    fn lifted_dim(&self) -> Option<usize> {
+        self.inner.as_lifted().map(|f| f.lifted_dim())
     }
 
     fn __repr__(&self) -> String {
-        format!("<hinv.Factorization: {} parameters, eps={:e}>", self.inner.num_params(), self.inner.eps())
+        format!(
+            "<hinv.Factorization: {} parameters, eps={:e}, route {}>",
+            self.num_params,
+            self.inner.eps(),
+            route_name(self.inner.route())
+        )
     }
 }

@@ -4,6 +4,7 @@
 //! - `network`: `Network` from a spec dict, weights as dicts/lists/vectors;
 //! - `curvature`: `Curvature` (loss, gradient, HVP, factor, eigenvalue counts);
 //! - `factorization`: `Factorization` (solve, log-det, inertia) and results;
+//! - `laplace`: `Laplace` (evidence, prior precision, predictive);
 //! - `spectrum`: extreme eigenvalues, interval counts, the trust-region step;
 //! - `arrays`: numpy in and out;
 //! - `errors`: Rust errors as typed Python exceptions (`hinv/_errors.py`).
@@ -12,6 +13,7 @@ mod arrays;
 mod curvature;
 mod errors;
 mod factorization;
+mod laplace;
 mod network;
 mod spectrum;
 
@@ -28,6 +30,11 @@ fn _hinv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<factorization::EigenvalueCount>()?;
     m.add_class::<factorization::SolveReport>()?;
     m.add_class::<factorization::Solution>()?;
+    m.add_class::<curvature::RouteCosts>()?;
+    m.add_class::<laplace::PyLaplace>()?;
+    m.add_class::<laplace::Evidence>()?;
+    m.add_class::<laplace::PriorSearch>()?;
+    m.add_class::<laplace::Predictive>()?;
     m.add_class::<spectrum::Eigenvalue>()?;
     m.add_class::<spectrum::IntervalCount>()?;
     m.add_class::<spectrum::TrustRegionStep>()?;

@@ -121,14 +121,14 @@ impl WoodburyFactorization {
             k[(i, i)] += delta;
         }
         // K = delta I + U^T U has every eigenvalue >= delta > 0, so the
-        // Cholesky factorization exists; a failure means overflow.
-        let llt = k.llt(Side::Lower).map_err(|e| {
-            let faer::linalg::solvers::LltError::NonPositivePivot { index } = e;
-            HinvError::Dense {
-                matrix: DenseMatrix::WoodburyCapacitance,
-                n: ao,
-                failure: DenseFailure::NotPositiveDefinite { pivot: index },
-            }
+        // Cholesky factorization exists in exact arithmetic; it fails only
+        // where delta is below the rounding of U^T U (K numerically
+        // singular), and then this route cannot give an answer.
+        let llt = k.llt(Side::Lower).map_err(|_| HinvError::IllConditioned {
+            eps: delta,
+            backward_error: f64::INFINITY,
+            tolerance: SolveOptions::default().tolerance,
+            iterations: 0,
         })?;
         Ok(WoodburyFactorization { l: llt.L().to_owned(), u, delta, norm: delta + mu_max })
     }
@@ -324,9 +324,33 @@ impl Curvature {
             return Ok(Some(Arc::clone(u)));
         }
         let jt = self.ggn_jacobian_t()?.unwrap_or_else(|| Mat::zeros(0, 0));
-        let r = g.output.lambda_sqrt_block();
-        // U = J^T R: (R^T J)^T.
-        let u = r.tmul_dense(jt.transpose())?.transpose().to_owned();
+        // U = J^T R with R = diag(R_s) block-diagonal over the samples: one
+        // small product per sample, written straight into U's columns.
+        let roots = &g.output.lambda_sqrt;
+        let rows: usize = roots.iter().map(|r| r.nrows()).sum();
+        let cols: usize = roots.iter().map(|r| r.ncols()).sum();
+        if rows != jt.ncols() {
+            return Err(HinvError::InconsistentBlocks {
+                layer: self.num_layers(),
+                block: "R (the square root of Lambda over all samples)",
+                expected: (jt.ncols(), cols),
+                found: (rows, cols),
+            });
+        }
+        let mut u = Mat::<f64>::zeros(jt.nrows(), cols);
+        let (mut row, mut col) = (0, 0);
+        for r in roots {
+            let (k, c) = (r.nrows(), r.ncols());
+            matmul(
+                u.as_mut().subcols_mut(col, c),
+                Accum::Replace,
+                jt.as_ref().subcols(row, k),
+                r.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            (row, col) = (row + k, col + c);
+        }
         Ok(Some(Arc::clone(g.u.get_or_init(|| Arc::new(u)))))
     }
 
@@ -362,6 +386,11 @@ impl Curvature {
 
     /// Factors `C + eps I` by `route`, or by the cheaper route when `None`
     /// (the Woodbury route only for a Gauss–Newton curvature and `eps > 0`).
+    ///
+    /// # Errors
+    /// A forced Woodbury route returns [`HinvError::IllConditioned`] where
+    /// `eps` is below the rounding of `U^T U` (then `delta I + U^T U` is
+    /// numerically singular); with `None` the lifted route is taken instead.
     pub fn factor_route(&self, eps: f64, opts: &FactorOptions, route: Option<Route>) -> Result<CurvatureFactor> {
         let chosen = match route {
             Some(r) => r,
@@ -370,7 +399,15 @@ impl Curvature {
         };
         let inner = match chosen {
             Route::Lifted => Inner::Lifted(Box::new(self.factor_with(eps, opts)?)),
-            Route::Woodbury => Inner::Woodbury(self.factor_woodbury(eps)?),
+            Route::Woodbury => match self.factor_woodbury(eps) {
+                Ok(w) => Inner::Woodbury(w),
+                // eps below the rounding of U^T U: the route chosen by cost
+                // gives way to the lifted one, which still applies.
+                Err(HinvError::IllConditioned { .. }) if route.is_none() => {
+                    Inner::Lifted(Box::new(self.factor_with(eps, opts)?))
+                }
+                Err(e) => return Err(e),
+            },
         };
         Ok(CurvatureFactor { inner, psd: self.kind() == CurvatureKind::GaussNewton })
     }

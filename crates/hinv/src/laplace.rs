@@ -298,6 +298,13 @@ impl Laplace {
     /// (`batch x input_dim`) at prior precision `delta`: one factorization
     /// and one solve with `batch C` right-hand sides.
     pub fn predictive(&self, delta: f64, inputs: &Mat<f64>) -> Result<Predictive> {
+        let cols = inputs.ncols().max(1);
+        let bad = (0..inputs.nrows())
+            .flat_map(|i| (0..inputs.ncols()).map(move |j| (i, j)))
+            .find(|&(i, j)| !inputs[(i, j)].is_finite());
+        if let Some((i, j)) = bad {
+            return Err(HinvError::NonFinite { what: "the test inputs", index: i * cols + j, value: inputs[(i, j)] });
+        }
         let f = self.posterior(delta)?;
         let jac = self.net.output_jacobian(&self.params, inputs)?;
         let x = f.solve_with(jac.jt.as_ref(), &SolveOptions::default())?.x;

@@ -431,3 +431,53 @@ fn ggn_and_laplace_commands_match_the_library() {
     assert_eq!(v["predictive"]["covariance"].as_array().unwrap().len(), batch.batch_size());
     assert_eq!(v["probit"].as_array().unwrap().len(), batch.batch_size());
 }
+
+/// Each command offers only the flags it uses: a flag it would ignore is a
+/// usage error (exit 2), never silently dropped.
+#[test]
+fn flags_a_command_would_ignore_are_refused() {
+    let dir = scratch("ignored-flags");
+    let (files, _) = model_files(&dir);
+    let flags: Vec<&str> = files.iter().map(String::as_str).collect();
+    let refused: [(&str, &[&str], &str); 10] = [
+        ("gradient", &["--curvature", "ggn"], "unexpected argument '--curvature'"),
+        ("gradient", &["--route", "lifted"], "unexpected argument '--route'"),
+        ("gradient", &["--memory-limit", "1G"], "unexpected argument '--memory-limit'"),
+        ("hvp", &["--route", "woodbury"], "unexpected argument '--route'"),
+        ("spectrum", &["--route", "woodbury"], "unexpected argument '--route'"),
+        ("trust-region", &["--radius", "1", "--route", "lifted"], "unexpected argument '--route'"),
+        ("spectrum", &["--k", "3"], "--nearest <SIGMA>"),
+        ("spectrum", &["--edges", "-1,0,1", "--bins", "4"], "cannot be used with"),
+        ("laplace", &["--prior-precision", "2", "--optimize", "1", "10"], "cannot be used with"),
+        ("laplace", &["--samples", "10"], "--test-inputs <FILE>"),
+    ];
+    for (sub, extra, message) in refused {
+        let mut args = vec![sub];
+        args.extend(&flags);
+        args.extend(extra);
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{sub} {extra:?}: {err}");
+        assert!(out.is_empty() && err.contains(message), "{sub} {extra:?}: {err}");
+    }
+    // A classifier has no noise standard deviation.
+    let mut args = vec!["laplace"];
+    args.extend(&flags);
+    args.extend(["--sigma-noise", "0.5"]);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.starts_with("error: --sigma-noise is the noise of a regression"), "{err}");
+    // A regression has no class probabilities to sample.
+    let net = netgraph::Network::builder(3).dense(4, netgraph::Activation::Tanh).mse(2).unwrap();
+    let batch = netgraph::Batch::random_regression(3, 2, 6, 1);
+    std::fs::create_dir_all(dir.join("mse")).unwrap();
+    let mse = write_model(&dir.join("mse"), &net, &net.init_params(1), &batch);
+    let test = dir.join("test.npy");
+    netgraph::save_npy(&test, batch.inputs()).unwrap();
+    let mut args = vec!["laplace", "--test-inputs", test.to_str().unwrap(), "--samples", "10"];
+    args.extend(mse.iter().map(String::as_str));
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.starts_with("error: --samples draws class probabilities"), "{err}");
+    // The flags each command does use are still accepted.
+    assert_eq!(run_json("gradient", &files, &[])["command"], "gradient");
+}

@@ -291,3 +291,24 @@ fn indefinite_hessian_posterior_is_refused() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Below the rounding of `U^T U` (softmax makes it singular: each sample's
+/// `R_s` has rank `C - 1`) the Woodbury route cannot factor
+/// `delta I + U^T U`: forced, it says so; chosen by cost, it gives way to
+/// the lifted route. Non-finite test inputs are refused, not propagated.
+#[test]
+fn woodbury_below_rounding_and_non_finite_test_inputs() {
+    let (net, params, batch) = classifier(1.0);
+    let curv = ggn(&net, &params, &batch);
+    let opts = FactorOptions { allow_singular: true, ..Default::default() };
+    assert!(matches!(curv.factor_route(1e-300, &opts, Some(Route::Woodbury)), Err(HinvError::IllConditioned { .. })));
+    assert_eq!(curv.factor_route(1e-300, &opts, None).unwrap().route(), Route::Lifted);
+    assert_eq!(curv.factor_route(1e-3, &opts, Some(Route::Woodbury)).unwrap().route(), Route::Woodbury);
+    let lap = Laplace::new(&net, &params, &batch, &LaplaceOptions::default()).unwrap();
+    let mut x = Mat::<f64>::zeros(2, 3);
+    x[(1, 2)] = f64::NAN;
+    match lap.predictive(1.0, &x) {
+        Err(HinvError::NonFinite { what, index, .. }) => assert_eq!((what, index), ("the test inputs", 5)),
+        other => panic!("{other:?}"),
+    }
+}

@@ -12,7 +12,9 @@ True
 
 The classes mirror the Rust library's (docs/python.md): `Network`,
 `Curvature`, `Factorization` and the results `Inertia`, `LogDet`,
-`EigenvalueCount`, `Solution`, `SolveReport`. Errors are subclasses of
+`EigenvalueCount`, `Solution`, `SolveReport`, `RouteCosts`; the Laplace
+approximation `Laplace` and its results `Evidence`, `PriorSearch`,
+`Predictive` (docs/laplace.md). Errors are subclasses of
 `HinvError`. `hinv.torch` converts an `nn.Sequential` and its loss.
 """
 
@@ -21,6 +23,7 @@ from ._errors import (
     IllConditionedError,
     InvalidArgumentError,
     NonFiniteError,
+    NotPositiveDefiniteError,
     OverflowError,
     ShapeError,
     ShiftTooFarError,
@@ -33,11 +36,16 @@ from ._hinv import (
     Curvature,
     Eigenvalue,
     EigenvalueCount,
+    Evidence,
     Factorization,
     Inertia,
     IntervalCount,
+    Laplace,
     LogDet,
     Network,
+    Predictive,
+    PriorSearch,
+    RouteCosts,
     Solution,
     SolveReport,
     TrustRegionStep,
@@ -48,16 +56,22 @@ __all__ = [
     "Curvature",
     "Eigenvalue",
     "EigenvalueCount",
+    "Evidence",
     "Factorization",
     "HinvError",
     "IllConditionedError",
     "Inertia",
     "IntervalCount",
     "InvalidArgumentError",
+    "Laplace",
     "LogDet",
     "Network",
     "NonFiniteError",
+    "NotPositiveDefiniteError",
     "OverflowError",
+    "Predictive",
+    "PriorSearch",
+    "RouteCosts",
     "ShapeError",
     "ShiftTooFarError",
     "SingularError",

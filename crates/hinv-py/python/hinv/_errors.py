@@ -69,3 +69,11 @@ class UncertifiedError(HinvError, ArithmeticError):
     """A spectral computation (an eigenvalue bracket, a trust-region step)
     could not certify its answer: counts stayed uncertain or an iteration
     did not converge."""
+
+
+class NotPositiveDefiniteError(HinvError, ArithmeticError):
+    """The Laplace approximation's posterior precision ``s C + delta I`` is not
+    certifiably positive definite at this prior precision (an indefinite
+    Hessian, or signs the factorization cannot certify): use the Gauss–Newton
+    curvature or a larger prior precision. Attributes: ``prior_precision``,
+    ``inertia``."""

@@ -53,7 +53,17 @@ class Curvature:
     @property
     def num_layers(self) -> int: ...
     def hvp(self, v: ArrayLike) -> npt.NDArray[np.float64]: ...
-    def factor(self, eps: float, *, allow_singular: bool = False, memory_limit: int | None = None) -> Factorization: ...
+    @property
+    def curvature(self) -> Literal["hessian", "ggn"]: ...
+    def factor(
+        self,
+        eps: float,
+        *,
+        route: Literal["auto", "lifted", "woodbury"] = "auto",
+        allow_singular: bool = False,
+        memory_limit: int | None = None,
+    ) -> Factorization: ...
+    def route_costs(self) -> RouteCosts: ...
     def count_eigenvalues_below(self, t: float) -> EigenvalueCount: ...
     def lambda_min(self, *, rel_tol: float = 1e-10, abs_tol: float = 1e-12) -> Eigenvalue: ...
     def lambda_max(self, *, rel_tol: float = 1e-10, abs_tol: float = 1e-12) -> Eigenvalue: ...
@@ -61,7 +71,7 @@ class Curvature:
     def trust_region_step(self, radius: float, *, tolerance: float = 1e-12) -> TrustRegionStep: ...
 
 class Factorization:
-    """H + eps I factored; reusable for any number of right-hand sides."""
+    """C + eps I factored (C: the curvature); reusable for any number of right-hand sides."""
 
     def solve(
         self,
@@ -96,7 +106,73 @@ class Factorization:
     @property
     def num_params(self) -> int: ...
     @property
-    def lifted_dim(self) -> int: ...
+    def route(self) -> Literal["lifted", "woodbury"]: ...
+    @property
+    def lifted_dim(self) -> int | None: ...
+
+class RouteCosts:
+    lifted: float
+    woodbury: float | None
+    cheaper: Literal["lifted", "woodbury"]
+
+class Laplace:
+    """The Laplace approximation with the exact curvature (docs/laplace.md)."""
+
+    def __init__(
+        self,
+        net: Network,
+        weights: Weights,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        curvature: Literal["hessian", "ggn"] = "ggn",
+        sigma_noise: float | None = None,
+        route: Literal["auto", "lifted", "woodbury"] = "auto",
+        memory_limit: int | None = None,
+    ) -> None: ...
+    def evidence(self, prior_precision: float) -> Evidence: ...
+    def optimize_prior_precision(
+        self, *, lower: float = 1e-4, upper: float = 1e4, rtol: float = 1e-6
+    ) -> PriorSearch: ...
+    def predictive(self, prior_precision: float, x: ArrayLike) -> Predictive: ...
+    @property
+    def likelihood(self) -> Literal["classification", "regression"]: ...
+    @property
+    def sigma_noise(self) -> float | None: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def log_likelihood(self) -> float: ...
+    @property
+    def num_params(self) -> int: ...
+
+class Evidence:
+    prior_precision: float
+    log_marginal_likelihood: float
+    log_likelihood: float
+    log_prior: float
+    log_det_posterior_precision: float
+    route: Literal["lifted", "woodbury"]
+    inertia: Inertia
+
+class PriorSearch:
+    best: Evidence
+    evaluations: int
+    at_boundary: bool
+
+class Predictive:
+    @property
+    def mean(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def covariance(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def variance(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def noise_variance(self) -> float: ...
+    @property
+    def route(self) -> Literal["lifted", "woodbury"]: ...
+    def probit(self) -> npt.NDArray[np.float64]: ...
+    def sample_probabilities(self, samples: int = 1000, *, seed: int = 0) -> npt.NDArray[np.float64]: ...
 
 class Inertia:
     positive: int

@@ -37,6 +37,7 @@ __all__ = [
     "Residual",
     "Square",
     "curvature",
+    "laplace",
     "network",
     "parameters_vector",
     "to_spec",
@@ -292,15 +293,38 @@ def _batch(net: _hinv.Network, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return _array64(x), y_np
 
 
-def curvature(model: Any, x: Any, y: Any, loss: Any = "cross_entropy", *, memory_limit: int | None = None) -> _hinv.Curvature:
+def curvature(
+    model: Any,
+    x: Any,
+    y: Any,
+    loss: Any = "cross_entropy",
+    *,
+    memory_limit: int | None = None,
+    curvature: str = "hessian",
+) -> _hinv.Curvature:
     """``hinv.Curvature`` of the batch loss ``loss(model(x), y)`` at the model's
     current parameters, in float64. Vectors (gradient, solves, HVPs) are flat in
-    ``model.parameters()`` order; ``unflatten(model, v)`` shapes them."""
+    ``model.parameters()`` order; ``unflatten(model, v)`` shapes them.
+    ``curvature="ggn"`` gives the generalized Gauss–Newton matrix instead of
+    the Hessian."""
     spec, weights = to_spec(model, loss)
     _check_parameter_order(model, weights)
     net = _hinv.Network.from_spec(spec)
     xs, ys = _batch(net, x, y)
-    return _hinv.Curvature(net, weights, xs, ys, memory_limit=memory_limit)
+    return _hinv.Curvature(net, weights, xs, ys, memory_limit=memory_limit, curvature=curvature)
+
+
+def laplace(model: Any, x: Any, y: Any, loss: Any = "cross_entropy", **kwargs: Any) -> _hinv.Laplace:
+    """``hinv.Laplace`` of the model at its current parameters on the training
+    batch ``(x, y)``, in float64 (keyword arguments: those of ``hinv.Laplace``:
+    ``curvature``, ``sigma_noise``, ``route``, ``memory_limit``). For new
+    inputs, ``predictive(prior_precision, x_new)`` takes an array or tensor
+    of shape ``(n, input_dim)``."""
+    spec, weights = to_spec(model, loss)
+    _check_parameter_order(model, weights)
+    net = _hinv.Network.from_spec(spec)
+    xs, ys = _batch(net, x, y)
+    return _hinv.Laplace(net, weights, xs, ys, **kwargs)
 
 
 def _check_parameter_order(model: Any, weights: dict) -> None:

@@ -8,7 +8,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::progress::phase;
-use super::ModelArgs;
+use super::{CurvatureArgs, MemoryArg, ModelArgs};
 
 /// Everything a command can fail with; printed as one line by `main`.
 #[derive(Debug, Error)]
@@ -30,6 +30,10 @@ pub enum CliError {
     /// A demo check failed (the structured solver disagrees with the dense route).
     #[error("demo check failed: {0}")]
     Check(String),
+    /// A flag that does not apply to this model (e.g. a regression's noise
+    /// for a classifier).
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Whether a command's printed answer is within its stated accuracy.
@@ -62,23 +66,23 @@ fn read_model(m: &ModelArgs) -> Result<(Network, Params, Batch, f64), CliError> 
     Ok((net, params, batch, load_s))
 }
 
-pub(super) fn load(m: &ModelArgs) -> Result<Loaded, CliError> {
-    let (net, params, batch, load_s) = read_model(m)?;
+pub(super) fn load(c: &CurvatureArgs) -> Result<Loaded, CliError> {
+    let (net, params, batch, load_s) = read_model(&c.model)?;
     // Refused before the passes allocate the derivative blocks.
-    let opts = hinv::CurvatureOptions { memory_limit: Some(memory_limit(m)), kind: m.curvature.unwrap_or_default() };
+    let opts = hinv::CurvatureOptions { memory_limit: Some(memory_limit(&c.memory)), kind: c.curvature };
     let (curv, derivs_s) = phase("derivative blocks", || Curvature::new_with(&net, &params, &batch, &opts));
     Ok(Loaded { curv: curv?, load_s, derivs_s })
 }
 
 /// The memory budget of a command: the flag, or the memory available now.
-fn memory_limit(m: &ModelArgs) -> u64 {
+fn memory_limit(m: &MemoryArg) -> u64 {
     m.memory_limit.unwrap_or_else(netgraph::memory::default_limit)
 }
 
 /// Factor options for a command: the memory limit from the flag, or the
 /// memory available now.
-pub(super) fn factor_options(m: &ModelArgs, allow_singular: bool) -> hinv::FactorOptions {
-    hinv::FactorOptions { allow_singular, memory_limit: Some(memory_limit(m)), ..Default::default() }
+pub(super) fn factor_options(c: &CurvatureArgs, allow_singular: bool) -> hinv::FactorOptions {
+    hinv::FactorOptions { allow_singular, memory_limit: Some(memory_limit(&c.memory)), ..Default::default() }
 }
 
 /// `H` or `GGN`, for messages.
@@ -127,16 +131,18 @@ pub(super) fn print_json(v: &serde_json::Value) {
 }
 
 pub fn solve(
-    m: &ModelArgs,
+    c: &CurvatureArgs,
+    route: Option<hinv::Route>,
     rhs: Option<&Path>,
     eps: f64,
     out: Option<&Path>,
     tolerance: Option<f64>,
     accept_inexact: bool,
 ) -> Result<Outcome, CliError> {
-    let l = load(m)?;
+    let m = &c.model;
+    let l = load(c)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(m, false), m.route.0));
+    let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(c, false), route));
     let f = f?;
     let defaults = hinv::SolveOptions::default();
     let opts = hinv::SolveOptions { tolerance: tolerance.unwrap_or(defaults.tolerance), accept_inexact, ..defaults };
@@ -216,8 +222,9 @@ fn inertia_outcome(i: &hinv::Inertia) -> Outcome {
     }
 }
 
-pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outcome, CliError> {
-    let l = load(m)?;
+pub fn hvp(c: &CurvatureArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outcome, CliError> {
+    let m = &c.model;
+    let l = load(c)?;
     let v = rhs_or_gradient(&l.curv, rhs)?;
     let (hv, hvp_s) = phase("Hessian-vector product", || l.curv.hvp(&v));
     let hv = hv?;
@@ -248,9 +255,10 @@ pub fn hvp(m: &ModelArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outc
     Ok(Outcome::Vouched)
 }
 
-pub fn logdet(m: &ModelArgs, eps: f64) -> Result<Outcome, CliError> {
-    let l = load(m)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(m, true), m.route.0));
+pub fn logdet(c: &CurvatureArgs, route: Option<hinv::Route>, eps: f64) -> Result<Outcome, CliError> {
+    let m = &c.model;
+    let l = load(c)?;
+    let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(c, true), route));
     let f = f?;
     // The factorization gives the inertia; the determinant is a second,
     // pivoted elimination (Factorization::log_det), timed on its own.
@@ -280,12 +288,13 @@ pub fn logdet(m: &ModelArgs, eps: f64) -> Result<Outcome, CliError> {
     Ok(Outcome::Vouched)
 }
 
-pub fn inertia(m: &ModelArgs, shift: f64) -> Result<Outcome, CliError> {
+pub fn inertia(c: &CurvatureArgs, route: Option<hinv::Route>, shift: f64) -> Result<Outcome, CliError> {
+    let m = &c.model;
     if !shift.is_finite() {
         return Err(HinvError::InvalidNumber { what: "the shift", value: shift, expected: "a finite number" }.into());
     }
-    let l = load(m)?;
-    let (f, factor_s) = phase("factorization", || l.curv.factor_route(-shift, &factor_options(m, true), m.route.0));
+    let l = load(c)?;
+    let (f, factor_s) = phase("factorization", || l.curv.factor_route(-shift, &factor_options(c, true), route));
     let i = f?.inertia();
     if m.json {
         print_json(&json!({
@@ -350,14 +359,27 @@ pub fn laplace(a: &super::LaplaceArgs) -> Result<Outcome, CliError> {
     let m = &a.model;
     let (net, params, batch, load_s) = read_model(m)?;
     let likelihood = match net.spec().map(|s| s.loss) {
-        Some(netgraph::LossSpec::Mse { .. }) => Some(Likelihood::Regression { sigma_noise: a.sigma_noise }),
+        Some(netgraph::LossSpec::Mse { .. }) => {
+            Some(Likelihood::Regression { sigma_noise: a.sigma_noise.unwrap_or(1.0) })
+        }
         _ => None,
     };
+    // A flag this model does not use is refused, not ignored.
+    if likelihood.is_none() && a.sigma_noise.is_some() {
+        return Err(CliError::Usage(
+            "--sigma-noise is the noise of a regression (mse) likelihood; this network's loss is cross_entropy".into(),
+        ));
+    }
+    if likelihood.is_some() && a.samples > 0 {
+        return Err(CliError::Usage(
+            "--samples draws class probabilities: a cross_entropy network's only (this one is mse)".into(),
+        ));
+    }
     let opts = LaplaceOptions {
-        curvature: m.curvature.unwrap_or(hinv::CurvatureKind::GaussNewton),
+        curvature: a.curvature,
         likelihood,
-        route: m.route.0,
-        memory_limit: Some(memory_limit(m)),
+        route: a.route.get(),
+        memory_limit: Some(memory_limit(&a.memory)),
     };
     let (lap, derivs_s) = phase("derivative blocks", || Laplace::new(&net, &params, &batch, &opts));
     let lap = lap?;

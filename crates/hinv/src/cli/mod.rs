@@ -66,6 +66,11 @@ enum Command {
 // into the flags `-1`, `-e`, ... and refused. With hyphen values the next
 // word is always the flag's value and our parser judges it.
 
+// Each command offers only the flags it uses: `ModelArgs` (files, --json)
+// everywhere, `CurvatureArgs` (+ --memory-limit, --curvature) where the
+// derivative blocks are computed, `FactorRoute` (--route) where a
+// factorization's route can be chosen.
+
 /// The network, its weights and the batch.
 #[derive(Debug, Args)]
 struct ModelArgs {
@@ -84,20 +89,45 @@ struct ModelArgs {
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// `--memory-limit`.
+#[derive(Debug, Args)]
+struct MemoryArg {
     /// Refuse to factor above this much memory (bytes, or with a K/M/G/T
     /// suffix, binary units); default: the memory available now.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory, allow_hyphen_values = true)]
     memory_limit: Option<u64>,
+}
+
+/// A model and the curvature taken of it.
+#[derive(Debug, Args)]
+struct CurvatureArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    memory: MemoryArg,
     /// The curvature: the Hessian or the generalized Gauss-Newton matrix
-    /// J^T Lambda J (the Fisher for cross-entropy) [default: hessian;
-    /// laplace: ggn].
-    #[arg(long, value_name = "hessian|ggn")]
-    curvature: Option<hinv::CurvatureKind>,
+    /// J^T Lambda J (the Fisher for cross-entropy).
+    #[arg(long, value_name = "hessian|ggn", default_value = "hessian")]
+    curvature: hinv::CurvatureKind,
+}
+
+/// `--route`, for the commands whose factorizations can take either route.
+#[derive(Debug, Args)]
+struct FactorRoute {
     /// Route of factorizations: lifted (block-tridiagonal), woodbury
     /// (through the explicit Jacobian; ggn with eps > 0 only) or auto (the
     /// cheaper by predicted cost).
     #[arg(long, value_name = "auto|lifted|woodbury", default_value = "auto", value_parser = parse_route)]
     route: RouteArg,
+}
+
+impl FactorRoute {
+    /// `None`: the library chooses.
+    fn get(&self) -> Option<hinv::Route> {
+        self.route.0
+    }
 }
 
 /// `--route`: `None` lets the library choose.
@@ -148,7 +178,9 @@ struct DemoArgs {
 #[derive(Debug, Args)]
 struct SolveArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    curvature: CurvatureArgs,
+    #[command(flatten)]
+    route: FactorRoute,
     /// Right-hand side, a flat .npy vector (default: the gradient).
     #[arg(long, value_name = "FILE")]
     rhs: Option<PathBuf>,
@@ -173,7 +205,7 @@ struct SolveArgs {
 #[derive(Debug, Args)]
 struct HvpArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    curvature: CurvatureArgs,
     /// The vector to multiply, a flat .npy vector (default: the gradient).
     #[arg(long, value_name = "FILE")]
     rhs: Option<PathBuf>,
@@ -185,7 +217,9 @@ struct HvpArgs {
 #[derive(Debug, Args)]
 struct EpsArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    curvature: CurvatureArgs,
+    #[command(flatten)]
+    route: FactorRoute,
     /// Regularisation: the determinant of H + eps I.
     #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     eps: f64,
@@ -194,7 +228,9 @@ struct EpsArgs {
 #[derive(Debug, Args)]
 struct InertiaArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    curvature: CurvatureArgs,
+    #[command(flatten)]
+    route: FactorRoute,
     /// Count the eigenvalues of H below, at and above this value.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     shift: f64,
@@ -212,7 +248,7 @@ struct GradientArgs {
 #[derive(Debug, Args)]
 struct SpectrumArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    curvature: CurvatureArgs,
     /// Number of histogram bins over [lambda_min, lambda_max] (one factorization per edge).
     #[arg(long, default_value_t = 32)]
     bins: usize,
@@ -220,7 +256,13 @@ struct SpectrumArgs {
     #[arg(long, value_enum, default_value_t = spectrum::Scale::Both)]
     scale: spectrum::Scale,
     /// Explicit bin edges, comma-separated and increasing (replaces --bins and --scale).
-    #[arg(long, value_name = "E0,E1,...", value_delimiter = ',', allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "E0,E1,...",
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        conflicts_with_all = ["bins", "scale"]
+    )]
     edges: Option<Vec<f64>>,
     /// Eigenvalues with |lambda| <= ZERO_TOL * ||H|| are counted as near zero.
     #[arg(long, default_value_t = 1e-8, allow_hyphen_values = true)]
@@ -229,7 +271,7 @@ struct SpectrumArgs {
     #[arg(long, value_name = "SIGMA", allow_hyphen_values = true)]
     nearest: Option<f64>,
     /// How many eigenpairs --nearest finds.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, requires = "nearest")]
     k: usize,
     /// Write the histogram(s) as an SVG picture.
     #[arg(long, value_name = "FILE")]
@@ -239,7 +281,7 @@ struct SpectrumArgs {
 #[derive(Debug, Args)]
 struct TrustRegionArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    curvature: CurvatureArgs,
     /// The trust-region radius Delta.
     #[arg(long, value_name = "DELTA", allow_hyphen_values = true)]
     radius: f64,
@@ -255,23 +297,33 @@ struct TrustRegionArgs {
 struct LaplaceArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Prior precision delta (prior N(0, I / delta)); ignored with --optimize.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    #[command(flatten)]
+    memory: MemoryArg,
+    /// The curvature: the generalized Gauss-Newton matrix J^T Lambda J (the
+    /// Fisher for cross-entropy) or the Hessian.
+    #[arg(long, value_name = "hessian|ggn", default_value = "ggn")]
+    curvature: hinv::CurvatureKind,
+    #[command(flatten)]
+    route: FactorRoute,
+    /// Prior precision delta (prior N(0, I / delta)); not with --optimize.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true, conflicts_with = "optimize")]
     prior_precision: f64,
     /// Search the prior precision maximizing the evidence in [LO, HI].
     #[arg(long, value_names = ["LO", "HI"], num_args = 2, allow_hyphen_values = true)]
     optimize: Option<Vec<f64>>,
-    /// Noise standard deviation of a regression likelihood.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    sigma_noise: f64,
+    /// Noise standard deviation of the Gaussian likelihood of an mse network
+    /// (an error for cross_entropy) [default: 1].
+    #[arg(long, allow_hyphen_values = true)]
+    sigma_noise: Option<f64>,
     /// New inputs (.npy, (batch, features)) whose predictive to compute.
     #[arg(long, value_name = "FILE")]
     test_inputs: Option<PathBuf>,
-    /// Monte Carlo samples for the sampled class probabilities (0: probit only).
-    #[arg(long, default_value_t = 0)]
+    /// Monte Carlo samples for the sampled class probabilities of a
+    /// cross_entropy network (0: probit only).
+    #[arg(long, default_value_t = 0, requires = "test_inputs")]
     samples: usize,
     /// Write the predictive covariances (.npy, (batch, C, C) flattened) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "test_inputs")]
     out: Option<PathBuf>,
 }
 
@@ -279,15 +331,21 @@ struct LaplaceArgs {
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Demo(a) => demo::run(&a.out_dir, a.json).map(|()| Outcome::Vouched),
-        Command::Solve(a) => {
-            commands::solve(&a.model, a.rhs.as_deref(), a.eps, a.out.as_deref(), a.refine, a.accept_inexact)
-        }
-        Command::Hvp(a) => commands::hvp(&a.model, a.rhs.as_deref(), a.out.as_deref()),
-        Command::Logdet(a) => commands::logdet(&a.model, a.eps),
-        Command::Inertia(a) => commands::inertia(&a.model, a.shift),
+        Command::Solve(a) => commands::solve(
+            &a.curvature,
+            a.route.get(),
+            a.rhs.as_deref(),
+            a.eps,
+            a.out.as_deref(),
+            a.refine,
+            a.accept_inexact,
+        ),
+        Command::Hvp(a) => commands::hvp(&a.curvature, a.rhs.as_deref(), a.out.as_deref()),
+        Command::Logdet(a) => commands::logdet(&a.curvature, a.route.get(), a.eps),
+        Command::Inertia(a) => commands::inertia(&a.curvature, a.route.get(), a.shift),
         Command::Gradient(a) => commands::gradient(&a.model, a.out.as_deref()),
         Command::Spectrum(a) => spectrum::spectrum(
-            &a.model,
+            &a.curvature,
             &spectrum::SpectrumRequest {
                 bins: a.bins,
                 scale: a.scale,
@@ -298,7 +356,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
                 svg: a.svg.as_deref(),
             },
         ),
-        Command::TrustRegion(a) => spectrum::trust_region(&a.model, a.rhs.as_deref(), a.radius, a.out.as_deref()),
+        Command::TrustRegion(a) => spectrum::trust_region(&a.curvature, a.rhs.as_deref(), a.radius, a.out.as_deref()),
         Command::Train(a) => train::run(&a),
         Command::Laplace(a) => commands::laplace(&a),
         Command::SpecSchema => {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::commands::{factor_options, load, norm, print_json, rhs_or_gradient, sizes, write_out, CliError, Outcome};
 use super::progress::phase;
-use super::ModelArgs;
+use super::CurvatureArgs;
 
 /// Which bins `hinv spectrum` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,7 +42,8 @@ fn edges_text(h: &Histogram) -> String {
     s
 }
 
-pub fn spectrum(m: &ModelArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, CliError> {
+pub fn spectrum(c: &CurvatureArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, CliError> {
+    let m = &c.model;
     if !(req.zero_tol.is_finite() && req.zero_tol >= 0.0) {
         return Err(HinvError::InvalidNumber {
             what: "--zero-tol",
@@ -51,8 +52,8 @@ pub fn spectrum(m: &ModelArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, Cli
         }
         .into());
     }
-    let l = load(m)?;
-    let opts = SpectrumOptions { factor: factor_options(m, true), ..SpectrumOptions::default() };
+    let l = load(c)?;
+    let opts = SpectrumOptions { factor: factor_options(c, true), ..SpectrumOptions::default() };
     let mut warnings = Vec::new();
     let ((lmin, lmax), ext_s) = phase("extreme eigenvalues", || (l.curv.lambda_min(&opts), l.curv.lambda_max(&opts)));
     let (lmin, lmax) = (lmin?, lmax?);
@@ -183,11 +184,17 @@ pub fn spectrum(m: &ModelArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, Cli
     }
 }
 
-pub fn trust_region(m: &ModelArgs, rhs: Option<&Path>, radius: f64, out: Option<&Path>) -> Result<Outcome, CliError> {
-    let l = load(m)?;
+pub fn trust_region(
+    c: &CurvatureArgs,
+    rhs: Option<&Path>,
+    radius: f64,
+    out: Option<&Path>,
+) -> Result<Outcome, CliError> {
+    let m = &c.model;
+    let l = load(c)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
     let opts = TrustRegionOptions {
-        spectrum: SpectrumOptions { factor: factor_options(m, true), ..SpectrumOptions::default() },
+        spectrum: SpectrumOptions { factor: factor_options(c, true), ..SpectrumOptions::default() },
         ..TrustRegionOptions::default()
     };
     let (s, tr_s) = phase("trust-region step", || l.curv.trust_region_step_for(&g, radius, &opts));
