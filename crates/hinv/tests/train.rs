@@ -174,7 +174,7 @@ fn newton_raises_eps_on_an_indefinite_hessian_and_says_so() {
     let below = curv.count_eigenvalues_below(-eps).unwrap();
     assert!(below.count > 0 && below.uncertain == 0, "the test needs an indefinite H: {below:?}");
     let mut newton = DampedNewton::new(eps).unwrap();
-    let input = StepInput { net: &net, batch: &batch, curvature_batch: Some(&batch) };
+    let input = StepInput { net: &net, batch: &batch, curvature_batch: Some(&batch), deadline: None };
     let info = newton.step(&input, &mut params).unwrap();
     assert!(newton.eps() > eps, "eps must grow: {}", newton.eps());
     assert!(info.rejected >= 1);
@@ -237,6 +237,13 @@ fn the_cli_writes_a_csv_log_and_a_comparison_report() {
     {
         assert!(report.contains(name), "{name} missing from\n{report}");
     }
+    // The summary table of docs/training.md, one row per optimizer (a
+    // regression: no accuracy column), both seeds in each.
+    assert!(
+        report.contains("| optimizer | steps | train loss | test loss | diverged | ms per step (gradient / curvature / solve) | neg. eigenvalues (max) | damping (last) |"),
+        "{report}"
+    );
+    assert_eq!(report.lines().filter(|l| l.contains(" | 0/2 | ")).count(), 6, "{report}");
     for chart in ["train_loss_vs_time.svg", "test_loss_vs_steps.svg", "test_accuracy_vs_time.svg"] {
         let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

@@ -11,7 +11,9 @@
 //!   ratio test on the radius;
 //! - [`run`]: the loop ([`train`]), its records and CSV;
 //! - [`eval`]: loss and accuracy on a whole split;
-//! - [`report`], [`svg`]: the comparison report and its charts.
+//! - [`report`], [`svg`]: the comparison report and its charts;
+//! - [`summary`]: the report's summary table over seeds (the tables of
+//!   docs/training.md).
 //!
 //! ```
 //! use hinv::train::{data, train, Adam, TrainOptions};
@@ -32,6 +34,7 @@ pub mod newton;
 pub mod optim;
 pub mod report;
 pub mod run;
+pub mod summary;
 pub mod svg;
 pub mod trust_region;
 

@@ -140,7 +140,13 @@ impl Optimizer for DampedNewton {
         let (loss, g, curv, mut times) = gradient_and_curvature(input, params, self.kind)?;
 
         let mut info = StepInfo { batch_loss: loss, ..StepInfo::default() };
-        for _ in 0..self.max_trials {
+        for trial in 0..self.max_trials {
+            // Each trial is a factorization; past the run's budget the step
+            // ends after the trials made (the next step would not run).
+            if trial > 0 && input.deadline.is_some_and(|d| Instant::now() >= d) {
+                info.events.push(format!("the time budget ran out after {trial} trial(s): the step ends rejected"));
+                break;
+            }
             let eps = self.eps;
             let t = Instant::now();
             // The automatic route: the lifted system for the Hessian, the

@@ -19,6 +19,11 @@ pub struct StepInput<'a> {
     pub batch: &'a Batch,
     /// The curvature's mini-batch (`None` for first-order optimizers).
     pub curvature_batch: Option<&'a Batch>,
+    /// When the run's time budget runs out, on the step's own clock
+    /// (`None`: no budget). The loop only checks the budget between steps;
+    /// optimizers whose steps are long (seconds) stop their inner
+    /// iterations here instead of overrunning the budget by a whole step.
+    pub deadline: Option<Instant>,
 }
 
 /// Wall time of one step's phases, in seconds.

@@ -19,16 +19,6 @@ pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-fn fmt_ms(m: f64, s: f64) -> String {
-    if m.is_nan() {
-        "–".into()
-    } else if m.abs() >= 1e4 {
-        format!("{m:.3e} ± {s:.1e}")
-    } else {
-        format!("{m:.4} ± {s:.4}")
-    }
-}
-
 /// The optimizers in first-seen order, each with its runs.
 pub fn group(runs: &[RunLog]) -> Vec<(String, Vec<&RunLog>)> {
     let mut out: Vec<(String, Vec<&RunLog>)> = Vec::new();
@@ -50,45 +40,21 @@ pub fn markdown(header: &str, runs: &[RunLog], teacher_test_loss: Option<f64>) -
     if let Some(t) = teacher_test_loss {
         let _ = writeln!(s, "Known optimum: the teacher's parameters have test loss {t:.5} (the noise floor).\n");
     }
-    let classification = runs.iter().any(|r| r.last().is_some_and(|x| x.test_accuracy.is_some()));
-    let _ = writeln!(s, "## Final numbers (mean ± sd over the seeds that did not diverge)\n");
     let _ = writeln!(
         s,
-        "| optimizer | seeds | steps | train loss | test loss |{} stopped |",
-        if classification { " test accuracy |" } else { "" }
+        "## Final numbers\n\nMean ± sd over the seeds that did not diverge, at each run's last step; \
+         `diverged` counts the runs left out. Time per step: training wall time over steps. \
+         Negative eigenvalues: the largest count at any evaluated step. Damping: its value at the \
+         end of each run.\n"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|{}---|", if classification { "---|" } else { "" });
-    for (name, rs) in group(runs) {
-        // A diverged run has no final numbers worth averaging; the
-        // `stopped` column says how many there were.
-        let lasts: Vec<_> =
-            rs.iter().filter(|r| !matches!(r.stop, Stop::Diverged(_))).filter_map(|r| r.last()).collect();
-        let col = |f: &dyn Fn(&super::run::Record) -> f64| mean_sd(&lasts.iter().map(|r| f(r)).collect::<Vec<_>>());
-        let (st, _) = col(&|r| r.step as f64);
-        let (tr, trs) = col(&|r| r.train_loss);
-        let (te, tes) = col(&|r| r.test_loss);
-        let acc = if classification {
-            let (a, asd) = col(&|r| r.test_accuracy.unwrap_or(f64::NAN));
-            format!(" {} |", fmt_ms(a, asd))
-        } else {
-            String::new()
-        };
-        let stops: Vec<String> = rs
-            .iter()
-            .map(|r| match &r.stop {
-                Stop::Budget => "budget".into(),
-                Stop::Steps => "steps".into(),
-                Stop::Diverged(_) => "diverged".into(),
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            "| {name} | {} | {st:.0} | {} | {} |{acc} {} |",
-            rs.len(),
-            fmt_ms(tr, trs),
-            fmt_ms(te, tes),
-            stops.join(", ")
-        );
+    s.push_str(&super::summary::table(runs));
+    let stopped: Vec<String> = runs
+        .iter()
+        .filter(|r| matches!(r.stop, Stop::Steps))
+        .map(|r| format!("{} seed {}", r.optimizer, r.seed))
+        .collect();
+    if !stopped.is_empty() {
+        let _ = writeln!(s, "\nStopped by the step limit, not the budget: {}.", stopped.join(", "));
     }
     let _ = writeln!(s, "\n## Time per step (ms, mean over seeds)\n");
     let _ = writeln!(s, "| optimizer | total | gradient | curvature | solve | other |");

@@ -22,7 +22,9 @@ pub struct TrainOptions {
     /// batch), for optimizers that use curvature.
     pub curvature_batch: usize,
     /// Stop once this much training time has passed (checked between
-    /// steps, so the last step may overrun it).
+    /// steps; a step's inner iterations see it as
+    /// [`StepInput::deadline`], so the last step overruns it by at most
+    /// one inner iteration of the long steps).
     pub time_budget: Option<Duration>,
     /// Stop after this many steps.
     pub max_steps: Option<usize>,
@@ -228,7 +230,9 @@ pub fn train(
         } else {
             None
         };
-        let input = StepInput { net, batch: &batch, curvature_batch: cbatch.as_ref() };
+        // The budget left, on this step's clock (evaluations are not in it).
+        let deadline = budget.map(|b| t + Duration::from_secs_f64((b - wall).max(0.0)));
+        let input = StepInput { net, batch: &batch, curvature_batch: cbatch.as_ref(), deadline };
         let before = params.clone();
         let info = match opt.step(&input, &mut params) {
             Ok(info) => info,

@@ -36,11 +36,21 @@ pub fn radius_update(radius: f64, rho: f64, step_norm: f64, max: f64) -> f64 {
 /// damping column holds the radius `Delta`, and the negative-eigenvalue
 /// column the certified count of `H`'s negative eigenvalues (one more
 /// factorization per step, timed with the solve).
+///
+/// A step takes seconds (`lambda_min` by shift-invert Lanczos, then the
+/// secular iteration, each solve exact). When the run's budget
+/// ([`StepInput::deadline`]) leaves less time than the previous step's
+/// subproblem took, the subproblem's factorizations and solves are capped
+/// in proportion to the time left; an unconverged subproblem then returns
+/// its best iterate or the Cauchy point (both safeguarded by the ratio
+/// test), and the event log says so.
 #[derive(Debug, Clone)]
 pub struct TrustRegion {
     radius: f64,
     max_radius: f64,
     opts: TrustRegionOptions,
+    /// What the last exact subproblem spent: seconds, factorizations, solves.
+    last_cost: Option<(f64, usize, usize)>,
 }
 
 impl TrustRegion {
@@ -48,12 +58,34 @@ impl TrustRegion {
     pub fn new(radius: f64) -> Result<TrustRegion> {
         check_setting("the initial radius", radius, radius > 0.0)?;
         let opts = TrustRegionOptions { tolerance: 1e-2, ..TrustRegionOptions::default() };
-        Ok(TrustRegion { radius, max_radius: 100.0 * radius, opts })
+        Ok(TrustRegion { radius, max_radius: 100.0 * radius, opts, last_cost: None })
     }
 
     /// The current radius.
     pub fn radius(&self) -> f64 {
         self.radius
+    }
+
+    /// The subproblem's options for a step that must end by `deadline`:
+    /// unchanged when the time left covers what the last subproblem took,
+    /// otherwise its factorization and solve budgets scaled down to the
+    /// share of it that fits (at least one of each). Returns the options
+    /// and, when capped, the fraction.
+    fn options_until(&self, deadline: Option<Instant>, now: Instant) -> (TrustRegionOptions, Option<f64>) {
+        let (Some(deadline), Some((secs, factorizations, solves))) = (deadline, self.last_cost) else {
+            return (self.opts.clone(), None);
+        };
+        let left = deadline.saturating_duration_since(now).as_secs_f64();
+        if left >= secs {
+            return (self.opts.clone(), None);
+        }
+        let fraction = left / secs;
+        let cap = |spent: usize, max: usize| ((fraction * spent as f64).floor() as usize).clamp(1, max);
+        let mut o = self.opts.clone();
+        o.max_factorizations = cap(factorizations, o.max_factorizations);
+        o.spectrum.max_factorizations = cap(factorizations, o.spectrum.max_factorizations);
+        o.spectrum.max_solves = cap(solves, o.spectrum.max_solves);
+        (o, Some(fraction))
     }
 }
 
@@ -101,7 +133,22 @@ impl Optimizer for TrustRegion {
         let radius = self.radius;
         let t = Instant::now();
         let negative = curv.count_eigenvalues_below(0.0);
-        let solved = curv.trust_region_step_for(&g, radius, &self.opts);
+        let (opts, capped) = self.options_until(input.deadline, Instant::now());
+        if let Some(fraction) = capped {
+            info.events.push(format!(
+                "the time budget left {:.0}% of the last subproblem's time: at most {} factorizations and {} solves",
+                100.0 * fraction,
+                opts.max_factorizations,
+                opts.spectrum.max_solves
+            ));
+        }
+        let t_sub = Instant::now();
+        let solved = curv.trust_region_step_for(&g, radius, &opts);
+        if let Ok(s) = &solved {
+            if capped.is_none() {
+                self.last_cost = Some((t_sub.elapsed().as_secs_f64(), s.factorizations, s.solves));
+            }
+        }
         times.solve += t.elapsed().as_secs_f64();
         if let Ok(c) = negative {
             info.negative_eigenvalues = Some(c.count);
@@ -159,5 +206,35 @@ impl Optimizer for TrustRegion {
         info.damping = Some(self.radius);
         info.times = times;
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_time_left_caps_the_subproblem_in_proportion() {
+        let mut tr = TrustRegion::new(1.0).unwrap();
+        let now = Instant::now();
+        let soon = Some(now + Duration::from_secs(5));
+        // No budget, or no step measured yet: the options as they are.
+        assert_eq!(tr.options_until(None, now).1, None);
+        assert_eq!(tr.options_until(soon, now).1, None);
+        tr.last_cost = Some((10.0, 12, 60));
+        assert_eq!(tr.options_until(Some(now + Duration::from_secs(11)), now).1, None, "it fits");
+        let (o, f) = tr.options_until(soon, now);
+        assert_eq!(f, Some(0.5));
+        assert_eq!((o.max_factorizations, o.spectrum.max_factorizations, o.spectrum.max_solves), (6, 6, 30));
+        // Never above the defaults, never below one of each.
+        tr.last_cost = Some((10.0, 100, 1000));
+        let (o, _) = tr.options_until(soon, now);
+        assert_eq!((o.max_factorizations, o.spectrum.max_factorizations, o.spectrum.max_solves), (20, 50, 80));
+        let (o, f) = tr.options_until(Some(now), now + Duration::from_secs(1));
+        assert_eq!(f, Some(0.0));
+        assert_eq!((o.max_factorizations, o.spectrum.max_factorizations, o.spectrum.max_solves), (1, 1, 1));
+        // The rest of the options are the optimizer's.
+        assert_eq!(o.tolerance, 1e-2);
     }
 }
