@@ -300,9 +300,22 @@ impl CurvatureFactor {
     /// pivot beyond its uncertain ones), and its uncertainty, which comes
     /// from the cluster of zero eigenvalues of `GGN` near `-eps`, is lifted.
     pub fn inertia(&self) -> Inertia {
+        self.certified(false)
+    }
+
+    /// [`CurvatureFactor::inertia`] without a second elimination (see
+    /// [`Factorization::inertia_from_pivots`]).
+    pub fn inertia_from_pivots(&self) -> Inertia {
+        self.certified(true)
+    }
+
+    fn certified(&self, from_pivots: bool) -> Inertia {
         let (i, norm) = match &self.inner {
             // Without a norm (an overflow) the PSD shortcut is not taken.
-            Inner::Lifted(f) => (f.inertia(), f.norm_estimate().unwrap_or(f64::INFINITY)),
+            Inner::Lifted(f) => {
+                let i = if from_pivots { f.inertia_from_pivots() } else { f.inertia() };
+                (i, f.norm_estimate().unwrap_or(f64::INFINITY))
+            }
             Inner::Woodbury(f) => (f.inertia(), f.norm),
         };
         let eps = self.eps();

@@ -49,7 +49,8 @@ mod trust_region;
 pub use curvature::{Curvature, CurvatureOptions, EigenvalueCount};
 pub use error::{Bytes, DenseFailure, DenseMatrix, HinvError, OverflowSite, Result};
 pub use factor::{
-    factor_bytes, Elimination, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport, SHIFT_BUDGET,
+    factor_bytes, Elimination, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport,
+    SHIFT_BUDGET,
 };
 pub use ggn::{CurvatureFactor, CurvatureKind, Route, RouteCosts, WoodburyFactorization};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};

@@ -84,8 +84,8 @@ fn both_eliminations_match_the_dense_route() {
 #[test]
 fn auto_prefers_parameters_first_and_falls_back_when_a_unit_block_is_singular() {
     let net = Network::builder(5).without_bias().dense(10, Activation::Tanh).repeat(30).cross_entropy(3).unwrap();
-    let curv = Curvature::new(&net, &net.init_params(20240601), &Batch::random_classification(5, 3, 2, 20240602))
-        .unwrap();
+    let curv =
+        Curvature::new(&net, &net.init_params(20240601), &Batch::random_classification(5, 3, 2, 20240602)).unwrap();
     let f = curv.factor(1e-3).unwrap();
     assert_eq!(f.elimination(), Elimination::ParametersFirst);
     assert!(f.growth().unwrap() <= 1e10);

@@ -172,7 +172,13 @@ pub fn section_engine(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         ("demo, L=30 h=10 B=2", "L30_h10_B2", "0.88 s", 0.88, 100.0),
         ("L=64 h=8 B=2", "L64_h8_B2", "1.59 s", 1.59, 100.0),
         ("L=256 h=8 B=2", "L256_h8_B2", "11.1 s", 11.1, 200.0),
-        ("L=16 h=32 B=2 (the issue's: input 8, 4 classes, bias; here input 5, 3 classes)", "L16_h32_B2", "5.7 s", 5.7, 100.0),
+        (
+            "L=16 h=32 B=2 (the issue's: input 8, 4 classes, bias; here input 5, 3 classes)",
+            "L16_h32_B2",
+            "5.7 s",
+            5.7,
+            100.0,
+        ),
         ("L=16 h=8 B=16", "L16_h8_B16", "0.52 s", 0.52, 100.0),
     ];
     writeln!(md, "## Targets (issue 12)\n")?;

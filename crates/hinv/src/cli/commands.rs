@@ -155,12 +155,15 @@ pub fn solve(
     let r: Vec<f64> = g.iter().zip(&hx).map(|(a, b)| a - b).collect();
     let rel = norm(&r) / norm(&g).max(f64::MIN_POSITIVE);
     write_out(out, &x)?;
-    let inertia = f.inertia();
+    // Next to a solve, the inertia the factorization already holds: no
+    // second elimination to certify it (`hinv inertia` runs those).
+    let inertia = f.inertia_from_pivots();
     if m.json {
         print_json(&json!({
             "command": "solve",
             "curvature": l.curv.kind(),
             "route": f.route(),
+            "elimination": f.as_lifted().map(|f| f.elimination()),
             "eps": eps,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s, "solve": solve_s, "check": check_s},

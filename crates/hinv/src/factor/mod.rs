@@ -285,6 +285,25 @@ impl Factorization {
         self.counts(k, margin)
     }
 
+    /// [`Factorization::inertia`] without any further factorization: the
+    /// counts of the elimination that ran, with its certificate; where the
+    /// full answer would run a second elimination (the parity check of a
+    /// nearly uncertain pivot, or the interleaved second opinion on a
+    /// parameters-first count), the count is reported uncertain by one
+    /// instead. For callers that report the inertia next to a solve.
+    pub fn inertia_from_pivots(&self) -> Inertia {
+        let margin = match &self.engine {
+            Engine::Interleaved(_) => self.pivot_margin(),
+            Engine::ParametersFirst(r) => self.pivot_margin() / r.growth().max(1.0),
+        };
+        if margin >= PARITY_MARGIN || self.lu.get().is_some() {
+            return self.counts(self.lifted_inertia(), margin);
+        }
+        let mut out = self.counts(self.lifted_inertia(), f64::INFINITY);
+        out.uncertain = out.uncertain.max(1);
+        out
+    }
+
     /// The interleaved elimination next to a parameters-first one, on
     /// first need; `None` when it is the engine itself, or cannot run
     /// (memory limit, a breakdown).

@@ -51,6 +51,7 @@ impl Default for FactorOptions {
 /// with the exact HVP; they differ in cost and in how much growth their
 /// pivots allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Elimination {
     /// [`Elimination::ParametersFirst`] when its fill stays within
     /// `1e4` times the lifted system's entries and every pivot of

@@ -59,7 +59,10 @@ impl Groups {
 }
 
 fn singletons(p: usize, value: f64) -> Groups {
-    Groups { members: (0..p).map(|i| vec![i]).collect(), blocks: (0..p).map(|_| Mat::from_fn(1, 1, |_, _| value)).collect() }
+    Groups {
+        members: (0..p).map(|i| vec![i]).collect(),
+        blocks: (0..p).map(|_| Mat::from_fn(1, 1, |_, _| value)).collect(),
+    }
 }
 
 fn whole(a: &Block) -> Groups {

@@ -129,7 +129,6 @@ impl Reduced {
         force: bool,
     ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
         let nl = d.layers.len();
-        let t0 = std::time::Instant::now();
         let pieces: Vec<Pieces> =
             (0..nl).into_par_iter().map(|l| eliminate(d, l, eps, params)).collect::<Result<_, _>>()?;
         let mut growth = 0.0f64;
@@ -145,19 +144,13 @@ impl Reduced {
             }
             growth = growth.max(p.growth);
         }
-        let t1 = t0.elapsed();
         let r = assemble(d, &pieces)?;
-        let t2 = t0.elapsed();
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
         // its certificate judges each block against them too.
-        let scales: Vec<f64> = (0..nl)
-            .map(|l| pieces[l].z_scale.max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale)))
-            .collect();
+        let scales: Vec<f64> =
+            (0..nl).map(|l| pieces[l].z_scale.max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale))).collect();
         let ldlt = BlockLdlt::factor(&r, params)?.with_input_scales(&scales);
-        if std::env::var_os("HINV_PROFILE").is_some() {
-            eprintln!("eliminate {t1:?} assemble {:?} factor {:?}", t2 - t1, t0.elapsed() - t2);
-        }
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
         Ok(Ok(Reduced {
             layers: pieces.into_iter().map(|p| p.elim).collect(),
