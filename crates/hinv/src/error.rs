@@ -158,7 +158,7 @@ pub enum HinvError {
         failure: DenseFailure,
     },
     /// A route that needs a particular curvature was asked of another one.
-    #[error("{what} needs the {needs:?} curvature, but this one is the {found:?}; {hint}")]
+    #[error("{what} needs the {needs} curvature, but this one is the {found}; {hint}")]
     WrongCurvature {
         /// What was asked for.
         what: &'static str,

@@ -36,6 +36,15 @@ pub enum CurvatureKind {
     GaussNewton,
 }
 
+impl std::fmt::Display for CurvatureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CurvatureKind::Hessian => "Hessian",
+            CurvatureKind::GaussNewton => "Gauss-Newton",
+        })
+    }
+}
+
 impl std::str::FromStr for CurvatureKind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -260,9 +260,30 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         }
     };
     scale = scale.max(max_abs(dx.as_ref()));
-    let mut xdx = dx.transpose().to_owned();
+    // Dx touches few rows per group (a dense layer: one unit's `batch`
+    // rows), so its products go group by group over those rows only.
+    let touched = touched_rows(dx.as_ref(), &groups.members);
+    let (a, p) = dx.shape();
+    let mut xdx = Mat::<f64>::zeros(p, a);
+    let mut zfill = Mat::<f64>::zeros(a, a);
     if safe {
-        apply_inverse(&groups.members, &inverses, xdx.as_mut());
+        for ((cols, rows), inv) in groups.members.iter().zip(&touched).zip(&inverses) {
+            let d = gather(dx.as_ref(), rows, cols);
+            let mut x = Mat::<f64>::zeros(cols.len(), rows.len());
+            matmul(x.as_mut(), Accum::Replace, inv.as_ref(), d.transpose(), 1.0, Par::Seq);
+            let mut z = Mat::<f64>::zeros(rows.len(), rows.len());
+            matmul(z.as_mut(), Accum::Replace, d.as_ref(), x.as_ref(), 1.0, Par::Seq);
+            for (j, &c) in cols.iter().enumerate() {
+                for (i, &r) in rows.iter().enumerate() {
+                    xdx[(c, r)] = x[(j, i)];
+                }
+            }
+            for (k, &rk) in rows.iter().enumerate() {
+                for (i, &ri) in rows.iter().enumerate() {
+                    zfill[(ri, rk)] += z[(i, k)];
+                }
+            }
+        }
     }
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
@@ -270,8 +291,6 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     let cond = ldlt.diagnostics().iter().map(|d| d.cond_estimate).fold(1.0f64, f64::max);
     let kappa = (cond / 8.0).max(1.0);
     let dx_rows = row_norms(dx.as_ref());
-    let mut zfill = Mat::<f64>::zeros(dx.nrows(), dx.nrows());
-    matmul(zfill.as_mut(), Accum::Replace, dx.as_ref(), xdx.as_ref(), 1.0, Par::Seq);
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
     let mut z_scale = kappa * bound(&dx_rows, xdx.as_ref());
@@ -296,7 +315,17 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
         symmetrize(y.as_mut());
         let mut cf = Mat::<f64>::zeros(c.nrows(), c.ncols());
-        matmul(cf.as_mut(), Accum::Replace, dx.as_ref(), xg.as_ref(), 1.0, Par::Seq);
+        for (cols, rows) in groups.members.iter().zip(&touched) {
+            let d = gather(dx.as_ref(), rows, cols);
+            let xr = Mat::from_fn(cols.len(), xg.ncols(), |i, j| xg[(cols[i], j)]);
+            let mut t = Mat::<f64>::zeros(rows.len(), xg.ncols());
+            matmul(t.as_mut(), Accum::Replace, d.as_ref(), xr.as_ref(), 1.0, Par::Seq);
+            for j in 0..t.ncols() {
+                for (i, &r) in rows.iter().enumerate() {
+                    cf[(r, j)] += t[(i, j)];
+                }
+            }
+        }
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
         y_scale = kappa * bound(&col_norms(g.as_ref()), xg.as_ref());
         z_scale = z_scale.max(kappa * bound(&dx_rows, xg.as_ref()));
@@ -429,11 +458,43 @@ fn bound(a_rows: &[f64], b: MatRef<'_, f64>) -> f64 {
 }
 
 fn row_norms(m: MatRef<'_, f64>) -> Vec<f64> {
-    col_norms(m.transpose())
+    let mut sq = vec![0.0f64; m.nrows()];
+    for j in 0..m.ncols() {
+        for (s, v) in sq.iter_mut().zip(m.col(j).iter()) {
+            *s += v * v;
+        }
+    }
+    sq.into_iter().map(f64::sqrt).collect()
 }
 
+/// For every group of columns, the rows of `m` with a non-zero in it.
+fn touched_rows(m: MatRef<'_, f64>, groups: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut mark = vec![false; m.nrows()];
+    groups
+        .iter()
+        .map(|cols| {
+            for &j in cols {
+                for (f, v) in mark.iter_mut().zip(m.col(j).iter()) {
+                    *f |= *v != 0.0;
+                }
+            }
+            let rows: Vec<usize> = (0..m.nrows()).filter(|&i| mark[i]).collect();
+            mark.iter_mut().for_each(|f| *f = false);
+            rows
+        })
+        .collect()
+}
+
+/// `m[rows, cols]` as a dense matrix.
+fn gather(m: MatRef<'_, f64>, rows: &[usize], cols: &[usize]) -> Mat<f64> {
+    Mat::from_fn(rows.len(), cols.len(), |i, j| m[(rows[i], cols[j])])
+}
+
+/// Plain sums of squares: faer's overflow-safe `norm_l2` costs several
+/// times more, and an overflow here only makes the bound infinite (every
+/// count then uncertain: the safe side).
 fn col_norms(m: MatRef<'_, f64>) -> Vec<f64> {
-    (0..m.ncols()).map(|j| m.col(j).norm_l2()).collect()
+    (0..m.ncols()).map(|j| m.col(j).iter().map(|v| v * v).sum::<f64>().sqrt()).collect()
 }
 
 fn max_abs(m: MatRef<'_, f64>) -> f64 {
