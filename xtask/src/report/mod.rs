@@ -20,6 +20,11 @@ use crate::bench::RunInfo;
 use crate::results::Medians;
 use data::Data;
 
+/// The line after which `docs/benchmarks.md` holds hand-maintained sections
+/// from other benchmarks, kept when the report is rewritten.
+const KEPT_MARKER: &str =
+    "<!-- Sections below come from other benchmarks (each names its command); cargo xtask bench keeps them. -->";
+
 /// Writes `docs/benchmarks.md` and `docs/img/*.svg`.
 pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: Option<&Value>) -> anyhow::Result<()> {
     let d = Data::new(medians, side, cli);
@@ -57,7 +62,17 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
          cargo xtask bench --report-only   # rewrite this file from the results in target/\n\
          cargo xtask bench --cli      # re-time only the `hinv solve` binary, then rewrite\n```"
     )?;
-    std::fs::write(docs.join("benchmarks.md"), md)?;
+    // Sections other benchmarks measure (the Gauss–Newton routes) sit below
+    // a marker in the old file and are carried over as they are.
+    let path = docs.join("benchmarks.md");
+    if let Some(kept) = std::fs::read_to_string(&path).ok().and_then(|old| {
+        let at = old.find(KEPT_MARKER)?;
+        Some(old[at..].to_string())
+    }) {
+        md.push('\n');
+        md.push_str(&kept);
+    }
+    std::fs::write(path, md)?;
     Ok(())
 }
 
