@@ -111,3 +111,27 @@ fn auto_prefers_parameters_first_and_falls_back_when_a_unit_block_is_singular() 
         assert!(err <= (2.2e-15 * cond).max(1e-13), "err {err:e} cond {cond:e}");
     }
 }
+
+/// A first layer reading 300 inputs (unit blocks of 301, above the size
+/// that gets an explicit inverse, and a product `Dx A^-1 Dx^T` large enough
+/// to be formed unit by unit): the parameters-first elimination against
+/// the dense route, solve and inertia.
+#[test]
+fn wide_inputs_take_the_per_unit_products() {
+    let net = Network::builder(300).dense(4, Activation::Tanh).dense(4, Activation::Tanh).cross_entropy(3).unwrap();
+    let p = params(&net, 2.0, 11);
+    let curv = Curvature::new(&net, &p, &Batch::random_classification(300, 3, 16, 12)).unwrap();
+    let eps = 1e-2;
+    let f = curv.factor_with(eps, &forced(Elimination::ParametersFirst)).unwrap();
+    let h = curv.dense_hessian(DenseLimit::default()).unwrap();
+    let spec = Curvature::spectrum(&h).unwrap();
+    let cond = spec.condition(eps);
+    let g = test_vector(curv.num_params(), 5);
+    let x = f.solve(&g).unwrap();
+    let err = rel_diff(&x, &curv.dense_solve(&h, eps, &g).unwrap());
+    // The bar of tests/solve.rs: a backward-stable dense solve's accuracy.
+    assert!(err <= (2.2e-15 * cond).max(1e-13), "err {err:e}, cond {cond:e}");
+    let got = f.inertia();
+    let dense = spec.inertia(eps, 0.0);
+    assert!(off_by(&got, &dense) <= got.uncertain, "{got:?} vs dense {dense:?}");
+}
