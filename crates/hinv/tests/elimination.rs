@@ -135,3 +135,32 @@ fn wide_inputs_take_the_per_unit_products() {
     let dense = spec.inertia(eps, 0.0);
     assert!(off_by(&got, &dense) <= got.uncertain, "{got:?} vs dense {dense:?}");
 }
+
+/// The interleaved elimination's input `K'` is assembled by hand
+/// (`lifted_tridiag`); `blockmat`'s blockwise transpose of the 3x3 layer
+/// grid `K` (`lifted_grid`) must give the same matrix, block for block and
+/// entry for entry, with biases, residual layers and both losses.
+#[test]
+fn blockwise_transpose_of_the_layer_grid_is_the_hand_built_interleaving() {
+    for (case, (bias, residual, mse)) in
+        [(false, false, false), (true, true, false), (true, false, true)].into_iter().enumerate()
+    {
+        let net = network(3, 4, 4, Activation::Tanh, bias, residual, mse);
+        let curv = Curvature::new(&net, &params(&net, 1.5, case as u64), &batch_for(&net, 3, 2, mse, 9)).unwrap();
+        let eps = 1e-2;
+        let grid = curv.lifted_grid(eps).unwrap();
+        let grid = grid.as_grid().expect("K is a 3x3 grid of layer-structured blocks");
+        // A's unit blocks are symmetric to rounding only (formed by
+        // products); the interleaving itself moves entries, so they must
+        // then agree exactly.
+        let via_blockmat = blockmat::interleave_symmetric(grid, 8.0 * f64::EPSILON).unwrap();
+        let by_hand = curv.lifted_tridiag(eps).unwrap();
+        assert_eq!(via_blockmat.len(), by_hand.len());
+        for (k, (a, b)) in via_blockmat.diag().iter().zip(by_hand.diag()).enumerate() {
+            assert_eq!(a.to_dense(), b.to_dense(), "case {case}: diagonal block {k}");
+        }
+        for (k, (a, b)) in via_blockmat.sub().iter().zip(by_hand.sub()).enumerate() {
+            assert_eq!(a.to_dense(), b.to_dense(), "case {case}: sub-diagonal block {k}");
+        }
+    }
+}
