@@ -64,7 +64,10 @@ pub enum Elimination {
     /// Each layer's parameters first, unit by unit (`A_l + eps I` is block
     /// diagonal over a dense layer's output units), then a block-tridiagonal
     /// system of blocks `2 a_l`: cost independent of the parameter count
-    /// per unit. Forced even where its growth test fails (for measurements).
+    /// per unit. Forced even where its growth test fails (for
+    /// measurements), except where a unit block is exactly singular: then
+    /// the interleaved elimination runs ([`crate::Factorization::elimination`]
+    /// tells which did).
     ParametersFirst,
 }
 

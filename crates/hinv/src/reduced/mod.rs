@@ -133,7 +133,9 @@ impl Reduced {
             (0..nl).into_par_iter().map(|l| eliminate(d, l, eps, params)).collect::<Result<_, _>>()?;
         let mut growth = 0.0f64;
         for (l, p) in pieces.iter().enumerate() {
-            if p.elim.ldlt.inertia().uncertain > 0 && !force {
+            // An exactly singular unit block cannot be eliminated at all,
+            // forced or not.
+            if p.growth.is_infinite() || (p.elim.ldlt.inertia().uncertain > 0 && !force) {
                 return Ok(Err(Refusal::UncertainPivot { layer: l }));
             }
             if p.growth > GROWTH_LIMIT && !force {
