@@ -13,9 +13,9 @@ use rayon::prelude::*;
 
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{asymmetry, max_abs};
+use crate::input::check_symmetric;
 use crate::ldlt::certify::local;
-use crate::ldlt::chain::factor_block;
+use crate::ldlt::chain::{check_zero_pivot, factor_block, pivot_policy};
 use crate::params::FactorParams;
 use crate::pivots::{scan, BlockDiagnostics, Inertia};
 
@@ -188,27 +188,17 @@ fn factor_one(k: usize, m: Mat<f64>, params: &FactorParams) -> Result<(Factor, B
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
     if r != 1 {
-        let tolerance = params.symmetry_tol * max_abs(m.as_ref());
-        let deviation = asymmetry(m.as_ref());
-        if deviation > tolerance {
-            return Err(TridiagError::NotSymmetric { row: k, col: k, deviation, tolerance });
-        }
+        check_symmetric(m.as_ref(), k, params.symmetry_tol)?;
         let (l, d) = factor_block(m, None, k, Par::Seq, params)?;
         return Ok((Factor::Dense(l), d));
     }
     // A 1x1 block: no faer call (hinv's parameters are often decoupled
     // one by one, thousands of them).
     let scale = m[(0, 0)].abs();
-    let threshold = params.singular_tol * scale;
-    let replace = match params.on_singular {
-        crate::OnSingular::Error => None,
-        crate::OnSingular::Continue => Some(if scale > 0.0 { f64::EPSILON.sqrt() * scale } else { 1.0 }),
-    };
+    let (threshold, replace) = pivot_policy(params, 1, scale);
     let (mut d, mut e) = ([m[(0, 0)]], [0.0]);
     let (mut diag, zero) = scan(&mut d, &mut e, threshold, replace);
     diag.scale = scale;
-    if let (Some((pivot, magnitude)), crate::OnSingular::Error) = (zero, params.on_singular) {
-        return Err(TridiagError::Singular { block: k, pivot, magnitude, threshold });
-    }
+    check_zero_pivot(zero, k, threshold, params)?;
     Ok((Factor::Scalar(d[0]), diag))
 }

@@ -61,19 +61,25 @@ pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result
     if !d.is_all_finite() {
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
-    let scale = max_abs(d.as_ref());
-    let dev = asymmetry(d.as_ref());
-    let tolerance = symmetry_tol * scale;
-    if dev > tolerance {
-        return Err(TridiagError::NotSymmetric { row: k, col: k, deviation: dev, tolerance });
-    }
+    check_symmetric(d.as_ref(), k, symmetry_tol)?;
     Ok(d)
+}
+
+/// Refuses diagonal block `k` when it differs from its transpose by more
+/// than `symmetry_tol` times its largest entry.
+pub(crate) fn check_symmetric(d: faer::MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<(), TridiagError> {
+    let tolerance = symmetry_tol * max_abs(d);
+    let deviation = asymmetry(d);
+    if deviation > tolerance {
+        return Err(TridiagError::NotSymmetric { row: k, col: k, deviation, tolerance });
+    }
+    Ok(())
 }
 
 /// Largest `|d[i, j] - d[j, i]|` of a square column-major matrix, walking
 /// columns as slices (this check runs on every block of every
 /// factorization).
-pub(crate) fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
+fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
     let mut dev = 0.0f64;
     for j in 0..d.ncols() {
         let cj = column(d, j);

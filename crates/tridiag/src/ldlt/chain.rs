@@ -18,7 +18,7 @@ use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
 use crate::input::{coupling, diagonal_block, max_abs, Coupling};
 use crate::params::{FactorParams, OnSingular};
-use crate::pivots::BlockDiagnostics;
+use crate::pivots::{BlockDiagnostics, ZeroPivot};
 
 /// The part of `S^-1` a coupling needs, whichever side of it is narrower:
 /// the update and the backward sweep then cost `n^2 min(|rows|, |cols|)`.
@@ -130,6 +130,16 @@ pub(crate) fn factor_block(
         let mut view = s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len());
         view += upd.as_ref();
     }
+    let (threshold, replace) = pivot_policy(params, n, scale);
+    let (lblt, mut diag, zero) = DenseLblt::factor(s, par, threshold, replace);
+    diag.scale = scale;
+    check_zero_pivot(zero, block, threshold, params)?;
+    Ok((lblt, diag))
+}
+
+/// The zero-pivot threshold of a block of size `n` and `scale`, and the
+/// value a zero pivot is replaced by when the factorization continues.
+pub(crate) fn pivot_policy(params: &FactorParams, n: usize, scale: f64) -> (f64, Option<f64>) {
     let threshold = params.singular_tol * n as f64 * scale;
     let replace = match params.on_singular {
         OnSingular::Error => None,
@@ -139,12 +149,23 @@ pub(crate) fn factor_block(
         // block in rounding.
         OnSingular::Continue => Some(if scale > 0.0 { f64::EPSILON.sqrt() * scale } else { 1.0 }),
     };
-    let (lblt, mut diag, zero) = DenseLblt::factor(s, par, threshold, replace);
-    diag.scale = scale;
-    if let (Some((pivot, magnitude)), OnSingular::Error) = (zero, params.on_singular) {
-        return Err(TridiagError::Singular { block, pivot, magnitude, threshold });
+    (threshold, replace)
+}
+
+/// [`TridiagError::Singular`] for the first zero pivot of `block`, unless
+/// the factorization continues past zero pivots.
+pub(crate) fn check_zero_pivot(
+    zero: ZeroPivot,
+    block: usize,
+    threshold: f64,
+    params: &FactorParams,
+) -> Result<(), TridiagError> {
+    match (zero, params.on_singular) {
+        (Some((pivot, magnitude)), OnSingular::Error) => {
+            Err(TridiagError::Singular { block, pivot, magnitude, threshold })
+        }
+        _ => Ok(()),
     }
-    Ok((lblt, diag))
 }
 
 impl Chain {
