@@ -116,6 +116,18 @@ impl Layer for Dense {
     }
 
     fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> LayerBlocks {
+        self.blocks_of(x, z, b_out, true)
+    }
+
+    fn first_blocks(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> LayerBlocks {
+        self.blocks_of(x, z, b_out, false)
+    }
+}
+
+impl Dense {
+    /// The five blocks; without `input`, `Dz`, `G` and `E` are zero blocks
+    /// and not computed (a first layer: `G` alone is `p x batch in`).
+    fn blocks_of(&self, x: &[f64], z: MatRef<'_, f64>, b_out: &[f64], input: bool) -> LayerBlocks {
         let (batch, inp, out) = (z.nrows(), self.inp, self.out);
         let p = self.num_params();
         let w = weights(x, out, inp);
@@ -134,6 +146,18 @@ impl Layer for Dense {
                     dx[(row, out * inp + k)] = d1[(s, k)];
                 }
             }
+        }
+
+        let a = unitwise_hessian(z, c.as_ref(), self.bias);
+        if !input {
+            let (a_in, a_out) = (batch * inp, batch * out);
+            return LayerBlocks {
+                dx: Block::dense(dx),
+                dz: Block::zeros(a_out, a_in),
+                a,
+                g: Block::zeros(p, a_in),
+                e: Block::zeros(a_in, a_in),
+            };
         }
 
         let dz = (0..batch)
@@ -180,12 +204,6 @@ impl Layer for Dense {
             })
             .collect();
 
-        LayerBlocks {
-            dx: Block::dense(dx),
-            dz: Block::block_diag(dz),
-            a: unitwise_hessian(z, c.as_ref(), self.bias),
-            g: Block::dense(g),
-            e: Block::block_diag(e),
-        }
+        LayerBlocks { dx: Block::dense(dx), dz: Block::block_diag(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
     }
 }

@@ -13,7 +13,9 @@ use crate::params::Params;
 /// Everything the Hessian solver needs from a network at one point.
 #[derive(Debug, Clone)]
 pub struct Derivatives {
-    /// The blocks of layers `1..L` (index 0 is layer 1).
+    /// The blocks of layers `1..L` (index 0 is layer 1). Layer 1 reads
+    /// data, so its input derivatives `Dz`, `G` and `E` are zero blocks
+    /// ([`crate::Layer::first_blocks`]).
     pub layers: Vec<LayerBlocks>,
     /// `a_0, ..., a_L` (`a_0 = batch * input_dim`, `a_L = 1`).
     pub act_sizes: Vec<usize>,
@@ -48,7 +50,15 @@ impl Network {
             .layers()
             .par_iter()
             .enumerate()
-            .map(|(l, layer)| layer.blocks(params.layer(l), fwd.activations[l].as_ref(), &fwd.targets, &bwd.b[l + 1]))
+            .map(|(l, layer)| {
+                let (x, z, b) = (params.layer(l), fwd.activations[l].as_ref(), &bwd.b[l + 1]);
+                // The first layer reads data: its input derivatives are not wanted.
+                if l == 0 {
+                    layer.first_blocks(x, z, &fwd.targets, b)
+                } else {
+                    layer.blocks(x, z, &fwd.targets, b)
+                }
+            })
             .collect();
         let act_sizes = self.act_sizes(batch.batch_size());
         let param_sizes = self.param_counts();

@@ -215,7 +215,12 @@ impl Network {
             .into_par_iter()
             .map(|l| {
                 let zeros = vec![0.0; sizes[l + 1]];
-                self.layers()[l].blocks(params.layer(l), acts[l].as_ref(), &targets, &zeros)
+                let layer = &self.layers()[l];
+                if l == 0 {
+                    layer.first_blocks(params.layer(l), acts[l].as_ref(), &targets, &zeros)
+                } else {
+                    layer.blocks(params.layer(l), acts[l].as_ref(), &targets, &zeros)
+                }
             })
             .collect();
         let output = self.loss_output(params, &acts[nl - 1])?;

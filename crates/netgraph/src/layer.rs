@@ -31,6 +31,12 @@ pub struct LayerBlocks {
     pub e: Block,
 }
 
+/// `blocks` with `Dz`, `G` and `E` replaced by zero blocks of their shapes.
+pub(crate) fn without_input_derivatives(blocks: LayerBlocks) -> LayerBlocks {
+    let (dz, g, e) = (blocks.dz.shape(), blocks.g.shape(), blocks.e.shape());
+    LayerBlocks { dz: Block::zeros(dz.0, dz.1), g: Block::zeros(g.0, g.1), e: Block::zeros(e.0, e.1), ..blocks }
+}
+
 impl LayerBlocks {
     /// The blocks with their names, in the order `Dx, Dz, A, G, E`.
     pub fn named(&self) -> [(&'static str, &Block); 5] {
@@ -88,6 +94,16 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     fn vjp(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> (Vec<f64>, Vec<f64>);
     /// The five derivative blocks at `(x, z)` with `b_l = b_out`.
     fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks;
+    /// The blocks of this layer as a network's first, whose input is data
+    /// and not an unknown: `Dz`, `G` and `E`, the derivatives with respect
+    /// to the input, never enter the Hessian there and are zero blocks of
+    /// their shapes. The default computes [`Layer::blocks`] and drops them;
+    /// a layer whose input derivatives are costly overrides it (a dense
+    /// layer reading 784 pixels would otherwise fill a `p x 784 batch` `G`).
+    fn first_blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks {
+        let blocks = self.blocks(x, z, targets, b_out);
+        without_input_derivatives(blocks)
+    }
     /// For a loss layer `z_L = l(o(z; x))`: the outputs `o`, their
     /// Jacobians and the loss's Hessian `Lambda` with respect to them
     /// ([`crate::ggn::OutputCurvature`]), from which the Gauss–Newton

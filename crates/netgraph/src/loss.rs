@@ -146,6 +146,61 @@ impl LossLayer {
         }
         a
     }
+
+    /// The five blocks; without `input`, `Dz`, `G` and `E` are zero blocks
+    /// and not computed (the loss layer of a linear model).
+    fn blocks_of(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64], input: bool) -> LayerBlocks {
+        let beta = b_out.first().copied().unwrap_or(0.0);
+        let (batch, inp, out) = (z.nrows(), self.inp, self.out);
+        let p = self.num_params();
+        let w = weights(x, out, inp);
+        let d = self.derivs(x, z, targets);
+
+        let dxv = param_grad(d.grad.as_ref(), z, self.bias);
+        let dx = Mat::from_fn(1, p, |_, i| dxv[i]);
+
+        let a = match self.kind {
+            LossKind::CrossEntropy => Block::dense(self.dense_a(&d, z, beta)),
+            LossKind::Mse => {
+                let c = Mat::from_fn(batch, out, |_, _| beta * d.hess_scale);
+                unitwise_hessian(z, c.as_ref(), self.bias)
+            }
+        };
+
+        if !input {
+            let a_in = batch * inp;
+            let (dz, g, e) = (Block::zeros(1, a_in), Block::zeros(p, a_in), Block::zeros(a_in, a_in));
+            return LayerBlocks { dx: Block::dense(dx), dz, a, g, e };
+        }
+
+        let dzm = input_grad(x, d.grad.as_ref(), inp);
+        let dz = Mat::from_fn(1, batch * inp, |_, i| dzm[(i / inp.max(1), i % inp.max(1))]);
+        let mut g = Mat::<f64>::zeros(p, batch * inp);
+        let mut e = Vec::with_capacity(batch);
+        for s in 0..batch {
+            let hw = self.hess_w(&d, s, w);
+            for k in 0..out {
+                for j in 0..inp {
+                    let row = k * inp + j;
+                    let zs = beta * z[(s, j)];
+                    for jp in 0..inp {
+                        g[(row, s * inp + jp)] = zs * hw[(k, jp)];
+                    }
+                    g[(row, s * inp + j)] += beta * d.grad[(s, k)];
+                }
+                if self.bias {
+                    for jp in 0..inp {
+                        g[(out * inp + k, s * inp + jp)] = beta * hw[(k, jp)];
+                    }
+                }
+            }
+            let mut es = Mat::<f64>::zeros(inp, inp);
+            matmul(es.as_mut(), Accum::Replace, w.transpose(), hw.as_ref(), beta, Par::Seq);
+            e.push(Block::dense(es));
+        }
+
+        LayerBlocks { dx: Block::dense(dx), dz: Block::dense(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
+    }
 }
 
 impl Layer for LossLayer {
@@ -213,50 +268,11 @@ impl Layer for LossLayer {
     }
 
     fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks {
-        let beta = b_out.first().copied().unwrap_or(0.0);
-        let (batch, inp, out) = (z.nrows(), self.inp, self.out);
-        let p = self.num_params();
-        let w = weights(x, out, inp);
-        let d = self.derivs(x, z, targets);
+        self.blocks_of(x, z, targets, b_out, true)
+    }
 
-        let dxv = param_grad(d.grad.as_ref(), z, self.bias);
-        let dx = Mat::from_fn(1, p, |_, i| dxv[i]);
-        let dzm = input_grad(x, d.grad.as_ref(), inp);
-        let dz = Mat::from_fn(1, batch * inp, |_, i| dzm[(i / inp.max(1), i % inp.max(1))]);
-
-        let a = match self.kind {
-            LossKind::CrossEntropy => Block::dense(self.dense_a(&d, z, beta)),
-            LossKind::Mse => {
-                let c = Mat::from_fn(batch, out, |_, _| beta * d.hess_scale);
-                unitwise_hessian(z, c.as_ref(), self.bias)
-            }
-        };
-
-        let mut g = Mat::<f64>::zeros(p, batch * inp);
-        let mut e = Vec::with_capacity(batch);
-        for s in 0..batch {
-            let hw = self.hess_w(&d, s, w);
-            for k in 0..out {
-                for j in 0..inp {
-                    let row = k * inp + j;
-                    let zs = beta * z[(s, j)];
-                    for jp in 0..inp {
-                        g[(row, s * inp + jp)] = zs * hw[(k, jp)];
-                    }
-                    g[(row, s * inp + j)] += beta * d.grad[(s, k)];
-                }
-                if self.bias {
-                    for jp in 0..inp {
-                        g[(out * inp + k, s * inp + jp)] = beta * hw[(k, jp)];
-                    }
-                }
-            }
-            let mut es = Mat::<f64>::zeros(inp, inp);
-            matmul(es.as_mut(), Accum::Replace, w.transpose(), hw.as_ref(), beta, Par::Seq);
-            e.push(Block::dense(es));
-        }
-
-        LayerBlocks { dx: Block::dense(dx), dz: Block::dense(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
+    fn first_blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks {
+        self.blocks_of(x, z, targets, b_out, false)
     }
 
     /// `o = z W^T + b`, `Jx`, `Jz = W` per sample, and per sample

@@ -65,19 +65,21 @@ fn unitwise_entries(inp: usize, out: usize, bias: bool) -> u128 {
 
 /// Stored entries of a spec layer's five blocks, as the built-in layers
 /// store them (`Dx`, `G` dense; `Dz`, `E` per sample; `A` per unit or dense).
-fn spec_layer_entries(inp: usize, out: usize, bias: bool, batch: usize, loss: Option<LossSpec>) -> u128 {
+fn spec_layer_entries(inp: usize, out: usize, bias: bool, batch: usize, loss: Option<LossSpec>, first: bool) -> u128 {
     let p = linear_params(inp, out, bias);
     let b = batch as u128;
-    let g = p.saturating_mul(mul(batch, inp));
-    let e = b.saturating_mul(mul(inp, inp));
+    // A first layer computes no input derivatives (`Layer::first_blocks`).
+    let input = !first;
+    let g = if input { p.saturating_mul(mul(batch, inp)) } else { 0 };
+    let e = if input { b.saturating_mul(mul(inp, inp)) } else { 0 };
     let (dx, dz, a) = match loss {
         None => (
             b.saturating_mul(out as u128).saturating_mul(p),
-            b.saturating_mul(mul(out, inp)),
+            if input { b.saturating_mul(mul(out, inp)) } else { 0 },
             unitwise_entries(inp, out, bias),
         ),
-        Some(LossSpec::CrossEntropy { .. }) => (p, mul(batch, inp), p.saturating_mul(p)),
-        Some(LossSpec::Mse { .. }) => (p, mul(batch, inp), unitwise_entries(inp, out, bias)),
+        Some(LossSpec::CrossEntropy { .. }) => (p, if input { mul(batch, inp) } else { 0 }, p.saturating_mul(p)),
+        Some(LossSpec::Mse { .. }) => (p, if input { mul(batch, inp) } else { 0 }, unitwise_entries(inp, out, bias)),
     };
     [dx, dz, a, g, e].into_iter().fold(0u128, u128::saturating_add)
 }
@@ -121,23 +123,25 @@ impl Network {
     /// Bytes the derivative blocks ([`Network::derivatives`]) of a batch of
     /// `batch` samples occupy: 8 per stored entry, exactly, for networks
     /// built from a spec (`Dx` and `G` dense, `Dz` and `E` one block per
-    /// sample, `A` one block per unit, or dense for cross-entropy); for
-    /// custom layers, the dense sizes of the five blocks (an upper bound).
+    /// sample, `A` one block per unit, or dense for cross-entropy; the first
+    /// layer has no `Dz`, `G`, `E`); for custom layers, the dense
+    /// sizes of the five blocks (an upper bound).
     pub fn derivative_bytes(&self, batch: usize) -> u128 {
         let entries = match &self.spec_ref() {
             Some(spec) => {
                 let mut width = spec.input_dim;
                 let mut total = 0u128;
-                for l in &spec.layers {
+                for (i, l) in spec.layers.iter().enumerate() {
                     let (out, bias) = match *l {
                         LayerSpec::Dense { out, bias, .. } => (out, bias),
                         LayerSpec::Residual { bias, .. } => (width, bias),
                     };
-                    total = total.saturating_add(spec_layer_entries(width, out, bias, batch, None));
+                    total = total.saturating_add(spec_layer_entries(width, out, bias, batch, None, i == 0));
                     width = out;
                 }
                 let loss = spec.loss;
-                total.saturating_add(spec_layer_entries(width, loss.outputs(), loss.bias(), batch, Some(loss)))
+                let first = spec.layers.is_empty();
+                total.saturating_add(spec_layer_entries(width, loss.outputs(), loss.bias(), batch, Some(loss), first))
             }
             None => {
                 let mut a_in = mul(batch, self.input_dim());

@@ -195,3 +195,37 @@ fn structure_is_block_diagonal_over_samples_and_units() {
     let bl = nobias.blocks(&x[..12], z.as_ref(), &Targets::Classes(vec![]), &b);
     assert_eq!(bl.a.kind(), "block-diagonal");
 }
+
+/// A first layer's blocks skip the input derivatives: `Dx` and `A` are
+/// exactly those of [`Layer::blocks`] (the same arithmetic, so equal to the
+/// last bit), `Dz`, `G` and `E` zero blocks of the same shapes.
+#[test]
+fn first_blocks_keep_dx_and_a_and_drop_the_input_derivatives() {
+    let layers: Vec<(Box<dyn Layer>, Targets)> = vec![
+        (Box::new(Dense::new(3, 4, Activation::Tanh, true)), Targets::Classes(vec![])),
+        (Box::new(Dense::residual(3, Activation::Gelu, false)), Targets::Classes(vec![])),
+        (Box::new(LossLayer::new(3, 4, true, LossKind::CrossEntropy)), Targets::Classes(vec![0, 3])),
+        (Box::new(LossLayer::new(3, 2, false, LossKind::Mse)), Targets::Values(uniform_mat(&mut rng(5), 2, 2, 1.0))),
+    ];
+    for (layer, targets) in layers {
+        let mut r = rng(3);
+        let x = uniform_vec(&mut r, layer.num_params(), 0.8);
+        let z = uniform_mat(&mut r, 2, layer.in_features(), 1.5);
+        let b = uniform_vec(&mut r, layer.output_len(2), 1.0);
+        let all = layer.blocks(&x, z.as_ref(), &targets, &b);
+        let first = layer.first_blocks(&x, z.as_ref(), &targets, &b);
+        assert_eq!(first.dx.to_dense(), all.dx.to_dense(), "{}", layer.name());
+        assert_eq!(first.a.to_dense(), all.a.to_dense(), "{}", layer.name());
+        for ((name, f), (_, a)) in first
+            .named()
+            .into_iter()
+            .zip(all.named())
+            .skip(3)
+            .chain(first.named().into_iter().zip(all.named()).skip(1).take(1))
+        {
+            assert_eq!(f.shape(), a.shape(), "{}: {name}", layer.name());
+            assert!(f.to_dense().norm_max() == 0.0, "{}: {name}", layer.name());
+            assert!(a.to_dense().norm_max() > 0.0, "{}: {name} is not a test", layer.name());
+        }
+    }
+}

@@ -127,7 +127,10 @@ pub struct SolveReport {
     /// Largest column backward error of the first (unrefined) solve.
     pub initial_backward_error: f64,
     /// Largest column backward error of the returned solution, measured
-    /// with the exact HVP.
+    /// with the exact HVP. Its norm `||H + eps I||` is a lower bound (the
+    /// products at hand, or a power-iteration estimate when those alone
+    /// would reject the solution), so this overstates the true backward
+    /// error, never understates it.
     pub backward_error: f64,
     /// Whether `backward_error <= tolerance`. Only false when
     /// [`SolveOptions::accept_inexact`] asked for the answer anyway.
