@@ -19,7 +19,8 @@ use std::hint::black_box;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use faer::{Mat, MatRef};
-use hinv::{Curvature, DenseLimit};
+use hinv::reference::{self, DenseLimit};
+use hinv::Curvature;
 use hinv_benches::grid::{Config, Mode};
 use hinv_benches::kernels::{gemm, random_mat, random_sym, BunchKaufman};
 use hinv_benches::side::{output_dir, SideFile};
@@ -135,16 +136,16 @@ fn bench_config(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, s
     let mut dense = serde_json::Value::Null;
     if p <= mode.dense_max_params() {
         let limit = DenseLimit::default();
-        let h = curv.dense_hessian(limit).expect("dense hessian");
-        let xd = curv.dense_solve(&h, EPS, &rhs).expect("dense solve");
+        let h = reference::hessian(&curv, limit).expect("dense hessian");
+        let xd = reference::solve(h.as_ref(), EPS, &rhs).expect("dense solve");
         let diff = x.iter().zip(&xd).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
             / xd.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
         dense = json!({"relative_difference_to_hinv": diff});
         drop(h);
         g.bench_function(BenchmarkId::new("dense", &id), |b| {
             b.iter(|| {
-                let h = curv.dense_hessian(limit).expect("dense hessian");
-                curv.dense_solve(&h, EPS, black_box(&rhs)).expect("dense solve")
+                let h = reference::hessian(&curv, limit).expect("dense hessian");
+                reference::solve(h.as_ref(), EPS, black_box(&rhs)).expect("dense solve")
             })
         });
     }
@@ -200,8 +201,8 @@ fn bench_eps_sweep(c: &mut Criterion, mode: Mode, side: &mut SideFile) {
     let curv = Curvature::new(&net, &params, &batch).expect("curvature");
     let p = curv.num_params();
     let rhs = unit_rhs(p);
-    let h = curv.dense_hessian(DenseLimit::default()).expect("dense hessian");
-    let spec = Curvature::spectrum(&h).expect("spectrum");
+    let h = reference::hessian(&curv, DenseLimit::default()).expect("dense hessian");
+    let spec = reference::spectrum(h.as_ref()).expect("spectrum");
     drop(h);
     let max_iter = match mode {
         Mode::Quick => p,

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use faer::Side;
 use hinv::laplace::{Laplace, LaplaceOptions};
-use hinv::{DenseLimit, Route};
+use hinv::reference::{self, DenseLimit};
+use hinv::Route;
 use netgraph::{Activation, Batch, Network};
 
 /// The fastest of `reps` runs of `f` (seconds) and its last result: the
@@ -66,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // vectors), Cholesky.
     let (dense, t_dense) = best_of(reps.min(2), || {
         let lap = Laplace::new(&net, &params, &batch, &LaplaceOptions::default())?;
-        let g = lap.curvature().dense_hessian(DenseLimit::default())?;
+        let g = reference::hessian(lap.curvature(), DenseLimit::default())?;
         let s = lap.scale();
         let p = params.len();
         let post = faer::Mat::from_fn(p, p, |i, j| s * g[(i, j)] + if i == j { delta } else { 0.0 });

@@ -13,7 +13,8 @@
 use std::time::Instant;
 
 use faer::MatRef;
-use hinv::{Curvature, DenseLimit, Factorization, HinvError, SolveOptions};
+use hinv::reference::{self, DenseLimit};
+use hinv::{Curvature, Factorization, HinvError, SolveOptions};
 use netgraph::{Activation, Batch, Network};
 
 fn norm(v: &[f64]) -> f64 {
@@ -51,8 +52,8 @@ fn richardson(
 }
 
 fn study(name: &str, curv: &Curvature, eps: f64) -> hinv::Result<()> {
-    let h = curv.dense_hessian(DenseLimit::default())?;
-    let eig = Curvature::spectrum(&h)?.eigenvalues;
+    let h = reference::hessian(curv, DenseLimit::default())?;
+    let eig = reference::spectrum(h.as_ref())?.eigenvalues;
     let gap = eig.iter().map(|l| (l + eps).abs()).fold(f64::INFINITY, f64::min);
     let top = eig.iter().map(|l| l.abs()).fold(0.0, f64::max);
     println!(
@@ -80,7 +81,7 @@ fn study(name: &str, curv: &Curvature, eps: f64) -> hinv::Result<()> {
         let t = Instant::now();
         let fresh = curv.factor(shifted)?.solve(&g)?;
         let tf = t.elapsed().as_secs_f64();
-        let dense = curv.dense_solve(&h, shifted, &g)?;
+        let dense = reference::solve(h.as_ref(), shifted, &g)?;
         let (solves, err) = match res {
             Ok(s) => {
                 let x: Vec<f64> = s.x.col(0).iter().copied().collect();

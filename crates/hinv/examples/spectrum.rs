@@ -14,7 +14,8 @@
 use std::time::Instant;
 
 use faer::{Mat, Side};
-use hinv::{Curvature, DenseLimit, Histogram, SpectrumOptions, TrustRegionOptions};
+use hinv::reference::{self, DenseLimit};
+use hinv::{Curvature, Histogram, SpectrumOptions, TrustRegionOptions};
 use netgraph::{Activation, Batch, Network};
 
 fn curvature(depth: usize, width: usize, gain: f64) -> Curvature {
@@ -144,7 +145,7 @@ fn part_dense() {
     let p = curv.num_params();
     println!("== checkable network: 16 tanh layers of width 8, batch 2, gain 2: p = {p}");
     let t = Instant::now();
-    let h = curv.dense_hessian(DenseLimit { bytes: 1 << 33 }).unwrap();
+    let h = reference::hessian(&curv, DenseLimit { bytes: 1 << 33 }).unwrap();
     let e = h.self_adjoint_eigen(Side::Lower).unwrap();
     let values: Vec<f64> = (0..p).map(|i| e.S().column_vector()[i]).collect();
     let vectors = e.U().to_owned();

@@ -11,6 +11,11 @@
 //! The entry point is [`Curvature`]; see `../shared/design/ALGORITHM.md`
 //! in the repository for the mathematics.
 //!
+//! Beside it: [`reference`], the dense oracle to check any answer against
+//! on small networks (dense `H`, LU solve, eigenvalues; quadratic memory,
+//! cubic time); [`laplace`], the Laplace approximation; [`train`], training
+//! with exact second-order steps.
+//!
 //! ```
 //! use hinv::Curvature;
 //! use netgraph::{Activation, Batch, Network};
@@ -41,7 +46,7 @@ mod krylov;
 pub mod laplace;
 mod lifted;
 mod reduced;
-mod reference;
+pub mod reference;
 mod spectrum;
 pub mod train;
 mod trust_region;
@@ -55,7 +60,6 @@ pub use factor::{
 pub use ggn::{CurvatureFactor, CurvatureKind, Route, RouteCosts, WoodburyFactorization};
 pub use krylov::{conjugate_gradient, minres, KrylovReport};
 pub use lifted::{lifted_grid, lifted_tridiag};
-pub use reference::{DenseLimit, Spectrum};
 pub use spectrum::{
     symlog_edges, Eigenpairs, End, ExtremeEigenvalue, Histogram, IntervalCount, Method, RangeEstimate, ShiftCount,
     SpectrumOptions,

@@ -5,7 +5,8 @@
 mod common;
 
 use common::*;
-use hinv::{Curvature, DenseLimit, Elimination, FactorOptions, Inertia, SolveOptions};
+use hinv::reference::{self, DenseLimit};
+use hinv::{Curvature, Elimination, FactorOptions, Inertia, SolveOptions};
 use netgraph::{Activation, Batch, Network};
 
 fn forced(e: Elimination) -> FactorOptions {
@@ -36,12 +37,12 @@ fn both_eliminations_match_the_dense_route() {
             let p = params(&net, gain, 500 + case as u64);
             let b = batch_for(&net, 4, 3, mse, 600 + case as u64);
             let curv = Curvature::new(&net, &p, &b).unwrap();
-            let h = curv.dense_hessian(DenseLimit::default()).unwrap();
-            let spec = Curvature::spectrum(&h).unwrap();
+            let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
+            let spec = reference::spectrum(h.as_ref()).unwrap();
             let cond = spec.condition(eps);
             max_cond = max_cond.max(cond);
             let g = test_vector(curv.num_params(), case as u64);
-            let xd = curv.dense_solve(&h, eps, &g).unwrap();
+            let xd = reference::solve(h.as_ref(), eps, &g).unwrap();
             let inertia_defined = spec.eigenvalues.iter().all(|l| (l + eps).abs() >= 1e-6);
             for (k, e) in [Elimination::Interleaved, Elimination::ParametersFirst].into_iter().enumerate() {
                 let what = format!("{act:?} bias {bias} residual {residual} gain {gain} eps {eps} {e:?}");
@@ -102,12 +103,12 @@ fn auto_prefers_parameters_first_and_falls_back_when_a_unit_block_is_singular() 
     let eps = -top;
     let f = curv.factor_with(eps, &FactorOptions { allow_singular: true, ..FactorOptions::default() }).unwrap();
     assert_eq!(f.elimination(), Elimination::Interleaved, "A + eps I is singular: growth {:?}", f.growth());
-    let h = curv.dense_hessian(DenseLimit::default()).unwrap();
+    let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
     let g = test_vector(curv.num_params(), 3);
-    let cond = Curvature::spectrum(&h).unwrap().condition(eps);
+    let cond = reference::spectrum(h.as_ref()).unwrap().condition(eps);
     if cond < 1e10 {
         let x = f.solve(&g).unwrap();
-        let err = rel_diff(&x, &curv.dense_solve(&h, eps, &g).unwrap());
+        let err = rel_diff(&x, &reference::solve(h.as_ref(), eps, &g).unwrap());
         assert!(err <= (2.2e-15 * cond).max(1e-13), "err {err:e} cond {cond:e}");
     }
 }
@@ -123,12 +124,12 @@ fn wide_inputs_take_the_per_unit_products() {
     let curv = Curvature::new(&net, &p, &Batch::random_classification(300, 3, 16, 12)).unwrap();
     let eps = 1e-2;
     let f = curv.factor_with(eps, &forced(Elimination::ParametersFirst)).unwrap();
-    let h = curv.dense_hessian(DenseLimit::default()).unwrap();
-    let spec = Curvature::spectrum(&h).unwrap();
+    let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
+    let spec = reference::spectrum(h.as_ref()).unwrap();
     let cond = spec.condition(eps);
     let g = test_vector(curv.num_params(), 5);
     let x = f.solve(&g).unwrap();
-    let err = rel_diff(&x, &curv.dense_solve(&h, eps, &g).unwrap());
+    let err = rel_diff(&x, &reference::solve(h.as_ref(), eps, &g).unwrap());
     // The bar of tests/solve.rs: a backward-stable dense solve's accuracy.
     assert!(err <= (2.2e-15 * cond).max(1e-13), "err {err:e}, cond {cond:e}");
     let got = f.inertia();

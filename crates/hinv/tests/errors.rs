@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use hinv::reference;
 use hinv::{Curvature, CurvatureKind, DenseFailure, DenseMatrix, FactorOptions, HinvError, OverflowSite};
 use netgraph::Activation;
 
@@ -76,7 +77,7 @@ fn overflow_and_memory_limits() {
     insta::assert_snapshot!("overflow", err.to_string());
 
     let curv = small();
-    let err = curv.dense_hessian(hinv::DenseLimit { bytes: 1000 }).unwrap_err();
+    let err = reference::hessian(&curv, reference::DenseLimit { bytes: 1000 }).unwrap_err();
     insta::assert_snapshot!("dense_too_large", err.to_string());
     let opts = FactorOptions { memory_limit: Some(1 << 10), ..Default::default() };
     let err = curv.factor_with(1e-2, &opts).unwrap_err();
@@ -145,12 +146,22 @@ fn typed_fields_of_dense_route_and_shift_errors() {
     let n = curv.num_params();
     // An exactly singular dense H + eps I: the zero matrix at eps = 0.
     let zero = faer::Mat::<f64>::zeros(n, n);
-    let e = curv.dense_solve(&zero, 0.0, &vec![1.0; n]).unwrap_err();
+    let e = reference::solve(zero.as_ref(), 0.0, &vec![1.0; n]).unwrap_err();
     assert!(
         matches!(e, HinvError::Dense { matrix: DenseMatrix::ReferenceSystem, n: m, failure: DenseFailure::Singular } if m == n),
         "{e}"
     );
     insta::assert_snapshot!("dense_singular", e.to_string());
+    // The reference routes take any matrix: a non-square one is refused,
+    // not indexed out of bounds.
+    let wide = faer::Mat::<f64>::zeros(n - 1, n);
+    let e = reference::solve(wide.as_ref(), 1.0, &vec![1.0; n]).unwrap_err();
+    assert!(
+        matches!(e, HinvError::WrongLength { what: "the dense matrix", expected, found } if (expected, found) == (n, n - 1)),
+        "{e}"
+    );
+    insta::assert_snapshot!("dense_not_square", e.to_string());
+    assert!(matches!(reference::spectrum(wide.as_ref()), Err(HinvError::WrongLength { .. })));
 
     let e = curv.factor_woodbury(1e-3).unwrap_err();
     assert!(

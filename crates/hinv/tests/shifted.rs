@@ -13,7 +13,8 @@ mod common;
 
 use common::*;
 use faer::{Mat, MatRef};
-use hinv::{Curvature, DenseLimit, HinvError, SolveMethod, SolveOptions};
+use hinv::reference::{self, DenseLimit};
+use hinv::{Curvature, HinvError, SolveMethod, SolveOptions};
 use netgraph::Activation;
 
 /// A curvature, its dense Hessian and its eigenvalues.
@@ -22,8 +23,8 @@ fn setup(width: usize, depth: usize, gain: f64, seed: u64) -> (Curvature, Mat<f6
     let p = params(&net, gain, seed);
     let b = batch_for(&net, 3, 4, false, 100 + seed);
     let curv = Curvature::new(&net, &p, &b).unwrap();
-    let h = curv.dense_hessian(DenseLimit::default()).unwrap();
-    let eig = Curvature::spectrum(&h).unwrap().eigenvalues;
+    let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
+    let eig = reference::spectrum(h.as_ref()).unwrap().eigenvalues;
     (curv, h, eig)
 }
 
@@ -41,9 +42,9 @@ fn rho(eig: &[f64], eps: f64, shifted: f64) -> f64 {
 
 /// Checks `x` against the dense solve and the backward error against the
 /// dense `H + eps' I`, both within the module's bound.
-fn check(curv: &Curvature, h: &Mat<f64>, eig: &[f64], shifted: f64, g: &[f64], x: &[f64], what: &str) {
+fn check(h: &Mat<f64>, eig: &[f64], shifted: f64, g: &[f64], x: &[f64], what: &str) {
     let c = cond(eig, shifted);
-    let dense = curv.dense_solve(h, shifted, g).unwrap();
+    let dense = reference::solve(h.as_ref(), shifted, g).unwrap();
     let err = rel_diff(x, &dense);
     assert!(err <= (1.4e-13 * c).max(1e-12), "{what}: forward error {err:e} at cond {c:e}");
     let hx = mat_vec(h, x);
@@ -88,7 +89,7 @@ fn random_network_nearby_and_farther_shifts() {
         assert!(s.report.within_tolerance && s.report.backward_error <= SolveOptions::default().tolerance);
         let x: Vec<f64> = s.x.col(0).iter().copied().collect();
         far |= r > 1.0;
-        check(&curv, &h, &eig, shifted, &g, &x, &format!("eps' {shifted:e} (rho {r:.2})"));
+        check(&h, &eig, shifted, &g, &x, &format!("eps' {shifted:e} (rho {r:.2})"));
     }
     assert!(far, "no shift beyond plain refinement's reach was tested");
 
@@ -99,13 +100,13 @@ fn random_network_nearby_and_farther_shifts() {
     let s = f.solve_shifted(near, both.as_ref(), &SolveOptions::default()).unwrap();
     for (j, b) in [&g, &v].into_iter().enumerate() {
         let x: Vec<f64> = s.x.col(j).iter().copied().collect();
-        check(&curv, &h, &eig, near, b, &x, &format!("column {j}"));
+        check(&h, &eig, near, b, &x, &format!("column {j}"));
     }
 
     // The same eps is an ordinary solve.
     let same = f.solve_shifted(eps, col(&g), &SolveOptions::default()).unwrap();
     let x: Vec<f64> = same.x.col(0).iter().copied().collect();
-    check(&curv, &h, &eig, eps, &g, &x, "eps' = eps");
+    check(&h, &eig, eps, &g, &x, "eps' = eps");
 }
 
 /// An ill-conditioned case: larger weights and eps = 1e-6 (cond(H + eps I)
@@ -131,7 +132,7 @@ fn ill_conditioned_and_indefinite_shifts() {
         let s = f.solve_shifted(shifted, col(&g), &SolveOptions::default()).unwrap();
         assert!(s.report.within_tolerance);
         let x: Vec<f64> = s.x.col(0).iter().copied().collect();
-        check(&curv, &h, &eig, shifted, &g, &x, &format!("eps' {shifted:e} (rho {:.2e})", rho(&eig, eps, shifted)));
+        check(&h, &eig, shifted, &g, &x, &format!("eps' {shifted:e} (rho {:.2e})", rho(&eig, eps, shifted)));
     }
     // The inertia of the shifted matrix differs from the factored one's,
     // which a factorization at eps could not tell: the solve still can.
@@ -188,8 +189,8 @@ fn block_growth_falls_back_to_refined_solves() {
     let p = params(&net, 3.0, 6);
     let b = batch_for(&net, 4, 3, true, 1006);
     let curv = Curvature::new(&net, &p, &b).unwrap();
-    let h = curv.dense_hessian(DenseLimit::default()).unwrap();
-    let eig = Curvature::spectrum(&h).unwrap().eigenvalues;
+    let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
+    let eig = reference::spectrum(h.as_ref()).unwrap().eigenvalues;
     let eps = 1e-5;
     let f = curv.factor(eps).unwrap();
     let g = curv.gradient().to_vec();
@@ -197,5 +198,5 @@ fn block_growth_falls_back_to_refined_solves() {
     let s = f.solve_shifted(shifted, col(&g), &SolveOptions::default()).unwrap();
     assert!(s.report.within_tolerance);
     let x: Vec<f64> = s.x.col(0).iter().copied().collect();
-    check(&curv, &h, &eig, shifted, &g, &x, &format!("cond {:e}", cond(&eig, shifted)));
+    check(&h, &eig, shifted, &g, &x, &format!("cond {:e}", cond(&eig, shifted)));
 }

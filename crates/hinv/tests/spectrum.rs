@@ -7,7 +7,8 @@ mod common;
 
 use common::{mat_vec, norm, test_vector};
 use faer::{Mat, Side};
-use hinv::{Curvature, DenseLimit, SpectrumOptions, StepKind, TrustRegionOptions};
+use hinv::reference::{self, DenseLimit};
+use hinv::{Curvature, SpectrumOptions, StepKind, TrustRegionOptions};
 use netgraph::{Activation, Batch, Network};
 
 /// Tanh network at gain 2: an indefinite Hessian.
@@ -48,7 +49,7 @@ struct Dense {
 }
 
 fn dense(curv: &Curvature) -> Dense {
-    let h = curv.dense_hessian(DenseLimit { bytes: 1 << 30 }).unwrap();
+    let h = reference::hessian(curv, DenseLimit { bytes: 1 << 30 }).unwrap();
     let e = h.self_adjoint_eigen(Side::Lower).unwrap();
     let n = h.nrows();
     let values = (0..n).map(|i| e.S().column_vector()[i]).collect();

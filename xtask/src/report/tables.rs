@@ -14,7 +14,7 @@ pub fn phases(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         md,
         "`solve` includes the automatic refinement check (one HVP); `end to end` is `Curvature::new` + \
          `factor` + `solve`, including the first solve's estimate of `‖H + eps I‖` (power iteration on the \
-         HVP). `dense` is `dense_hessian` + `dense_solve` (LU), its ratio adds the derivative blocks.\n"
+         HVP). `dense` is `reference::hessian` + `reference::solve` (LU), its ratio adds the derivative blocks.\n"
     )?;
     writeln!(
         md,
