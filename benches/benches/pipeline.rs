@@ -309,6 +309,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut side = SideFile::new();
     side.insert("mode", json!(mode.name()));
+    side.insert("dense_max_params", json!(mode.dense_max_params()));
     side.insert("model_dir", json!(write_reference_model()));
 
     // `HINV_BENCH_ONLY=L256_h8_B2` (or `eps`) restricts the run, set-up

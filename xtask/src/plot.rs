@@ -26,17 +26,25 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// How it is drawn.
     pub style: Style,
+    /// Index into the palette; by default the series' position.
+    pub color: Option<usize>,
 }
 
 impl Series {
     /// A line with markers.
     pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series { name: name.into(), points, style: Style::Line }
+        Series { name: name.into(), points, style: Style::Line, color: None }
     }
 
     /// A series drawn in `style`.
     pub fn styled(name: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Series {
-        Series { name: name.into(), points, style }
+        Series { name: name.into(), points, style, color: None }
+    }
+
+    /// The same series in the palette's colour `index` (e.g. a fit in its
+    /// data's colour).
+    pub fn in_color(self, index: usize) -> Series {
+        Series { color: Some(index), ..self }
     }
 }
 
@@ -95,7 +103,7 @@ pub fn loglog(path: &Path, chart: &Chart<'_>, series: &[Series]) -> anyhow::Resu
         if pts.is_empty() {
             continue;
         }
-        let color = PALETTE[i % PALETTE.len()];
+        let color = PALETTE[s.color.unwrap_or(i) % PALETTE.len()];
         let label = s.name.clone();
         match s.style {
             Style::Crosses => {

@@ -96,6 +96,11 @@ impl<'a> Data<'a> {
         self.side["eps_sweep"]["tolerance"].as_f64().unwrap_or(f64::NAN)
     }
 
+    /// Largest `p` at which the dense route was measured.
+    pub fn dense_max_params(&self) -> Option<u64> {
+        self.side["dense_max_params"].as_u64()
+    }
+
     /// The eps sweep record.
     pub fn eps_sweep(&self) -> &Value {
         &self.side["eps_sweep"]

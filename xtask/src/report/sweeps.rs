@@ -165,9 +165,10 @@ pub fn section(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         md,
         "Least-squares exponent `k` of `time ~ x^k` on log-log axes, over all points of the sweep and over \
          its {TAIL} largest. hinv is `end_to_end` (derivative blocks + factor + solve); the dense route is \
-         `dense_hessian` + `dense_solve` + the derivative blocks, measured where `p` is at most the mode's \
-         dense limit (larger points are skipped: `—`). The original implementation was not re-run: its \
-         points are the issue's measurements, one per sweep, too few to fit.\n"
+         `dense_hessian` + `dense_solve` + the derivative blocks, measured where `p ≤ {}` (larger points \
+         are skipped: `—`). The original implementation was not re-run: its points are the issue's \
+         measurements, one per sweep, too few to fit.\n",
+        d.dense_max_params().map_or("the mode's limit".to_string(), |m| m.to_string())
     )?;
     writeln!(
         md,
@@ -237,6 +238,36 @@ pub fn section(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         }
         writeln!(md)?;
     }
+    dense_wins(md, d)?;
+    Ok(())
+}
+
+/// The sweep points where the dense route beat hinv, with the sizes that
+/// explain it: `R` has `L · 2hB` unknowns against the Hessian's `p`.
+fn dense_wins(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
+    let mut wins: Vec<(String, usize, usize)> = [Sweep::Width, Sweep::Batch]
+        .iter()
+        .flat_map(|&s| configs(d, s))
+        .filter(
+            |c| matches!((Route::Dense.time(d, &c.label), Route::Hinv.time(d, &c.label)), (Some(a), Some(b)) if a < b),
+        )
+        .map(|c| (c.label.clone(), c.depth * 2 * c.width * c.batch, c.params))
+        .collect();
+    wins.sort();
+    wins.dedup();
+    if wins.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = wins.iter().map(|(l, r, p)| format!("{l} (`R`: {r} unknowns, p = {p})")).collect();
+    write!(md, "The dense route was faster at {}", list.join(", "))?;
+    if wins.iter().all(|(_, r, p)| r > p) {
+        write!(
+            md,
+            ": `R`'s unknowns outnumber the parameters there, so eliminating down to `R` costs more than \
+             factoring `H` itself"
+        )?;
+    }
+    writeln!(md, ".\n")?;
     Ok(())
 }
 
@@ -269,7 +300,7 @@ pub fn draw(img: &Path, d: &Data<'_>) -> anyhow::Result<Vec<(String, String)>> {
                 exps.push(format!("{short} {:.2}", f.exponent));
             }
         }
-        series.push(Series::styled(ORIGINAL_LABEL, original(sweep), Style::Triangles));
+        series.push(Series::styled(ORIGINAL_LABEL, original(sweep), Style::Triangles).in_color(4));
         let title = format!(
             "Time against {} ({}), fitted exponents: {}",
             sweep.name(),
@@ -376,6 +407,15 @@ mod tests {
         assert_eq!(md.lines().filter(|l| l.starts_with("| 64 | 65536 |")).count(), 1);
         let h32 = row("| 32 | 16384 |");
         assert!(h32.contains("5.70 s") && h32.contains("| — | — |"), "{h32}");
+        // Dense beats hinv in the fake at h = 4 (0.47 ms against 0.64 ms),
+        // where R (256 unknowns) does not outnumber p (256), so the
+        // explanation is not given, and at B = 16 and 32.
+        let wins = row("The dense route was faster at ");
+        assert_eq!(
+            wins,
+            "The dense route was faster at L16_h4_B2 (`R`: 256 unknowns, p = 256), L16_h8_B16 (`R`: 4096 \
+             unknowns, p = 1024), L16_h8_B32 (`R`: 8192 unknowns, p = 1024)."
+        );
         let b16 = row("| 16 | 1024 |");
         assert!(b16.contains("520.00 ms") && b16.contains("| 1.59x |"), "{b16}");
     }
