@@ -7,7 +7,7 @@
 //! width and batch sweeps (`grid::SWEEP_WIDTHS`, `grid::SWEEP_BATCHES`)
 //! add their points outside the grid measured end to end and dense only.
 //!
-//! `HINV_BENCH=quick` (default) runs a subset in about five minutes on two
+//! `HINV_BENCH=quick` (default) runs a subset in about six minutes on two
 //! cores; `HINV_BENCH=full` the whole grid. Iteration counts, residuals and
 //! sizes go to `target/hinv-bench/pipeline.json`; the model files of the
 //! reference configuration to `target/hinv-bench/model/` (for timing the

@@ -24,7 +24,8 @@ pub const SWEEP_BATCHES: [usize; 6] = [1, 2, 4, 8, 16, 32];
 /// How much of the grid to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// A subset with short measurements: about five minutes on two cores.
+    /// A subset with short measurements: about six minutes on two cores (the
+    /// width and batch sweeps take one of them).
     Quick,
     /// The whole grid with longer measurements.
     Full,

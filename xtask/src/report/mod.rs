@@ -61,7 +61,7 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
     }
     writeln!(
         md,
-        "## Reproduce\n\n```sh\ncargo xtask bench            # quick grid, about 5 minutes on 2 cores\n\
+        "## Reproduce\n\n```sh\ncargo xtask bench            # quick grid and the width/batch sweeps, about 6 minutes on 2 cores\n\
          cargo xtask bench --full     # the whole grid, and the tridiag crate's benchmarks\n\
          cargo xtask bench --report-only   # rewrite this file from the results in target/\n\
          cargo xtask bench --cli      # re-time only the `hinv solve` binary, then rewrite\n```"

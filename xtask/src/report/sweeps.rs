@@ -286,17 +286,14 @@ pub fn draw(img: &Path, d: &Data<'_>) -> anyhow::Result<Vec<(String, String)>> {
         }
         let mut series = Vec::new();
         let mut exps = Vec::new();
-        for (route, short) in [(Route::Hinv, "hinv"), (Route::Dense, "dense")] {
+        for (color, route, short) in [(0, Route::Hinv, "hinv"), (2, Route::Dense, "dense")] {
             let pts = points(d, sweep, route);
             let fit = fit_exponent(&pts);
-            series.push(Series::line(route.name(), pts.clone()));
+            series.push(Series::line(route.name(), pts.clone()).in_color(color));
             if let Some(f) = fit {
                 let law = pts.iter().map(|&(x, _)| (x, f.at(x))).collect();
-                series.push(Series::styled(
-                    format!("{short} fit: {sym}^{:.2}", f.exponent, sym = sweep.symbol()),
-                    law,
-                    Style::Dashed,
-                ));
+                let name = format!("{short} fit: {}^{:.2}", sweep.symbol(), f.exponent);
+                series.push(Series::styled(name, law, Style::Dashed).in_color(color));
                 exps.push(format!("{short} {:.2}", f.exponent));
             }
         }
@@ -436,6 +433,12 @@ mod tests {
             for legend in ["hinv end to end", "dense Hessian", "hinv fit", "original (issue"] {
                 assert!(svg.contains(legend), "{file} lacks {legend}");
             }
+            // Each fit in its data's colour: hinv blue, dense green, the
+            // original purple; no fourth colour.
+            let mut colors: Vec<&str> = svg.match_indices("=\"#").map(|(i, _)| &svg[i + 3..i + 9]).collect();
+            colors.sort_unstable();
+            colors.dedup();
+            assert_eq!(colors, ["000000", "1F77B4", "2CA02C", "9467BD", "FFFFFF"], "{file}");
         }
         std::fs::remove_dir_all(&dir).ok();
     }
