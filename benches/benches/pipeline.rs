@@ -3,9 +3,11 @@
 //! over depth, width and batch, with the baselines measured in the same run
 //! (dense Hessian and solve, CG and MINRES on the HVP, plain Bunch–Kaufman of
 //! the same block sizes, GEMM), and a sweep over `eps` of hinv against the
-//! Krylov solvers at equal accuracy on a curvier (gain 2) network.
+//! Krylov solvers at equal accuracy on a curvier (gain 2) network. The
+//! width and batch sweeps (`grid::SWEEP_WIDTHS`, `grid::SWEEP_BATCHES`)
+//! add their points outside the grid measured end to end and dense only.
 //!
-//! `HINV_BENCH=quick` (default) runs a subset in about five minutes on two
+//! `HINV_BENCH=quick` (default) runs a subset in about six minutes on two
 //! cores; `HINV_BENCH=full` the whole grid. Iteration counts, residuals and
 //! sizes go to `target/hinv-bench/pipeline.json`; the model files of the
 //! reference configuration to `target/hinv-bench/model/` (for timing the
@@ -102,13 +104,7 @@ fn bench_config(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, s
     });
     g.bench_function(BenchmarkId::new("solve", &id), |b| b.iter(|| f.solve(black_box(&rhs)).expect("solve")));
     g.bench_function(BenchmarkId::new("hvp", &id), |b| b.iter(|| curv.hvp(black_box(&rhs)).expect("hvp")));
-    g.bench_function(BenchmarkId::new("end_to_end", &id), |b| {
-        b.iter(|| {
-            let c = Curvature::new(black_box(&net), &params, &batch).expect("curvature");
-            let f = c.factor(EPS).expect("factor");
-            f.solve(&rhs).expect("solve")
-        })
-    });
+    bench_end_to_end(g, &cfg, &rhs);
 
     let cg = curv.conjugate_gradient(EPS, &rhs, KRYLOV_TOL, max_iter).expect("cg");
     g.bench_function(BenchmarkId::new("cg", &id), |b| {
@@ -133,22 +129,7 @@ fn bench_config(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, s
     });
     mats.clear();
 
-    let mut dense = serde_json::Value::Null;
-    if p <= mode.dense_max_params() {
-        let limit = DenseLimit::default();
-        let h = reference::hessian(&curv, limit).expect("dense hessian");
-        let xd = reference::solve(h.as_ref(), EPS, &rhs).expect("dense solve");
-        let diff = x.iter().zip(&xd).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
-            / xd.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
-        dense = json!({"relative_difference_to_hinv": diff});
-        drop(h);
-        g.bench_function(BenchmarkId::new("dense", &id), |b| {
-            b.iter(|| {
-                let h = reference::hessian(&curv, limit).expect("dense hessian");
-                reference::solve(h.as_ref(), EPS, black_box(&rhs)).expect("dense solve")
-            })
-        });
-    }
+    let dense = bench_dense(g, &curv, &id, &rhs, &x, mode);
 
     let hidden_n = sizes.get(1).copied().unwrap_or(sizes[0]);
     side.insert(
@@ -160,6 +141,76 @@ fn bench_config(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, s
             "eps": EPS, "hinv_relative_residual": rel_residual(&curv, EPS, &rhs, &x),
             "hinv_backward_error": report.backward_error, "hinv_refinement_steps": report.refinements,
             "cg": krylov_json(&cg), "minres": krylov_json(&mr), "dense": dense,
+        }),
+    );
+}
+
+/// `end_to_end`: derivative blocks, factorization and refined solve, from
+/// the network and batch.
+fn bench_end_to_end(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, rhs: &[f64]) {
+    let (net, batch) = (cfg.network(), cfg.data());
+    let params = cfg.params(&net, 1.0);
+    g.bench_function(BenchmarkId::new("end_to_end", cfg.label()), |b| {
+        b.iter(|| {
+            let c = Curvature::new(black_box(&net), &params, &batch).expect("curvature");
+            let f = c.factor(EPS).expect("factor");
+            f.solve(rhs).expect("solve")
+        })
+    });
+}
+
+/// `dense`: the dense Hessian and its LU solve, when `p` is at most
+/// [`Mode::dense_max_params`]; its difference to hinv's solution `x` for
+/// the side file (`null` when skipped).
+fn bench_dense(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    curv: &Curvature,
+    id: &str,
+    rhs: &[f64],
+    x: &[f64],
+    mode: Mode,
+) -> serde_json::Value {
+    if curv.num_params() > mode.dense_max_params() {
+        return serde_json::Value::Null;
+    }
+    let limit = DenseLimit::default();
+    let h = reference::hessian(curv, limit).expect("dense hessian");
+    let xd = reference::solve(h.as_ref(), EPS, rhs).expect("dense solve");
+    let diff = x.iter().zip(&xd).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
+        / xd.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+    drop(h);
+    g.bench_function(BenchmarkId::new("dense", id), |b| {
+        b.iter(|| {
+            let h = reference::hessian(curv, limit).expect("dense hessian");
+            reference::solve(h.as_ref(), EPS, black_box(rhs)).expect("dense solve")
+        })
+    });
+    json!({"relative_difference_to_hinv": diff})
+}
+
+/// A point of the width or batch sweep outside the full grid: derivative
+/// blocks, end to end and the dense route (where it fits) only.
+fn bench_sweep_point(g: &mut BenchmarkGroup<'_, WallTime>, cfg: Config, mode: Mode, side: &mut SideFile) {
+    let (net, batch) = (cfg.network(), cfg.data());
+    let params = cfg.params(&net, 1.0);
+    let curv = Curvature::new(&net, &params, &batch).expect("curvature");
+    let p = curv.num_params();
+    let rhs = unit_rhs(p);
+    let id = cfg.label();
+    g.bench_function(BenchmarkId::new("derivatives", &id), |b| {
+        b.iter(|| Curvature::new(black_box(&net), &params, &batch).expect("curvature"))
+    });
+    bench_end_to_end(g, &cfg, &rhs);
+    let x = curv.factor(EPS).expect("factor").solve(&rhs).expect("solve");
+    let dense = bench_dense(g, &curv, &id, &rhs, &x, mode);
+    let sizes = block_sizes(&curv);
+    side.insert(
+        id,
+        json!({
+            "depth": cfg.depth, "width": cfg.width, "batch": cfg.batch, "params": p, "sweep_only": true,
+            "block_sizes": sizes, "hidden_block": sizes.get(1).copied().unwrap_or(sizes[0]),
+            "factor_flops": sizes.iter().map(|&n| (n as f64).powi(3) / 3.0).sum::<f64>(),
+            "eps": EPS, "hinv_relative_residual": rel_residual(&curv, EPS, &rhs, &x), "dense": dense,
         }),
     );
 }
@@ -259,6 +310,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut side = SideFile::new();
     side.insert("mode", json!(mode.name()));
+    side.insert("dense_max_params", json!(mode.dense_max_params()));
     side.insert("model_dir", json!(write_reference_model()));
 
     // `HINV_BENCH_ONLY=L256_h8_B2` (or `eps`) restricts the run, set-up
@@ -269,6 +321,9 @@ fn main() {
     let mut g = group(&mut c, "pipeline", mode);
     for &cfg in &configs {
         bench_config(&mut g, cfg, mode, &mut side);
+    }
+    for cfg in mode.sweep_configs().into_iter().filter(|c| keep(&c.label())) {
+        bench_sweep_point(&mut g, cfg, mode, &mut side);
     }
     g.finish();
     let hidden: BTreeSet<usize> = configs.iter().map(|c| c.width * c.width + 2 * c.batch * c.width).collect();

@@ -14,10 +14,18 @@ pub const PARAM_SEED: u64 = 20240601;
 /// Seed of the batch.
 pub const BATCH_SEED: u64 = 7;
 
+/// Depth of the width and batch sweeps.
+pub const SWEEP_DEPTH: usize = 16;
+/// Widths of the width sweep (`L = 16, B = 2`), end to end and dense.
+pub const SWEEP_WIDTHS: [usize; 5] = [4, 8, 16, 32, 64];
+/// Batch sizes of the batch sweep (`L = 16, h = 8`), end to end and dense.
+pub const SWEEP_BATCHES: [usize; 6] = [1, 2, 4, 8, 16, 32];
+
 /// How much of the grid to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// A subset with short measurements: about five minutes on two cores.
+    /// A subset with short measurements: about six minutes on two cores (the
+    /// width and batch sweeps take one of them).
     Quick,
     /// The whole grid with longer measurements.
     Full,
@@ -45,7 +53,9 @@ impl Mode {
     /// cost is cubic, and beyond this it would dominate the whole run.
     pub fn dense_max_params(self) -> usize {
         match self {
-            Mode::Quick => 3000,
+            // 4000 keeps L=16, h=16 (p = 3968, about 1.5 s a solve): the
+            // width sweep then has three dense points to fit.
+            Mode::Quick => 4000,
             Mode::Full => 8000,
         }
     }
@@ -66,7 +76,8 @@ impl Mode {
         }
     }
 
-    /// Widths of the width sweep at `L = 16`.
+    /// Widths at `L = 16, B = 2` measured with every phase and baseline
+    /// (the width sweep adds [`SWEEP_WIDTHS`] end to end).
     pub fn widths(self) -> Vec<usize> {
         match self {
             Mode::Quick => vec![4, 8, 16, 24, 32],
@@ -74,12 +85,32 @@ impl Mode {
         }
     }
 
-    /// Batch sizes of the batch sweep at `L = 16, h = 8`.
+    /// Batch sizes at `L = 16, h = 8` measured with every phase and baseline
+    /// (the batch sweep adds [`SWEEP_BATCHES`] end to end).
     pub fn batches(self) -> Vec<usize> {
         match self {
             Mode::Quick => vec![1, 4, 16],
             Mode::Full => vec![1, 2, 4, 8, 16],
         }
+    }
+
+    /// The points of the width and batch sweeps ([`SWEEP_WIDTHS`],
+    /// [`SWEEP_BATCHES`]) that [`Mode::configs`] does not hold: measured end
+    /// to end only (with the dense route where it fits), since the
+    /// baselines of the full grid (Krylov, pivoted log-det, plain
+    /// Bunch–Kaufman) would take minutes at h = 64. Both modes run them:
+    /// about a minute on two cores.
+    pub fn sweep_configs(self) -> Vec<Config> {
+        let main = self.configs();
+        let mut extra: Vec<Config> = SWEEP_WIDTHS
+            .iter()
+            .map(|&w| Config { depth: SWEEP_DEPTH, width: w, batch: 2 })
+            .chain(SWEEP_BATCHES.iter().map(|&b| Config { depth: SWEEP_DEPTH, width: 8, batch: b }))
+            .filter(|c| !main.contains(c))
+            .collect();
+        extra.sort_by_key(|c| c.depth * c.width * c.width * c.batch);
+        extra.dedup();
+        extra
     }
 
     /// Every configuration of the run, each once, in increasing cost.

@@ -5,20 +5,46 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// A line with round markers (measurements).
+    Line,
+    /// Crosses only, no connecting line (fitted or scattered data).
+    Crosses,
+    /// A dashed line without markers (a fitted law).
+    Dashed,
+    /// Large hollow triangles (measurements from elsewhere, not re-run).
+    Triangles,
+}
+
 /// One line of a chart.
 pub struct Series {
     /// Legend entry.
     pub name: String,
     /// `(x, y)` points, drawn in the given order; non-positive values are dropped.
     pub points: Vec<(f64, f64)>,
-    /// Draw markers only, no connecting line (for fitted or scattered data).
-    pub markers_only: bool,
+    /// How it is drawn.
+    pub style: Style,
+    /// Index into the palette; by default the series' position.
+    pub color: Option<usize>,
 }
 
 impl Series {
     /// A line with markers.
     pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series { name: name.into(), points, markers_only: false }
+        Series { name: name.into(), points, style: Style::Line, color: None }
+    }
+
+    /// A series drawn in `style`.
+    pub fn styled(name: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Series {
+        Series { name: name.into(), points, style, color: None }
+    }
+
+    /// The same series in the palette's colour `index` (e.g. a fit in its
+    /// data's colour).
+    pub fn in_color(self, index: usize) -> Series {
+        Series { color: Some(index), ..self }
     }
 }
 
@@ -77,18 +103,34 @@ pub fn loglog(path: &Path, chart: &Chart<'_>, series: &[Series]) -> anyhow::Resu
         if pts.is_empty() {
             continue;
         }
-        let color = PALETTE[i % PALETTE.len()];
-        if s.markers_only {
-            ctx.draw_series(pts.iter().map(|&p| Cross::new(p, 5, color.stroke_width(2))))
-                .map_err(|e| err(&e))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(2)));
-        } else {
-            ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(|e| err(&e))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+        let color = PALETTE[s.color.unwrap_or(i) % PALETTE.len()];
+        let label = s.name.clone();
+        match s.style {
+            Style::Crosses => {
+                ctx.draw_series(pts.iter().map(|&p| Cross::new(p, 5, color.stroke_width(2))))
+                    .map_err(|e| err(&e))?
+                    .label(label)
+                    .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(2)));
+            }
+            Style::Triangles => {
+                ctx.draw_series(pts.iter().map(|&p| TriangleMarker::new(p, 8, color.stroke_width(2))))
+                    .map_err(|e| err(&e))?
+                    .label(label)
+                    .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, color.stroke_width(2)));
+            }
+            Style::Dashed => {
+                ctx.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, color.stroke_width(1)))
+                    .map_err(|e| err(&e))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1)));
+            }
+            Style::Line => {
+                ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                    .map_err(|e| err(&e))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+            }
         }
     }
     ctx.configure_series_labels()

@@ -54,6 +54,12 @@ impl Medians {
         self.by_id.get(full_id).copied()
     }
 
+    /// Medians from `(full id, seconds)` pairs, for the report's tests.
+    #[cfg(test)]
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, f64)>) -> Medians {
+        Medians { by_id: pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+    }
+
     /// Number of benchmarks read.
     pub fn len(&self) -> usize {
         self.by_id.len()

@@ -25,6 +25,9 @@ pub struct Cfg {
     pub block: usize,
     /// `sum n_l^3 / 3`.
     pub flops: f64,
+    /// A point of the width or batch sweep measured end to end and dense
+    /// only (no Krylov, factorization or throughput figures).
+    pub sweep_only: bool,
     /// The side-file record.
     pub raw: Value,
 }
@@ -55,6 +58,7 @@ impl<'a> Data<'a> {
                 params: uint(&v["params"]),
                 block: uint(&v["hidden_block"]),
                 flops: v["factor_flops"].as_f64().unwrap_or(f64::NAN),
+                sweep_only: v["sweep_only"].as_bool() == Some(true),
                 raw: v.clone(),
             })
             .collect();
@@ -90,6 +94,11 @@ impl<'a> Data<'a> {
     /// Tolerance of the Krylov baselines.
     pub fn krylov_tol(&self) -> f64 {
         self.side["eps_sweep"]["tolerance"].as_f64().unwrap_or(f64::NAN)
+    }
+
+    /// Largest `p` at which the dense route was measured.
+    pub fn dense_max_params(&self) -> Option<u64> {
+        self.side["dense_max_params"].as_u64()
     }
 
     /// The eps sweep record.

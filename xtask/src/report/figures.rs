@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::plot::{loglog, Chart, Series};
+use crate::plot::{loglog, Chart, Series, Style};
 use crate::results::loglog_fit;
 
 use super::data::{add, Data};
@@ -41,7 +41,7 @@ fn depth(img: &Path, d: &Data<'_>) -> anyhow::Result<(String, String)> {
     let mut title = "Time against depth (B = 2)".to_string();
     if let Some((s, c)) = loglog_fit(&e2e) {
         let fit = e2e.iter().map(|&(x, _)| (x, (c + s * x.ln()).exp())).collect();
-        series.push(Series { name: format!("fit L ≥ 64, h=8: slope {s:.3}"), points: fit, markers_only: true });
+        series.push(Series::styled(format!("fit L ≥ 64, h=8: slope {s:.3}"), fit, Style::Crosses));
         title = format!("Time against depth (B = 2), end-to-end slope {s:.2}");
     }
     let file = "depth.svg";

@@ -4,10 +4,12 @@
 //! - [`data`]: typed access to both (times, sizes, iteration counts, fits);
 //! - [`targets`]: the targets of issue 6 against the measured values;
 //! - [`tables`]: the tables of medians and ratios;
-//! - [`figures`]: the SVG plots in `docs/img/`.
+//! - [`figures`]: the SVG plots in `docs/img/`;
+//! - [`sweeps`]: time against width and batch, fitted exponents, plots.
 
 mod data;
 mod figures;
+mod sweeps;
 mod tables;
 mod targets;
 
@@ -30,7 +32,8 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
     let d = Data::new(medians, side, cli);
     let img = docs.join("img");
     std::fs::create_dir_all(&img)?;
-    let figs = figures::draw(&img, &d)?;
+    let mut figs = figures::draw(&img, &d)?;
+    figs.extend(sweeps::draw(&img, &d)?);
 
     let mut md = String::new();
     header(&mut md, info, &d)?;
@@ -40,6 +43,7 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
     tables::phases(&mut md, &d)?;
     tables::time_split(&mut md, &d)?;
     tables::slopes(&mut md, &d)?;
+    sweeps::section(&mut md, &d)?;
     tables::krylov(&mut md, &d)?;
     tables::eps_sweep(&mut md, &d)?;
     tables::throughput(&mut md, &d)?;
@@ -57,7 +61,7 @@ pub fn write(docs: &Path, info: &RunInfo, medians: &Medians, side: &Value, cli: 
     }
     writeln!(
         md,
-        "## Reproduce\n\n```sh\ncargo xtask bench            # quick grid, about 5 minutes on 2 cores\n\
+        "## Reproduce\n\n```sh\ncargo xtask bench            # quick grid and the width/batch sweeps, about 6 minutes on 2 cores\n\
          cargo xtask bench --full     # the whole grid, and the tridiag crate's benchmarks\n\
          cargo xtask bench --report-only   # rewrite this file from the results in target/\n\
          cargo xtask bench --cli      # re-time only the `hinv solve` binary, then rewrite\n```"

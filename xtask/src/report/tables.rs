@@ -138,7 +138,7 @@ pub fn krylov(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
     )?;
     writeln!(md, "| config | hinv | CG iterations | CG | CG / hinv | MINRES iterations | MINRES | MINRES / hinv |")?;
     writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|")?;
-    for c in &d.cfgs {
+    for c in d.cfgs.iter().filter(|c| !c.sweep_only) {
         let l = &c.label;
         let hinv = add(d.t("factor", l), d.t("solve", l));
         let (cg, mr) = (d.t("cg", l), d.t("minres", l));
@@ -252,7 +252,7 @@ pub fn throughput(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         "| config | n | GFLOP | factor | GFLOP/s | plain BK sum | GFLOP/s | factor / BK | GEMM GFLOP/s | factor / GEMM | pivoted log-det | log-det / factor |"
     )?;
     writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")?;
-    for c in &d.cfgs {
+    for c in d.cfgs.iter().filter(|c| !c.sweep_only) {
         let l = &c.label;
         let (f, bk) = (d.t("factor", l), d.t("bk_sum", l));
         let gf = |t: Option<f64>| t.map(|t| c.flops / t * 1e-9);
