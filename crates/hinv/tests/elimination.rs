@@ -113,28 +113,34 @@ fn auto_prefers_parameters_first_and_falls_back_when_a_unit_block_is_singular() 
     }
 }
 
-/// A first layer reading 300 inputs (unit blocks of 301, above the size
-/// that gets an explicit inverse, and a product `Dx A^-1 Dx^T` large enough
-/// to be formed unit by unit): the parameters-first elimination against
-/// the dense route, solve and inertia.
+/// A first layer reading 300 inputs (unit blocks of 301 of rank 16, the
+/// batch: eliminated on their projection, `hinv::reduced::projected`), for
+/// a positive and a negative shift (whose 285 `eps` directions per unit
+/// are then negative): the parameters-first elimination against the dense
+/// route, solve and inertia.
 #[test]
-fn wide_inputs_take_the_per_unit_products() {
+fn wide_inputs_are_eliminated_on_their_projection() {
     let net = Network::builder(300).dense(4, Activation::Tanh).dense(4, Activation::Tanh).cross_entropy(3).unwrap();
     let p = params(&net, 2.0, 11);
     let curv = Curvature::new(&net, &p, &Batch::random_classification(300, 3, 16, 12)).unwrap();
-    let eps = 1e-2;
-    let f = curv.factor_with(eps, &forced(Elimination::ParametersFirst)).unwrap();
     let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
     let spec = reference::spectrum(h.as_ref()).unwrap();
-    let cond = spec.condition(eps);
-    let g = test_vector(curv.num_params(), 5);
-    let x = f.solve(&g).unwrap();
-    let err = rel_diff(&x, &reference::solve(h.as_ref(), eps, &g).unwrap());
-    // The bar of tests/solve.rs: a backward-stable dense solve's accuracy.
-    assert!(err <= (2.2e-15 * cond).max(1e-13), "err {err:e}, cond {cond:e}");
-    let got = f.inertia();
-    let dense = spec.inertia(eps, 0.0);
-    assert!(off_by(&got, &dense) <= got.uncertain, "{got:?} vs dense {dense:?}");
+    for eps in [1e-2, -0.05] {
+        let f = curv.factor_with(eps, &forced(Elimination::ParametersFirst)).unwrap();
+        let cond = spec.condition(eps);
+        let g = test_vector(curv.num_params(), 5);
+        let x = f.solve(&g).unwrap();
+        let err = rel_diff(&x, &reference::solve(h.as_ref(), eps, &g).unwrap());
+        // The bar of tests/solve.rs: a backward-stable dense solve's accuracy.
+        assert!(err <= (2.2e-15 * cond).max(1e-13), "eps {eps}: err {err:e}, cond {cond:e}");
+        let got = f.inertia();
+        let dense = spec.inertia(eps, 0.0);
+        assert!(off_by(&got, &dense) <= got.uncertain, "eps {eps}: {got:?} vs dense {dense:?}");
+        assert_eq!(got.uncertain, 0, "eps {eps}: the eps directions are far from zero");
+        if eps < 0.0 {
+            assert!(got.negative > 4 * 285, "eps {eps}: the projected directions count ({got:?})");
+        }
+    }
 }
 
 /// The interleaved elimination's input `K'` is assembled by hand

@@ -9,19 +9,183 @@
 //! loss) is one group, factored densely.
 
 use blockmat::Block;
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// Parameter groups of one layer: `members[g]` are the flat indices of
-/// group `g` (increasing), `blocks[g]` the dense block of `A_l` on them.
+/// group `g` (increasing), `blocks[g]` the block of `A_l` on them.
 #[derive(Debug, Clone)]
-pub(crate) struct Groups {
+pub(crate) struct Groups<'a> {
     pub(crate) members: Vec<Vec<usize>>,
-    pub(crate) blocks: Vec<Mat<f64>>,
+    pub(crate) blocks: Vec<GroupBlock<'a>>,
 }
 
-impl Groups {
+/// Groups this large are read in place from the layer's blocks, not
+/// copied: they may be eliminated on a small subspace
+/// (`super::projected`), which reads each entry once or twice; a copy of a
+/// first layer's `785 x 785` unit blocks would cost more than that.
+pub(crate) const IN_PLACE_MIN: usize = super::projected::MIN_SIZE;
+
+/// The block of `A_l` on one group: a dense copy, or the dense pieces of
+/// the layer's blocks it is made of, each at its offset in the group.
+#[derive(Debug, Clone)]
+pub(crate) enum GroupBlock<'a> {
+    Owned(Mat<f64>),
+    Parts { size: usize, parts: Vec<(usize, usize, MatRef<'a, f64>)> },
+}
+
+impl GroupBlock<'_> {
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            GroupBlock::Owned(m) => m.nrows(),
+            GroupBlock::Parts { size, .. } => *size,
+        }
+    }
+
+    /// The block as a dense matrix.
+    pub(crate) fn into_owned(self) -> Mat<f64> {
+        match self {
+            GroupBlock::Owned(m) => m,
+            GroupBlock::Parts { size, parts } => {
+                let mut m = Mat::<f64>::zeros(size, size);
+                for (i, j, p) in parts {
+                    m.as_mut().submatrix_mut(i, j, p.nrows(), p.ncols()).copy_from(p);
+                }
+                m
+            }
+        }
+    }
+
+    /// Columns `start..start + out.ncols()` into `out` (`size` rows).
+    pub(crate) fn columns_into(&self, start: usize, mut out: MatMut<'_, f64>) {
+        let w = out.ncols();
+        match self {
+            GroupBlock::Owned(m) => out.copy_from(m.as_ref().subcols(start, w)),
+            GroupBlock::Parts { parts, .. } => {
+                out.fill(0.0);
+                for &(i, j, p) in parts {
+                    let (lo, hi) = (start.max(j), (start + w).min(j + p.ncols()));
+                    if lo < hi {
+                        let src = p.subcols(lo - j, hi - lo);
+                        out.as_mut().submatrix_mut(i, lo - start, p.nrows(), hi - lo).copy_from(src);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out = block x q` (`size x k`).
+    pub(crate) fn mul_into(&self, q: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
+        match self {
+            GroupBlock::Owned(m) => matmul(out, Accum::Replace, m.as_ref(), q, 1.0, Par::Seq),
+            GroupBlock::Parts { parts, .. } => {
+                out.fill(0.0);
+                for &(i, j, p) in parts {
+                    let dst = out.as_mut().subrows_mut(i, p.nrows());
+                    matmul(dst, Accum::Add, p, q.subrows(j, p.ncols()), 1.0, Par::Seq);
+                }
+            }
+        }
+    }
+
+    /// Largest `|b[i, j]|` and largest `|b[i, j] - b[j, i]|`, in one pass
+    /// over the stored pieces (a first layer's unit blocks are read from
+    /// memory, not cache: each pass costs).
+    pub(crate) fn magnitude_and_asymmetry(&self) -> (f64, f64) {
+        let parts = match self {
+            GroupBlock::Owned(m) => return transpose_deviation(m.as_ref(), m.as_ref()),
+            GroupBlock::Parts { parts, .. } => parts,
+        };
+        let (mut big, mut dev) = (0.0f64, 0.0f64);
+        for &(i, j, p) in parts {
+            let mirror = if (i, j) == (j, i) && p.nrows() == p.ncols() {
+                Some(p)
+            } else {
+                parts
+                    .iter()
+                    .find(|&&(i2, j2, p2)| (i2, j2) == (j, i) && p2.shape() == (p.ncols(), p.nrows()))
+                    .map(|x| x.2)
+            };
+            let (b, d) = match mirror {
+                Some(mirror) => transpose_deviation(p, mirror),
+                // No mirror piece: it is zero there.
+                None => (p.norm_max(), p.norm_max()),
+            };
+            big = big.max(b);
+            dev = dev.max(d);
+        }
+        (big, dev)
+    }
+}
+
+/// Largest `|a[i, j]|` and largest `|a[i, j] - b[j, i]|`, in tiles: a
+/// column of `b^T` is a row of
+/// `b`, whose entries lie a column apart, and a `785 x 785` unit block read
+/// that way misses the cache on every entry. Each tile of `b` is read by
+/// columns into a buffer that stays in cache.
+fn transpose_deviation(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> (f64, f64) {
+    const TILE: usize = 32;
+    let mut buf = [0.0f64; TILE * TILE];
+    let mut column = [0.0f64; TILE];
+    // Non-finite entries were refused with the derivatives; `>` keeps the
+    // loop free of `f64::max`'s NaN handling, which does not vectorise.
+    let same = a.as_ptr() == b.as_ptr()
+        && a.shape() == b.shape()
+        && (a.row_stride(), a.col_stride()) == (b.row_stride(), b.col_stride());
+    let (mut big, mut out) = (0.0f64, 0.0f64);
+    for j0 in (0..a.ncols()).step_by(TILE) {
+        let j1 = (j0 + TILE).min(a.ncols());
+        // Comparing a block with itself, the tiles below the diagonal see
+        // every pair once (and, through `b`, the entries above it).
+        let first = if same { j0 } else { 0 };
+        for i0 in (first..a.nrows()).step_by(TILE) {
+            let i1 = (i0 + TILE).min(a.nrows());
+            // buf[(j - j0) TILE + (i - i0)] = b[j, i], transposed in cache.
+            for i in i0..i1 {
+                let src = contiguous(b.col(i).subrows(j0, j1 - j0), &mut column);
+                for (dj, v) in src.iter().enumerate() {
+                    buf[dj * TILE + (i - i0)] = *v;
+                    if same && v.abs() > big {
+                        big = v.abs();
+                    }
+                }
+            }
+            for j in j0..j1 {
+                let row = &buf[(j - j0) * TILE..(j - j0) * TILE + (i1 - i0)];
+                for (v, w) in contiguous(a.col(j).subrows(i0, i1 - i0), &mut column).iter().zip(row) {
+                    let d = (v - w).abs();
+                    if d > out {
+                        out = d;
+                    }
+                    if v.abs() > big {
+                        big = v.abs();
+                    }
+                }
+            }
+        }
+    }
+    (big, out)
+}
+
+/// A column segment as a slice: borrowed when stored contiguously (faer's
+/// element iterator handles any stride and costs several times more),
+/// else copied into `scratch`.
+fn contiguous<'s>(c: faer::ColRef<'s, f64>, scratch: &'s mut [f64]) -> &'s [f64] {
+    match c.try_as_col_major() {
+        Some(c) => c.as_slice(),
+        None => {
+            let n = c.nrows();
+            for (s, v) in scratch[..n].iter_mut().zip(c.iter()) {
+                *s = *v;
+            }
+            &scratch[..n]
+        }
+    }
+}
+
+impl<'a> Groups<'a> {
     /// The groups of `a` (square, `p x p`).
-    pub(crate) fn of(a: &Block) -> Groups {
+    pub(crate) fn of(a: &'a Block) -> Groups<'a> {
         let p = a.nrows();
         match a {
             Block::Zero { .. } => singletons(p, 0.0),
@@ -35,7 +199,12 @@ impl Groups {
                         out.extend(singletons(n, 0.0), at);
                     } else {
                         out.members.push((at..at + n).collect());
-                        out.blocks.push(b.to_dense());
+                        out.blocks.push(match b.as_dense() {
+                            Some(m) if n >= IN_PLACE_MIN => {
+                                GroupBlock::Parts { size: n, parts: vec![(0, 0, m.as_ref())] }
+                            }
+                            _ => GroupBlock::Owned(b.to_dense()),
+                        });
                     }
                     at += n;
                 }
@@ -46,7 +215,7 @@ impl Groups {
         }
     }
 
-    fn extend(&mut self, other: Groups, offset: usize) {
+    fn extend(&mut self, other: Groups<'a>, offset: usize) {
         self.members.extend(other.members.into_iter().map(|m| m.into_iter().map(|i| i + offset).collect()));
         self.blocks.extend(other.blocks);
     }
@@ -58,20 +227,25 @@ impl Groups {
     }
 }
 
-fn singletons(p: usize, value: f64) -> Groups {
+fn singletons<'a>(p: usize, value: f64) -> Groups<'a> {
     Groups {
         members: (0..p).map(|i| vec![i]).collect(),
-        blocks: (0..p).map(|_| Mat::from_fn(1, 1, |_, _| value)).collect(),
+        blocks: (0..p).map(|_| GroupBlock::Owned(Mat::from_fn(1, 1, |_, _| value))).collect(),
     }
 }
 
-fn whole(a: &Block) -> Groups {
-    Groups { members: vec![(0..a.nrows()).collect()], blocks: vec![a.to_dense()] }
+fn whole(a: &Block) -> Groups<'_> {
+    let n = a.nrows();
+    let block = match a.as_dense() {
+        Some(m) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts: vec![(0, 0, m.as_ref())] },
+        _ => GroupBlock::Owned(a.to_dense()),
+    };
+    Groups { members: vec![(0..n).collect()], blocks: vec![block] }
 }
 
 /// A square grid whose every cell is block diagonal with the same number
 /// `k` of parts (or zero): group `g` gathers part `g` of every grid row.
-fn grid_of_diagonals(a: &Block) -> Option<Groups> {
+fn grid_of_diagonals(a: &Block) -> Option<Groups<'_>> {
     let grid = a.as_grid()?;
     let r = grid.block_rows();
     if grid.block_cols() != r || grid.row_sizes() != grid.col_sizes() {
@@ -114,7 +288,8 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups> {
             let start = row_offsets[i] + part_offsets[i][g];
             members.extend(start..start + sizes[i][g]);
         }
-        let mut m = Mat::<f64>::zeros(members.len(), members.len());
+        let n = members.len();
+        let mut parts = Vec::new();
         for i in 0..r {
             for j in 0..r {
                 let c = cell(i, j)?;
@@ -122,12 +297,31 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups> {
                     continue;
                 }
                 let part = &c.as_diag()?.blocks()[g];
-                let (ni, nj) = (sizes[i][g], sizes[j][g]);
-                m.as_mut().submatrix_mut(local[i], local[j], ni, nj).copy_from(part.to_dense());
+                if part.is_zero() {
+                    continue;
+                }
+                parts.push((local[i], local[j], part));
             }
         }
+        let borrowed: Option<Vec<_>> =
+            parts.iter().map(|&(i, j, p)| p.as_dense().map(|m| (i, j, m.as_ref()))).collect();
+        let block = match borrowed {
+            Some(parts) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts },
+            _ => {
+                let mut m = Mat::<f64>::zeros(n, n);
+                for (i, j, p) in parts {
+                    let (ni, nj) = p.shape();
+                    let mut dst = m.as_mut().submatrix_mut(i, j, ni, nj);
+                    match p.as_dense() {
+                        Some(d) => dst.copy_from(d),
+                        None => dst.copy_from(p.to_dense()),
+                    }
+                }
+                GroupBlock::Owned(m)
+            }
+        };
         out.members.push(members);
-        out.blocks.push(m);
+        out.blocks.push(block);
     }
     Some(out)
 }
@@ -158,10 +352,19 @@ mod tests {
                 }
             }
         }
-        for (k, m) in g.members.iter().enumerate() {
+        for (k, (m, block)) in g.members.iter().zip(g.blocks).enumerate() {
+            let (big, dev) = block.magnitude_and_asymmetry();
+            let block = block.into_owned();
+            assert_eq!(big, block.norm_max(), "group {k}");
+            let brute = (0..block.nrows())
+                .flat_map(|i| (0..block.ncols()).map(move |j| (i, j)))
+                .map(|(i, j)| (block[(i, j)] - block[(j, i)]).abs())
+                .fold(0.0f64, f64::max);
+            assert_eq!(dev, brute, "group {k}");
+            assert_eq!(block.nrows(), m.len(), "group {k}");
             for (a, &i) in m.iter().enumerate() {
                 for (b, &j) in m.iter().enumerate() {
-                    assert_eq!(g.blocks[k][(a, b)], dense[(i, j)]);
+                    assert_eq!(block[(a, b)], dense[(i, j)]);
                 }
             }
         }
@@ -184,6 +387,27 @@ mod tests {
             // The cross-entropy layer couples its units: at least one group.
             assert!(check(&d.layers[2].a) >= 1);
         }
+    }
+
+    /// Groups of 70 parameters and more are read in place (in pieces when
+    /// there is a bias); an asymmetric block is measured as such.
+    #[test]
+    fn large_groups_are_read_in_place_and_measured_exactly() {
+        for bias in [false, true] {
+            let b = Network::builder(80).dense(3, Activation::Tanh);
+            let b = if bias { b } else { b.without_bias() };
+            let net = b.mse(2).unwrap();
+            let d = net.derivatives(&net.init_params(5), &Batch::random_regression(80, 2, 5, 6)).unwrap();
+            let g = Groups::of(&d.layers[0].a);
+            assert!(g.blocks.iter().all(|b| matches!(b, GroupBlock::Parts { .. })), "bias {bias}");
+            assert_eq!(check(&d.layers[0].a), 3);
+        }
+        let mut m = Mat::from_fn(70, 70, |i, j| ((i * j) % 11) as f64 - 5.0);
+        m[(3, 60)] += 0.25;
+        let whole = Block::dense(m.clone());
+        let g = Groups::of(&whole);
+        assert_eq!(g.blocks[0].magnitude_and_asymmetry(), (m.norm_max(), 0.25));
+        assert_eq!(GroupBlock::Owned(m.clone()).magnitude_and_asymmetry(), (m.norm_max(), 0.25));
     }
 
     #[test]

@@ -26,6 +26,12 @@
 //! inputs cost what their activations cost. The solve reads
 //! `x_l = A_l^-1 (g_l - Dx_l^T z_l - G_l y_{l-1})` back.
 //!
+//! A first layer reading many inputs has unit groups of `in + 1`
+//! parameters but rank at most the batch size; [`projected`] eliminates
+//! such a group on the span of its `Dx` rows (a `batch x batch`
+//! factorization), after checking on the block itself that nothing lies
+//! outside that span, and reads it in place instead of copying it.
+//!
 //! The price is stability: the pivots are restricted to `A_l + eps I`,
 //! whose inverse may be large (for a vanishing `A_l`, `1/eps`). Its
 //! multipliers are not bounded by pivoting, so the fill is measured and
@@ -34,6 +40,7 @@
 //! pivot of `A_l + eps I` is not certain; see docs/numerics.md.
 
 mod groups;
+mod projected;
 
 use blockmat::{Block, Tridiag};
 use faer::linalg::matmul::matmul;
@@ -42,7 +49,8 @@ use netgraph::Derivatives;
 use rayon::prelude::*;
 use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
-use groups::Groups;
+use groups::{GroupBlock, Groups};
+use projected::Projection;
 
 /// Largest fill of the parameters-first elimination, relative to the
 /// largest entry of the layer's own blocks (and the `-I` blocks), that is
@@ -98,6 +106,37 @@ struct LayerElimination {
     xdx: Mat<f64>,
     /// `A_l^-1 G_l` (`p_l x a_{l-1}`; no columns for the first layer).
     xg: Mat<f64>,
+    /// Groups eliminated on a small subspace ([`projected`]); their block
+    /// in `ldlt` is the projected `T`.
+    projections: Vec<Option<Projection>>,
+    /// The shift, which the projected groups' other directions see alone.
+    eps: f64,
+}
+
+impl LayerElimination {
+    fn solver(&self) -> GroupSolver<'_> {
+        GroupSolver { inverses: &self.inverses, projections: &self.projections, ldlt: &self.ldlt, eps: self.eps }
+    }
+
+    /// Inertia of `A_l + eps I`: the factored blocks, plus each projected
+    /// group's `eps` directions.
+    fn inertia(&self) -> Inertia {
+        let mut i = self.ldlt.inertia();
+        let n: usize = self.projections.iter().flatten().map(Projection::eps_directions).sum();
+        if self.eps > 0.0 {
+            i.positive += n;
+        } else {
+            i.negative += n;
+        }
+        i
+    }
+
+    /// Smallest margin of a pivot over its bound, the projected groups'
+    /// `eps` over their residual included.
+    fn pivot_margin(&self) -> f64 {
+        let eps = self.projections.iter().flatten().map(|p| self.eps.abs() / p.residual);
+        eps.fold(self.ldlt.pivot_margin(), f64::min)
+    }
 }
 
 /// What eliminating one layer's parameters leaves for `R`.
@@ -135,7 +174,7 @@ impl Reduced {
         for (l, p) in pieces.iter().enumerate() {
             // An exactly singular unit block cannot be eliminated at all,
             // forced or not.
-            if p.growth.is_infinite() || (p.elim.ldlt.inertia().uncertain > 0 && !force) {
+            if p.growth.is_infinite() || (p.elim.inertia().uncertain > 0 && !force) {
                 return Ok(Err(Refusal::UncertainPivot { layer: l }));
             }
             if p.growth > GROWTH_LIMIT && !force {
@@ -174,12 +213,12 @@ impl Reduced {
 
     /// Inertia of the lifted system: the parameters' blocks plus `R`.
     pub(crate) fn lifted_inertia(&self) -> Inertia {
-        self.layers.iter().fold(self.ldlt.inertia(), |acc, l| acc + l.ldlt.inertia())
+        self.layers.iter().fold(self.ldlt.inertia(), |acc, l| acc + l.inertia())
     }
 
     /// Smallest margin of a pivot over its rounding bound, over both stages.
     pub(crate) fn pivot_margin(&self) -> f64 {
-        self.layers.iter().map(|l| l.ldlt.pivot_margin()).fold(self.ldlt.pivot_margin(), f64::min)
+        self.layers.iter().map(LayerElimination::pivot_margin).fold(self.ldlt.pivot_margin(), f64::min)
     }
 
     /// Size of the lifted system this eliminates.
@@ -205,7 +244,7 @@ impl Reduced {
                 let y = r.as_mut().subrows_mut(offp + ap, ap);
                 matmul(y, Accum::Add, e.xg.transpose(), gl, -1.0, Par::Seq);
             }
-            apply_inverse(&e.members, &e.inverses, &e.ldlt, t.as_mut().subrows_mut(at, p))?;
+            e.solver().apply(&e.members, t.as_mut().subrows_mut(at, p))?;
             at += p;
         }
         self.ldlt.solve_in_place(r.as_mut())?;
@@ -231,28 +270,10 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     let groups = Groups::of(&b.a);
     // The layer's own scale: its blocks and the -I of the lifted system.
     let mut scale = 1.0f64.max(eps.abs());
-    let mut blocks = groups.blocks;
-    for m in &blocks {
-        scale = scale.max(max_abs(m.as_ref()));
+    let stats: Vec<(f64, f64)> = groups.blocks.iter().map(GroupBlock::magnitude_and_asymmetry).collect();
+    for &(big, _) in &stats {
+        scale = scale.max(big);
     }
-    for m in &mut blocks {
-        // The layers compute A's unit blocks by products that are symmetric
-        // only to rounding; judged against the lifted system's scale (as the
-        // interleaved elimination judges its blocks), such a block is
-        // symmetric, and symmetrising it removes the rounding.
-        let deviation = asymmetry(m.as_ref());
-        let tolerance = params.symmetry_tol * scale;
-        if deviation > tolerance {
-            return Err(TridiagError::NotSymmetric { row: l, col: l, deviation, tolerance });
-        }
-        symmetrize(m.as_mut());
-        for i in 0..m.nrows() {
-            m[(i, i)] += eps;
-        }
-    }
-    let ldlt = BlockDiagLdlt::factor(blocks, params)?;
-    let safe = ldlt.inertia().zero == 0;
-    let inverses = if safe { inverses(&groups.members, &ldlt)? } else { Vec::new() };
     let dx_owned;
     let dx = match b.dx.as_dense() {
         Some(m) => m,
@@ -261,6 +282,17 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
             &dx_owned
         }
     };
+    for &(_, deviation) in &stats {
+        // The layers compute A's unit blocks by products that are symmetric
+        // only to rounding; judged against the lifted system's scale (as the
+        // interleaved elimination judges its blocks), such a block is
+        // symmetric, and symmetrising it (or its projection) removes the
+        // rounding.
+        let tolerance = params.symmetry_tol * scale;
+        if deviation > tolerance {
+            return Err(TridiagError::NotSymmetric { row: l, col: l, deviation, tolerance });
+        }
+    }
     scale = scale.max(max_abs(dx.as_ref()));
     // Dx touches few rows per group (a dense layer: one unit's `batch`
     // rows). Its products go group by group over those rows only where the
@@ -269,14 +301,46 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     // dense `a x p x a` product that runs at GEMM speed.
     let (a, p) = dx.shape();
     let by_group = (a * a) as f64 * p as f64 > groups.members.len() as f64 * 1e6;
-    let touched = if by_group { touched_rows(dx.as_ref(), &groups.members) } else { Vec::new() };
+    // Large groups of low rank (a first layer reading many inputs) are
+    // eliminated on the span of their Dx rows, the others densely.
+    let large = groups.blocks.iter().any(|m| m.size() >= projected::MIN_SIZE);
+    let touched = if by_group || large { touched_rows(dx.as_ref(), &groups.members) } else { Vec::new() };
+    let mut projections = Vec::with_capacity(groups.blocks.len());
+    let mut blocks = Vec::with_capacity(groups.blocks.len());
+    for (g, m) in groups.blocks.into_iter().enumerate() {
+        let projection = if m.size() >= projected::MIN_SIZE {
+            let d = gather(dx.as_ref(), &touched[g], &groups.members[g]);
+            projected::project(&m, d.as_ref(), eps, params)
+        } else {
+            None
+        };
+        match projection {
+            Some((proj, t)) => {
+                blocks.push(t);
+                projections.push(Some(proj));
+            }
+            None => {
+                let mut m = m.into_owned();
+                symmetrize(m.as_mut());
+                for i in 0..m.nrows() {
+                    m[(i, i)] += eps;
+                }
+                blocks.push(m);
+                projections.push(None);
+            }
+        }
+    }
+    let ldlt = BlockDiagLdlt::factor(blocks, params)?;
+    let safe = ldlt.inertia().zero == 0;
+    let inverses = if safe { inverses(&groups.members, &projections, &ldlt)? } else { Vec::new() };
+    let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
     let mut xdx = Mat::<f64>::zeros(p, a);
     let mut zfill = Mat::<f64>::zeros(a, a);
     if safe && by_group {
-        for (g, ((cols, rows), inv)) in groups.members.iter().zip(&touched).zip(&inverses).enumerate() {
+        for (g, (cols, rows)) in groups.members.iter().zip(&touched).enumerate() {
             let d = gather(dx.as_ref(), rows, cols);
             let mut x = d.transpose().to_owned();
-            solve_group(g, inv, &ldlt, x.as_mut())?;
+            solver.solve(g, x.as_mut())?;
             let mut z = Mat::<f64>::zeros(rows.len(), rows.len());
             matmul(z.as_mut(), Accum::Replace, d.as_ref(), x.as_ref(), 1.0, Par::Seq);
             for (j, &c) in cols.iter().enumerate() {
@@ -292,14 +356,31 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         }
     } else if safe {
         xdx.copy_from(dx.transpose());
-        apply_inverse(&groups.members, &inverses, &ldlt, xdx.as_mut())?;
+        solver.apply(&groups.members, xdx.as_mut())?;
         matmul(zfill.as_mut(), Accum::Replace, dx.as_ref(), xdx.as_ref(), 1.0, Par::Seq);
     }
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
     // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.
-    let cond = ldlt.diagnostics().iter().map(|d| d.cond_estimate).fold(1.0f64, f64::max);
-    let kappa = (cond / 8.0).max(1.0);
+    // A projected group's pivots are T's and `eps` (its other directions).
+    let cond = ldlt
+        .diagnostics()
+        .iter()
+        .zip(&projections)
+        .map(|(d, p)| match p {
+            Some(_) => d.max_pivot.max(eps.abs()) / d.min_pivot.min(eps.abs()),
+            None => d.cond_estimate,
+        })
+        .fold(1.0f64, f64::max);
+    // The multipliers carry `u cond` relative error, and a projected
+    // group's residual perturbs its block by `residual / ||A_g + eps I||`
+    // relatively, which they amplify by `cond` alike.
+    let perturbation = projections
+        .iter()
+        .zip(ldlt.diagnostics())
+        .filter_map(|(p, d)| p.as_ref().map(|p| p.residual / d.max_pivot.max(eps.abs())))
+        .fold(f64::EPSILON, f64::max);
+    let kappa = (cond / 8.0 * perturbation / f64::EPSILON).max(1.0);
     let dx_rows = row_norms(dx.as_ref());
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
@@ -319,7 +400,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(max_abs(b.e.to_dense().as_ref()));
         xg = g.clone();
         if safe {
-            apply_inverse(&groups.members, &inverses, &ldlt, xg.as_mut())?;
+            solver.apply(&groups.members, xg.as_mut())?;
         }
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
@@ -348,7 +429,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     let growth = if safe { fill / scale } else { f64::INFINITY };
     Ok(Pieces {
-        elim: LayerElimination { members: groups.members, ldlt, inverses, xdx, xg },
+        elim: LayerElimination { members: groups.members, ldlt, inverses, xdx, xg, projections, eps },
         zfill,
         coupling,
         yfill,
@@ -411,11 +492,16 @@ fn assemble(d: &Derivatives, pieces: &[Pieces]) -> Result<Tridiag, TridiagError>
 /// inverse would double their cost.
 const EXPLICIT_INVERSE_MAX: usize = 64;
 
-/// Every small group's inverse, from its factors (`None` for large ones).
-fn inverses(members: &[Vec<usize>], ldlt: &BlockDiagLdlt) -> Result<Vec<Option<Mat<f64>>>, TridiagError> {
+/// Every small group's inverse, from its factors (`None` for large or
+/// projected ones).
+fn inverses(
+    members: &[Vec<usize>],
+    projections: &[Option<Projection>],
+    ldlt: &BlockDiagLdlt,
+) -> Result<Vec<Option<Mat<f64>>>, TridiagError> {
     let mut out = Vec::with_capacity(members.len());
-    for (g, rows) in members.iter().enumerate() {
-        if rows.len() > EXPLICIT_INVERSE_MAX {
+    for (g, (rows, projection)) in members.iter().zip(projections).enumerate() {
+        if rows.len() > EXPLICIT_INVERSE_MAX || projection.is_some() {
             out.push(None);
             continue;
         }
@@ -426,48 +512,52 @@ fn inverses(members: &[Vec<usize>], ldlt: &BlockDiagLdlt) -> Result<Vec<Option<M
     Ok(out)
 }
 
-/// `block <- A_g^-1 block` for group `g`.
-fn solve_group(
-    g: usize,
-    inv: &Option<Mat<f64>>,
-    ldlt: &BlockDiagLdlt,
-    mut block: MatMut<'_, f64>,
-) -> Result<(), TridiagError> {
-    match inv {
-        Some(inv) if inv.nrows() == 1 => {
-            let s = inv[(0, 0)];
-            block.row_mut(0).iter_mut().for_each(|v| *v *= s);
-        }
-        Some(inv) => {
-            let mut t = Mat::<f64>::zeros(block.nrows(), block.ncols());
-            matmul(t.as_mut(), Accum::Replace, inv.as_ref(), block.as_ref(), 1.0, Par::Seq);
-            block.copy_from(&t);
-        }
-        None => ldlt.solve_block_in_place(g, block)?,
-    }
-    Ok(())
+/// How each group of one layer's `A_l + eps I` is inverted: an explicit
+/// inverse, its Bunch–Kaufman factors, or on its projection.
+struct GroupSolver<'a> {
+    inverses: &'a [Option<Mat<f64>>],
+    projections: &'a [Option<Projection>],
+    ldlt: &'a BlockDiagLdlt,
+    eps: f64,
 }
 
-/// `m <- A^-1 m` group by group (rows of `m` in the layer's flat order).
-fn apply_inverse(
-    members: &[Vec<usize>],
-    inverses: &[Option<Mat<f64>>],
-    ldlt: &BlockDiagLdlt,
-    mut m: MatMut<'_, f64>,
-) -> Result<(), TridiagError> {
-    let width = members.iter().map(Vec::len).max().unwrap_or(0);
-    let mut buf = Mat::<f64>::zeros(width, m.ncols());
-    for (g, (rows, inv)) in members.iter().zip(inverses).enumerate() {
-        let mut s = buf.as_mut().subrows_mut(0, rows.len());
-        for (a, &i) in rows.iter().enumerate() {
-            s.as_mut().row_mut(a).copy_from(m.as_ref().row(i));
+impl GroupSolver<'_> {
+    /// `block <- A_g^-1 block` for group `g`.
+    fn solve(&self, g: usize, mut block: MatMut<'_, f64>) -> Result<(), TridiagError> {
+        if let Some(Some(p)) = self.projections.get(g) {
+            return projected::solve(p, g, self.eps, self.ldlt, block);
         }
-        solve_group(g, inv, ldlt, s.as_mut())?;
-        for (a, &i) in rows.iter().enumerate() {
-            m.as_mut().row_mut(i).copy_from(s.as_ref().row(a));
+        match self.inverses.get(g) {
+            Some(Some(inv)) if inv.nrows() == 1 => {
+                let s = inv[(0, 0)];
+                block.row_mut(0).iter_mut().for_each(|v| *v *= s);
+            }
+            Some(Some(inv)) => {
+                let mut t = Mat::<f64>::zeros(block.nrows(), block.ncols());
+                matmul(t.as_mut(), Accum::Replace, inv.as_ref(), block.as_ref(), 1.0, Par::Seq);
+                block.copy_from(&t);
+            }
+            _ => self.ldlt.solve_block_in_place(g, block)?,
         }
+        Ok(())
     }
-    Ok(())
+
+    /// `m <- A^-1 m` group by group (rows of `m` in the layer's flat order).
+    fn apply(&self, members: &[Vec<usize>], mut m: MatMut<'_, f64>) -> Result<(), TridiagError> {
+        let width = members.iter().map(Vec::len).max().unwrap_or(0);
+        let mut buf = Mat::<f64>::zeros(width, m.ncols());
+        for (g, rows) in members.iter().enumerate() {
+            let mut s = buf.as_mut().subrows_mut(0, rows.len());
+            for (a, &i) in rows.iter().enumerate() {
+                s.as_mut().row_mut(a).copy_from(m.as_ref().row(i));
+            }
+            self.solve(g, s.as_mut())?;
+            for (a, &i) in rows.iter().enumerate() {
+                m.as_mut().row_mut(i).copy_from(s.as_ref().row(a));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `m <- (m + m^T) / 2`: the fills are symmetric in exact arithmetic.
@@ -479,17 +569,6 @@ fn symmetrize(mut m: MatMut<'_, f64>) {
             m[(j, i)] = v;
         }
     }
-}
-
-/// Largest `|m[i, j] - m[j, i]|`.
-fn asymmetry(m: MatRef<'_, f64>) -> f64 {
-    let mut out = 0.0f64;
-    for j in 0..m.ncols() {
-        for i in j + 1..m.nrows() {
-            out = out.max((m[(i, j)] - m[(j, i)]).abs());
-        }
-    }
-    out
 }
 
 /// An upper bound of every entry of `|a| |b|` (the magnitudes summed in
