@@ -85,13 +85,30 @@ impl Factorization {
             refinements += steps;
             Some(self.rescore(g, it, opts.tolerance)?)
         };
+        // A block iterate within the tolerance but stalled above the
+        // refinement's aim gets the pivoted elimination's correction when
+        // that costs about what the block factorization did (the
+        // interleaved elimination factors the same blocks): a lifted system
+        // far worse conditioned than `H + eps I` (`H = 0`, tiny `eps`)
+        // stalls the block refinement at a few `u`, short of a
+        // backward-stable solve's forward error.
+        let stalled = |b: &Iterate| {
+            b.backward_error > opts.tolerance / REFINE_MARGIN && self.elimination() == super::Elimination::Interleaved
+        };
         let (it, method) = match block {
-            Some(b) if b.backward_error <= opts.tolerance => (b, SolveMethod::BlockLdlt),
+            Some(b) if b.backward_error <= opts.tolerance && !stalled(&b) => (b, SolveMethod::BlockLdlt),
             block => {
-                let lu = self.pivoted_lu()?;
-                if let Some(e) = self.singular_error(lu) {
-                    return Err(e);
-                }
+                let within = block.as_ref().is_some_and(|b| b.backward_error <= opts.tolerance);
+                let lu = match self.pivoted_lu() {
+                    Ok(lu) if self.singular_error(lu).is_none() => lu,
+                    // The block answer stands on its own.
+                    _ if within => {
+                        let b = block.expect("within implies a block iterate");
+                        return self.report(b, SolveMethod::BlockLdlt, refinements, initial, opts);
+                    }
+                    Ok(lu) => return Err(self.singular_error(lu).expect("checked above")),
+                    Err(e) => return Err(e),
+                };
                 let scale = self.lu_scale()?;
                 let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, scale, |m| lu.solve_in_place(m));
                 let start = match block {
@@ -117,6 +134,19 @@ impl Factorization {
                 (self.rescore(g, it, opts.tolerance)?, SolveMethod::PivotedLu)
             }
         };
+        self.report(it, method, refinements, initial, opts)
+    }
+
+    /// The solution with its report, or [`HinvError::IllConditioned`] when
+    /// it misses the tolerance and inexact answers are not accepted.
+    fn report(
+        &self,
+        it: Iterate,
+        method: SolveMethod,
+        refinements: usize,
+        initial: f64,
+        opts: &SolveOptions,
+    ) -> Result<Solution> {
         let within_tolerance = it.backward_error <= opts.tolerance;
         if !within_tolerance && !opts.accept_inexact {
             return Err(HinvError::IllConditioned {
