@@ -39,6 +39,7 @@
 //! beyond [`GROWTH_LIMIT`] times the lifted system's own entries, or when a
 //! pivot of `A_l + eps I` is not certain; see docs/numerics.md.
 
+mod group_solver;
 mod groups;
 mod projected;
 
@@ -49,6 +50,7 @@ use netgraph::Derivatives;
 use rayon::prelude::*;
 use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
+use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
 use projected::Projection;
 
@@ -483,81 +485,6 @@ fn assemble(d: &Derivatives, pieces: &[Pieces]) -> Result<Tridiag, TridiagError>
         expected: (nl, nl),
         found: (nl, nl.saturating_sub(1)),
     })
-}
-
-/// Groups up to this size get an explicit inverse: one product with it
-/// costs less than the calls of a triangular solve, and refinement with the
-/// exact HVP absorbs its slightly larger error. Larger groups (a first
-/// layer reading hundreds of inputs) keep their factors: forming the
-/// inverse would double their cost.
-const EXPLICIT_INVERSE_MAX: usize = 64;
-
-/// Every small group's inverse, from its factors (`None` for large or
-/// projected ones).
-fn inverses(
-    members: &[Vec<usize>],
-    projections: &[Option<Projection>],
-    ldlt: &BlockDiagLdlt,
-) -> Result<Vec<Option<Mat<f64>>>, TridiagError> {
-    let mut out = Vec::with_capacity(members.len());
-    for (g, (rows, projection)) in members.iter().zip(projections).enumerate() {
-        if rows.len() > EXPLICIT_INVERSE_MAX || projection.is_some() {
-            out.push(None);
-            continue;
-        }
-        let mut inv = Mat::<f64>::identity(rows.len(), rows.len());
-        ldlt.solve_block_in_place(g, inv.as_mut())?;
-        out.push(Some(inv));
-    }
-    Ok(out)
-}
-
-/// How each group of one layer's `A_l + eps I` is inverted: an explicit
-/// inverse, its Bunch–Kaufman factors, or on its projection.
-struct GroupSolver<'a> {
-    inverses: &'a [Option<Mat<f64>>],
-    projections: &'a [Option<Projection>],
-    ldlt: &'a BlockDiagLdlt,
-    eps: f64,
-}
-
-impl GroupSolver<'_> {
-    /// `block <- A_g^-1 block` for group `g`.
-    fn solve(&self, g: usize, mut block: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        if let Some(Some(p)) = self.projections.get(g) {
-            return projected::solve(p, g, self.eps, self.ldlt, block);
-        }
-        match self.inverses.get(g) {
-            Some(Some(inv)) if inv.nrows() == 1 => {
-                let s = inv[(0, 0)];
-                block.row_mut(0).iter_mut().for_each(|v| *v *= s);
-            }
-            Some(Some(inv)) => {
-                let mut t = Mat::<f64>::zeros(block.nrows(), block.ncols());
-                matmul(t.as_mut(), Accum::Replace, inv.as_ref(), block.as_ref(), 1.0, Par::Seq);
-                block.copy_from(&t);
-            }
-            _ => self.ldlt.solve_block_in_place(g, block)?,
-        }
-        Ok(())
-    }
-
-    /// `m <- A^-1 m` group by group (rows of `m` in the layer's flat order).
-    fn apply(&self, members: &[Vec<usize>], mut m: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        let width = members.iter().map(Vec::len).max().unwrap_or(0);
-        let mut buf = Mat::<f64>::zeros(width, m.ncols());
-        for (g, rows) in members.iter().enumerate() {
-            let mut s = buf.as_mut().subrows_mut(0, rows.len());
-            for (a, &i) in rows.iter().enumerate() {
-                s.as_mut().row_mut(a).copy_from(m.as_ref().row(i));
-            }
-            self.solve(g, s.as_mut())?;
-            for (a, &i) in rows.iter().enumerate() {
-                m.as_mut().row_mut(i).copy_from(s.as_ref().row(a));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// `m <- (m + m^T) / 2`: the fills are symmetric in exact arithmetic.
