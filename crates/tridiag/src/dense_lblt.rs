@@ -1,7 +1,7 @@
 //! One dense symmetric indefinite block, factored in place by faer's
 //! Bunch–Kaufman `P^T L B L^T P` with partial (classic) pivoting.
 
-use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::cholesky::lblt::{factor, solve};
 use faer::perm::PermRef;
 use faer::{Auto, ColRef, Mat, MatMut, Par};
@@ -26,13 +26,22 @@ pub(crate) fn lblt_params() -> factor::LbltParams {
 }
 
 impl DenseLblt {
+    /// Scratch needed by [`DenseLblt::factor`] for a block of size `n`.
+    pub(crate) fn factor_scratch(n: usize, par: Par) -> StackReq {
+        // The kernel's scratch, then (after it) the pivots being scanned.
+        factor::cholesky_in_place_scratch::<usize, f64>(n, par, lblt_params().into()).or(StackReq::new::<f64>(n))
+    }
+
     /// Factors `a` (only its lower triangle is read) and scans the pivots;
-    /// see [`scan`] for `threshold` and `replace`.
+    /// see [`scan`] for `threshold` and `replace`. `stack` holds
+    /// [`DenseLblt::factor_scratch`]: the factors are `a` itself and three
+    /// vectors of length `n`, nothing else is allocated.
     pub(crate) fn factor(
         mut a: Mat<f64>,
         par: Par,
         threshold: f64,
         replace: Option<f64>,
+        stack: &mut MemStack,
     ) -> (DenseLblt, BlockDiagnostics, ZeroPivot) {
         let n = a.nrows();
         // faer writes only the entries of 2x2 pivots into `subdiag`: it must
@@ -40,17 +49,16 @@ impl DenseLblt {
         let mut subdiag = vec![0.0; n];
         let mut perm = vec![0usize; n];
         let mut perm_inv = vec![0usize; n];
-        let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, par, lblt_params().into()));
         factor::cholesky_in_place(
             a.as_mut(),
             faer::ColMut::from_slice_mut(&mut subdiag).as_diagonal_mut(),
             &mut perm,
             &mut perm_inv,
             par,
-            MemStack::new(&mut mem),
+            stack,
             lblt_params().into(),
         );
-        let mut d: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
+        let (mut d, _) = stack.make_with(n, |i| a[(i, i)]);
         let (diag, zero) = scan(&mut d, &mut subdiag, threshold, replace);
         if replace.is_some() && zero.is_some() {
             for (i, v) in d.iter().enumerate() {
