@@ -112,11 +112,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let b = median(bin.iter().map(|r| r[k]).collect());
             let l = median(lib.iter().map(|r| r[k]).collect());
             let w = median(warm.iter().map(|r| r[k]).collect());
-            println!("| {label} | {phase} | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms |", b * 1e3, l * 1e3, l / b, w * 1e3);
+            println!(
+                "| {label} | {phase} | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms |",
+                b * 1e3,
+                l * 1e3,
+                l / b,
+                w * 1e3
+            );
         }
         let total = |v: &[[f64; 3]]| median(v.iter().map(|r| r.iter().sum()).collect());
         let (b, l) = (total(&bin), total(&lib));
-        println!("| {label} | all three | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms |", b * 1e3, l * 1e3, l / b, total(&warm) * 1e3);
+        println!(
+            "| {label} | all three | {:.2} ms | {:.2} ms | {:.2}x | {:.2} ms |",
+            b * 1e3,
+            l * 1e3,
+            l / b,
+            total(&warm) * 1e3
+        );
     }
     Ok(())
 }

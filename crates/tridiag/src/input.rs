@@ -43,7 +43,8 @@ pub(crate) fn max_abs_slice(v: &[f64]) -> f64 {
 }
 
 /// Column `j` as a slice. Every matrix this crate builds is an owned faer
-/// `Mat` (column-major, unit row stride), or a column range of one.
+/// `Mat` (column-major, unit row stride), or a view into one (a workspace
+/// buffer's corner, a column range).
 pub(crate) fn column(m: faer::MatRef<'_, f64>, j: usize) -> &[f64] {
     m.col(j).try_as_col_major().expect("owned faer matrices are column-major").as_slice()
 }
