@@ -53,17 +53,17 @@ fn system(nb: usize) -> Tridiag {
 }
 
 /// Buffers a stored block of [`BlockLdlt`] owns: the Bunch–Kaufman factors,
-/// the 2x2 pivots' sub-diagonal, the permutation and its inverse, the
+/// the 2x2 pivots' sub-diagonal, the permutation with its inverse, the
 /// pivots in its diagnostics, the coupling `C` and the carried part of the
 /// inverse.
-const LDLT_BUFFERS_PER_BLOCK: usize = 7;
+const LDLT_BUFFERS_PER_BLOCK: usize = 6;
 /// Buffers a stored block column of [`PivotedLu`] owns: its column order,
 /// two row orders, the phase-1 window, `C`, and phase 2's `L` and `U`.
 const LU_BUFFERS_PER_BLOCK: usize = 7;
 /// Buffers a stored block of [`BlockDiagLdlt`] allocates (the factors are
-/// the caller's matrix): sub-diagonal, permutation and inverse, and the
-/// pivots of its diagnostics.
-const DIAG_BUFFERS_PER_BLOCK: usize = 4;
+/// the caller's matrix): sub-diagonal, permutation with its inverse, and
+/// the pivots of its diagnostics.
+const DIAG_BUFFERS_PER_BLOCK: usize = 3;
 /// Doublings of the per-block vectors between 32 and 64 blocks (a few
 /// vectors with one entry per block, if any grows instead of being sized
 /// up front).
