@@ -1,7 +1,8 @@
 //! Benchmarks of the `tridiag` block LDL^T: time against block count
 //! (linear) and block size (cubic), the column-range saving of the Schur
 //! update, factor throughput against faer's GEMM and Bunch–Kaufman measured in
-//! the same run, and many right-hand sides.
+//! the same run, many right-hand sides, and many small blocks (the shape of
+//! hinv's reduced system) against plain Bunch–Kaufman.
 //!
 //! Throughputs are reported as "elements" = floating-point operations, so
 //! criterion's `Gelem/s` reads as GFLOP/s (block LDL^T counted as
@@ -18,7 +19,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Auto, Mat, Par};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tridiag::{BlockLdlt, FactorParams, ParPolicy, Strategy};
+use tridiag::{BlockLdlt, FactorParams, ParPolicy, PivotedLu, Strategy};
 
 fn random_mat(rng: &mut ChaCha8Rng, r: usize, c: usize) -> Mat<f64> {
     Mat::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0))
@@ -207,5 +208,71 @@ fn two_sided(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, block_count, block_size, update_range, throughput, many_rhs, two_sided);
+/// Many small blocks, the shape of hinv's reduced system (`n = 2a`, a
+/// coupling `a` wide): per-block overhead, allocation included, shows here,
+/// not in the large-block groups. Block LDL^T and the pivoted LU (factor,
+/// one-column solve) against the sum of plain faer Bunch–Kaufman
+/// factorizations of the same blocks, in the same run.
+fn small_blocks(c: &mut Criterion) {
+    let mut g = quick(c, "tridiag/small_blocks");
+    for (nb, n) in [(256usize, 16usize), (64, 20), (16, 64)] {
+        let id = format!("{nb}x{n}");
+        let t = tridiag(nb, n, n / 2, 10);
+        g.bench_with_input(BenchmarkId::new("block_ldlt", &id), &t, |b, t| {
+            b.iter(|| BlockLdlt::factor(black_box(t), &seq()).expect("factor"))
+        });
+        let f = BlockLdlt::factor(&t, &seq()).expect("factor");
+        let rhs = random_mat(&mut ChaCha8Rng::seed_from_u64(11), nb * n, 1);
+        g.bench_with_input(BenchmarkId::new("block_ldlt_solve", &id), &rhs, |b, rhs| {
+            b.iter_batched_ref(
+                || rhs.clone(),
+                |x| f.solve_in_place(x.as_mut()).expect("solve"),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        g.bench_with_input(BenchmarkId::new("pivoted_lu", &id), &t, |b, t| {
+            b.iter(|| PivotedLu::factor(black_box(t), ParPolicy::Seq, 1e-12).expect("factor"))
+        });
+        let lu = PivotedLu::factor(&t, ParPolicy::Seq, 1e-12).expect("factor");
+        g.bench_with_input(BenchmarkId::new("pivoted_lu_solve", &id), &rhs, |b, rhs| {
+            b.iter_batched_ref(
+                || rhs.clone(),
+                |x| lu.solve_in_place(x.as_mut()).expect("solve"),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        // The baseline: the same number of blocks of the same size, each
+        // factored by faer alone into preallocated buffers.
+        let blocks: Vec<Mat<f64>> = (0..nb).map(|k| random_sym(&mut ChaCha8Rng::seed_from_u64(k as u64), n)).collect();
+        let params: factor::LbltParams = factor::LbltParams {
+            pivoting: factor::PivotingStrategy::Partial,
+            ..<factor::LbltParams as Auto<f64>>::auto()
+        };
+        let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
+        let (mut sub, mut perm, mut pinv) = (vec![0.0; n], vec![0usize; n], vec![0usize; n]);
+        g.bench_function(BenchmarkId::new("faer_bunch_kaufman_sum", &id), |b| {
+            b.iter_batched_ref(
+                || blocks.clone(),
+                |ms| {
+                    for m in ms.iter_mut() {
+                        sub.fill(0.0);
+                        factor::cholesky_in_place(
+                            m.as_mut(),
+                            faer::ColMut::from_slice_mut(&mut sub).as_diagonal_mut(),
+                            &mut perm,
+                            &mut pinv,
+                            Par::Seq,
+                            MemStack::new(&mut mem),
+                            params.into(),
+                        );
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, block_count, block_size, update_range, throughput, many_rhs, two_sided, small_blocks);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 use faer::reborrow::ReborrowMut;
 use faer::{Mat, MatMut};
 
-use crate::block::{offsets, Block, Side};
+use crate::block::{Block, Side};
 
 impl Block {
     /// The dense matrix this block represents.
@@ -18,6 +18,33 @@ impl Block {
         let mut out = Mat::zeros(self.nrows(), self.ncols());
         self.write_dense(out.as_mut());
         out
+    }
+
+    /// Overwrites `out` with the dense matrix this block represents,
+    /// without allocating: for callers that densify many blocks into one
+    /// reused buffer.
+    ///
+    /// ```
+    /// use blockmat::Block;
+    /// let mut buf = faer::Mat::<f64>::ones(2, 2);
+    /// Block::scaled_identity(2, 3.0).write_dense_to(buf.as_mut()).unwrap();
+    /// assert_eq!((buf[(1, 1)], buf[(0, 1)]), (3.0, 0.0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::BlockError::ShapeMismatch`] when `out` (right) has not the
+    /// block's shape (left).
+    pub fn write_dense_to(&self, mut out: MatMut<'_, f64>) -> crate::Result<()> {
+        if (out.nrows(), out.ncols()) != self.shape() {
+            return Err(crate::BlockError::ShapeMismatch {
+                op: "write_dense_to",
+                left: self.shape(),
+                right: (out.nrows(), out.ncols()),
+            });
+        }
+        out.fill(0.0);
+        self.write_dense(out);
+        Ok(())
     }
 
     /// Writes the block into `out`, which must have its shape and be zero
@@ -42,48 +69,56 @@ impl Block {
                 }
             }
             Block::Bidiag(b) => {
-                let ro = offsets(&b.diag.iter().map(Block::nrows).collect::<Vec<_>>());
-                let co = offsets(&b.diag.iter().map(Block::ncols).collect::<Vec<_>>());
+                // Running offsets, not `offsets()`: this runs once per block
+                // of every factorization and must not allocate.
+                let (mut r, mut c) = (0, 0);
                 for (k, d) in b.diag.iter().enumerate() {
-                    d.write_dense(out.rb_mut().submatrix_mut(ro[k], co[k], d.nrows(), d.ncols()));
-                }
-                for (k, o) in b.off.iter().enumerate() {
-                    let (i, j) = match b.side {
-                        Side::Lower => (k + 1, k),
-                        Side::Upper => (k, k + 1),
-                    };
-                    o.write_dense(out.rb_mut().submatrix_mut(ro[i], co[j], o.nrows(), o.ncols()));
+                    let (nr, nc) = d.shape();
+                    d.write_dense(out.rb_mut().submatrix_mut(r, c, nr, nc));
+                    if let Some(o) = b.off.get(k) {
+                        let (i, j) = match b.side {
+                            Side::Lower => (r + nr, c),
+                            Side::Upper => (r, c + nc),
+                        };
+                        o.write_dense(out.rb_mut().submatrix_mut(i, j, o.nrows(), o.ncols()));
+                    }
+                    r += nr;
+                    c += nc;
                 }
             }
             Block::Tridiag(t) => {
-                let ro = offsets(&t.diag.iter().map(Block::nrows).collect::<Vec<_>>());
-                let co = offsets(&t.diag.iter().map(Block::ncols).collect::<Vec<_>>());
+                let (mut r, mut c) = (0, 0);
                 for (k, d) in t.diag.iter().enumerate() {
-                    d.write_dense(out.rb_mut().submatrix_mut(ro[k], co[k], d.nrows(), d.ncols()));
-                }
-                for (k, s) in t.sub.iter().enumerate() {
-                    s.write_dense(out.rb_mut().submatrix_mut(ro[k + 1], co[k], s.nrows(), s.ncols()));
-                    match &t.sup {
-                        Some(sup) => {
-                            let u = &sup[k];
-                            u.write_dense(out.rb_mut().submatrix_mut(ro[k], co[k + 1], u.nrows(), u.ncols()));
-                        }
-                        None => {
-                            let st = s.to_dense();
-                            out.rb_mut()
-                                .submatrix_mut(ro[k], co[k + 1], s.ncols(), s.nrows())
-                                .copy_from(st.transpose());
+                    let (nr, nc) = d.shape();
+                    d.write_dense(out.rb_mut().submatrix_mut(r, c, nr, nc));
+                    if let Some(s) = t.sub.get(k) {
+                        s.write_dense(out.rb_mut().submatrix_mut(r + nr, c, s.nrows(), s.ncols()));
+                        match &t.sup {
+                            Some(sup) => {
+                                let u = &sup[k];
+                                u.write_dense(out.rb_mut().submatrix_mut(r, c + nc, u.nrows(), u.ncols()));
+                            }
+                            // The transpose written through a transposed
+                            // view: the region is still zero here.
+                            None => s.write_dense(
+                                out.rb_mut().submatrix_mut(r, c + nc, s.ncols(), s.nrows()).transpose_mut(),
+                            ),
                         }
                     }
+                    r += nr;
+                    c += nc;
                 }
             }
             Block::Grid(g) => {
-                let ro = offsets(&g.row_sizes);
-                let co = offsets(&g.col_sizes);
                 let nc = g.col_sizes.len();
-                for (idx, b) in g.blocks.iter().enumerate() {
-                    let (i, j) = (idx / nc, idx % nc);
-                    b.write_dense(out.rb_mut().submatrix_mut(ro[i], co[j], g.row_sizes[i], g.col_sizes[j]));
+                let mut r = 0;
+                for (i, &nr) in g.row_sizes.iter().enumerate() {
+                    let mut c = 0;
+                    for (j, &ncj) in g.col_sizes.iter().enumerate() {
+                        g.blocks[i * nc + j].write_dense(out.rb_mut().submatrix_mut(r, c, nr, ncj));
+                        c += ncj;
+                    }
+                    r += nr;
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::block::{offsets, Block, Side};
+use crate::block::{Block, Side};
 
 fn union(a: Option<Range<usize>>, b: Option<Range<usize>>) -> Option<Range<usize>> {
     match (a, b) {
@@ -49,53 +49,67 @@ impl Block {
                 let len = pick(m.nrows(), m.ncols());
                 (m.nrows() > 0 && m.ncols() > 0).then_some(0..len)
             }
+            // Running offsets rather than `offsets()`: the factorizations
+            // ask every coupling block for its support, and must not
+            // allocate per block.
             Block::Diag(d) => {
-                let sizes: Vec<usize> = d.blocks.iter().map(|b| pick(b.nrows(), b.ncols())).collect();
-                let off = offsets(&sizes);
-                d.blocks.iter().enumerate().fold(None, |acc, (k, b)| union(acc, shifted(b.support(rows), off[k])))
+                let mut at = 0;
+                let mut acc = None;
+                for b in &d.blocks {
+                    acc = union(acc, shifted(b.support(rows), at));
+                    at += pick(b.nrows(), b.ncols());
+                }
+                acc
             }
             Block::Bidiag(b) => {
-                let sizes: Vec<usize> = b.diag.iter().map(|d| pick(d.nrows(), d.ncols())).collect();
-                let off = offsets(&sizes);
+                let mut at = 0;
                 let mut acc = None;
                 for (k, d) in b.diag.iter().enumerate() {
-                    acc = union(acc, shifted(d.support(rows), off[k]));
-                }
-                for (k, o) in b.off.iter().enumerate() {
-                    let (i, j) = match b.side {
-                        Side::Lower => (k + 1, k),
-                        Side::Upper => (k, k + 1),
-                    };
-                    acc = union(acc, shifted(o.support(rows), off[pick(i, j)]));
+                    let next = at + pick(d.nrows(), d.ncols());
+                    acc = union(acc, shifted(d.support(rows), at));
+                    if let Some(o) = b.off.get(k) {
+                        // Lower: at (k + 1, k); upper: at (k, k + 1).
+                        let lower = b.side == Side::Lower;
+                        let shift = if lower == rows { next } else { at };
+                        acc = union(acc, shifted(o.support(rows), shift));
+                    }
+                    at = next;
                 }
                 acc
             }
             Block::Tridiag(t) => {
-                let sizes: Vec<usize> = t.diag.iter().map(|d| pick(d.nrows(), d.ncols())).collect();
-                let off = offsets(&sizes);
+                let mut at = 0;
                 let mut acc = None;
                 for (k, d) in t.diag.iter().enumerate() {
-                    acc = union(acc, shifted(d.support(rows), off[k]));
-                }
-                for (k, s) in t.sub.iter().enumerate() {
-                    acc = union(acc, shifted(s.support(rows), off[pick(k + 1, k)]));
-                    let sup = match &t.sup {
-                        Some(sup) => sup[k].support(rows),
-                        // (k, k+1) is sub[k]^T: its rows are sub[k]'s columns.
-                        None => s.support(!rows),
-                    };
-                    acc = union(acc, shifted(sup, off[pick(k, k + 1)]));
+                    let next = at + pick(d.nrows(), d.ncols());
+                    acc = union(acc, shifted(d.support(rows), at));
+                    if let Some(s) = t.sub.get(k) {
+                        // sub[k] at (k + 1, k), its transpose at (k, k + 1).
+                        acc = union(acc, shifted(s.support(rows), pick(next, at)));
+                        let sup = match &t.sup {
+                            Some(sup) => sup[k].support(rows),
+                            // (k, k+1) is sub[k]^T: its rows are sub[k]'s columns.
+                            None => s.support(!rows),
+                        };
+                        acc = union(acc, shifted(sup, pick(at, next)));
+                    }
+                    at = next;
                 }
                 acc
             }
             Block::Grid(g) => {
-                let ro = offsets(&g.row_sizes);
-                let co = offsets(&g.col_sizes);
                 let nc = g.col_sizes.len();
-                g.blocks.iter().enumerate().fold(None, |acc, (idx, b)| {
-                    let (i, j) = (idx / nc, idx % nc);
-                    union(acc, shifted(b.support(rows), if rows { ro[i] } else { co[j] }))
-                })
+                let mut acc = None;
+                let mut r = 0;
+                for (i, &nr) in g.row_sizes.iter().enumerate() {
+                    let mut c = 0;
+                    for (j, &ncj) in g.col_sizes.iter().enumerate() {
+                        acc = union(acc, shifted(g.blocks[i * nc + j].support(rows), if rows { r } else { c }));
+                        c += ncj;
+                    }
+                    r += nr;
+                }
+                acc
             }
         }
     }

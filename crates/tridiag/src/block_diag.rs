@@ -7,7 +7,9 @@
 //! block-tridiagonal rest). Many small blocks are the common case, so no
 //! `blockmat` input is built and the blocks are factored in parallel.
 
-use faer::dyn_stack::{MemBuffer, MemStack};
+use std::cell::RefCell;
+
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::{Mat, MatMut, Par};
 use rayon::prelude::*;
 
@@ -15,9 +17,10 @@ use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
 use crate::input::check_symmetric;
 use crate::ldlt::certify::local;
-use crate::ldlt::chain::{check_zero_pivot, factor_block, pivot_policy};
+use crate::ldlt::chain::{check_zero_pivot, factor_block, factor_block_scratch, pivot_policy};
 use crate::params::FactorParams;
 use crate::pivots::{scan, BlockDiagnostics, Inertia};
+use crate::workspace::grow;
 
 /// One factored block.
 #[derive(Debug, Clone)]
@@ -61,14 +64,18 @@ impl BlockDiagLdlt {
     /// pivot unless `params.on_singular` is [`crate::OnSingular::Continue`];
     /// `block` in them is the index in `blocks`.
     pub fn factor(blocks: Vec<Mat<f64>>, params: &FactorParams) -> Result<BlockDiagLdlt, TridiagError> {
-        let one = |(k, m): (usize, Mat<f64>)| factor_one(k, m, params);
+        // One scratch for the largest block, per thread: nothing but the
+        // factors is allocated per block.
+        let req = blocks.iter().fold(StackReq::EMPTY, |r, m| r.or(factor_block_scratch(m.nrows(), Par::Seq)));
+        let one = |mem: &mut MemBuffer, (k, m): (usize, Mat<f64>)| factor_one(k, m, params, MemStack::new(mem));
         // Rayon only pays when there is work to split: a few hundred tiny
         // blocks cost less than the task overhead.
         let work: usize = blocks.iter().map(|m| m.nrows().pow(3)).sum();
         let done: Vec<_> = if work > 1 << 18 && rayon::current_num_threads() > 1 {
-            blocks.into_par_iter().enumerate().map(one).collect()
+            blocks.into_par_iter().enumerate().map_init(|| MemBuffer::new(req), one).collect()
         } else {
-            blocks.into_iter().enumerate().map(one).collect()
+            let mut mem = MemBuffer::new(req);
+            blocks.into_iter().enumerate().map(|b| one(&mut mem, b)).collect()
         };
         let mut out = BlockDiagLdlt { det_sign: 1.0, ..BlockDiagLdlt::default() };
         for r in done {
@@ -165,17 +172,30 @@ impl BlockDiagLdlt {
         }
         match f {
             Factor::Scalar(v) => rhs *= faer::Scale(1.0 / v),
-            Factor::Dense(l) => {
-                let mut mem = MemBuffer::new(DenseLblt::solve_scratch(l.dim(), rhs.ncols(), Par::Seq));
-                l.solve_in_place(rhs, Par::Seq, MemStack::new(&mut mem));
-            }
+            Factor::Dense(l) => SOLVE_SCRATCH.with_borrow_mut(|mem| {
+                let stack = grow(mem, DenseLblt::solve_scratch(l.dim(), rhs.ncols(), Par::Seq));
+                l.solve_in_place(rhs, Par::Seq, stack);
+            }),
         }
         Ok(())
     }
 }
 
+thread_local! {
+    /// Scratch of [`BlockDiagLdlt::solve_block_in_place`], kept per thread
+    /// (it grows to the largest block times right-hand side solved there):
+    /// callers solve block by block, thousands of small solves per use,
+    /// and allocating each one's scratch cost more than the solve.
+    static SOLVE_SCRATCH: RefCell<MemBuffer> = RefCell::new(MemBuffer::new(StackReq::EMPTY));
+}
+
 /// Checks and factors block `k`.
-fn factor_one(k: usize, m: Mat<f64>, params: &FactorParams) -> Result<(Factor, BlockDiagnostics), TridiagError> {
+fn factor_one(
+    k: usize,
+    m: Mat<f64>,
+    params: &FactorParams,
+    stack: &mut MemStack,
+) -> Result<(Factor, BlockDiagnostics), TridiagError> {
     let (r, c) = m.shape();
     if r != c {
         return Err(TridiagError::ShapeMismatch {
@@ -189,7 +209,7 @@ fn factor_one(k: usize, m: Mat<f64>, params: &FactorParams) -> Result<(Factor, B
     }
     if r != 1 {
         check_symmetric(m.as_ref(), k, params.symmetry_tol)?;
-        let (l, d) = factor_block(m, None, k, Par::Seq, params)?;
+        let (l, d) = factor_block(m, None, k, Par::Seq, params, stack)?;
         return Ok((Factor::Dense(l), d));
     }
     // A 1x1 block: no faer call (hinv's parameters are often decoupled

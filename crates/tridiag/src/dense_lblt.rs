@@ -1,7 +1,7 @@
 //! One dense symmetric indefinite block, factored in place by faer's
 //! Bunch–Kaufman `P^T L B L^T P` with partial (classic) pivoting.
 
-use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::cholesky::lblt::{factor, solve};
 use faer::perm::PermRef;
 use faer::{Auto, ColRef, Mat, MatMut, Par};
@@ -15,8 +15,9 @@ pub(crate) struct DenseLblt {
     factors: Mat<f64>,
     /// Sub-diagonal of `B` (non-zero entries mark 2x2 pivots).
     subdiag: Vec<f64>,
-    perm: Vec<usize>,
-    perm_inv: Vec<usize>,
+    /// The permutation, then its inverse, in one buffer: with hundreds of
+    /// small blocks the allocations count, not their size.
+    perms: Vec<usize>,
 }
 
 /// Parameters faer's LBL^T is called with: classic partial pivoting, measured
@@ -26,38 +27,46 @@ pub(crate) fn lblt_params() -> factor::LbltParams {
 }
 
 impl DenseLblt {
+    /// Scratch needed by [`DenseLblt::factor`] for a block of size `n`.
+    pub(crate) fn factor_scratch(n: usize, par: Par) -> StackReq {
+        // The kernel's scratch, then (after it) the pivots being scanned.
+        factor::cholesky_in_place_scratch::<usize, f64>(n, par, lblt_params().into()).or(StackReq::new::<f64>(n))
+    }
+
     /// Factors `a` (only its lower triangle is read) and scans the pivots;
-    /// see [`scan`] for `threshold` and `replace`.
+    /// see [`scan`] for `threshold` and `replace`. `stack` holds
+    /// [`DenseLblt::factor_scratch`]: the factors are `a` itself and two
+    /// vectors, nothing else is allocated.
     pub(crate) fn factor(
         mut a: Mat<f64>,
         par: Par,
         threshold: f64,
         replace: Option<f64>,
+        stack: &mut MemStack,
     ) -> (DenseLblt, BlockDiagnostics, ZeroPivot) {
         let n = a.nrows();
         // faer writes only the entries of 2x2 pivots into `subdiag`: it must
         // start zeroed for the pivot structure to be readable.
         let mut subdiag = vec![0.0; n];
-        let mut perm = vec![0usize; n];
-        let mut perm_inv = vec![0usize; n];
-        let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, par, lblt_params().into()));
+        let mut perms = vec![0usize; 2 * n];
+        let (perm, perm_inv) = perms.split_at_mut(n);
         factor::cholesky_in_place(
             a.as_mut(),
             faer::ColMut::from_slice_mut(&mut subdiag).as_diagonal_mut(),
-            &mut perm,
-            &mut perm_inv,
+            perm,
+            perm_inv,
             par,
-            MemStack::new(&mut mem),
+            stack,
             lblt_params().into(),
         );
-        let mut d: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
+        let (mut d, _) = stack.make_with(n, |i| a[(i, i)]);
         let (diag, zero) = scan(&mut d, &mut subdiag, threshold, replace);
         if replace.is_some() && zero.is_some() {
             for (i, v) in d.iter().enumerate() {
                 a[(i, i)] = *v;
             }
         }
-        (DenseLblt { factors: a, subdiag, perm, perm_inv }, diag, zero)
+        (DenseLblt { factors: a, subdiag, perms }, diag, zero)
     }
 
     /// Scratch needed by [`DenseLblt::solve_in_place`] for `ncols` columns.
@@ -73,7 +82,8 @@ impl DenseLblt {
         }
         // The permutation came out of faer's own factorization, so the check
         // inside `new_checked` cannot fail; it is O(n) against an O(n^2) solve.
-        let perm = PermRef::new_checked(&self.perm, &self.perm_inv, n);
+        let (fwd, inv) = self.perms.split_at(n);
+        let perm = PermRef::new_checked(fwd, inv, n);
         solve::solve_in_place(
             self.factors.as_ref(),
             self.factors.diagonal(),

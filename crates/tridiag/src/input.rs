@@ -4,9 +4,11 @@
 use std::ops::Range;
 
 use blockmat::{Block, Tridiag};
-use faer::Mat;
+use faer::reborrow::*;
+use faer::{Mat, MatMut, MatRef};
 
 use crate::error::TridiagError;
+use crate::workspace::Workspace;
 
 /// The part of sub-diagonal block `k` (at `(k + 1, k)`) that is not
 /// structurally zero: `c = sub[k][rows, cols]`.
@@ -41,13 +43,28 @@ pub(crate) fn max_abs_slice(v: &[f64]) -> f64 {
 }
 
 /// Column `j` as a slice. Every matrix this crate builds is an owned faer
-/// `Mat` (column-major, unit row stride), or a column range of one.
+/// `Mat` (column-major, unit row stride), or a view into one (a workspace
+/// buffer's corner, a column range).
 pub(crate) fn column(m: faer::MatRef<'_, f64>, j: usize) -> &[f64] {
     m.col(j).try_as_col_major().expect("owned faer matrices are column-major").as_slice()
 }
 
-/// Diagonal block `k` as a dense symmetric matrix.
+/// Diagonal block `k` as a dense symmetric matrix (newly allocated: the
+/// factorizations factor it in place and keep it).
 pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<Mat<f64>, TridiagError> {
+    let n = t.diag()[k].nrows();
+    let mut d = Mat::zeros(n, n);
+    diagonal_block_into(t, k, symmetry_tol, d.as_mut())?;
+    Ok(d)
+}
+
+/// Diagonal block `k` written into `out` (`n_k x n_k`), checked.
+pub(crate) fn diagonal_block_into(
+    t: &Tridiag,
+    k: usize,
+    symmetry_tol: f64,
+    mut out: MatMut<'_, f64>,
+) -> Result<(), TridiagError> {
     let b = &t.diag()[k];
     let (r, c) = b.shape();
     if r != c {
@@ -57,12 +74,17 @@ pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result
             found: (r, c),
         });
     }
-    let d = b.to_dense();
-    if !d.is_all_finite() {
+    write(b, out.rb_mut());
+    if !out.is_all_finite() {
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
-    check_symmetric(d.as_ref(), k, symmetry_tol)?;
-    Ok(d)
+    check_symmetric(out.rb(), k, symmetry_tol)
+}
+
+/// `out <- b` (dense); `out` has `b`'s shape by construction.
+fn write(b: &Block, out: MatMut<'_, f64>) {
+    let shaped = b.write_dense_to(out);
+    debug_assert!(shaped.is_ok(), "buffers are cut to the block's shape");
 }
 
 /// Refuses diagonal block `k` when it differs from its transpose by more
@@ -91,42 +113,70 @@ fn asymmetry(d: faer::MatRef<'_, f64>) -> f64 {
     dev
 }
 
-/// Diagonal block `k` as a dense matrix, unchecked: for a second pass over
-/// blocks that [`diagonal_block`] has already validated.
-pub(crate) fn diagonal_block_unchecked(t: &Tridiag, k: usize) -> Mat<f64> {
-    t.diag()[k].to_dense()
+/// Diagonal block `k` written into `out`, unchecked: for a second pass
+/// over blocks that [`diagonal_block_into`] has already validated.
+pub(crate) fn diagonal_block_unchecked(t: &Tridiag, k: usize, out: MatMut<'_, f64>) {
+    write(&t.diag()[k], out);
 }
 
-/// The coupling of sub-diagonal block `k`, unchecked: for a second pass
-/// over blocks that [`coupling`] has already validated.
-pub(crate) fn coupling_unchecked(t: &Tridiag, k: usize) -> Option<Coupling> {
+/// A sub-diagonal block (or a view of it) with its structural support.
+pub(crate) struct Supported<M> {
+    /// Rows of block `k + 1` it touches.
+    pub(crate) rows: Range<usize>,
+    /// Columns of block `k` it touches.
+    pub(crate) cols: Range<usize>,
+    pub(crate) m: M,
+}
+
+/// Sub-diagonal block `k` densified into `ws`, with its structural
+/// support `(rows, cols)`; `None` when it is structurally zero. Checked
+/// (finite, equal to the transpose of a stored super-diagonal block) when
+/// `symmetry_tol` is given, as on the first pass over the input.
+pub(crate) fn sub_block<'w>(
+    t: &Tridiag,
+    k: usize,
+    symmetry_tol: Option<f64>,
+    ws: &'w mut Workspace,
+) -> Result<Option<Supported<MatMut<'w, f64>>>, TridiagError> {
     let s = &t.sub()[k];
-    restrict(s, &s.to_dense())
-}
-
-/// The coupling of sub-diagonal block `s` given its dense form: the
-/// restriction to its structural support, `None` when it has none.
-fn restrict(s: &Block, dense: &Mat<f64>) -> Option<Coupling> {
-    let (cols, rows) = (s.col_support()?, s.row_support()?);
-    let c = dense.as_ref().submatrix(rows.start, cols.start, rows.len(), cols.len()).to_owned();
-    Some(Coupling { cols, rows, c })
-}
-
-/// The coupling of sub-diagonal block `k`, `None` when it is structurally zero.
-pub(crate) fn coupling(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<Option<Coupling>, TridiagError> {
-    let s = &t.sub()[k];
-    let dense = s.to_dense();
-    if !dense.is_all_finite() {
-        return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
+    let mut dense = ws.dense_buffer(s.nrows(), s.ncols());
+    write(s, dense.rb_mut());
+    if let Some(tol) = symmetry_tol {
+        if !dense.is_all_finite() {
+            return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
+        }
+        if let Some(sup) = t.sup() {
+            check_transpose(&sup[k], dense.rb(), k, tol)?;
+        }
     }
-    if let Some(sup) = t.sup() {
-        check_transpose(&sup[k], &dense, k, symmetry_tol)?;
-    }
-    Ok(restrict(s, &dense))
+    let (Some(rows), Some(cols)) = (s.row_support(), s.col_support()) else { return Ok(None) };
+    Ok(Some(Supported { rows, cols, m: dense }))
 }
 
-/// A stored super-diagonal block must be the transpose of the sub-diagonal one.
-fn check_transpose(sup: &Block, sub: &Mat<f64>, k: usize, symmetry_tol: f64) -> Result<(), TridiagError> {
+/// The coupling of sub-diagonal block `k`, `None` when it is structurally
+/// zero; transposed, as seen from block `k + 1` (`sub[k]^T` coupling it to
+/// block `k`). The block is densified into `ws`; the restriction `c` is
+/// the only allocation (the factorization keeps it).
+pub(crate) fn coupling(
+    t: &Tridiag,
+    k: usize,
+    symmetry_tol: f64,
+    ws: &mut Workspace,
+    transpose: bool,
+) -> Result<Option<Coupling>, TridiagError> {
+    let Some(Supported { rows, cols, m: dense }) = sub_block(t, k, Some(symmetry_tol), ws)? else { return Ok(None) };
+    let c = dense.rb().submatrix(rows.start, cols.start, rows.len(), cols.len());
+    Ok(Some(if transpose {
+        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned() }
+    } else {
+        Coupling { cols, rows, c: c.to_owned() }
+    }))
+}
+
+/// A stored super-diagonal block must be the transpose of the sub-diagonal
+/// one (an input with both stored is the rare case: its block is densified
+/// anew).
+fn check_transpose(sup: &Block, sub: MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<(), TridiagError> {
     let u = sup.to_dense();
     if !u.is_all_finite() {
         return Err(TridiagError::NonFinite { what: "super-diagonal", block: k });
@@ -138,7 +188,7 @@ fn check_transpose(sup: &Block, sub: &Mat<f64>, k: usize, symmetry_tol: f64) -> 
             found: (u.nrows(), u.ncols()),
         });
     }
-    let scale = max_abs(u.as_ref()).max(max_abs(sub.as_ref()));
+    let scale = max_abs(u.as_ref()).max(max_abs(sub));
     let mut dev = 0.0f64;
     for j in 0..u.ncols() {
         for i in 0..u.nrows() {

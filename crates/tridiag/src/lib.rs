@@ -26,13 +26,14 @@ mod dense_lblt;
 mod error;
 mod input;
 mod ldlt;
-mod lu;
 mod params;
+mod pivoted_lu;
 mod pivots;
+mod workspace;
 
 pub use block_diag::BlockDiagLdlt;
 pub use error::TridiagError;
 pub use ldlt::BlockLdlt;
-pub use lu::{log_det_pivoted, PivotedLu, SignedLogDet};
 pub use params::{FactorParams, OnSingular, ParPolicy, Strategy};
+pub use pivoted_lu::{log_det_pivoted, PivotedLu, SignedLogDet};
 pub use pivots::{BlockDiagnostics, Inertia};

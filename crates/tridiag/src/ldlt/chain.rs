@@ -8,9 +8,11 @@
 
 use std::ops::Range;
 
-use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::{temp_mat_scratch, temp_mat_zeroed};
+use faer::mat::AsMatMut;
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
@@ -19,6 +21,7 @@ use crate::error::TridiagError;
 use crate::input::{coupling, diagonal_block, max_abs, Coupling};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
+use crate::workspace::{grow, Workspace};
 
 /// The part of `S^-1` a coupling needs, whichever side of it is narrower:
 /// the update and the backward sweep then cost `n^2 min(|rows|, |cols|)`.
@@ -41,9 +44,17 @@ struct Link {
 }
 
 impl Link {
-    /// Solves for the narrower inverse and returns the link with the lower
-    /// triangle of the update `-C S^-1[cols, cols] C^T` for the next block.
-    fn new(lblt: &DenseLblt, coupling: Coupling, par: Par) -> (Link, Mat<f64>) {
+    /// Stack [`Link::new`] needs for a block of size `n` and a coupling of
+    /// up to `r x m`.
+    fn scratch(n: usize, r: usize, m: usize, par: Par) -> StackReq {
+        DenseLblt::solve_scratch(n, m.min(r), par).or(temp_mat_scratch::<f64>(r, m))
+    }
+
+    /// Solves for the narrower inverse and returns the link; writes the
+    /// lower triangle of the update `-C S^-1[cols, cols] C^T` for the next
+    /// block into `upd` (`|rows| x |rows|`). The inverse is the only
+    /// allocation (the link keeps it); `stack` holds [`Link::scratch`].
+    fn new(lblt: &DenseLblt, coupling: Coupling, par: Par, mut upd: MatMut<'_, f64>, stack: &mut MemStack) -> Link {
         let (n, cols) = (lblt.dim(), coupling.cols.clone());
         let c = coupling.c.as_ref();
         let (r, m) = (c.nrows(), c.ncols());
@@ -55,19 +66,21 @@ impl Link {
         } else {
             rhs.as_mut().subrows_mut(cols.start, m).copy_from(c.transpose());
         }
-        let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, rhs.ncols(), par));
-        lblt.solve_in_place(rhs.as_mut(), par, MemStack::new(&mut mem));
-        let mut upd = Mat::<f64>::zeros(r, r);
+        lblt.solve_in_place(rhs.as_mut(), par, stack);
+        // Only the lower triangle is computed: the upper one must not keep
+        // the previous block's update.
+        upd.fill(0.0);
         let inverse = if m <= r {
-            let mut cw = Mat::<f64>::zeros(r, m);
-            matmul(cw.as_mut(), Accum::Replace, c, rhs.as_ref().subrows(cols.start, m), 1.0, par);
-            lower_product(upd.as_mut(), cw.as_ref(), c.transpose(), par);
+            let (mut cw, _) = temp_mat_zeroed::<f64, _, _>(r, m, stack);
+            let mut cw = cw.as_mat_mut();
+            matmul(cw.rb_mut(), Accum::Replace, c, rhs.as_ref().subrows(cols.start, m), 1.0, par);
+            lower_product(upd, cw.rb(), c.transpose(), par);
             Inverse::Cols(rhs)
         } else {
-            lower_product(upd.as_mut(), c, rhs.as_ref().subrows(cols.start, m), par);
+            lower_product(upd, c, rhs.as_ref().subrows(cols.start, m), par);
             Inverse::Rows(rhs)
         };
-        (Link { coupling, inverse }, upd)
+        Link { coupling, inverse }
     }
 }
 
@@ -111,14 +124,21 @@ pub(crate) struct ChainOutput {
     pub(crate) norm_sq: f64,
 }
 
+/// Stack [`factor_block`] needs for a block of size `n`.
+pub(crate) fn factor_block_scratch(n: usize, par: Par) -> StackReq {
+    DenseLblt::factor_scratch(n, par)
+}
+
 /// Factors one Schur complement: `s` plus the pending updates, with the
-/// singular-pivot policy applied. Returns its factors and diagnostics.
-pub(crate) fn factor_block(
+/// singular-pivot policy applied. Returns its factors and diagnostics;
+/// `stack` holds [`factor_block_scratch`].
+pub(crate) fn factor_block<'a>(
     mut s: Mat<f64>,
-    pending: impl IntoIterator<Item = (Range<usize>, Mat<f64>)>,
+    pending: impl IntoIterator<Item = (Range<usize>, MatRef<'a, f64>)>,
     block: usize,
     par: Par,
     params: &FactorParams,
+    stack: &mut MemStack,
 ) -> Result<(DenseLblt, BlockDiagnostics), TridiagError> {
     let n = s.nrows();
     // The scale of the terms before they cancel: a Schur complement that
@@ -126,12 +146,12 @@ pub(crate) fn factor_block(
     // the noise itself.
     let mut scale = max_abs(s.as_ref());
     for (rows, upd) in pending {
-        scale = scale.max(max_abs(upd.as_ref()));
+        scale = scale.max(max_abs(upd));
         let mut view = s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len());
-        view += upd.as_ref();
+        view += upd;
     }
     let (threshold, replace) = pivot_policy(params, n, scale);
-    let (lblt, mut diag, zero) = DenseLblt::factor(s, par, threshold, replace);
+    let (lblt, mut diag, zero) = DenseLblt::factor(s, par, threshold, replace, stack);
     diag.scale = scale;
     check_zero_pivot(zero, block, threshold, params)?;
     Ok((lblt, diag))
@@ -178,6 +198,10 @@ impl Chain {
     /// when `down`, decreasing otherwise), each coupled to the next and the
     /// last to the block after it. `offsets` are the original block offsets
     /// and `base` the first row of the chain's slice of a right-hand side.
+    ///
+    /// One [`Workspace`], sized for the largest block, serves every block:
+    /// what is allocated per block is what the chain keeps (the factors,
+    /// the coupling and its part of the inverse, the diagnostics).
     pub(crate) fn factor(
         t: &blockmat::Tridiag,
         order: &[usize],
@@ -187,25 +211,44 @@ impl Chain {
         par_of: impl Fn(usize) -> Par,
         params: &FactorParams,
     ) -> Result<(Chain, ChainOutput), TridiagError> {
-        let mut chain = Chain::default();
+        let mut chain = Chain {
+            blocks: Vec::with_capacity(order.len()),
+            index: Vec::with_capacity(order.len()),
+            ranges: Vec::with_capacity(order.len()),
+            links: Vec::with_capacity(order.len()),
+        };
         let mut out = ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm_sq: 0.0 };
+        let mut ws = chain_workspace(t, order, &par_of);
+        // Rows of the next block that `ws.pending` updates.
+        let mut pending: Option<Range<usize>> = None;
         for &k in order {
             let d = diagonal_block(t, k, params.symmetry_tol)?;
             out.norm_sq += d.norm_l2().powi(2);
-            let par = par_of(d.nrows());
-            let (lblt, mut diag) = factor_block(d, out.pending.take(), k, par, params)?;
+            let n = d.nrows();
+            let par = par_of(n);
+            let upd = pending.take().map(|rows| {
+                let len = rows.len();
+                (rows, ws.pending.as_ref().submatrix(0, 0, len, len))
+            });
+            let stack = grow(&mut ws.mem, factor_block_scratch(n, par));
+            let (lblt, mut diag) = factor_block(d, upd, k, par, params, stack)?;
             // Going up, block k couples to k - 1 through sub[k - 1]^T.
             let c = if down {
-                coupling(t, k, params.symmetry_tol)?
+                coupling(t, k, params.symmetry_tol, &mut ws, false)?
             } else {
-                coupling(t, k - 1, params.symmetry_tol)?.map(transposed)
+                coupling(t, k - 1, params.symmetry_tol, &mut ws, true)?
             };
             let link = c.map(|c| {
                 out.norm_sq += 2.0 * c.c.norm_l2().powi(2);
                 diag.coupling = Some(c.cols.clone());
+                let (r, m) = c.c.shape();
                 let rows = c.rows.clone();
-                let (link, upd) = Link::new(&lblt, c, par);
-                out.pending = Some((rows, upd));
+                if ws.pending.nrows() < r {
+                    ws.pending = Mat::zeros(r, r);
+                }
+                let stack = grow(&mut ws.mem, Link::scratch(n, r, m, par));
+                let link = Link::new(&lblt, c, par, ws.pending.as_mut().submatrix_mut(0, 0, r, r), stack);
+                pending = Some(rows);
                 link
             });
             chain.index.push(k);
@@ -214,14 +257,18 @@ impl Chain {
             chain.blocks.push(lblt);
             out.diagnostics.push(diag);
         }
+        out.pending = pending.map(|rows| {
+            let len = rows.len();
+            (rows, ws.pending.as_ref().submatrix(0, 0, len, len).to_owned())
+        });
         Ok((chain, out))
     }
 
     /// Scratch for the sweeps over `ncols` columns.
     pub(crate) fn scratch(&self, ncols: usize, par_of: &impl Fn(usize) -> Par) -> StackReq {
-        StackReq::any_of(
-            &self.blocks.iter().map(|b| DenseLblt::solve_scratch(b.dim(), ncols, par_of(b.dim()))).collect::<Vec<_>>(),
-        )
+        self.blocks
+            .iter()
+            .fold(StackReq::EMPTY, |req, b| req.or(DenseLblt::solve_scratch(b.dim(), ncols, par_of(b.dim()))))
     }
 
     /// Forward sweep on the chain's slice `part`: `v_j = S_j^-1 w_j`, the
@@ -289,6 +336,27 @@ impl Chain {
     }
 }
 
+/// The workspace of a chain: sized for its largest block (the factor
+/// kernel's scratch, then the link's solve and `C W`), its widest
+/// sub-diagonal block and its largest carried update.
+fn chain_workspace(t: &blockmat::Tridiag, order: &[usize], par_of: &impl Fn(usize) -> Par) -> Workspace {
+    let size = |k: usize| t.diag()[k].nrows();
+    let (mut stack, mut dense, mut widest) = (StackReq::EMPTY, (0, 0), 0);
+    for &k in order {
+        let n = size(k);
+        let par = par_of(n);
+        stack = stack.or(factor_block_scratch(n, par));
+        // The couplings touching block k: sub[k] going down, sub[k - 1] going up.
+        for s in [k.checked_sub(1), Some(k)].into_iter().flatten().filter_map(|j| t.sub().get(j)) {
+            let (r, c) = s.shape();
+            dense = (dense.0.max(r), dense.1.max(c));
+            widest = widest.max(r).max(c);
+            stack = stack.or(Link::scratch(n, r.max(c), r.max(c), par));
+        }
+    }
+    Workspace::new(stack, dense, widest)
+}
+
 /// Disjoint mutable views of rows `a` and (if given) `b` of `m`.
 fn two_blocks_mut(
     m: MatMut<'_, f64>,
@@ -306,9 +374,4 @@ fn two_blocks_mut(
             (tail.subrows_mut(0, a.len()), Some(head.subrows_mut(b.start, b.len())))
         }
     }
-}
-
-/// The coupling seen from the other side: `sub[k]^T` from block `k + 1` to `k`.
-fn transposed(c: Coupling) -> Coupling {
-    Coupling { cols: c.rows, rows: c.cols, c: c.c.transpose().to_owned() }
 }

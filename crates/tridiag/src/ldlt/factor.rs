@@ -1,8 +1,9 @@
 //! Block elimination: one chain top-down, or two chains meeting in the middle.
 
+use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::Par;
 
-use super::chain::{factor_block, Chain};
+use super::chain::{factor_block, factor_block_scratch, Chain};
 use super::BlockLdlt;
 use crate::error::TridiagError;
 use crate::input::diagonal_block;
@@ -65,8 +66,9 @@ impl BlockLdlt {
         let d = diagonal_block(t, mid, params.symmetry_tol)?;
         let norm_sq = top_out.norm_sq + bottom_out.norm_sq + d.norm_l2().powi(2);
         let par = params.par.kernel_par(d.nrows());
-        let pending = top_out.pending.into_iter().chain(bottom_out.pending);
-        let (middle, mid_diag) = factor_block(d, pending, mid, par, params)?;
+        let pending = top_out.pending.iter().chain(&bottom_out.pending).map(|(rows, u)| (rows.clone(), u.as_ref()));
+        let mut mem = MemBuffer::new(factor_block_scratch(d.nrows(), par));
+        let (middle, mid_diag) = factor_block(d, pending, mid, par, params, MemStack::new(&mut mem))?;
 
         out.diagnostics.extend(top_out.diagnostics);
         out.diagnostics.push(mid_diag);
