@@ -125,6 +125,17 @@ impl GroupBlock<'_> {
 /// columns into a buffer that stays in cache.
 fn transpose_deviation(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> (f64, f64) {
     const TILE: usize = 32;
+    if a.nrows() <= TILE && a.ncols() <= TILE {
+        // One tile: read directly (a unit block of a narrow layer).
+        let (mut big, mut out) = (0.0f64, 0.0f64);
+        for j in 0..a.ncols() {
+            for i in 0..a.nrows() {
+                big = big.max(a[(i, j)].abs());
+                out = out.max((a[(i, j)] - b[(j, i)]).abs());
+            }
+        }
+        return (big, out);
+    }
     let mut buf = [0.0f64; TILE * TILE];
     let mut column = [0.0f64; TILE];
     // Non-finite entries were refused with the derivatives; `>` keeps the
