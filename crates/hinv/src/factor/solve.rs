@@ -98,16 +98,14 @@ impl Factorization {
         let (it, method) = match block {
             Some(b) if b.backward_error <= opts.tolerance && !stalled(&b) => (b, SolveMethod::BlockLdlt),
             block => {
-                let within = block.as_ref().is_some_and(|b| b.backward_error <= opts.tolerance);
-                let lu = match self.pivoted_lu() {
-                    Ok(lu) if self.singular_error(lu).is_none() => lu,
-                    // The block answer stands on its own.
-                    _ if within => {
-                        let b = block.expect("within implies a block iterate");
+                let lu = self.pivoted_lu().and_then(|lu| self.singular_error(lu).map_or(Ok(lu), Err));
+                let (lu, block) = match (lu, block) {
+                    (Ok(lu), block) => (lu, block),
+                    // A stalled block answer within the tolerance stands on its own.
+                    (Err(_), Some(b)) if b.backward_error <= opts.tolerance => {
                         return self.report(b, SolveMethod::BlockLdlt, refinements, initial, opts);
                     }
-                    Ok(lu) => return Err(self.singular_error(lu).expect("checked above")),
-                    Err(e) => return Err(e),
+                    (Err(e), _) => return Err(e),
                 };
                 let scale = self.lu_scale()?;
                 let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, scale, |m| lu.solve_in_place(m));
