@@ -47,7 +47,14 @@ pub(super) struct GroupSolver<'a> {
 
 impl GroupSolver<'_> {
     /// `block <- A_g^-1 block` for group `g`.
-    pub(super) fn solve(&self, g: usize, mut block: MatMut<'_, f64>) -> Result<(), TridiagError> {
+    pub(super) fn solve(&self, g: usize, block: MatMut<'_, f64>) -> Result<(), TridiagError> {
+        let mut scratch = Mat::<f64>::zeros(block.nrows(), block.ncols());
+        self.solve_with(g, block, scratch.as_mut())
+    }
+
+    /// [`Self::solve`] with a scratch of at least the block's shape: an
+    /// explicit inverse's product cannot run in place.
+    fn solve_with(&self, g: usize, mut block: MatMut<'_, f64>, scratch: MatMut<'_, f64>) -> Result<(), TridiagError> {
         if let Some(Some(p)) = self.projections.get(g) {
             return projected::solve(p, g, self.eps, self.ldlt, block);
         }
@@ -57,25 +64,27 @@ impl GroupSolver<'_> {
                 block.row_mut(0).iter_mut().for_each(|v| *v *= s);
             }
             Some(Some(inv)) => {
-                let mut t = Mat::<f64>::zeros(block.nrows(), block.ncols());
+                let mut t = scratch.submatrix_mut(0, 0, block.nrows(), block.ncols());
                 matmul(t.as_mut(), Accum::Replace, inv.as_ref(), block.as_ref(), 1.0, Par::Seq);
-                block.copy_from(&t);
+                block.copy_from(t.as_ref());
             }
             _ => self.ldlt.solve_block_in_place(g, block)?,
         }
         Ok(())
     }
 
-    /// `m <- A^-1 m` group by group (rows of `m` in the layer's flat order).
+    /// `m <- A^-1 m` group by group (rows of `m` in the layer's flat
+    /// order), with two buffers for all groups.
     pub(super) fn apply(&self, members: &[Vec<usize>], mut m: MatMut<'_, f64>) -> Result<(), TridiagError> {
         let width = members.iter().map(Vec::len).max().unwrap_or(0);
         let mut buf = Mat::<f64>::zeros(width, m.ncols());
+        let mut scratch = Mat::<f64>::zeros(width, m.ncols());
         for (g, rows) in members.iter().enumerate() {
             let mut s = buf.as_mut().subrows_mut(0, rows.len());
             for (a, &i) in rows.iter().enumerate() {
                 s.as_mut().row_mut(a).copy_from(m.as_ref().row(i));
             }
-            self.solve(g, s.as_mut())?;
+            self.solve_with(g, s.as_mut(), scratch.as_mut())?;
             for (a, &i) in rows.iter().enumerate() {
                 m.as_mut().row_mut(i).copy_from(s.as_ref().row(a));
             }
