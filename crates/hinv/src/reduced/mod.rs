@@ -323,10 +323,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
             }
             None => {
                 let mut m = m.into_owned();
-                symmetrize(m.as_mut());
-                for i in 0..m.nrows() {
-                    m[(i, i)] += eps;
-                }
+                symmetrize_shifted(m.as_mut(), eps);
                 blocks.push(m);
                 projections.push(None);
             }
@@ -495,6 +492,14 @@ fn symmetrize(mut m: MatMut<'_, f64>) {
             m[(i, j)] = v;
             m[(j, i)] = v;
         }
+    }
+}
+
+/// `m <- (m + m^T) / 2 + eps I`: a group block ready for its pivots.
+fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
+    symmetrize(m.as_mut());
+    for i in 0..m.nrows().min(m.ncols()) {
+        m[(i, i)] += eps;
     }
 }
 

@@ -100,14 +100,7 @@ pub(super) fn project(
     }
     let mut t = Mat::<f64>::zeros(r, r);
     matmul(t.as_mut(), Accum::Replace, q.transpose(), aq.as_ref(), 1.0, Par::Seq);
-    for j in 0..r {
-        for i in j + 1..r {
-            let v = 0.5 * (t[(i, j)] + t[(j, i)]);
-            t[(i, j)] = v;
-            t[(j, i)] = v;
-        }
-        t[(j, j)] += eps;
-    }
+    super::symmetrize_shifted(t.as_mut(), eps);
     let alone = BlockDiagLdlt::factor(vec![t.clone()], params).ok()?;
     let certain = alone.inertia().uncertain == 0 && alone.inertia().zero == 0;
     if !certain || alone.diagnostics().iter().any(|g| g.min_pivot < MARGIN * residual) {
