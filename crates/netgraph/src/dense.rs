@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::activation::Activation;
 use crate::batch::Targets;
-use crate::layer::{Layer, LayerBlocks};
+use crate::layer::{first_layer_blocks, Layer, LayerBlocks};
 use crate::linear::{affine, init_linear, input_grad, param_grad, unitwise_hessian, weights};
 
 /// A dense layer with an elementwise activation, optionally residual.
@@ -150,14 +150,7 @@ impl Dense {
 
         let a = unitwise_hessian(z, c.as_ref(), self.bias);
         if !input {
-            let (a_in, a_out) = (batch * inp, batch * out);
-            return LayerBlocks {
-                dx: Block::dense(dx),
-                dz: Block::zeros(a_out, a_in),
-                a,
-                g: Block::zeros(p, a_in),
-                e: Block::zeros(a_in, a_in),
-            };
+            return first_layer_blocks(Block::dense(dx), a, batch * inp);
         }
 
         let dz = (0..batch)

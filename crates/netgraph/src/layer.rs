@@ -31,10 +31,11 @@ pub struct LayerBlocks {
     pub e: Block,
 }
 
-/// `blocks` with `Dz`, `G` and `E` replaced by zero blocks of their shapes.
-pub(crate) fn without_input_derivatives(blocks: LayerBlocks) -> LayerBlocks {
-    let (dz, g, e) = (blocks.dz.shape(), blocks.g.shape(), blocks.e.shape());
-    LayerBlocks { dz: Block::zeros(dz.0, dz.1), g: Block::zeros(g.0, g.1), e: Block::zeros(e.0, e.1), ..blocks }
+/// A first layer's blocks: `dx` and `a` as given, `Dz`, `G` and `E` zero
+/// blocks for an input of `a_in` activations (shapes from `dx`).
+pub(crate) fn first_layer_blocks(dx: Block, a: Block, a_in: usize) -> LayerBlocks {
+    let (a_out, p) = dx.shape();
+    LayerBlocks { dx, dz: Block::zeros(a_out, a_in), a, g: Block::zeros(p, a_in), e: Block::zeros(a_in, a_in) }
 }
 
 impl LayerBlocks {
@@ -102,7 +103,8 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// layer reading 784 pixels would otherwise fill a `p x 784 batch` `G`).
     fn first_blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks {
         let blocks = self.blocks(x, z, targets, b_out);
-        without_input_derivatives(blocks)
+        let a_in = blocks.e.nrows();
+        first_layer_blocks(blocks.dx, blocks.a, a_in)
     }
     /// For a loss layer `z_L = l(o(z; x))`: the outputs `o`, their
     /// Jacobians and the loss's Hessian `Lambda` with respect to them

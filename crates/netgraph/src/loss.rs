@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::batch::Targets;
 use crate::error::{NetError, Result};
-use crate::layer::{Layer, LayerBlocks};
+use crate::layer::{first_layer_blocks, Layer, LayerBlocks};
 use crate::linear::{affine, init_linear, input_grad, param_grad, unitwise_hessian, weights};
 
 /// Which loss follows the final linear map.
@@ -168,9 +168,7 @@ impl LossLayer {
         };
 
         if !input {
-            let a_in = batch * inp;
-            let (dz, g, e) = (Block::zeros(1, a_in), Block::zeros(p, a_in), Block::zeros(a_in, a_in));
-            return LayerBlocks { dx: Block::dense(dx), dz, a, g, e };
+            return first_layer_blocks(Block::dense(dx), a, batch * inp);
         }
 
         let dzm = input_grad(x, d.grad.as_ref(), inp);
