@@ -199,3 +199,22 @@ fn mismatches_are_errors_naming_both_sides() {
     assert_eq!(p.kind(), "dense");
     assert_eq!(max_diff(&p.to_dense(), &Mat::<f64>::identity(5, 5)), 0.0);
 }
+
+#[test]
+fn first_non_finite_finds_every_kind_at_every_position() {
+    // Positions in the vectorised chunks and in the remainder of a column
+    // (7 rows: one chunk of 4 and a tail of 3), in the first and last column.
+    for &(i, j) in &[(0, 0), (3, 0), (4, 0), (6, 0), (2, 2), (6, 2)] {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut m = Mat::<f64>::from_fn(7, 3, |r, c| (r as f64 - 3.0) * 1e300 + c as f64);
+            m[(i, j)] = bad;
+            let found = Block::dense(m).first_non_finite();
+            assert!(found.is_some_and(|v| v.is_nan() == bad.is_nan() && (v.is_nan() || v == bad)), "{bad} at {i},{j}");
+        }
+    }
+    // Huge finite entries (whose products with zero stay zero) are finite.
+    let m = Mat::<f64>::from_fn(7, 3, |r, c| if (r + c) % 2 == 0 { f64::MAX } else { -f64::MIN_POSITIVE });
+    assert_eq!(Block::dense(m).first_non_finite(), None);
+    let nested = Block::block_diag(vec![Block::identity(2), Block::dense(Mat::from_fn(2, 2, |_, _| f64::NAN))]);
+    assert!(nested.first_non_finite().is_some_and(f64::is_nan));
+}

@@ -7,6 +7,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use tridiag::{BlockDiagLdlt, TridiagError};
 
+use super::multipliers::{gather_rows, put_rows};
 use super::projected::{self, Projection};
 
 /// Groups up to this size get an explicit inverse: one product with it
@@ -81,13 +82,9 @@ impl GroupSolver<'_> {
         let mut scratch = Mat::<f64>::zeros(width, m.ncols());
         for (g, rows) in members.iter().enumerate() {
             let mut s = buf.as_mut().subrows_mut(0, rows.len());
-            for (a, &i) in rows.iter().enumerate() {
-                s.as_mut().row_mut(a).copy_from(m.as_ref().row(i));
-            }
+            gather_rows(m.as_ref(), rows, s.as_mut());
             self.solve_with(g, s.as_mut(), scratch.as_mut())?;
-            for (a, &i) in rows.iter().enumerate() {
-                m.as_mut().row_mut(i).copy_from(s.as_ref().row(a));
-            }
+            put_rows(s.as_ref(), rows, m.as_mut());
         }
         Ok(())
     }

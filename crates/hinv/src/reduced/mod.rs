@@ -41,6 +41,7 @@
 
 mod group_solver;
 mod groups;
+mod multipliers;
 mod projected;
 
 use blockmat::{Block, Tridiag};
@@ -52,6 +53,7 @@ use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
+use multipliers::{gather, touched_rows, Built, Multipliers};
 use projected::Projection;
 
 /// Largest fill of the parameters-first elimination, relative to the
@@ -104,8 +106,9 @@ struct LayerElimination {
     /// explicit inverse costs less than the calls of a triangular solve,
     /// and refinement with the exact HVP absorbs its slightly larger error.
     inverses: Vec<Option<Mat<f64>>>,
-    /// `A_l^-1 Dx_l^T` (`p_l x a_l`), the multipliers of `z_l`.
-    xdx: Mat<f64>,
+    /// `A_l^-1 Dx_l^T` (`p_l x a_l`, stored by group), the multipliers of
+    /// `z_l`.
+    xdx: Multipliers,
     /// `A_l^-1 G_l` (`p_l x a_{l-1}`; no columns for the first layer).
     xg: Mat<f64>,
     /// Groups eliminated on a small subspace ([`projected`]); their block
@@ -225,7 +228,7 @@ impl Reduced {
 
     /// Size of the lifted system this eliminates.
     pub(crate) fn lifted_dim(&self) -> usize {
-        self.ldlt.dim() + self.layers.iter().map(|l| l.xdx.nrows()).sum::<usize>()
+        self.ldlt.dim() + self.layers.iter().map(|l| l.xg.nrows()).sum::<usize>()
     }
 
     /// `(H + eps I)^-1 g` for the columns of `g` (`p x k`, the layers'
@@ -236,11 +239,11 @@ impl Reduced {
         let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
         let mut at = 0;
         for (l, e) in self.layers.iter().enumerate() {
-            let p = e.xdx.nrows();
-            let (a, off) = (e.xdx.ncols(), self.offsets[l]);
+            let p = e.xg.nrows();
+            let (a, off) = (e.xdx.acts(), self.offsets[l]);
             let gl = g.subrows(at, p);
             // z_l: -Dx_l A_l^-1 g_l; y_{l-1}: -G_l^T A_l^-1 g_l.
-            matmul(r.as_mut().subrows_mut(off, a), Accum::Replace, e.xdx.transpose(), gl, -1.0, Par::Seq);
+            e.xdx.sub_transposed(&e.members, gl, r.as_mut().subrows_mut(off, a));
             if l > 0 {
                 let (offp, ap) = (self.offsets[l - 1], e.xg.ncols());
                 let y = r.as_mut().subrows_mut(offp + ap, ap);
@@ -252,10 +255,10 @@ impl Reduced {
         self.ldlt.solve_in_place(r.as_mut())?;
         let mut at = 0;
         for (l, e) in self.layers.iter().enumerate() {
-            let p = e.xdx.nrows();
-            let (a, off) = (e.xdx.ncols(), self.offsets[l]);
+            let p = e.xg.nrows();
+            let (a, off) = (e.xdx.acts(), self.offsets[l]);
             let mut xl = t.as_mut().subrows_mut(at, p);
-            matmul(xl.as_mut(), Accum::Add, e.xdx.as_ref(), r.as_ref().subrows(off, a), -1.0, Par::Seq);
+            e.xdx.sub(&e.members, r.as_ref().subrows(off, a), xl.as_mut());
             if l > 0 {
                 let (offp, ap) = (self.offsets[l - 1], e.xg.ncols());
                 matmul(xl, Accum::Add, e.xg.as_ref(), r.as_ref().subrows(offp + ap, ap), -1.0, Par::Seq);
@@ -297,16 +300,8 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     scale = scale.max(max_abs(dx.as_ref()));
     // Dx touches few rows per group (a dense layer: one unit's `batch`
-    // rows). Its products go group by group over those rows only where the
-    // dense product is large (wide inputs): each small product is a call
-    // with packing overhead (~50 µs measured at 2 x 33 x 64), against a
-    // dense `a x p x a` product that runs at GEMM speed.
-    let (a, p) = dx.shape();
-    let by_group = (a * a) as f64 * p as f64 > groups.members.len() as f64 * 1e6;
-    // Large groups of low rank (a first layer reading many inputs) are
-    // eliminated on the span of their Dx rows, the others densely.
-    let large = groups.blocks.iter().any(|m| m.size() >= projected::MIN_SIZE);
-    let touched = if by_group || large { touched_rows(dx.as_ref(), &groups.members) } else { Vec::new() };
+    // rows), and every product with it goes group by group over those.
+    let touched = touched_rows(dx.as_ref(), &groups.members);
     let mut projections = Vec::with_capacity(groups.blocks.len());
     let mut blocks = Vec::with_capacity(groups.blocks.len());
     for (g, m) in groups.blocks.into_iter().enumerate() {
@@ -333,31 +328,8 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     let safe = ldlt.inertia().zero == 0;
     let inverses = if safe { inverses(&groups.members, &projections, &ldlt)? } else { Vec::new() };
     let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
-    let mut xdx = Mat::<f64>::zeros(p, a);
-    let mut zfill = Mat::<f64>::zeros(a, a);
-    if safe && by_group {
-        for (g, (cols, rows)) in groups.members.iter().zip(&touched).enumerate() {
-            let d = gather(dx.as_ref(), rows, cols);
-            let mut x = d.transpose().to_owned();
-            solver.solve(g, x.as_mut())?;
-            let mut z = Mat::<f64>::zeros(rows.len(), rows.len());
-            matmul(z.as_mut(), Accum::Replace, d.as_ref(), x.as_ref(), 1.0, Par::Seq);
-            for (j, &c) in cols.iter().enumerate() {
-                for (i, &r) in rows.iter().enumerate() {
-                    xdx[(c, r)] = x[(j, i)];
-                }
-            }
-            for (k, &rk) in rows.iter().enumerate() {
-                for (i, &ri) in rows.iter().enumerate() {
-                    zfill[(ri, rk)] += z[(i, k)];
-                }
-            }
-        }
-    } else if safe {
-        xdx.copy_from(dx.transpose());
-        solver.apply(&groups.members, xdx.as_mut())?;
-        matmul(zfill.as_mut(), Accum::Replace, dx.as_ref(), xdx.as_ref(), 1.0, Par::Seq);
-    }
+    let Built { multipliers: xdx, mut zfill, max_col_norm } =
+        Multipliers::build(dx.as_ref(), &groups.members, touched, safe.then_some(&solver))?;
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
     // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.
@@ -383,7 +355,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     let dx_rows = row_norms(dx.as_ref());
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
-    let mut z_scale = kappa * bound(&dx_rows, xdx.as_ref());
+    let mut z_scale = kappa * dx_rows.iter().copied().fold(0.0f64, f64::max) * max_col_norm;
     let (mut xg, mut coupling, mut yfill) = (Mat::<f64>::zeros(dx.ncols(), 0), None, None);
     let mut y_scale = 0.0;
     if l > 0 {
@@ -404,21 +376,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
         symmetrize(y.as_mut());
-        let mut cf = Mat::<f64>::zeros(c.nrows(), c.ncols());
-        if !by_group {
-            matmul(cf.as_mut(), Accum::Replace, dx.as_ref(), xg.as_ref(), 1.0, Par::Seq);
-        }
-        for (cols, rows) in groups.members.iter().zip(&touched) {
-            let d = gather(dx.as_ref(), rows, cols);
-            let xr = Mat::from_fn(cols.len(), xg.ncols(), |i, j| xg[(cols[i], j)]);
-            let mut t = Mat::<f64>::zeros(rows.len(), xg.ncols());
-            matmul(t.as_mut(), Accum::Replace, d.as_ref(), xr.as_ref(), 1.0, Par::Seq);
-            for j in 0..t.ncols() {
-                for (i, &r) in rows.iter().enumerate() {
-                    cf[(r, j)] += t[(i, j)];
-                }
-            }
-        }
+        let cf = xdx.dx_times(dx.as_ref(), &groups.members, xg.as_ref());
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
         y_scale = kappa * bound(&col_norms(g.as_ref()), xg.as_ref());
         z_scale = z_scale.max(kappa * bound(&dx_rows, xg.as_ref()));
@@ -520,29 +478,6 @@ fn row_norms(m: MatRef<'_, f64>) -> Vec<f64> {
         }
     }
     sq.into_iter().map(f64::sqrt).collect()
-}
-
-/// For every group of columns, the rows of `m` with a non-zero in it.
-fn touched_rows(m: MatRef<'_, f64>, groups: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut mark = vec![false; m.nrows()];
-    groups
-        .iter()
-        .map(|cols| {
-            for &j in cols {
-                for (f, v) in mark.iter_mut().zip(m.col(j).iter()) {
-                    *f |= *v != 0.0;
-                }
-            }
-            let rows: Vec<usize> = (0..m.nrows()).filter(|&i| mark[i]).collect();
-            mark.iter_mut().for_each(|f| *f = false);
-            rows
-        })
-        .collect()
-}
-
-/// `m[rows, cols]` as a dense matrix.
-fn gather(m: MatRef<'_, f64>, rows: &[usize], cols: &[usize]) -> Mat<f64> {
-    Mat::from_fn(rows.len(), cols.len(), |i, j| m[(rows[i], cols[j])])
 }
 
 /// Plain sums of squares: faer's overflow-safe `norm_l2` costs several

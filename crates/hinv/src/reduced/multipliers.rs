@@ -1,0 +1,187 @@
+//! The multipliers `A_l^-1 Dx_l^T` of one layer, stored group by group.
+//!
+//! A row of `Dx_l` (one activation of the layer) touches the parameters of
+//! few groups: for a dense layer, activation `(s, k)` depends on unit
+//! `k`'s weights and bias only. So `A_g^-1 Dx_l^T` is non-zero on the rows
+//! of `Dx_l` that touch group `g` (a unit's `batch` rows) and is stored as
+//! an `n_g x |rows_g|` matrix: `1 / out` of the dense `p_l x a_l` one, and
+//! the products that read it (the fill `Dx A^-1 Dx^T`, the coupling
+//! `Dx A^-1 G`, both sweeps of every solve) shrink by as much. A layer
+//! without that structure (a user layer, the loss) has one group touching
+//! every row, which is the dense matrix again.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use tridiag::TridiagError;
+
+use super::group_solver::GroupSolver;
+
+/// `A_l^-1 Dx_l^T`, group by group.
+#[derive(Debug)]
+pub(super) struct Multipliers {
+    /// `a_l`, the rows of `Dx_l`.
+    acts: usize,
+    /// For each group, the rows of `Dx_l` with a non-zero in its columns.
+    rows: Vec<Vec<usize>>,
+    /// For each group, `A_g^-1 Dx_l[rows_g, g]^T` (`n_g x |rows_g|`).
+    x: Vec<Mat<f64>>,
+}
+
+/// The multipliers and what they fill into `R`.
+pub(super) struct Built {
+    pub(super) multipliers: Multipliers,
+    /// `Dx_l A_l^-1 Dx_l^T` (`a_l x a_l`), not yet symmetrised.
+    pub(super) zfill: Mat<f64>,
+    /// Largest column norm of the dense `A_l^-1 Dx_l^T` (the error bound
+    /// of the fill).
+    pub(super) max_col_norm: f64,
+}
+
+impl Multipliers {
+    /// The multipliers of `dx` (`a_l x p_l`) for groups `members` (their
+    /// flat parameter indices) through `solver`; zero when `solve` is false
+    /// (a group's pivot is zero: the elimination is refused anyway).
+    /// `rows` are [`touched_rows`] of `dx`.
+    pub(super) fn build(
+        dx: MatRef<'_, f64>,
+        members: &[Vec<usize>],
+        rows: Vec<Vec<usize>>,
+        solver: Option<&GroupSolver<'_>>,
+    ) -> Result<Built, TridiagError> {
+        let acts = dx.nrows();
+        let mut zfill = Mat::<f64>::zeros(acts, acts);
+        let mut col_sq = vec![0.0f64; acts];
+        let mut x = Vec::with_capacity(members.len());
+        let widest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut z = Mat::<f64>::zeros(widest, widest);
+        for (g, (cols, rows)) in members.iter().zip(&rows).enumerate() {
+            let d = gather(dx, rows, cols);
+            let mut xg = d.transpose().to_owned();
+            match solver {
+                Some(s) => s.solve(g, xg.as_mut())?,
+                None => xg.fill(0.0),
+            }
+            let mut z = z.as_mut().submatrix_mut(0, 0, rows.len(), rows.len());
+            matmul(z.as_mut(), Accum::Replace, d.as_ref(), xg.as_ref(), 1.0, Par::Seq);
+            for (k, &rk) in rows.iter().enumerate() {
+                for (i, &ri) in rows.iter().enumerate() {
+                    zfill[(ri, rk)] += z[(i, k)];
+                }
+                col_sq[rk] += xg.col(k).squared_norm_l2();
+            }
+            x.push(xg);
+        }
+        let max_col_norm = col_sq.into_iter().fold(0.0f64, f64::max).sqrt();
+        Ok(Built { multipliers: Multipliers { acts, rows, x }, zfill, max_col_norm })
+    }
+
+    /// `a_l`.
+    pub(super) fn acts(&self) -> usize {
+        self.acts
+    }
+
+    /// `Dx_l m` (`a_l x k`) for `m` with the layer's `p_l` rows, group by
+    /// group on the rows each touches (the same as the multipliers'): the
+    /// coupling fill `Dx A^-1 G`.
+    pub(super) fn dx_times(&self, dx: MatRef<'_, f64>, members: &[Vec<usize>], m: MatRef<'_, f64>) -> Mat<f64> {
+        let k = m.ncols();
+        let mut out = Mat::<f64>::zeros(dx.nrows(), k);
+        let (mut mr, mut t) = self.buffers(members, k);
+        for (cols, rows) in members.iter().zip(&self.rows) {
+            let d = gather(dx, rows, cols);
+            let mut mr = mr.as_mut().subrows_mut(0, cols.len());
+            gather_rows(m, cols, mr.as_mut());
+            let mut t = t.as_mut().subrows_mut(0, rows.len());
+            matmul(t.as_mut(), Accum::Replace, d.as_ref(), mr.as_ref(), 1.0, Par::Seq);
+            scatter_rows(t.as_ref(), rows, out.as_mut(), 1.0);
+        }
+        out
+    }
+
+    /// `r <- r - (A^-1 Dx^T)^T g`: `g` has the layer's `p_l` rows, `r` its
+    /// `a_l` (the right-hand side of `R`'s `z_l` unknowns).
+    pub(super) fn sub_transposed(&self, members: &[Vec<usize>], g: MatRef<'_, f64>, mut r: MatMut<'_, f64>) {
+        let k = g.ncols();
+        let (mut gg, mut t) = self.buffers(members, k);
+        for ((cols, rows), x) in members.iter().zip(&self.rows).zip(&self.x) {
+            let mut gg = gg.as_mut().subrows_mut(0, cols.len());
+            gather_rows(g, cols, gg.as_mut());
+            let mut t = t.as_mut().subrows_mut(0, rows.len());
+            matmul(t.as_mut(), Accum::Replace, x.transpose(), gg.as_ref(), 1.0, Par::Seq);
+            scatter_rows(t.as_ref(), rows, r.as_mut(), -1.0);
+        }
+    }
+
+    /// `x <- x - (A^-1 Dx^T) r`: `r` has the layer's `a_l` rows (the
+    /// solution of `R`'s `z_l` unknowns), `x` its `p_l`.
+    pub(super) fn sub(&self, members: &[Vec<usize>], r: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
+        let k = r.ncols();
+        let (mut t, mut rr) = self.buffers(members, k);
+        for ((cols, rows), x) in members.iter().zip(&self.rows).zip(&self.x) {
+            let mut rr = rr.as_mut().subrows_mut(0, rows.len());
+            gather_rows(r, rows, rr.as_mut());
+            let mut t = t.as_mut().subrows_mut(0, cols.len());
+            matmul(t.as_mut(), Accum::Replace, x.as_ref(), rr.as_ref(), 1.0, Par::Seq);
+            scatter_rows(t.as_ref(), cols, out.as_mut(), -1.0);
+        }
+    }
+
+    /// One buffer for a group's parameters and one for its rows, `k`
+    /// columns each, shared by all groups.
+    fn buffers(&self, members: &[Vec<usize>], k: usize) -> (Mat<f64>, Mat<f64>) {
+        let params = members.iter().map(Vec::len).max().unwrap_or(0);
+        let rows = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        (Mat::zeros(params, k), Mat::zeros(rows, k))
+    }
+}
+
+/// For every group of columns, the rows of `m` with a non-zero in it.
+pub(super) fn touched_rows(m: MatRef<'_, f64>, groups: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut mark = vec![false; m.nrows()];
+    groups
+        .iter()
+        .map(|cols| {
+            for &j in cols {
+                for (f, v) in mark.iter_mut().zip(m.col(j).iter()) {
+                    *f |= *v != 0.0;
+                }
+            }
+            let rows: Vec<usize> = (0..m.nrows()).filter(|&i| mark[i]).collect();
+            mark.iter_mut().for_each(|f| *f = false);
+            rows
+        })
+        .collect()
+}
+
+/// `out <- m[rows, :]`, column by column (a row of a column-major matrix
+/// is strided, and faer's row copy costs more per entry than this loop).
+pub(super) fn gather_rows(m: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
+    for j in 0..m.ncols() {
+        for (a, &i) in rows.iter().enumerate() {
+            out[(a, j)] = m[(i, j)];
+        }
+    }
+}
+
+/// `out[rows, :] <- t`.
+pub(super) fn put_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
+    for j in 0..t.ncols() {
+        for (a, &i) in rows.iter().enumerate() {
+            out[(i, j)] = t[(a, j)];
+        }
+    }
+}
+
+/// `out[rows, :] += alpha t`.
+fn scatter_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, alpha: f64) {
+    for j in 0..t.ncols() {
+        for (a, &i) in rows.iter().enumerate() {
+            out[(i, j)] += alpha * t[(a, j)];
+        }
+    }
+}
+
+/// `m[rows, cols]` as a dense matrix.
+pub(super) fn gather(m: MatRef<'_, f64>, rows: &[usize], cols: &[usize]) -> Mat<f64> {
+    Mat::from_fn(rows.len(), cols.len(), |i, j| m[(rows[i], cols[j])])
+}
