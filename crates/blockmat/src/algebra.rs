@@ -32,6 +32,7 @@ impl Block {
             Block::Zero { rows, cols } => Block::zeros(*cols, *rows),
             Block::Identity { .. } => self.clone(),
             Block::Dense(m) => Block::Dense(m.transpose().to_owned()),
+            Block::LowRank(l) => Block::LowRank(l.transpose()),
             Block::Diag(d) => Block::Diag(BlockDiag { blocks: d.blocks.iter().map(Block::transpose).collect() }),
             Block::Bidiag(b) => Block::Bidiag(Bidiag {
                 side: b.side.flip(),
@@ -71,6 +72,7 @@ impl Block {
             Block::Zero { .. } => self.clone(),
             Block::Identity { n, scale } => Block::scaled_identity(*n, alpha * scale),
             Block::Dense(m) => Block::Dense(Mat::from_fn(m.nrows(), m.ncols(), |i, j| alpha * m[(i, j)])),
+            Block::LowRank(l) => Block::LowRank(l.scale(alpha)),
             Block::Diag(d) => Block::Diag(BlockDiag { blocks: map(&d.blocks) }),
             Block::Bidiag(b) => Block::Bidiag(Bidiag { side: b.side, diag: map(&b.diag), off: map(&b.off) }),
             Block::Tridiag(t) => {
@@ -196,8 +198,13 @@ impl Block {
                 Ok(Block::Dense(out))
             }
             (a, Block::Dense(b)) => a.mul_dense(b.as_ref()).map(Block::Dense),
+            // A low-rank leaf meets the other factor's structure densely.
+            (a, b @ Block::LowRank(_)) => a.mul_dense(b.to_dense().as_ref()).map(Block::Dense),
             // D * S = (S^T D^T)^T, so the structured product does the work.
             (Block::Dense(a), b) => Ok(Block::Dense(b.tmul_dense(a.transpose())?.transpose().to_owned())),
+            (a @ Block::LowRank(_), b) => {
+                Ok(Block::Dense(b.tmul_dense(a.to_dense().transpose())?.transpose().to_owned()))
+            }
             _ => {
                 let (Some(a), Some(b)) = (BlockMap::of(self), BlockMap::of(other)) else {
                     // Every leaf was handled above.

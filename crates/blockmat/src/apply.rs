@@ -80,6 +80,7 @@ impl Block {
                     matmul(out, Accum::Add, lhs, x, alpha, Par::Seq);
                 }
             }
+            Block::LowRank(l) => l.apply(out, x, alpha, trans),
             Block::Diag(d) => {
                 let (mut r, mut c) = (0, 0);
                 for b in &d.blocks {

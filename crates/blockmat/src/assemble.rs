@@ -64,7 +64,7 @@ impl BlockMap {
             }
         };
         match b {
-            Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) => return None,
+            Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) | Block::LowRank(_) => return None,
             Block::Diag(d) => d.blocks.iter().enumerate().for_each(|(k, x)| put(k, k, x)),
             Block::Bidiag(bd) => {
                 bd.diag.iter().enumerate().for_each(|(k, x)| put(k, k, x));

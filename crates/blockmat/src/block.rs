@@ -4,6 +4,7 @@
 use faer::Mat;
 
 use crate::error::{BlockError, Result};
+use crate::low_rank::LowRank;
 
 /// Which side of the diagonal the off-diagonal blocks of a [`Bidiag`] sit on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +56,8 @@ pub enum Block {
     },
     /// A dense matrix.
     Dense(Mat<f64>),
+    /// A product `left * core * right^T` stored by its factors.
+    LowRank(LowRank),
     /// A block-diagonal matrix (diagonal blocks may be rectangular).
     Diag(BlockDiag),
     /// A lower or upper block-bidiagonal matrix.
@@ -162,6 +165,7 @@ impl Block {
             Block::Zero { rows, .. } => *rows,
             Block::Identity { n, .. } => *n,
             Block::Dense(m) => m.nrows(),
+            Block::LowRank(l) => l.left.nrows(),
             Block::Diag(d) => d.blocks.iter().map(Block::nrows).sum(),
             Block::Bidiag(b) => b.diag.iter().map(Block::nrows).sum(),
             Block::Tridiag(t) => t.diag.iter().map(Block::nrows).sum(),
@@ -175,6 +179,7 @@ impl Block {
             Block::Zero { cols, .. } => *cols,
             Block::Identity { n, .. } => *n,
             Block::Dense(m) => m.ncols(),
+            Block::LowRank(l) => l.right.nrows(),
             Block::Diag(d) => d.blocks.iter().map(Block::ncols).sum(),
             Block::Bidiag(b) => b.diag.iter().map(Block::ncols).sum(),
             Block::Tridiag(t) => t.diag.iter().map(Block::ncols).sum(),
@@ -190,7 +195,7 @@ impl Block {
     /// Sizes of the block rows of a structure, `None` for a leaf.
     pub fn row_partition(&self) -> Option<Vec<usize>> {
         match self {
-            Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) => None,
+            Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) | Block::LowRank(_) => None,
             Block::Diag(d) => Some(d.blocks.iter().map(Block::nrows).collect()),
             Block::Bidiag(b) => Some(b.diag.iter().map(Block::nrows).collect()),
             Block::Tridiag(t) => Some(t.diag.iter().map(Block::nrows).collect()),
@@ -201,7 +206,7 @@ impl Block {
     /// Sizes of the block columns of a structure, `None` for a leaf.
     pub fn col_partition(&self) -> Option<Vec<usize>> {
         match self {
-            Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) => None,
+            Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) | Block::LowRank(_) => None,
             Block::Diag(d) => Some(d.blocks.iter().map(Block::ncols).collect()),
             Block::Bidiag(b) => Some(b.diag.iter().map(Block::ncols).collect()),
             Block::Tridiag(t) => Some(t.diag.iter().map(Block::ncols).collect()),
@@ -215,6 +220,7 @@ impl Block {
             Block::Zero { .. } => "zero",
             Block::Identity { .. } => "identity",
             Block::Dense(_) => "dense",
+            Block::LowRank(_) => "low-rank",
             Block::Diag(_) => "block-diagonal",
             Block::Bidiag(b) => match b.side {
                 Side::Lower => "lower-bidiagonal",

@@ -3,7 +3,8 @@
 use faer::reborrow::ReborrowMut;
 use faer::{Mat, MatMut};
 
-use crate::block::{Block, Side};
+use crate::block::{offsets, Block, Side};
+use crate::pattern::children;
 
 impl Block {
     /// The dense matrix this block represents.
@@ -47,6 +48,70 @@ impl Block {
         Ok(())
     }
 
+    /// Overwrites `out` with columns `start..start + out.ncols()` of the
+    /// block, densely: one parameter group's columns of a large structured
+    /// block without forming the rest of it.
+    ///
+    /// ```
+    /// use blockmat::Block;
+    /// let d = Block::block_diag(vec![Block::scaled_identity(2, 3.0), Block::identity(1)]);
+    /// let mut cols = faer::Mat::<f64>::ones(3, 2);
+    /// d.write_columns_to(1, cols.as_mut()).unwrap();
+    /// assert_eq!((cols[(1, 0)], cols[(2, 1)], cols[(0, 0)]), (3.0, 1.0, 0.0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::BlockError::ShapeMismatch`] when `out` has not the block's
+    /// rows or the columns run past the block's.
+    pub fn write_columns_to(&self, start: usize, mut out: MatMut<'_, f64>) -> crate::Result<()> {
+        if out.nrows() != self.nrows() || start + out.ncols() > self.ncols() {
+            return Err(crate::BlockError::ShapeMismatch {
+                op: "write_columns_to",
+                left: self.shape(),
+                right: (out.nrows(), start + out.ncols()),
+            });
+        }
+        out.fill(0.0);
+        self.write_columns(start, out);
+        Ok(())
+    }
+
+    /// Columns `start..` of the block into `out` (zero wherever the block
+    /// is zero), recursing only into children those columns cross.
+    fn write_columns(&self, start: usize, mut out: MatMut<'_, f64>) {
+        let w = out.ncols();
+        match self {
+            Block::Zero { .. } => {}
+            Block::Identity { scale, .. } => {
+                for j in 0..w {
+                    out[(start + j, j)] = *scale;
+                }
+            }
+            Block::Dense(m) => out.copy_from(m.subcols(start, w)),
+            Block::LowRank(l) => l.write_columns(start, out),
+            _ => {
+                let ro = offsets(&self.row_partition().unwrap_or_default());
+                let co = offsets(&self.col_partition().unwrap_or_default());
+                for (i, j, child, transposed) in children(self) {
+                    let (r0, c0) = (ro[i], co[j]);
+                    let (cr, cc) = if transposed { (child.ncols(), child.nrows()) } else { child.shape() };
+                    let (lo, hi) = (start.max(c0), (start + w).min(c0 + cc));
+                    if lo >= hi {
+                        continue;
+                    }
+                    let mut dst = out.rb_mut().submatrix_mut(r0, lo - start, cr, hi - lo);
+                    if transposed {
+                        // The implicit super-diagonal of a symmetric
+                        // tridiagonal: its columns are rows of the stored block.
+                        dst.copy_from(child.to_dense().transpose().subcols(lo - c0, hi - lo));
+                    } else {
+                        child.write_columns(lo - c0, dst);
+                    }
+                }
+            }
+        }
+    }
+
     /// Writes the block into `out`, which must have its shape and be zero
     /// wherever the block is zero (only non-zero sub-blocks are written).
     pub(crate) fn write_dense(&self, mut out: MatMut<'_, f64>) {
@@ -59,6 +124,7 @@ impl Block {
                 }
             }
             Block::Dense(m) => out.copy_from(m),
+            Block::LowRank(l) => l.write_dense(out),
             Block::Diag(d) => {
                 let (mut r, mut c) = (0, 0);
                 for b in &d.blocks {

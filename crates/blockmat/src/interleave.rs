@@ -64,7 +64,7 @@ pub fn infer_nesting(grid: &Grid) -> Result<Nesting> {
             match b {
                 Block::Zero { .. } => {}
                 Block::Identity { .. } => ties.push((i, j)),
-                Block::Dense(_) => return Err(dense_leaf()),
+                Block::Dense(_) | Block::LowRank(_) => return Err(dense_leaf()),
                 _ => {
                     set(&mut rows[i], b.row_partition())?;
                     set(&mut cols[j], b.col_partition())?;
@@ -196,7 +196,7 @@ pub fn interleave_with(grid: &Grid, nesting: &Nesting) -> Result<Block> {
             };
             match b {
                 Block::Zero { .. } => {}
-                Block::Dense(_) => return Err(dense_leaf()),
+                Block::Dense(_) | Block::LowRank(_) => return Err(dense_leaf()),
                 Block::Identity { scale, .. } => {
                     if rp != cp {
                         return Err(BlockError::PartitionMismatch { op: OP, left: rp.clone(), right: cp.clone() });

@@ -1,6 +1,6 @@
 //! Hierarchical block-partitioned matrices.
 //!
-//! A [`Block`] is a leaf (dense, zero, scaled identity) or a structure
+//! A [`Block`] is a leaf (dense, zero, scaled identity, low-rank) or a structure
 //! (block-diagonal, bidiagonal, tridiagonal, grid) whose entries are
 //! `Block`s again, to any depth. Structured algorithms are written once, in
 //! block terms, and run faer kernels at the leaves.
@@ -16,6 +16,7 @@ mod blockvec;
 mod dense;
 mod error;
 mod interleave;
+mod low_rank;
 mod pattern;
 mod solve;
 mod structure;
@@ -25,6 +26,7 @@ pub use block::{offsets, Bidiag, Block, BlockDiag, Grid, Side, Tridiag};
 pub use blockvec::{interleave_indices, BlockVec};
 pub use error::{BlockError, Result};
 pub use interleave::{infer_nesting, interleave, interleave_symmetric, interleave_with, Nesting};
+pub use low_rank::LowRank;
 pub use pattern::{Pattern, SvgOptions};
 
 #[doc = include_str!("../../../docs/blockmat-tutorial.md")]

@@ -195,7 +195,15 @@ impl Pattern {
                     (0..*n).for_each(|i| set(self, i, i));
                 }
             }
-            Block::Dense(m) => {
+            Block::Dense(_) | Block::LowRank(_) => {
+                let owned;
+                let m = match b.as_dense() {
+                    Some(m) => m,
+                    None => {
+                        owned = b.to_dense();
+                        &owned
+                    }
+                };
                 for j in 0..m.ncols() {
                     for i in 0..m.nrows() {
                         if m[(i, j)] != 0.0 {
@@ -222,7 +230,7 @@ impl Pattern {
 pub(crate) fn children(b: &Block) -> Vec<(usize, usize, &Block, bool)> {
     let mut out = Vec::new();
     match b {
-        Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) => {}
+        Block::Zero { .. } | Block::Identity { .. } | Block::Dense(_) | Block::LowRank(_) => {}
         Block::Diag(d) => out.extend(d.blocks.iter().enumerate().map(|(k, x)| (k, k, x, false))),
         Block::Bidiag(bd) => {
             out.extend(bd.diag.iter().enumerate().map(|(k, x)| (k, k, x, false)));

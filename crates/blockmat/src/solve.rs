@@ -60,6 +60,7 @@ impl Block {
                 Ok(Mat::from_fn(rhs.nrows(), rhs.ncols(), |i, j| inv * rhs[(i, j)]))
             }
             Block::Dense(m) => dense_solve(m.as_ref(), rhs, trans).ok_or(singular(0, n)),
+            Block::LowRank(_) => dense_solve(self.to_dense().as_ref(), rhs, trans).ok_or(singular(0, n)),
             Block::Diag(d) => {
                 let mut out = Mat::zeros(n, rhs.ncols());
                 let mut r = 0;

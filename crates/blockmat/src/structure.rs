@@ -36,6 +36,7 @@ impl Block {
             Block::Identity { n, scale } if *scale == 1.0 => writeln!(s, "{indent}{pos}identity {n}"),
             Block::Identity { n, scale } => writeln!(s, "{indent}{pos}identity {n} (x {scale})"),
             Block::Dense(_) => writeln!(s, "{indent}{pos}dense {r}x{c}"),
+            Block::LowRank(l) => writeln!(s, "{indent}{pos}low-rank {r}x{c} (rank <= {})", l.rank()),
             Block::Tridiag(t) if t.is_symmetric() => {
                 let l = t.len();
                 writeln!(s, "{indent}{pos}symmetric block-tridiagonal {l}x{l} blocks ({r}x{c})")

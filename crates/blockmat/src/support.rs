@@ -49,6 +49,10 @@ impl Block {
                 let len = pick(m.nrows(), m.ncols());
                 (m.nrows() > 0 && m.ncols() > 0).then_some(0..len)
             }
+            Block::LowRank(l) => {
+                let len = pick(l.left.nrows(), l.right.nrows());
+                (l.left.nrows() > 0 && l.right.nrows() > 0 && l.rank() > 0).then_some(0..len)
+            }
             // Running offsets rather than `offsets()`: the factorizations
             // ask every coupling block for its support, and must not
             // allocate per block.
@@ -123,6 +127,9 @@ impl Block {
             Block::Zero { .. } => None,
             Block::Identity { scale, .. } => (!scale.is_finite()).then_some(*scale),
             Block::Dense(m) => (0..m.ncols()).find_map(|j| first_non_finite_in(m.col(j))),
+            Block::LowRank(l) => [&l.left, &l.core, &l.right]
+                .into_iter()
+                .find_map(|m| (0..m.ncols()).find_map(|j| first_non_finite_in(m.col(j)))),
             Block::Diag(d) => d.blocks.iter().find_map(Block::first_non_finite),
             Block::Bidiag(b) => b.diag.iter().chain(&b.off).find_map(Block::first_non_finite),
             Block::Tridiag(t) => {

@@ -50,6 +50,7 @@ pub use files::{
 };
 pub use ggn::{GgnDerivatives, OutputCurvature, OutputJacobian};
 pub use layer::{Layer, LayerBlocks};
+pub use linear::LOW_RANK_MIN_INPUTS;
 pub use loss::{LossKind, LossLayer};
 pub use network::{Backward, Forward, Network};
 pub use params::Params;

@@ -60,6 +60,18 @@ pub(crate) fn init_linear(rng: &mut ChaCha8Rng, out: &mut [f64], inp: usize) {
     }
 }
 
+/// Layers reading at least this many inputs, and at least four times as
+/// many as the batch has samples, keep their units' weight blocks
+/// `Z^T diag(c_k) Z` as low-rank factors (`in x batch`) instead of dense
+/// `in x in` matrices: a first layer reading 784 pixels would otherwise
+/// store 32 blocks of 785 x 785 (158 MB at batch 8) of rank at most 8.
+pub const LOW_RANK_MIN_INPUTS: usize = 64;
+
+/// Whether [`unitwise_hessian`] stores the weight blocks as factors.
+pub(crate) fn low_rank_units(inp: usize, batch: usize) -> bool {
+    inp >= LOW_RANK_MIN_INPUTS && inp >= 4 * batch
+}
+
 /// `A = d2/dx dx of sum_{s,k} c_sk u_sk(x)`-type Hessians that are
 /// block-diagonal over output units: unit `k` owns `sum_s c_sk z~_s z~_s^T`
 /// with `z~_s = (z_s, 1)` when there is a bias.
@@ -67,8 +79,11 @@ pub(crate) fn init_linear(rng: &mut ChaCha8Rng, out: &mut [f64], inp: usize) {
 /// Without a bias the result is `Diag_k(in x in)`. With a bias the flat order
 /// puts all of `W` before the bias, so the result is the 2x2 grid
 /// `[[Diag_k(in x in), Diag_k(in x 1)], [Diag_k(1 x in), Diag_k(1 x 1)]]`.
+/// The `in x in` blocks are low-rank leaves `Z^T diag(c_k) Z` for wide
+/// inputs ([`LOW_RANK_MIN_INPUTS`]), dense otherwise.
 pub(crate) fn unitwise_hessian(z: MatRef<'_, f64>, c: MatRef<'_, f64>, bias: bool) -> Block {
     let (batch, inp, out) = (z.nrows(), z.ncols(), c.ncols());
+    let factors = low_rank_units(inp, batch).then(|| z.transpose().to_owned());
     let mut ww = Vec::with_capacity(out);
     let mut cols = Vec::with_capacity(out);
     let mut rows = Vec::with_capacity(out);
@@ -80,9 +95,18 @@ pub(crate) fn unitwise_hessian(z: MatRef<'_, f64>, c: MatRef<'_, f64>, bias: boo
                 scaled[(s, j)] = c[(s, k)] * z[(s, j)];
             }
         }
-        let mut a = Mat::<f64>::zeros(inp, inp);
-        matmul(a.as_mut(), Accum::Replace, z.transpose(), scaled.as_ref(), 1.0, Par::Seq);
-        ww.push(Block::dense(a));
+        match &factors {
+            Some(zt) => {
+                let core = Mat::from_fn(batch, batch, |s, t| if s == t { c[(s, k)] } else { 0.0 });
+                let unit = Block::low_rank(zt.clone(), core, zt.clone());
+                ww.push(unit.expect("Z^T is in x batch and the core batch x batch"));
+            }
+            None => {
+                let mut a = Mat::<f64>::zeros(inp, inp);
+                matmul(a.as_mut(), Accum::Replace, z.transpose(), scaled.as_ref(), 1.0, Par::Seq);
+                ww.push(Block::dense(a));
+            }
+        }
         if bias {
             let col = Mat::from_fn(inp, 1, |j, _| (0..batch).map(|s| scaled[(s, j)]).sum::<f64>());
             rows.push(Block::dense(col.transpose().to_owned()));

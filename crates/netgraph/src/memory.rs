@@ -7,6 +7,7 @@
 //! wrap nor panic before it can be refused.
 
 use crate::error::{NetError, Result};
+use crate::linear::low_rank_units;
 use crate::network::Network;
 use crate::spec::{LayerSpec, LossSpec, NetSpec};
 
@@ -57,8 +58,13 @@ fn linear_params(inp: usize, out: usize, bias: bool) -> u128 {
 
 /// Stored entries of `A` for a unitwise Hessian (`out` blocks `in x in`,
 /// plus the bias row, column and scalar of each unit).
-fn unitwise_entries(inp: usize, out: usize, bias: bool) -> u128 {
-    let ww = (out as u128).saturating_mul(mul(inp, inp));
+fn unitwise_entries(inp: usize, out: usize, bias: bool, batch: usize) -> u128 {
+    let unit = if low_rank_units(inp, batch) {
+        mul(inp, batch).saturating_mul(2).saturating_add(mul(batch, batch))
+    } else {
+        mul(inp, inp)
+    };
+    let ww = (out as u128).saturating_mul(unit);
     let extra = if bias { (out as u128).saturating_mul(2 * inp as u128 + 1) } else { 0 };
     ww.saturating_add(extra)
 }
@@ -76,10 +82,12 @@ fn spec_layer_entries(inp: usize, out: usize, bias: bool, batch: usize, loss: Op
         None => (
             b.saturating_mul(out as u128).saturating_mul(p),
             if input { b.saturating_mul(mul(out, inp)) } else { 0 },
-            unitwise_entries(inp, out, bias),
+            unitwise_entries(inp, out, bias, batch),
         ),
         Some(LossSpec::CrossEntropy { .. }) => (p, if input { mul(batch, inp) } else { 0 }, p.saturating_mul(p)),
-        Some(LossSpec::Mse { .. }) => (p, if input { mul(batch, inp) } else { 0 }, unitwise_entries(inp, out, bias)),
+        Some(LossSpec::Mse { .. }) => {
+            (p, if input { mul(batch, inp) } else { 0 }, unitwise_entries(inp, out, bias, batch))
+        }
     };
     [dx, dz, a, g, e].into_iter().fold(0u128, u128::saturating_add)
 }

@@ -229,3 +229,31 @@ fn first_blocks_keep_dx_and_a_and_drop_the_input_derivatives() {
         }
     }
 }
+
+/// A layer reading many inputs keeps its units' weight blocks as low-rank
+/// factors (`Z^T diag(c_k) Z`); they must be the same second derivatives
+/// (finite differences), and the layer must still store dense blocks when
+/// the batch is too large for the factors to pay.
+#[test]
+fn wide_inputs_keep_unit_blocks_as_factors() {
+    let none = Targets::Classes(vec![]);
+    let inp = netgraph::LOW_RANK_MIN_INPUTS + 6;
+    for bias in [false, true] {
+        let layer = Dense::new(inp, 3, Activation::Tanh, bias);
+        check(&layer, 4, 0.8, TOL, &none, 3);
+        let mse = LossLayer::new(inp, 2, bias, LossKind::Mse);
+        check(&mse, 5, 0.8, TOL, &Targets::Values(uniform_mat(&mut rng(6), 3, 2, 1.0)), 3);
+        let kinds = |batch: usize| {
+            let mut r = rng(7);
+            let x = uniform_vec(&mut r, layer.num_params(), 0.8);
+            let z = uniform_mat(&mut r, batch, inp, 1.5);
+            let b = uniform_vec(&mut r, layer.output_len(batch), 1.0);
+            let a = layer.blocks(&x, z.as_ref(), &none, &b).a;
+            let units = if bias { a.as_grid().unwrap().blocks()[0].clone() } else { a };
+            units.as_diag().unwrap().blocks().iter().map(|u| u.kind()).collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(3), vec!["low-rank"; 3]);
+        // 4 x 18 samples exceed the inputs: dense.
+        assert_eq!(kinds(18), vec!["dense"; 3]);
+    }
+}

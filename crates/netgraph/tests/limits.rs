@@ -30,6 +30,9 @@ fn stored(b: &Block) -> u128 {
     if let Some(m) = b.as_dense() {
         return (m.nrows() * m.ncols()) as u128;
     }
+    if let Some(l) = b.as_low_rank() {
+        return [l.left(), l.core(), l.right()].iter().map(|m| (m.nrows() * m.ncols()) as u128).sum();
+    }
     if let Some(d) = b.as_diag() {
         return d.blocks().iter().map(stored).sum();
     }
@@ -60,6 +63,8 @@ fn derivative_bytes_match_the_stored_blocks() {
         ),
         Network::new(4, vec![], LossSpec::Mse { outputs: 2, bias: false }),
         Network::new(1, vec![dense(1), dense(3), dense(2)], LossSpec::CrossEntropy { classes: 3, bias: false }),
+        // Wide enough for low-rank unit blocks at every batch below.
+        Network::new(70, vec![dense(2)], LossSpec::CrossEntropy { classes: 2, bias: true }),
     ];
     for (i, net) in cases.into_iter().enumerate() {
         let net = net.unwrap();

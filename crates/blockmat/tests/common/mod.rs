@@ -24,9 +24,15 @@ pub fn rand_sizes(rng: &mut ChaCha8Rng, n: usize) -> Vec<usize> {
 
 /// A random leaf of shape `r x c` (identity only when square).
 pub fn rand_leaf(rng: &mut ChaCha8Rng, r: usize, c: usize) -> Block {
-    match rng.random_range(0..4) {
+    match rng.random_range(0..5) {
         0 => Block::zeros(r, c),
         1 if r == c => Block::scaled_identity(r, rng.random_range(-2.0..2.0)),
+        4 => {
+            // A product of rank at most k (k may exceed the shape, or be 0).
+            let k = rng.random_range(0..=2);
+            let (left, core, right) = (rand_mat(rng, r, k), rand_mat(rng, k, k), rand_mat(rng, c, k));
+            Block::low_rank(left, core, right).expect("inner sizes agree")
+        }
         _ => Block::dense(rand_mat(rng, r, c)),
     }
 }
@@ -105,6 +111,7 @@ pub fn rand_like(rng: &mut ChaCha8Rng, b: &Block) -> Block {
         Block::Zero { rows, cols } => rand_leaf(rng, *rows, *cols),
         Block::Identity { n, .. } => rand_leaf(rng, *n, *n),
         Block::Dense(m) => rand_leaf(rng, m.nrows(), m.ncols()),
+        Block::LowRank(_) => rand_leaf(rng, b.nrows(), b.ncols()),
         Block::Diag(d) => Block::block_diag(d.blocks().iter().map(|x| rand_like(rng, x)).collect()),
         Block::Bidiag(bd) => Block::bidiag(
             bd.side(),

@@ -8,7 +8,7 @@
 //! has no structure `blockmat` can show (a user layer, the cross-entropy
 //! loss) is one group, factored densely.
 
-use blockmat::Block;
+use blockmat::{Block, LowRank};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
@@ -26,12 +26,73 @@ pub(crate) struct Groups<'a> {
 /// first layer's `785 x 785` unit blocks would cost more than that.
 pub(crate) const IN_PLACE_MIN: usize = super::projected::MIN_SIZE;
 
-/// The block of `A_l` on one group: a dense copy, or the dense pieces of
-/// the layer's blocks it is made of, each at its offset in the group.
+/// The block of `A_l` on one group: a dense copy, or the pieces of the
+/// layer's blocks it is made of, each at its offset in the group.
 #[derive(Debug, Clone)]
 pub(crate) enum GroupBlock<'a> {
     Owned(Mat<f64>),
-    Parts { size: usize, parts: Vec<(usize, usize, MatRef<'a, f64>)> },
+    Parts { size: usize, parts: Vec<(usize, usize, Part<'a>)> },
+}
+
+/// A piece of a group's block as the layer stored it: dense, or low-rank
+/// factors (a wide layer's `Z^T diag(c) Z`, never formed densely here).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    Dense(MatRef<'a, f64>),
+    LowRank(&'a LowRank),
+}
+
+impl<'a> Part<'a> {
+    /// The piece a leaf is, `None` for other blocks.
+    fn of(b: &'a Block) -> Option<Part<'a>> {
+        match (b.as_dense(), b.as_low_rank()) {
+            (Some(m), _) => Some(Part::Dense(m.as_ref())),
+            (_, Some(l)) => Some(Part::LowRank(l)),
+            _ => None,
+        }
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            Part::Dense(m) => m.shape(),
+            Part::LowRank(l) => (l.left().nrows(), l.right().nrows()),
+        }
+    }
+
+    /// Columns `start..start + out.ncols()` into `out`.
+    fn columns_into(&self, start: usize, mut out: MatMut<'_, f64>) {
+        let w = out.ncols();
+        match self {
+            Part::Dense(m) => out.copy_from(m.subcols(start, w)),
+            Part::LowRank(l) => {
+                let mut lc = Mat::<f64>::zeros(l.left().nrows(), l.core().ncols());
+                matmul(lc.as_mut(), Accum::Replace, l.left(), l.core(), 1.0, Par::Seq);
+                matmul(out, Accum::Replace, lc.as_ref(), l.right().subrows(start, w).transpose(), 1.0, Par::Seq);
+            }
+        }
+    }
+
+    /// `out += self q`.
+    fn mul_add(&self, q: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        match self {
+            Part::Dense(m) => matmul(out, Accum::Add, *m, q, 1.0, Par::Seq),
+            Part::LowRank(l) => {
+                let mut rq = Mat::<f64>::zeros(l.right().ncols(), q.ncols());
+                matmul(rq.as_mut(), Accum::Replace, l.right().transpose(), q, 1.0, Par::Seq);
+                let mut crq = Mat::<f64>::zeros(l.core().nrows(), q.ncols());
+                matmul(crq.as_mut(), Accum::Replace, l.core(), rq.as_ref(), 1.0, Par::Seq);
+                matmul(out, Accum::Add, l.left(), crq.as_ref(), 1.0, Par::Seq);
+            }
+        }
+    }
+
+    /// The piece as a dense matrix.
+    fn to_owned(self) -> Mat<f64> {
+        let (r, c) = self.shape();
+        let mut m = Mat::<f64>::zeros(r, c);
+        self.columns_into(0, m.as_mut());
+        m
+    }
 }
 
 impl GroupBlock<'_> {
@@ -49,7 +110,8 @@ impl GroupBlock<'_> {
             GroupBlock::Parts { size, parts } => {
                 let mut m = Mat::<f64>::zeros(size, size);
                 for (i, j, p) in parts {
-                    m.as_mut().submatrix_mut(i, j, p.nrows(), p.ncols()).copy_from(p);
+                    let (r, c) = p.shape();
+                    p.columns_into(0, m.as_mut().submatrix_mut(i, j, r, c));
                 }
                 m
             }
@@ -64,10 +126,10 @@ impl GroupBlock<'_> {
             GroupBlock::Parts { parts, .. } => {
                 out.fill(0.0);
                 for &(i, j, p) in parts {
-                    let (lo, hi) = (start.max(j), (start + w).min(j + p.ncols()));
+                    let (r, c) = p.shape();
+                    let (lo, hi) = (start.max(j), (start + w).min(j + c));
                     if lo < hi {
-                        let src = p.subcols(lo - j, hi - lo);
-                        out.as_mut().submatrix_mut(i, lo - start, p.nrows(), hi - lo).copy_from(src);
+                        p.columns_into(lo - j, out.as_mut().submatrix_mut(i, lo - start, r, hi - lo));
                     }
                 }
             }
@@ -81,8 +143,8 @@ impl GroupBlock<'_> {
             GroupBlock::Parts { parts, .. } => {
                 out.fill(0.0);
                 for &(i, j, p) in parts {
-                    let dst = out.as_mut().subrows_mut(i, p.nrows());
-                    matmul(dst, Accum::Add, p, q.subrows(j, p.ncols()), 1.0, Par::Seq);
+                    let (r, c) = p.shape();
+                    p.mul_add(q.subrows(j, c), out.as_mut().subrows_mut(i, r));
                 }
             }
         }
@@ -98,23 +160,88 @@ impl GroupBlock<'_> {
         };
         let (mut big, mut dev) = (0.0f64, 0.0f64);
         for &(i, j, p) in parts {
-            let mirror = if (i, j) == (j, i) && p.nrows() == p.ncols() {
+            let (r, c) = p.shape();
+            let mirror = if (i, j) == (j, i) && r == c {
                 Some(p)
             } else {
-                parts
-                    .iter()
-                    .find(|&&(i2, j2, p2)| (i2, j2) == (j, i) && p2.shape() == (p.ncols(), p.nrows()))
-                    .map(|x| x.2)
+                parts.iter().find(|&&(i2, j2, p2)| (i2, j2) == (j, i) && p2.shape() == (c, r)).map(|x| x.2)
             };
-            let (b, d) = match mirror {
-                Some(mirror) => transpose_deviation(p, mirror),
+            let (b, d) = match (p, mirror) {
+                (Part::Dense(p), Some(Part::Dense(mirror))) => transpose_deviation(p, mirror),
+                (Part::LowRank(l), Some(Part::LowRank(m))) if std::ptr::eq(l, m) => low_rank_stats(l),
+                (p, Some(mirror)) => {
+                    // A low-rank piece facing another piece: the layers
+                    // never store one, so densifying it is good enough.
+                    let (p, mirror) = (p.to_owned(), mirror.to_owned());
+                    transpose_deviation(p.as_ref(), mirror.as_ref())
+                }
                 // No mirror piece: it is zero there.
-                None => (p.norm_max(), p.norm_max()),
+                (p, None) => {
+                    let big = match p {
+                        Part::Dense(m) => m.norm_max(),
+                        Part::LowRank(_) => p.to_owned().norm_max(),
+                    };
+                    (big, big)
+                }
             };
             big = big.max(b);
             dev = dev.max(d);
         }
         (big, dev)
+    }
+}
+
+/// Largest `|a[i, j]|` and largest `|a[i, j] - a[j, i]|` of a square
+/// low-rank piece `L C R^T`, formed a panel of columns at a time (`O(n^2 r)`
+/// flops, nothing of size `n^2` stored). With `R = L` the asymmetry is the
+/// core's, carried through `L`: bounded by `|C - C^T|_max (max_i ||L_i||_1)^2`.
+fn low_rank_stats(l: &LowRank) -> (f64, f64) {
+    let n = l.left().nrows();
+    let part = Part::LowRank(l);
+    let panel = 64.min(n.max(1));
+    let mut buf = Mat::<f64>::zeros(n, panel);
+    let mut big = 0.0f64;
+    let symmetric_factors = l.left() == l.right();
+    let mut dev = 0.0f64;
+    let mut mirror = if symmetric_factors { Mat::<f64>::zeros(0, 0) } else { Mat::<f64>::zeros(n, panel) };
+    let transposed = LowRankT(l);
+    for start in (0..n).step_by(panel) {
+        let w = panel.min(n - start);
+        let mut p = buf.as_mut().subcols_mut(0, w);
+        part.columns_into(start, p.as_mut());
+        big = big.max(p.norm_max());
+        if !symmetric_factors {
+            let mut m = mirror.as_mut().subcols_mut(0, w);
+            transposed.columns_into(start, m.as_mut());
+            for j in 0..w {
+                for i in 0..n {
+                    dev = dev.max((p[(i, j)] - m[(i, j)]).abs());
+                }
+            }
+        }
+    }
+    if symmetric_factors {
+        let c = l.core();
+        let core_dev = (0..c.nrows())
+            .flat_map(|i| (0..c.ncols()).map(move |j| (i, j)))
+            .map(|(i, j)| (c[(i, j)] - c[(j, i)]).abs())
+            .fold(0.0f64, f64::max);
+        let row = (0..n).map(|i| l.left().row(i).iter().map(|v| v.abs()).sum::<f64>()).fold(0.0f64, f64::max);
+        dev = core_dev * row * row;
+    }
+    (big, dev)
+}
+
+/// The transpose `R C^T L^T` of a low-rank piece, by columns.
+struct LowRankT<'a>(&'a LowRank);
+
+impl LowRankT<'_> {
+    fn columns_into(&self, start: usize, out: MatMut<'_, f64>) {
+        let l = self.0;
+        let w = out.ncols();
+        let mut rc = Mat::<f64>::zeros(l.right().nrows(), l.core().nrows());
+        matmul(rc.as_mut(), Accum::Replace, l.right(), l.core().transpose(), 1.0, Par::Seq);
+        matmul(out, Accum::Replace, rc.as_ref(), l.left().subrows(start, w).transpose(), 1.0, Par::Seq);
     }
 }
 
@@ -210,10 +337,8 @@ impl<'a> Groups<'a> {
                         out.extend(singletons(n, 0.0), at);
                     } else {
                         out.members.push((at..at + n).collect());
-                        out.blocks.push(match b.as_dense() {
-                            Some(m) if n >= IN_PLACE_MIN => {
-                                GroupBlock::Parts { size: n, parts: vec![(0, 0, m.as_ref())] }
-                            }
+                        out.blocks.push(match Part::of(b) {
+                            Some(p) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts: vec![(0, 0, p)] },
                             _ => GroupBlock::Owned(b.to_dense()),
                         });
                     }
@@ -247,8 +372,8 @@ fn singletons<'a>(p: usize, value: f64) -> Groups<'a> {
 
 fn whole(a: &Block) -> Groups<'_> {
     let n = a.nrows();
-    let block = match a.as_dense() {
-        Some(m) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts: vec![(0, 0, m.as_ref())] },
+    let block = match Part::of(a) {
+        Some(p) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts: vec![(0, 0, p)] },
         _ => GroupBlock::Owned(a.to_dense()),
     };
     Groups { members: vec![(0..n).collect()], blocks: vec![block] }
@@ -314,8 +439,12 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups<'_>> {
                 parts.push((local[i], local[j], part));
             }
         }
-        let borrowed: Option<Vec<_>> =
-            parts.iter().map(|&(i, j, p)| p.as_dense().map(|m| (i, j, m.as_ref()))).collect();
+        // Low-rank pieces only on the group's diagonal, where they are
+        // their own mirror (the layers store them there).
+        let borrowed: Option<Vec<_>> = parts
+            .iter()
+            .map(|&(i, j, p)| Part::of(p).filter(|q| i == j || matches!(q, Part::Dense(_))).map(|q| (i, j, q)))
+            .collect();
         let block = match borrowed {
             Some(parts) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts },
             _ => {
@@ -365,13 +494,22 @@ mod tests {
         }
         for (k, (m, block)) in g.members.iter().zip(g.blocks).enumerate() {
             let (big, dev) = block.magnitude_and_asymmetry();
+            let low_rank = matches!(&block, GroupBlock::Parts { parts, .. }
+                if parts.iter().any(|p| matches!(p.2, Part::LowRank(_))));
             let block = block.into_owned();
             assert_eq!(big, block.norm_max(), "group {k}");
             let brute = (0..block.nrows())
                 .flat_map(|i| (0..block.ncols()).map(move |j| (i, j)))
                 .map(|(i, j)| (block[(i, j)] - block[(j, i)]).abs())
                 .fold(0.0f64, f64::max);
-            assert_eq!(dev, brute, "group {k}");
+            if low_rank {
+                // The factors' own asymmetry (none for `Z^T diag(c) Z`); the
+                // densified block adds the rounding of its `batch`-term
+                // products, a few ulps of its largest entry.
+                assert!(dev <= brute && brute <= 16.0 * f64::EPSILON * big, "group {k}: {dev} vs {brute}");
+            } else {
+                assert_eq!(dev, brute, "group {k}");
+            }
             assert_eq!(block.nrows(), m.len(), "group {k}");
             for (a, &i) in m.iter().enumerate() {
                 for (b, &j) in m.iter().enumerate() {
@@ -411,6 +549,9 @@ mod tests {
             let d = net.derivatives(&net.init_params(5), &Batch::random_regression(80, 2, 5, 6)).unwrap();
             let g = Groups::of(&d.layers[0].a);
             assert!(g.blocks.iter().all(|b| matches!(b, GroupBlock::Parts { .. })), "bias {bias}");
+            // 80 inputs at batch 5: the layer stored its weight blocks as factors.
+            let low_rank = |b: &GroupBlock<'_>| matches!(b, GroupBlock::Parts { parts, .. } if matches!(parts[0].2, Part::LowRank(_)));
+            assert!(g.blocks.iter().all(low_rank), "bias {bias}");
             assert_eq!(check(&d.layers[0].a), 3);
         }
         let mut m = Mat::from_fn(70, 70, |i, j| ((i * j) % 11) as f64 - 5.0);
@@ -419,6 +560,35 @@ mod tests {
         let g = Groups::of(&whole);
         assert_eq!(g.blocks[0].magnitude_and_asymmetry(), (m.norm_max(), 0.25));
         assert_eq!(GroupBlock::Owned(m.clone()).magnitude_and_asymmetry(), (m.norm_max(), 0.25));
+        // Low-rank blocks: with different factors the asymmetry is measured
+        // on the formed panels; with equal ones it is bounded through the
+        // core's (here 0.5 at (0, 2)).
+        let f = |s: usize| Mat::from_fn(70, 3, move |i, j| (((i + 3) * (j + s)) % 7) as f64 - 3.0);
+        let core = Mat::from_fn(3, 3, |i, j| {
+            if (i, j) == (0, 2) {
+                1.5
+            } else if i == j {
+                2.0
+            } else {
+                1.0
+            }
+        });
+        for (left, right) in [(f(1), f(2)), (f(1), f(1))] {
+            let b = Block::low_rank(left.clone(), core.clone(), right.clone()).unwrap();
+            let d = b.to_dense();
+            let brute = (0..70)
+                .flat_map(|i| (0..70).map(move |j| (i, j)))
+                .map(|(i, j)| (d[(i, j)] - d[(j, i)]).abs())
+                .fold(0.0f64, f64::max);
+            let (big, dev) = Groups::of(&b).blocks[0].magnitude_and_asymmetry();
+            assert_eq!(big, d.norm_max());
+            assert!(brute > 1.0, "not a test");
+            if left == right {
+                assert!(dev >= brute, "{dev} < {brute}");
+            } else {
+                assert_eq!(dev, brute);
+            }
+        }
     }
 
     #[test]

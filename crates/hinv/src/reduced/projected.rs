@@ -25,6 +25,8 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use tridiag::{BlockDiagLdlt, FactorParams, TridiagError};
 
 use super::groups::GroupBlock;
+#[cfg(test)]
+use super::groups::Part;
 
 /// A residual above this fraction of `||A_g||_F` is not rounding: the
 /// block is not of the rank its `Dx` rows span (a layer whose second
@@ -222,7 +224,13 @@ mod tests {
         assert!(project(&GroupBlock::Owned(wide), dw.as_ref(), 1.0, &fp).is_none(), "rank too high to pay");
         a[(5, 5)] += 1e-6;
         assert!(
-            project(&GroupBlock::Parts { size: 100, parts: vec![(0, 0, a.as_ref())] }, d.as_ref(), 1.0, &fp).is_none(),
+            project(
+                &GroupBlock::Parts { size: 100, parts: vec![(0, 0, Part::Dense(a.as_ref()))] },
+                d.as_ref(),
+                1.0,
+                &fp
+            )
+            .is_none(),
             "full rank beyond Dx's rows"
         );
     }

@@ -1,0 +1,130 @@
+//! A leaf stored by the factors of a low-rank product.
+//!
+//! A dense layer's unit block of the second derivative is `U^T C U`, with
+//! `U` the layer's inputs (one row per sample) and `C` diagonal: a first
+//! layer reading 784 pixels has 32 such blocks of `785 x 785` but rank at
+//! most the batch size. Stored as factors they take `n r` numbers instead
+//! of `n^2`, and a product with them costs `O(n r)`.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+use crate::block::Block;
+use crate::error::{BlockError, Result};
+
+/// `left * core * right^T` (`m x n`), with `left` `m x r`, `core` `r x s`
+/// and `right` `n x s`.
+#[derive(Debug, Clone)]
+pub struct LowRank {
+    pub(crate) left: Mat<f64>,
+    pub(crate) core: Mat<f64>,
+    pub(crate) right: Mat<f64>,
+}
+
+impl LowRank {
+    /// The left factor (`m x r`).
+    pub fn left(&self) -> MatRef<'_, f64> {
+        self.left.as_ref()
+    }
+
+    /// The core (`r x s`).
+    pub fn core(&self) -> MatRef<'_, f64> {
+        self.core.as_ref()
+    }
+
+    /// The right factor (`n x s`).
+    pub fn right(&self) -> MatRef<'_, f64> {
+        self.right.as_ref()
+    }
+
+    /// The rank bound `min(r, s)`.
+    pub fn rank(&self) -> usize {
+        self.core.nrows().min(self.core.ncols())
+    }
+
+    /// `out += alpha * op(self) * x`, through the factors: `O((m + n) r k)`.
+    pub(crate) fn apply(&self, out: MatMut<'_, f64>, x: MatRef<'_, f64>, alpha: f64, trans: bool) {
+        // op(L C R^T) = L C R^T or R C^T L^T.
+        let (first, core, last) = if trans {
+            (self.left.as_ref(), self.core.transpose(), self.right.as_ref())
+        } else {
+            (self.right.as_ref(), self.core.as_ref(), self.left.as_ref())
+        };
+        if first.ncols() == 0 || x.ncols() == 0 {
+            return;
+        }
+        let mut t = Mat::<f64>::zeros(first.ncols(), x.ncols());
+        matmul(t.as_mut(), Accum::Replace, first.transpose(), x, 1.0, Par::Seq);
+        let mut u = Mat::<f64>::zeros(core.nrows(), x.ncols());
+        matmul(u.as_mut(), Accum::Replace, core, t.as_ref(), 1.0, Par::Seq);
+        matmul(out, Accum::Add, last, u.as_ref(), alpha, Par::Seq);
+    }
+
+    /// `out <- self` (dense, `out` has the block's shape).
+    pub(crate) fn write_dense(&self, out: MatMut<'_, f64>) {
+        self.write_columns(0, out);
+    }
+
+    /// `out <- ` columns `start..start + out.ncols()` of the product.
+    pub(crate) fn write_columns(&self, start: usize, out: MatMut<'_, f64>) {
+        if self.core.nrows() == 0 || self.core.ncols() == 0 {
+            return;
+        }
+        let mut lc = Mat::<f64>::zeros(self.left.nrows(), self.core.ncols());
+        matmul(lc.as_mut(), Accum::Replace, self.left.as_ref(), self.core.as_ref(), 1.0, Par::Seq);
+        let right = self.right.as_ref().subrows(start, out.ncols());
+        matmul(out, Accum::Replace, lc.as_ref(), right.transpose(), 1.0, Par::Seq);
+    }
+
+    pub(crate) fn transpose(&self) -> LowRank {
+        LowRank { left: self.right.clone(), core: self.core.transpose().to_owned(), right: self.left.clone() }
+    }
+
+    pub(crate) fn scale(&self, alpha: f64) -> LowRank {
+        LowRank { left: self.left.clone(), core: &self.core * faer::Scale(alpha), right: self.right.clone() }
+    }
+}
+
+impl Block {
+    /// `left * core * right^T` stored by its factors (`left` `m x r`,
+    /// `core` `r x s`, `right` `n x s`): an `m x n` leaf of rank at most
+    /// `min(r, s)`.
+    ///
+    /// # Errors
+    /// [`BlockError::ShapeMismatch`] when the inner sizes differ.
+    ///
+    /// ```
+    /// use blockmat::Block;
+    /// use faer::Mat;
+    /// // u c u^T with u = (1, 2)^T and c = 3.
+    /// let u = Mat::from_fn(2, 1, |i, _| (i + 1) as f64);
+    /// let b = Block::low_rank(u.clone(), Mat::from_fn(1, 1, |_, _| 3.0), u).unwrap();
+    /// assert_eq!(b.to_dense()[(1, 1)], 12.0);
+    /// assert_eq!(b.kind(), "low-rank");
+    /// ```
+    pub fn low_rank(left: Mat<f64>, core: Mat<f64>, right: Mat<f64>) -> Result<Block> {
+        if left.ncols() != core.nrows() {
+            return Err(BlockError::ShapeMismatch {
+                op: "low_rank (left x core)",
+                left: left.shape(),
+                right: core.shape(),
+            });
+        }
+        if right.ncols() != core.ncols() {
+            return Err(BlockError::ShapeMismatch {
+                op: "low_rank (core x right^T)",
+                left: core.shape(),
+                right: (right.ncols(), right.nrows()),
+            });
+        }
+        Ok(Block::LowRank(LowRank { left, core, right }))
+    }
+
+    /// The factors, when this is a [`Block::LowRank`] leaf.
+    pub fn as_low_rank(&self) -> Option<&LowRank> {
+        match self {
+            Block::LowRank(l) => Some(l),
+            _ => None,
+        }
+    }
+}
