@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::activation::Activation;
 use crate::batch::Targets;
 use crate::layer::{first_layer_blocks, Layer, LayerBlocks};
-use crate::linear::{affine, init_linear, input_grad, param_grad, unitwise_hessian, weights};
+use crate::linear::{affine, init_linear, input_grad, param_grad, unitwise_hessian, unitwise_jacobian, weights};
 
 /// A dense layer with an elementwise activation, optionally residual.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,22 +135,11 @@ impl Dense {
         let b = MatRef::from_row_major_slice(b_out, batch, out);
         let c = Mat::from_fn(batch, out, |s, k| b[(s, k)] * d2[(s, k)]);
 
-        let mut dx = Mat::<f64>::zeros(batch * out, p);
-        for s in 0..batch {
-            for k in 0..out {
-                let row = s * out + k;
-                for j in 0..inp {
-                    dx[(row, k * inp + j)] = d1[(s, k)] * z[(s, j)];
-                }
-                if self.bias {
-                    dx[(row, out * inp + k)] = d1[(s, k)];
-                }
-            }
-        }
+        let dx = unitwise_jacobian(d1.as_ref(), z, self.bias);
 
         let a = unitwise_hessian(z, c.as_ref(), self.bias);
         if !input {
-            return first_layer_blocks(Block::dense(dx), a, batch * inp);
+            return first_layer_blocks(dx, a, batch * inp);
         }
 
         let dz = (0..batch)
@@ -197,6 +186,6 @@ impl Dense {
             })
             .collect();
 
-        LayerBlocks { dx: Block::dense(dx), dz: Block::block_diag(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
+        LayerBlocks { dx, dz: Block::block_diag(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
     }
 }

@@ -7,7 +7,7 @@
 //! wrap nor panic before it can be refused.
 
 use crate::error::{NetError, Result};
-use crate::linear::low_rank_units;
+use crate::linear::{low_rank_units, structured_jacobian};
 use crate::network::Network;
 use crate::spec::{LayerSpec, LossSpec, NetSpec};
 
@@ -80,7 +80,11 @@ fn spec_layer_entries(inp: usize, out: usize, bias: bool, batch: usize, loss: Op
     let e = if input { b.saturating_mul(mul(inp, inp)) } else { 0 };
     let (dx, dz, a) = match loss {
         None => (
-            b.saturating_mul(out as u128).saturating_mul(p),
+            if structured_jacobian(batch, out, p as usize) {
+                b.saturating_mul(out as u128).saturating_mul(p / out.max(1) as u128)
+            } else {
+                b.saturating_mul(out as u128).saturating_mul(p)
+            },
             if input { b.saturating_mul(mul(out, inp)) } else { 0 },
             unitwise_entries(inp, out, bias, batch),
         ),

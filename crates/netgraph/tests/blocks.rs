@@ -231,9 +231,10 @@ fn first_blocks_keep_dx_and_a_and_drop_the_input_derivatives() {
 }
 
 /// A layer reading many inputs keeps its units' weight blocks as low-rank
-/// factors (`Z^T diag(c_k) Z`); they must be the same second derivatives
-/// (finite differences), and the layer must still store dense blocks when
-/// the batch is too large for the factors to pay.
+/// factors (`Z^T diag(c_k) Z`) and a large `Dx` by its row vectors; they
+/// must be the same derivatives (finite differences), and the layer must
+/// still store dense blocks when the batch is too large for the factors to
+/// pay.
 #[test]
 fn wide_inputs_keep_unit_blocks_as_factors() {
     let none = Targets::Classes(vec![]);
@@ -255,5 +256,14 @@ fn wide_inputs_keep_unit_blocks_as_factors() {
         assert_eq!(kinds(3), vec!["low-rank"; 3]);
         // 4 x 18 samples exceed the inputs: dense.
         assert_eq!(kinds(18), vec!["dense"; 3]);
+        // Sixteen units at batch 6: Dx (96 x 16 (in + 1)) is stored by its
+        // row vectors, and must still be the same derivative.
+        let wide = Dense::new(inp, 16, Activation::Tanh, bias);
+        check(&wide, 8, 0.8, TOL, &none, 6);
+        let mut r = rng(9);
+        let x = uniform_vec(&mut r, wide.num_params(), 0.8);
+        let z = uniform_mat(&mut r, 6, inp, 1.5);
+        let b = uniform_vec(&mut r, wide.output_len(6), 1.0);
+        assert_eq!(wide.blocks(&x, z.as_ref(), &none, &b).dx.kind(), "grid");
     }
 }

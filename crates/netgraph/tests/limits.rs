@@ -63,8 +63,10 @@ fn derivative_bytes_match_the_stored_blocks() {
         ),
         Network::new(4, vec![], LossSpec::Mse { outputs: 2, bias: false }),
         Network::new(1, vec![dense(1), dense(3), dense(2)], LossSpec::CrossEntropy { classes: 3, bias: false }),
-        // Wide enough for low-rank unit blocks at every batch below.
+        // Wide enough for low-rank unit blocks at every batch below, and
+        // (16 units) for a `Dx` stored by rows at batch 5.
         Network::new(70, vec![dense(2)], LossSpec::CrossEntropy { classes: 2, bias: true }),
+        Network::new(70, vec![dense(16)], LossSpec::CrossEntropy { classes: 2, bias: true }),
     ];
     for (i, net) in cases.into_iter().enumerate() {
         let net = net.unwrap();
@@ -153,10 +155,11 @@ fn deep_spec_file_is_refused_before_building() {
 #[test]
 fn derivative_memory_is_checked_before_the_passes() {
     let net = Network::new(64, vec![dense(64)], LossSpec::CrossEntropy { classes: 2, bias: false }).unwrap();
-    // Dx of the hidden layer alone: batch * 64 * 4160 entries.
+    // Dx of the hidden layer alone: batch * 64 * 65 entries (one row
+    // vector per sample and unit), 8 bytes each.
     let batch = 1usize << 40;
     let need = net.derivatives_memory(batch);
-    assert!(need > 1u128 << 60);
+    assert!(need > 8 * (batch as u128) * 64 * 65);
     let e = net.check_derivatives_memory(batch, 1 << 40).unwrap_err();
     assert!(
         e.to_string().starts_with(

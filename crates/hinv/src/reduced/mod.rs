@@ -53,7 +53,7 @@ use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
-use multipliers::{gather, touched_rows, Built, Multipliers};
+use multipliers::{Built, DxPieces, Multipliers};
 use projected::Projection;
 
 /// Largest fill of the parameters-first elimination, relative to the
@@ -279,14 +279,6 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     for &(big, _) in &stats {
         scale = scale.max(big);
     }
-    let dx_owned;
-    let dx = match b.dx.as_dense() {
-        Some(m) => m,
-        None => {
-            dx_owned = b.dx.to_dense();
-            &dx_owned
-        }
-    };
     for &(_, deviation) in &stats {
         // The layers compute A's unit blocks by products that are symmetric
         // only to rounding; judged against the lifted system's scale (as the
@@ -298,19 +290,15 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
             return Err(TridiagError::NotSymmetric { row: l, col: l, deviation, tolerance });
         }
     }
-    scale = scale.max(max_abs(dx.as_ref()));
     // Dx touches few rows per group (a dense layer: one unit's `batch`
     // rows), and every product with it goes group by group over those.
-    let touched = touched_rows(dx.as_ref(), &groups.members);
+    let dx = DxPieces::of(&b.dx, &groups.members)?;
+    scale = scale.max(dx.max_abs);
     let mut projections = Vec::with_capacity(groups.blocks.len());
     let mut blocks = Vec::with_capacity(groups.blocks.len());
     for (g, m) in groups.blocks.into_iter().enumerate() {
-        let projection = if m.size() >= projected::MIN_SIZE {
-            let d = gather(dx.as_ref(), &touched[g], &groups.members[g]);
-            projected::project(&m, d.as_ref(), eps, params)
-        } else {
-            None
-        };
+        let projection =
+            if m.size() >= projected::MIN_SIZE { projected::project(&m, dx.piece(g), eps, params) } else { None };
         match projection {
             Some((proj, t)) => {
                 blocks.push(t);
@@ -328,8 +316,8 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     let safe = ldlt.inertia().zero == 0;
     let inverses = if safe { inverses(&groups.members, &projections, &ldlt)? } else { Vec::new() };
     let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
-    let Built { multipliers: xdx, mut zfill, max_col_norm } =
-        Multipliers::build(dx.as_ref(), &groups.members, touched, safe.then_some(&solver))?;
+    let Built { multipliers: xdx, mut zfill, max_col_norm: xdx_norm } =
+        Multipliers::build(&dx, safe.then_some(&solver))?;
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
     // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.
@@ -352,11 +340,10 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         .filter_map(|(p, d)| p.as_ref().map(|p| p.residual / d.max_pivot.max(eps.abs())))
         .fold(f64::EPSILON, f64::max);
     let kappa = (cond / 8.0 * perturbation / f64::EPSILON).max(1.0);
-    let dx_rows = row_norms(dx.as_ref());
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
-    let mut z_scale = kappa * dx_rows.iter().copied().fold(0.0f64, f64::max) * max_col_norm;
-    let (mut xg, mut coupling, mut yfill) = (Mat::<f64>::zeros(dx.ncols(), 0), None, None);
+    let mut z_scale = kappa * dx.max_row_norm * xdx_norm;
+    let (mut xg, mut coupling, mut yfill) = (Mat::<f64>::zeros(b.dx.ncols(), 0), None, None);
     let mut y_scale = 0.0;
     if l > 0 {
         let g_owned;
@@ -376,10 +363,13 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
         symmetrize(y.as_mut());
-        let cf = xdx.dx_times(dx.as_ref(), &groups.members, xg.as_ref());
+        let cf = xdx.dx_times(&dx, &groups.members, xg.as_ref());
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
-        y_scale = kappa * bound(&col_norms(g.as_ref()), xg.as_ref());
-        z_scale = z_scale.max(kappa * bound(&dx_rows, xg.as_ref()));
+        // Every entry of a product `a b` sums magnitudes `|a| |b|` bounded
+        // (Cauchy–Schwarz) by a row norm of `a` times a column norm of `b`.
+        let xg_norm = max_col_norm(xg.as_ref());
+        y_scale = kappa * max_col_norm(g.as_ref()) * xg_norm;
+        z_scale = z_scale.max(kappa * dx.max_row_norm * xg_norm);
         c -= &cf;
         coupling = Some(c);
         yfill = Some(y);
@@ -461,30 +451,12 @@ fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
     }
 }
 
-/// An upper bound of every entry of `|a| |b|` (the magnitudes summed in
-/// the product `a b` before they cancel), by Cauchy–Schwarz from the row
-/// norms of `a` and the column norms of `b`: `O(size)` instead of a
-/// second product.
-fn bound(a_rows: &[f64], b: MatRef<'_, f64>) -> f64 {
-    let a = a_rows.iter().copied().fold(0.0f64, f64::max);
-    a * col_norms(b).into_iter().fold(0.0f64, f64::max)
-}
-
-fn row_norms(m: MatRef<'_, f64>) -> Vec<f64> {
-    let mut sq = vec![0.0f64; m.nrows()];
-    for j in 0..m.ncols() {
-        for (s, v) in sq.iter_mut().zip(m.col(j).iter()) {
-            *s += v * v;
-        }
-    }
-    sq.into_iter().map(f64::sqrt).collect()
-}
-
-/// Plain sums of squares: faer's overflow-safe `norm_l2` costs several
-/// times more, and an overflow here only makes the bound infinite (every
-/// count then uncertain: the safe side).
-fn col_norms(m: MatRef<'_, f64>) -> Vec<f64> {
-    (0..m.ncols()).map(|j| m.col(j).iter().map(|v| v * v).sum::<f64>().sqrt()).collect()
+/// Largest column norm, by plain sums of squares: faer's overflow-safe
+/// `norm_l2` costs several times more, and an overflow here only makes the
+/// error bounds it feeds infinite (every count then uncertain: the safe
+/// side).
+fn max_col_norm(m: MatRef<'_, f64>) -> f64 {
+    (0..m.ncols()).map(|j| m.col(j).iter().map(|v| v * v).sum::<f64>().sqrt()).fold(0.0f64, f64::max)
 }
 
 fn max_abs(m: MatRef<'_, f64>) -> f64 {

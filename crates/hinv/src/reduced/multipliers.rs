@@ -10,11 +10,81 @@
 //! without that structure (a user layer, the loss) has one group touching
 //! every row, which is the dense matrix again.
 
+use blockmat::Block;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use tridiag::TridiagError;
 
 use super::group_solver::GroupSolver;
+
+/// `Dx_l` seen group by group: the rows with a non-zero in each group's
+/// columns, and `Dx_l` on those rows and columns. Read from the layer's
+/// block a group's columns at a time, so a structured `Dx_l` (a wide layer
+/// stores one row vector per sample and unit) is never formed densely.
+#[derive(Debug)]
+pub(super) struct DxPieces {
+    /// `a_l`.
+    acts: usize,
+    /// For each group, the rows of `Dx_l` touching it.
+    rows: Vec<Vec<usize>>,
+    /// For each group, `Dx_l[rows_g, g]` (`|rows_g| x n_g`).
+    d: Vec<Mat<f64>>,
+    /// Largest `|Dx_l[i, j]|`.
+    pub(super) max_abs: f64,
+    /// Largest row norm of `Dx_l`.
+    pub(super) max_row_norm: f64,
+}
+
+impl DxPieces {
+    /// The pieces of `dx` (`a_l x p_l`) for groups `members`.
+    pub(super) fn of(dx: &Block, members: &[Vec<usize>]) -> Result<DxPieces, TridiagError> {
+        let acts = dx.nrows();
+        let widest = members.iter().map(Vec::len).max().unwrap_or(0);
+        let mut chunk = Mat::<f64>::zeros(acts, widest);
+        let mut row_sq = vec![0.0f64; acts];
+        let (mut rows, mut d) = (Vec::with_capacity(members.len()), Vec::with_capacity(members.len()));
+        let mut max_abs = 0.0f64;
+        let mut mark = vec![false; acts];
+        for cols in members {
+            let mut chunk = chunk.as_mut().subcols_mut(0, cols.len());
+            // A group's columns come in a few runs (a unit's weights, then
+            // its bias), each written in one call.
+            let mut at = 0;
+            while at < cols.len() {
+                let run = cols[at..].iter().enumerate().take_while(|&(k, &c)| c == cols[at] + k).count();
+                let dst = chunk.as_mut().subcols_mut(at, run);
+                dx.write_columns_to(cols[at], dst).map_err(|_| TridiagError::ShapeMismatch {
+                    op: "Dx columns of a parameter group",
+                    expected: (acts, cols[at] + run),
+                    found: dx.shape(),
+                })?;
+                at += run;
+            }
+            for j in 0..cols.len() {
+                for (f, v) in mark.iter_mut().zip(chunk.as_ref().col(j).iter()) {
+                    *f |= *v != 0.0;
+                }
+            }
+            let touched: Vec<usize> = (0..acts).filter(|&i| mark[i]).collect();
+            mark.iter_mut().for_each(|f| *f = false);
+            let mut piece = Mat::<f64>::zeros(touched.len(), cols.len());
+            gather_rows(chunk.as_ref(), &touched, piece.as_mut());
+            for (a, &r) in touched.iter().enumerate() {
+                row_sq[r] += piece.row(a).squared_norm_l2();
+            }
+            max_abs = max_abs.max(piece.norm_max());
+            rows.push(touched);
+            d.push(piece);
+        }
+        let max_row_norm = row_sq.into_iter().fold(0.0f64, f64::max).sqrt();
+        Ok(DxPieces { acts, rows, d, max_abs, max_row_norm })
+    }
+
+    /// Group `g`'s piece: `Dx_l` on the rows touching it and its columns.
+    pub(super) fn piece(&self, g: usize) -> MatRef<'_, f64> {
+        self.d[g].as_ref()
+    }
+}
 
 /// `A_l^-1 Dx_l^T`, group by group.
 #[derive(Debug)]
@@ -38,31 +108,23 @@ pub(super) struct Built {
 }
 
 impl Multipliers {
-    /// The multipliers of `dx` (`a_l x p_l`) for groups `members` (their
-    /// flat parameter indices) through `solver`; zero when `solve` is false
-    /// (a group's pivot is zero: the elimination is refused anyway).
-    /// `rows` are [`touched_rows`] of `dx`.
-    pub(super) fn build(
-        dx: MatRef<'_, f64>,
-        members: &[Vec<usize>],
-        rows: Vec<Vec<usize>>,
-        solver: Option<&GroupSolver<'_>>,
-    ) -> Result<Built, TridiagError> {
-        let acts = dx.nrows();
+    /// The multipliers of `dx`'s pieces through `solver`; zero without
+    /// one (a group's pivot is zero: the elimination is refused anyway).
+    pub(super) fn build(dx: &DxPieces, solver: Option<&GroupSolver<'_>>) -> Result<Built, TridiagError> {
+        let (acts, rows) = (dx.acts, dx.rows.clone());
         let mut zfill = Mat::<f64>::zeros(acts, acts);
         let mut col_sq = vec![0.0f64; acts];
-        let mut x = Vec::with_capacity(members.len());
+        let mut x = Vec::with_capacity(rows.len());
         let widest = rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut z = Mat::<f64>::zeros(widest, widest);
-        for (g, (cols, rows)) in members.iter().zip(&rows).enumerate() {
-            let d = gather(dx, rows, cols);
+        for (g, (d, rows)) in dx.d.iter().zip(&rows).enumerate() {
             let mut xg = d.transpose().to_owned();
             match solver {
                 Some(s) => s.solve(g, xg.as_mut())?,
                 None => xg.fill(0.0),
             }
             let mut z = z.as_mut().submatrix_mut(0, 0, rows.len(), rows.len());
-            matmul(z.as_mut(), Accum::Replace, d.as_ref(), xg.as_ref(), 1.0, Par::Seq);
+            matmul(z.as_mut(), Accum::Replace, d, xg.as_ref(), 1.0, Par::Seq);
             for (k, &rk) in rows.iter().enumerate() {
                 for (i, &ri) in rows.iter().enumerate() {
                     zfill[(ri, rk)] += z[(i, k)];
@@ -83,12 +145,11 @@ impl Multipliers {
     /// `Dx_l m` (`a_l x k`) for `m` with the layer's `p_l` rows, group by
     /// group on the rows each touches (the same as the multipliers'): the
     /// coupling fill `Dx A^-1 G`.
-    pub(super) fn dx_times(&self, dx: MatRef<'_, f64>, members: &[Vec<usize>], m: MatRef<'_, f64>) -> Mat<f64> {
+    pub(super) fn dx_times(&self, dx: &DxPieces, members: &[Vec<usize>], m: MatRef<'_, f64>) -> Mat<f64> {
         let k = m.ncols();
-        let mut out = Mat::<f64>::zeros(dx.nrows(), k);
+        let mut out = Mat::<f64>::zeros(self.acts, k);
         let (mut mr, mut t) = self.buffers(members, k);
-        for (cols, rows) in members.iter().zip(&self.rows) {
-            let d = gather(dx, rows, cols);
+        for ((cols, rows), d) in members.iter().zip(&self.rows).zip(&dx.d) {
             let mut mr = mr.as_mut().subrows_mut(0, cols.len());
             gather_rows(m, cols, mr.as_mut());
             let mut t = t.as_mut().subrows_mut(0, rows.len());
@@ -135,24 +196,6 @@ impl Multipliers {
     }
 }
 
-/// For every group of columns, the rows of `m` with a non-zero in it.
-pub(super) fn touched_rows(m: MatRef<'_, f64>, groups: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut mark = vec![false; m.nrows()];
-    groups
-        .iter()
-        .map(|cols| {
-            for &j in cols {
-                for (f, v) in mark.iter_mut().zip(m.col(j).iter()) {
-                    *f |= *v != 0.0;
-                }
-            }
-            let rows: Vec<usize> = (0..m.nrows()).filter(|&i| mark[i]).collect();
-            mark.iter_mut().for_each(|f| *f = false);
-            rows
-        })
-        .collect()
-}
-
 /// `out <- m[rows, :]`, column by column (a row of a column-major matrix
 /// is strided, and faer's row copy costs more per entry than this loop).
 pub(super) fn gather_rows(m: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
@@ -179,9 +222,4 @@ fn scatter_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, al
             out[(i, j)] += alpha * t[(a, j)];
         }
     }
-}
-
-/// `m[rows, cols]` as a dense matrix.
-pub(super) fn gather(m: MatRef<'_, f64>, rows: &[usize], cols: &[usize]) -> Mat<f64> {
-    Mat::from_fn(rows.len(), cols.len(), |i, j| m[(rows[i], cols[j])])
 }
