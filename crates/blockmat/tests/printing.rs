@@ -75,3 +75,10 @@ fn support_matches_pattern() {
         }
     }
 }
+
+#[test]
+fn low_rank_leaves_print_their_rank() {
+    let u = Mat::from_fn(3, 2, |i, j| (i + j) as f64);
+    let b = Block::block_diag(vec![Block::low_rank(u.clone(), Mat::identity(2, 2), u).unwrap(), Block::identity(1)]);
+    insta::assert_snapshot!(b.structure());
+}
