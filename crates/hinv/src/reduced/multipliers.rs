@@ -61,8 +61,11 @@ impl DxPieces {
                 at += run;
             }
             for j in 0..cols.len() {
-                for (f, v) in mark.iter_mut().zip(chunk.as_ref().col(j).iter()) {
-                    *f |= *v != 0.0;
+                // The chunk is a view of an owned matrix: its columns are
+                // slices (faer's element iterator costs several times more).
+                match chunk.as_ref().col(j).try_as_col_major() {
+                    Some(col) => mark.iter_mut().zip(col.as_slice()).for_each(|(f, v)| *f |= *v != 0.0),
+                    None => mark.iter_mut().zip(chunk.as_ref().col(j).iter()).for_each(|(f, v)| *f |= *v != 0.0),
                 }
             }
             let touched: Vec<usize> = (0..acts).filter(|&i| mark[i]).collect();
