@@ -18,7 +18,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, max_abs, Coupling};
+use crate::input::{coupling, diagonal_block, max_abs, norm_fro, Coupling};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
 use crate::workspace::{grow, Workspace};
@@ -120,8 +120,8 @@ pub(crate) struct ChainOutput {
     pub(crate) diagnostics: Vec<BlockDiagnostics>,
     /// The update for the block the chain ends at.
     pub(crate) pending: Pending,
-    /// Squared Frobenius norm of the input blocks seen (couplings twice).
-    pub(crate) norm_sq: f64,
+    /// Frobenius norm of the input blocks seen (couplings twice).
+    pub(crate) norm: f64,
 }
 
 /// Stack [`factor_block`] needs for a block of size `n`.
@@ -217,13 +217,13 @@ impl Chain {
             ranges: Vec::with_capacity(order.len()),
             links: Vec::with_capacity(order.len()),
         };
-        let mut out = ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm_sq: 0.0 };
+        let mut out = ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm: 0.0 };
         let mut ws = chain_workspace(t, order, &par_of);
         // Rows of the next block that `ws.pending` updates.
         let mut pending: Option<Range<usize>> = None;
         for &k in order {
             let d = diagonal_block(t, k, params.symmetry_tol)?;
-            out.norm_sq += d.norm_l2().powi(2);
+            out.norm = out.norm.hypot(norm_fro(d.as_ref()));
             let n = d.nrows();
             let par = par_of(n);
             let upd = pending.take().map(|rows| {
@@ -239,7 +239,7 @@ impl Chain {
                 coupling(t, k - 1, params.symmetry_tol, &mut ws, true)?
             };
             let link = c.map(|c| {
-                out.norm_sq += 2.0 * c.c.norm_l2().powi(2);
+                out.norm = out.norm.hypot(std::f64::consts::SQRT_2 * norm_fro(c.c.as_ref()));
                 diag.coupling = Some(c.cols.clone());
                 let (r, m) = c.c.shape();
                 let rows = c.rows.clone();

@@ -6,7 +6,7 @@ use faer::Par;
 use super::chain::{factor_block, factor_block_scratch, Chain};
 use super::BlockLdlt;
 use crate::error::TridiagError;
-use crate::input::diagonal_block;
+use crate::input::{diagonal_block, norm_fro};
 use crate::params::{FactorParams, OnSingular, ParPolicy, Strategy};
 use crate::pivots::Inertia;
 
@@ -64,7 +64,7 @@ impl BlockLdlt {
         let ((top, top_out), (bottom, bottom_out)) = (top?, bottom?);
 
         let d = diagonal_block(t, mid, params.symmetry_tol)?;
-        let norm_sq = top_out.norm_sq + bottom_out.norm_sq + d.norm_l2().powi(2);
+        let norm = top_out.norm.hypot(bottom_out.norm).hypot(norm_fro(d.as_ref()));
         let par = params.par.kernel_par(d.nrows());
         let pending = top_out.pending.iter().chain(&bottom_out.pending).map(|(rows, u)| (rows.clone(), u.as_ref()));
         let mut mem = MemBuffer::new(factor_block_scratch(d.nrows(), par));
@@ -86,7 +86,7 @@ impl BlockLdlt {
         out.top = top;
         out.bottom = bottom;
         out.middle = Some(middle);
-        out.norm_fro = norm_sq.sqrt();
+        out.norm_fro = norm;
         Ok(out)
     }
 }
