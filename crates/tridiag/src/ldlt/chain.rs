@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use blockmat::Block;
+
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -18,7 +20,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, max_abs, norm_fro, Coupling};
+use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block, Coupling};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
 use crate::workspace::{grow, Workspace};
@@ -199,11 +201,15 @@ impl Chain {
     /// last to the block after it. `offsets` are the original block offsets
     /// and `base` the first row of the chain's slice of a right-hand side.
     ///
+    /// `owned` is empty, or holds the diagonal blocks of `order` (in that
+    /// order) moved out of `t`: those are factored in place, not copied.
+    ///
     /// One [`Workspace`], sized for the largest block, serves every block:
     /// what is allocated per block is what the chain keeps (the factors,
     /// the coupling and its part of the inverse, the diagnostics).
     pub(crate) fn factor(
         t: &blockmat::Tridiag,
+        owned: &mut [Option<Block>],
         order: &[usize],
         down: bool,
         offsets: &[usize],
@@ -221,8 +227,11 @@ impl Chain {
         let mut ws = chain_workspace(t, order, &par_of);
         // Rows of the next block that `ws.pending` updates.
         let mut pending: Option<Range<usize>> = None;
-        for &k in order {
-            let d = diagonal_block(t, k, params.symmetry_tol)?;
+        for (i, &k) in order.iter().enumerate() {
+            let d = match owned.get_mut(i).and_then(Option::take) {
+                Some(b) => owned_diagonal_block(b, k, params.symmetry_tol)?,
+                None => diagonal_block(t, k, params.symmetry_tol)?,
+            };
             out.norm = out.norm.hypot(norm_fro(d.as_ref()));
             let n = d.nrows();
             let par = par_of(n);
