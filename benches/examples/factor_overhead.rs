@@ -1,0 +1,81 @@
+//! Per-block overhead of `tridiag::BlockLdlt::factor` on a shared, loaded
+//! machine: each case is factored many times, alternating the borrowed and
+//! the owned entry point, and the minimum and median wall times are printed
+//! (the minimum is what an undisturbed run costs; criterion's means move by
+//! +-30% here while other builds run).
+//!
+//! `cargo run --release -p hinv-benches --example factor_overhead [reps]`
+
+use std::time::{Duration, Instant};
+
+use blockmat::{Block, Tridiag};
+use faer::Mat;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tridiag::{BlockLdlt, FactorParams, ParPolicy};
+
+fn random_mat(rng: &mut ChaCha8Rng, r: usize, c: usize) -> Mat<f64> {
+    Mat::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0))
+}
+
+/// `nb` random symmetric indefinite blocks of size `n`, coupled through
+/// `range` columns starting at `n / 4` (the `tridiag` bench's matrices).
+fn tridiag(nb: usize, n: usize, range: usize, seed: u64) -> Tridiag {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let start = if range == n { 0 } else { n / 4 };
+    let diag = (0..nb)
+        .map(|_| {
+            let a = random_mat(&mut rng, n, n);
+            Block::dense(Mat::from_fn(n, n, |i, j| a[(i, j)] + a[(j, i)]))
+        })
+        .collect();
+    let sub = (1..nb)
+        .map(|_| {
+            Block::grid(vec![vec![
+                Block::zeros(n, start),
+                Block::dense(random_mat(&mut rng, n, range)),
+                Block::zeros(n, n - start - range),
+            ]])
+            .expect("consistent grid")
+        })
+        .collect();
+    Tridiag::symmetric(diag, sub).expect("consistent tridiagonal")
+}
+
+fn stats(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    (v[0].as_secs_f64() * 1e6, v[v.len() / 2].as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let reps: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(40);
+    let params = FactorParams { par: ParPolicy::Seq, ..Default::default() };
+    let cases = [
+        (256usize, 16usize, 8usize),
+        (64, 20, 10),
+        (16, 64, 32),
+        (16, 256, 128),
+        (4, 64, 16),
+        (4, 128, 32),
+        (4, 256, 64),
+        (4, 512, 128),
+    ];
+    println!("{:>10} {:>12} {:>12} {:>12} {:>12}", "case", "borrowed min", "median", "owned min", "median");
+    for (nb, n, range) in cases {
+        let t = tridiag(nb, n, range, 10);
+        let r = reps.max(4) * 64 / n.max(64);
+        let (mut borrowed, mut owned) = (Vec::new(), Vec::new());
+        for _ in 0..r {
+            let start = Instant::now();
+            std::hint::black_box(BlockLdlt::factor(&t, &params).expect("factor"));
+            borrowed.push(start.elapsed());
+            let given = t.clone(); // OWNED
+            let start = Instant::now(); // OWNED
+            std::hint::black_box(BlockLdlt::factor_owned(given, &params).expect("factor")); // OWNED
+            owned.push(start.elapsed()); // OWNED
+        }
+        let (bmin, bmed) = stats(borrowed);
+        let (omin, omed) = if owned.is_empty() { (f64::NAN, f64::NAN) } else { stats(owned) };
+        println!("{:>10} {bmin:>12.1} {bmed:>12.1} {omin:>12.1} {omed:>12.1}", format!("{nb}x{n}"));
+    }
+}
