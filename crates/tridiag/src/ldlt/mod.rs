@@ -31,6 +31,7 @@
 pub(crate) mod certify;
 pub(crate) mod chain;
 mod factor;
+mod link;
 mod solve;
 
 use crate::dense_lblt::DenseLblt;
