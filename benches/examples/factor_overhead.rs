@@ -1,6 +1,8 @@
 //! Per-block overhead of `tridiag::BlockLdlt::factor` on a shared, loaded
 //! machine: each case is factored many times, alternating the borrowed and
-//! the owned entry point, and the minimum and median wall times are printed
+//! the owned entry point, then solved twice for one column (the first solve
+//! completes the links' inverses), and the minimum and median wall times
+//! are printed
 //! (the minimum is what an undisturbed run costs; criterion's means move by
 //! +-30% here while other builds run).
 //!
@@ -60,15 +62,29 @@ fn main() {
         (4, 256, 64),
         (4, 512, 128),
     ];
-    println!("{:>10} {:>12} {:>12} {:>12} {:>12}", "case", "borrowed min", "median", "owned min", "median");
+    println!(
+        "{:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "case", "factor min", "median", "owned min", "median", "1st solve", "median", "2nd solve", "median"
+    );
+    println!("{:>10} (microseconds; solves of one column after a borrowed factorization)", "");
     for (nb, n, range) in cases {
         let t = tridiag(nb, n, range, 10);
         let r = reps.max(4) * 64 / n.max(64);
-        let (mut borrowed, mut owned) = (Vec::new(), Vec::new());
+        let rhs = random_mat(&mut ChaCha8Rng::seed_from_u64(11), nb * n, 1);
+        let (mut borrowed, mut owned, mut first, mut again) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..r {
             let start = Instant::now();
-            std::hint::black_box(BlockLdlt::factor(&t, &params).expect("factor"));
+            let f = std::hint::black_box(BlockLdlt::factor(&t, &params).expect("factor"));
             borrowed.push(start.elapsed());
+            let mut x = rhs.clone();
+            let start = Instant::now();
+            f.solve_in_place(x.as_mut()).expect("solve");
+            first.push(start.elapsed());
+            let mut x = rhs.clone();
+            let start = Instant::now();
+            f.solve_in_place(x.as_mut()).expect("solve");
+            again.push(start.elapsed());
+            drop(f);
             let given = t.clone(); // OWNED
             let start = Instant::now(); // OWNED
             std::hint::black_box(BlockLdlt::factor_owned(given, &params).expect("factor")); // OWNED
@@ -76,6 +92,10 @@ fn main() {
         }
         let (bmin, bmed) = stats(borrowed);
         let (omin, omed) = if owned.is_empty() { (f64::NAN, f64::NAN) } else { stats(owned) };
-        println!("{:>10} {bmin:>12.1} {bmed:>12.1} {omin:>12.1} {omed:>12.1}", format!("{nb}x{n}"));
+        let ((fmin, fmed), (amin, amed)) = (stats(first), stats(again));
+        println!(
+            "{:>10} {bmin:>10.1} {bmed:>10.1} {omin:>10.1} {omed:>10.1} {fmin:>10.1} {fmed:>10.1} {amin:>10.1} {amed:>10.1}",
+            format!("{nb}x{n}")
+        );
     }
 }

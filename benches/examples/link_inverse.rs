@@ -1,11 +1,19 @@
 //! Does `W = E^T S^-1 E` pay when formed as `X^T B^-1 X` with `X = L^-1 P E`
 //! (one unit-lower triangular solve, leading zero rows skipped) instead of
 //! the full Bunch–Kaufman solve `Z = S^-1 E` the block LDL^T link does now?
-//! Blocks `n = 64..512`, `m = n / 2` identity columns starting at `n / 4`.
-//! Min/median wall times of alternating runs, with the block's own
-//! factorization and its Schur update `C W C^T` (`r = n`) for scale.
+//! Blocks `n`, `m = n / 2` identity columns starting at `n / 4`. Min/median
+//! wall times of alternating runs, with the block's own factorization and
+//! its Schur update `C W C^T` (`r = n`) for scale. Columns: `full` (today),
+//! `half` (`W` only, no `Z`), `half_noskip` (the same without skipping the
+//! zero rows), `full_skip` (`Z` with the skip, then `L^-T`).
 //!
-//! `cargo run --release -p hinv-benches --example link_inverse [reps]`
+//! The answer (2026-12-01, see CHANGELOG): `half` saves 20-38% of the link
+//! at n >= 96, but the backward sweep still needs `Z`, whose `L^-T` then
+//! costs more than was saved (factor + first solve slower), and
+//! `full_skip` saves 5-17% of the link only from n ~ 224 (~5% of a block's
+//! factorization). Neither was landed.
+//!
+//! `cargo run --release -p hinv-benches --example link_inverse [reps [sizes...]]`
 
 use std::time::{Duration, Instant};
 
@@ -179,7 +187,9 @@ fn main() {
         "{:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  (min us; median in parentheses)",
         "n", "factor", "update", "full", "half", "half_noskip", "full_skip", "max|dW|", "max|dZ|"
     );
-    for n in [32usize, 64, 128, 256, 512] {
+    let sizes: Vec<usize> = std::env::args().skip(2).filter_map(|s| s.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![32, 64, 128, 256, 512] } else { sizes };
+    for n in sizes {
         let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
         let a = Mat::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0));
         let s = Mat::from_fn(n, n, |i, j| a[(i, j)] + a[(j, i)]);

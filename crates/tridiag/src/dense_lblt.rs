@@ -3,10 +3,8 @@
 
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::cholesky::lblt::{factor, solve};
-use faer::linalg::triangular_solve::{solve_unit_lower_triangular_in_place, solve_unit_upper_triangular_in_place};
 use faer::perm::PermRef;
-use faer::reborrow::*;
-use faer::{Auto, ColRef, Mat, MatMut, MatRef, Par};
+use faer::{Auto, ColRef, Mat, MatMut, Par};
 
 use crate::pivots::{scan, BlockDiagnostics, ZeroPivot};
 
@@ -100,66 +98,5 @@ impl DenseLblt {
     /// Size of the block.
     pub(crate) fn dim(&self) -> usize {
         self.factors.nrows()
-    }
-}
-
-/// The three factors of `S^-1 = P^T L^-T B^-1 L^-1 P` applied one at a
-/// time, for a caller that needs only `R^T S^-1 R = X^T B^-1 X` with
-/// `X = L^-1 P R` (one triangular solve, not two), or that knows where `P R`
-/// is zero.
-impl DenseLblt {
-    /// Position of each row of the block in the pivoted order (`P R` has
-    /// row `perm_inv[i]` equal to row `i` of `R`).
-    pub(crate) fn perm_inv(&self) -> &[usize] {
-        &self.perms[self.dim()..]
-    }
-
-    /// `x <- L^-1 x` for the trailing rows `from..` of a pivoted right-hand
-    /// side whose rows above `from` are zero (so are those of the result:
-    /// `L` is unit lower triangular); `x` holds rows `from..` only.
-    pub(crate) fn lower_solve_from(&self, from: usize, x: MatMut<'_, f64>, par: Par) {
-        let n = self.dim();
-        let l = self.factors.as_ref().submatrix(from, from, n - from, n - from);
-        solve_unit_lower_triangular_in_place(l, x, par);
-    }
-
-    /// `y <- B^-1 x` with faer's own formulas for the 2x2 pivots (the
-    /// solve above is faer's, so the two routes agree to rounding).
-    pub(crate) fn pivot_solve(&self, x: MatRef<'_, f64>, mut y: MatMut<'_, f64>) {
-        let (n, d) = (self.dim(), self.factors.diagonal());
-        let mut i = 0;
-        while i < n {
-            if self.subdiag[i] == 0.0 {
-                let r = d[i].recip();
-                for j in 0..x.ncols() {
-                    y[(i, j)] = x[(i, j)] * r;
-                }
-                i += 1;
-            } else {
-                let off = self.subdiag[i].recip();
-                let (a, b) = (off * d[i], off * d[i + 1]);
-                let denom = (a * b - 1.0).recip();
-                for j in 0..x.ncols() {
-                    let (u, v) = (x[(i, j)] * off, x[(i + 1, j)] * off);
-                    y[(i, j)] = (b * u - v) * denom;
-                    y[(i + 1, j)] = (a * v - u) * denom;
-                }
-                i += 2;
-            }
-        }
-    }
-
-    /// `y <- P^T L^-T y`: `S^-1 R` from `y = B^-1 L^-1 P R`, in place;
-    /// `buf` holds one column (at least `n` rows) while it is permuted.
-    pub(crate) fn upper_solve_in_place(&self, mut y: MatMut<'_, f64>, mut buf: faer::ColMut<'_, f64>, par: Par) {
-        solve_unit_upper_triangular_in_place(self.factors.transpose(), y.rb_mut(), par);
-        let n = self.dim();
-        let perm = &self.perms[..n];
-        for s in 0..y.ncols() {
-            buf.rb_mut().subrows_mut(0, n).copy_from(y.rb().col(s));
-            for (i, &p) in perm.iter().enumerate() {
-                y[(p, s)] = buf[i];
-            }
-        }
     }
 }

@@ -12,16 +12,95 @@ use blockmat::Block;
 
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::{temp_mat_scratch, temp_mat_zeroed};
+use faer::mat::AsMatMut;
 use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
-use super::link::Link;
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block};
+use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block, Coupling};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
 use crate::workspace::{grow, Workspace};
+
+/// The part of `S^-1` a coupling needs, whichever side of it is narrower:
+/// the update and the backward sweep then cost `n^2 min(|rows|, |cols|)`.
+/// Top-down in the Hessian system the columns are narrow (the y range);
+/// bottom-up the coupling is transposed and the rows are.
+#[derive(Debug, Clone)]
+enum Inverse {
+    /// `Z = S^-1 E_cols` (`n x |cols|`).
+    Cols(Mat<f64>),
+    /// `Y = S^-1 E_cols C^T` (`n x |rows|`).
+    Rows(Mat<f64>),
+}
+
+/// Coupling of a chain block to the next block, with the part of the
+/// inverse the backward sweep needs.
+#[derive(Debug, Clone)]
+struct Link {
+    coupling: Coupling,
+    inverse: Inverse,
+}
+
+impl Link {
+    /// Stack [`Link::new`] needs for a block of size `n` and a coupling of
+    /// up to `r x m`.
+    fn scratch(n: usize, r: usize, m: usize, par: Par) -> StackReq {
+        DenseLblt::solve_scratch(n, m.min(r), par).or(temp_mat_scratch::<f64>(r, m))
+    }
+
+    /// Solves for the narrower inverse and returns the link; writes the
+    /// lower triangle of the update `-C S^-1[cols, cols] C^T` for the next
+    /// block into `upd` (`|rows| x |rows|`). The inverse is the only
+    /// allocation (the link keeps it); `stack` holds [`Link::scratch`].
+    fn new(lblt: &DenseLblt, coupling: Coupling, par: Par, mut upd: MatMut<'_, f64>, stack: &mut MemStack) -> Link {
+        let (n, cols) = (lblt.dim(), coupling.cols.clone());
+        let c = coupling.c.as_ref();
+        let (r, m) = (c.nrows(), c.ncols());
+        let mut rhs = Mat::<f64>::zeros(n, m.min(r));
+        if m <= r {
+            for j in 0..m {
+                rhs[(cols.start + j, j)] = 1.0;
+            }
+        } else {
+            rhs.as_mut().subrows_mut(cols.start, m).copy_from(c.transpose());
+        }
+        lblt.solve_in_place(rhs.as_mut(), par, stack);
+        // Only the lower triangle is computed: the upper one must not keep
+        // the previous block's update.
+        upd.fill(0.0);
+        let inverse = if m <= r {
+            let (mut cw, _) = temp_mat_zeroed::<f64, _, _>(r, m, stack);
+            let mut cw = cw.as_mat_mut();
+            matmul(cw.rb_mut(), Accum::Replace, c, rhs.as_ref().subrows(cols.start, m), 1.0, par);
+            lower_product(upd, cw.rb(), c.transpose(), par);
+            Inverse::Cols(rhs)
+        } else {
+            lower_product(upd, c, rhs.as_ref().subrows(cols.start, m), par);
+            Inverse::Rows(rhs)
+        };
+        Link { coupling, inverse }
+    }
+}
+
+/// The lower triangle of `-a b` into `dst` (Bunch–Kaufman reads only the
+/// lower triangle, so the upper one is not computed).
+fn lower_product(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) {
+    triangular::matmul(
+        dst,
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a,
+        BlockStructure::Rectangular,
+        b,
+        BlockStructure::Rectangular,
+        -1.0,
+        par,
+    );
+}
 
 /// A `-C W C^T` update waiting to be added to the next block: rows touched
 /// and the update itself.
@@ -249,17 +328,20 @@ impl Chain {
                 None => end,
             };
             let next_rows = src.subrows(c.rows.start, c.rows.len());
-            link.backward(&self.blocks[j], cur, next_rows, tmp, par);
+            match &link.inverse {
+                Inverse::Cols(z) => {
+                    let mut t = tmp.as_mut().subrows_mut(0, c.cols.len());
+                    matmul(t.rb_mut(), Accum::Replace, c.c.transpose(), next_rows, 1.0, par);
+                    matmul(cur, Accum::Add, z.as_ref(), t.rb(), -1.0, par);
+                }
+                Inverse::Rows(y) => matmul(cur, Accum::Add, y.as_ref(), next_rows, -1.0, par),
+            }
         }
     }
 
-    /// Rows of the backward temporary: the widest coupling, and the
-    /// largest linked block (a link completing its inverse permutes
-    /// through it).
+    /// Widest coupling (rows of the backward temporary).
     pub(crate) fn width(&self) -> usize {
-        let linked = self.blocks.iter().zip(&self.links).filter(|(_, l)| l.is_some());
-        let widest = self.links.iter().flatten().map(|l| l.coupling.cols.len()).max().unwrap_or(0);
-        linked.map(|(b, _)| b.dim()).max().unwrap_or(0).max(widest)
+        self.links.iter().flatten().map(|l| l.coupling.cols.len()).max().unwrap_or(0)
     }
 }
 

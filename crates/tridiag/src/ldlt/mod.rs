@@ -31,7 +31,6 @@
 pub(crate) mod certify;
 pub(crate) mod chain;
 mod factor;
-mod link;
 mod solve;
 
 use crate::dense_lblt::DenseLblt;
