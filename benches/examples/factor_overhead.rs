@@ -6,7 +6,7 @@
 //! (the minimum is what an undisturbed run costs; criterion's means move by
 //! +-30% here while other builds run).
 //!
-//! `cargo run --release -p hinv-benches --example factor_overhead [reps]`
+//! `cargo run --release -p hinv-benches --example factor_overhead [reps [cases...]]`
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,8 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 
 fn main() {
     let reps: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(40);
+    // Cases named (`256x16`, ...) after the count, or all.
+    let only: Vec<String> = std::env::args().skip(2).collect();
     let params = FactorParams { par: ParPolicy::Seq, ..Default::default() };
     let cases = [
         (256usize, 16usize, 8usize),
@@ -68,6 +70,9 @@ fn main() {
     );
     println!("{:>10} (microseconds; solves of one column after a borrowed factorization)", "");
     for (nb, n, range) in cases {
+        if !only.is_empty() && !only.contains(&format!("{nb}x{n}")) {
+            continue;
+        }
         let t = tridiag(nb, n, range, 10);
         let r = reps.max(4) * 64 / n.max(64);
         let rhs = random_mat(&mut ChaCha8Rng::seed_from_u64(11), nb * n, 1);

@@ -20,7 +20,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block, Coupling};
+use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block, Coupling, FroNorm};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
 use crate::workspace::{grow, Workspace};
@@ -123,7 +123,7 @@ pub(crate) struct ChainOutput {
     /// The update for the block the chain ends at.
     pub(crate) pending: Pending,
     /// Frobenius norm of the input blocks seen (couplings twice).
-    pub(crate) norm: f64,
+    pub(crate) norm: FroNorm,
 }
 
 /// Stack [`factor_block`] needs for a block of size `n`.
@@ -223,7 +223,8 @@ impl Chain {
             ranges: Vec::with_capacity(order.len()),
             links: Vec::with_capacity(order.len()),
         };
-        let mut out = ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm: 0.0 };
+        let mut out =
+            ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm: FroNorm::default() };
         let mut ws = chain_workspace(t, order, &par_of);
         // Rows of the next block that `ws.pending` updates.
         let mut pending: Option<Range<usize>> = None;
@@ -232,7 +233,7 @@ impl Chain {
                 Some(b) => owned_diagonal_block(b, k, params.symmetry_tol)?,
                 None => diagonal_block(t, k, params.symmetry_tol)?,
             };
-            out.norm = out.norm.hypot(norm_fro(d.as_ref()));
+            out.norm.add(norm_fro(d.as_ref()), 1.0);
             let n = d.nrows();
             let par = par_of(n);
             let upd = pending.take().map(|rows| {
@@ -248,7 +249,7 @@ impl Chain {
                 coupling(t, k - 1, params.symmetry_tol, &mut ws, true)?
             };
             let link = c.map(|c| {
-                out.norm = out.norm.hypot(std::f64::consts::SQRT_2 * norm_fro(c.c.as_ref()));
+                out.norm.add(norm_fro(c.c.as_ref()), 2.0);
                 diag.coupling = Some(c.cols.clone());
                 let (r, m) = c.c.shape();
                 let rows = c.rows.clone();

@@ -109,7 +109,9 @@ impl BlockLdlt {
             Some(b) => owned_diagonal_block(b, mid, params.symmetry_tol)?,
             None => diagonal_block(t, mid, params.symmetry_tol)?,
         };
-        let norm = top_out.norm.hypot(bottom_out.norm).hypot(norm_fro(d.as_ref()));
+        let mut norm = top_out.norm;
+        norm.merge(bottom_out.norm);
+        norm.add(norm_fro(d.as_ref()), 1.0);
         let par = params.par.kernel_par(d.nrows());
         let pending = top_out.pending.iter().chain(&bottom_out.pending).map(|(rows, u)| (rows.clone(), u.as_ref()));
         let mut mem = MemBuffer::new(factor_block_scratch(d.nrows(), par));
@@ -131,7 +133,7 @@ impl BlockLdlt {
         out.top = top;
         out.bottom = bottom;
         out.middle = Some(middle);
-        out.norm_fro = norm;
+        out.norm_fro = norm.value();
         Ok(out)
     }
 }
