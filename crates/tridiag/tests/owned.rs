@@ -141,3 +141,32 @@ fn non_square_diagonal_block() {
         }
     }
 }
+
+/// Entries whose squares under- or overflow (a square of 1e-170 is 0, of
+/// 1e170 infinite): the reported norm is still the scaled one, for both
+/// entry points. Diagonal blocks (1x1 pivots only, no product of two
+/// entries) and a structurally zero coupling keep the factorization itself
+/// representable; the oracle is the same norm at scale 1 times the scale
+/// (rounding of two summation orders apart).
+#[test]
+fn norm_of_extreme_entries() {
+    for scale in [1e-170, 1e170] {
+        let block =
+            |k: usize| Block::dense(Mat::from_fn(5, 5, |i, j| if i == j { (k + i + 1) as f64 * scale } else { 0.0 }));
+        let t = Tridiag::symmetric(vec![block(0), block(5), block(10)], vec![Block::zeros(5, 5), Block::zeros(5, 5)])
+            .expect("consistent");
+        let expected = (1..=15).map(|v| (v * v) as f64).sum::<f64>().sqrt() * scale;
+        for params in variants() {
+            for f in [
+                BlockLdlt::factor(&t, &params).expect("factor"),
+                BlockLdlt::factor_owned(t.clone(), &params).expect("factor"),
+            ] {
+                assert!(
+                    (f.norm_fro() / expected - 1.0).abs() <= 1e-14,
+                    "scale {scale:e}: {:e} vs {expected:e}",
+                    f.norm_fro()
+                );
+            }
+        }
+    }
+}
