@@ -85,6 +85,13 @@ fn block_size(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(n), &t, |b, t| {
             b.iter(|| BlockLdlt::factor(black_box(t), &seq()).expect("factor"))
         });
+        g.bench_with_input(BenchmarkId::new("owned", n), &t, |b, t| {
+            b.iter_batched(
+                || t.clone(),
+                |t| BlockLdlt::factor_owned(t, &seq()).expect("factor"),
+                criterion::BatchSize::LargeInput,
+            )
+        });
     }
     g.finish();
 }
@@ -220,6 +227,15 @@ fn small_blocks(c: &mut Criterion) {
         let t = tridiag(nb, n, n / 2, 10);
         g.bench_with_input(BenchmarkId::new("block_ldlt", &id), &t, |b, t| {
             b.iter(|| BlockLdlt::factor(black_box(t), &seq()).expect("factor"))
+        });
+        // The same factorization of a matrix given away (its diagonal blocks
+        // factored in place); the clone is set-up, not timed.
+        g.bench_with_input(BenchmarkId::new("block_ldlt_owned", &id), &t, |b, t| {
+            b.iter_batched(
+                || t.clone(),
+                |t| BlockLdlt::factor_owned(t, &seq()).expect("factor"),
+                criterion::BatchSize::LargeInput,
+            )
         });
         let f = BlockLdlt::factor(&t, &seq()).expect("factor");
         let rhs = random_mat(&mut ChaCha8Rng::seed_from_u64(11), nb * n, 1);

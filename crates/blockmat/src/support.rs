@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::block::{Block, Side};
+use crate::block::{Block, Side, Tridiag};
 
 fn union(a: Option<Range<usize>>, b: Option<Range<usize>>) -> Option<Range<usize>> {
     match (a, b) {
@@ -164,5 +164,30 @@ fn first_non_finite_in(c: faer::ColRef<'_, f64>) -> Option<f64> {
         c.iter().copied().find(|v| !v.is_finite())
     } else {
         None
+    }
+}
+
+impl Tridiag {
+    /// Moves the diagonal blocks out, leaving structural zero blocks of the
+    /// same shapes in their place: the partition, the off-diagonal blocks
+    /// and the symmetry are unchanged. For a consumer that factors the
+    /// diagonal blocks in place and still reads the couplings (no copy of
+    /// the blocks it owns from then on).
+    ///
+    /// ```
+    /// use blockmat::{Block, Tridiag};
+    /// let mut t = Tridiag::symmetric(
+    ///     vec![Block::dense(faer::Mat::identity(2, 2)), Block::identity(1)],
+    ///     vec![Block::zeros(1, 2)],
+    /// )
+    /// .unwrap();
+    /// let diag = t.take_diag();
+    /// assert_eq!(diag[0].kind(), "dense");
+    /// assert!(t.diag().iter().all(Block::is_zero));
+    /// assert_eq!(t.diag()[0].shape(), (2, 2));
+    /// ```
+    pub fn take_diag(&mut self) -> Vec<Block> {
+        let zeros = self.diag.iter().map(|b| Block::zeros(b.nrows(), b.ncols())).collect();
+        std::mem::replace(&mut self.diag, zeros)
     }
 }

@@ -76,6 +76,11 @@ fn main() {
     let (small, large) = (system(32), system(64));
     let seq = FactorParams { par: ParPolicy::Seq, ..FactorParams::default() };
     let two_sided = FactorParams { strategy: Strategy::TwoSided, ..seq };
+    // The global rayon pool (which a solve's `ParPolicy` check starts) fully
+    // up before anything is counted: its worker threads allocate as they
+    // start, and a count overlapping their start-up saw 2-6 allocations
+    // more (sporadically, more often as factorizations got faster).
+    rayon::broadcast(|_| ());
     // Lazy one-time initialisation (faer's and the test's own) outside the counts.
     let _ = BlockLdlt::factor(&small, &seq).expect("factor").solve(Mat::<f64>::zeros(32 * N, 2).as_ref());
     let _ =

@@ -196,7 +196,8 @@ impl Reduced {
         // its certificate judges each block against them too.
         let scales: Vec<f64> =
             (0..nl).map(|l| pieces[l].z_scale.max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale))).collect();
-        let ldlt = BlockLdlt::factor(&r, params)?.with_input_scales(&scales);
+        // R is built here and read by nothing else: its blocks are factored in place.
+        let ldlt = BlockLdlt::factor_owned(r, params)?.with_input_scales(&scales);
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
         Ok(Ok(Reduced {
             layers: pieces.into_iter().map(|p| p.elim).collect(),

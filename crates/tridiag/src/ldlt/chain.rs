@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use blockmat::Block;
+
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -18,7 +20,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, max_abs, Coupling};
+use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block, Coupling, FroNorm};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
 use crate::workspace::{grow, Workspace};
@@ -120,8 +122,8 @@ pub(crate) struct ChainOutput {
     pub(crate) diagnostics: Vec<BlockDiagnostics>,
     /// The update for the block the chain ends at.
     pub(crate) pending: Pending,
-    /// Squared Frobenius norm of the input blocks seen (couplings twice).
-    pub(crate) norm_sq: f64,
+    /// Frobenius norm of the input blocks seen (couplings twice).
+    pub(crate) norm: FroNorm,
 }
 
 /// Stack [`factor_block`] needs for a block of size `n`.
@@ -199,11 +201,15 @@ impl Chain {
     /// last to the block after it. `offsets` are the original block offsets
     /// and `base` the first row of the chain's slice of a right-hand side.
     ///
+    /// `owned` is empty, or holds the diagonal blocks of `order` (in that
+    /// order) moved out of `t`: those are factored in place, not copied.
+    ///
     /// One [`Workspace`], sized for the largest block, serves every block:
     /// what is allocated per block is what the chain keeps (the factors,
     /// the coupling and its part of the inverse, the diagnostics).
     pub(crate) fn factor(
         t: &blockmat::Tridiag,
+        owned: &mut [Option<Block>],
         order: &[usize],
         down: bool,
         offsets: &[usize],
@@ -217,13 +223,17 @@ impl Chain {
             ranges: Vec::with_capacity(order.len()),
             links: Vec::with_capacity(order.len()),
         };
-        let mut out = ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm_sq: 0.0 };
+        let mut out =
+            ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm: FroNorm::default() };
         let mut ws = chain_workspace(t, order, &par_of);
         // Rows of the next block that `ws.pending` updates.
         let mut pending: Option<Range<usize>> = None;
-        for &k in order {
-            let d = diagonal_block(t, k, params.symmetry_tol)?;
-            out.norm_sq += d.norm_l2().powi(2);
+        for (i, &k) in order.iter().enumerate() {
+            let d = match owned.get_mut(i).and_then(Option::take) {
+                Some(b) => owned_diagonal_block(b, k, params.symmetry_tol)?,
+                None => diagonal_block(t, k, params.symmetry_tol)?,
+            };
+            out.norm.add(norm_fro(d.as_ref()), 1.0);
             let n = d.nrows();
             let par = par_of(n);
             let upd = pending.take().map(|rows| {
@@ -239,7 +249,7 @@ impl Chain {
                 coupling(t, k - 1, params.symmetry_tol, &mut ws, true)?
             };
             let link = c.map(|c| {
-                out.norm_sq += 2.0 * c.c.norm_l2().powi(2);
+                out.norm.add(norm_fro(c.c.as_ref()), 2.0);
                 diag.coupling = Some(c.cols.clone());
                 let (r, m) = c.c.shape();
                 let rows = c.rows.clone();

@@ -6,7 +6,7 @@ use faer::Par;
 use super::chain::{factor_block, factor_block_scratch, Chain};
 use super::BlockLdlt;
 use crate::error::TridiagError;
-use crate::input::diagonal_block;
+use crate::input::{diagonal_block, norm_fro, owned_diagonal_block};
 use crate::params::{FactorParams, OnSingular, ParPolicy, Strategy};
 use crate::pivots::Inertia;
 
@@ -28,6 +28,41 @@ impl BlockLdlt {
     /// two-sided elimination broke down, which may differ from the
     /// sequential one.
     pub fn factor(t: &blockmat::Tridiag, params: &FactorParams) -> Result<BlockLdlt, TridiagError> {
+        BlockLdlt::eliminate(t, Vec::new(), params)
+    }
+
+    /// [`BlockLdlt::factor`] of a matrix the caller gives away: its dense
+    /// diagonal blocks are factored in place instead of being copied first
+    /// (the copy is ~12% of factoring many small blocks). The result is the
+    /// same, bit for bit, and so are the errors: every diagonal block is
+    /// still checked for shape, finiteness and symmetry. Blocks of other
+    /// kinds (identity, grid, ...) are densified as by `factor`.
+    ///
+    /// ```
+    /// use blockmat::{Block, Tridiag};
+    /// use tridiag::{BlockLdlt, FactorParams};
+    /// let d = faer::mat![[2.0, 1.0], [1.0, -3.0]];
+    /// let t = Tridiag::symmetric(vec![Block::dense(d.clone()), Block::dense(d)], vec![Block::identity(2)]).unwrap();
+    /// let borrowed = BlockLdlt::factor(&t, &FactorParams::default()).unwrap();
+    /// let owned = BlockLdlt::factor_owned(t, &FactorParams::default()).unwrap();
+    /// assert_eq!(owned.log_abs_det(), borrowed.log_abs_det());
+    /// assert_eq!(owned.inertia(), borrowed.inertia());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`BlockLdlt::factor`].
+    pub fn factor_owned(mut t: blockmat::Tridiag, params: &FactorParams) -> Result<BlockLdlt, TridiagError> {
+        let owned = t.take_diag().into_iter().map(Some).collect();
+        BlockLdlt::eliminate(&t, owned, params)
+    }
+
+    /// The elimination behind both entry points: `owned` is empty (every
+    /// diagonal block is read from `t`) or holds all of them, moved out.
+    fn eliminate(
+        t: &blockmat::Tridiag,
+        mut owned: Vec<Option<blockmat::Block>>,
+        params: &FactorParams,
+    ) -> Result<BlockLdlt, TridiagError> {
         let nb = t.len();
         let sizes: Vec<usize> = t.diag().iter().map(|b| b.nrows()).collect();
         let offsets = blockmat::offsets(&sizes);
@@ -57,14 +92,26 @@ impl BlockLdlt {
         let kernel = |n: usize| if parallel { Par::Seq } else { params.par.kernel_par(n) };
         let top_order: Vec<usize> = (0..mid).collect();
         let bottom_order: Vec<usize> = (mid + 1..nb).rev().collect();
+        // The owned blocks split like the work: the two chains (on two
+        // threads when parallel) each take theirs, in their elimination order.
+        let top_len = mid.min(owned.len());
+        let (owned_top, rest) = owned.split_at_mut(top_len);
+        let (owned_mid, owned_bottom) = rest.split_at_mut(rest.len().min(1));
+        owned_bottom.reverse();
         let offsets = &out.offsets;
-        let run_top = || Chain::factor(t, &top_order, true, offsets, 0, kernel, params);
-        let run_bottom = || Chain::factor(t, &bottom_order, false, offsets, offsets[mid + 1], kernel, params);
+        let mut run_top = || Chain::factor(t, owned_top, &top_order, true, offsets, 0, kernel, params);
+        let mut run_bottom =
+            || Chain::factor(t, owned_bottom, &bottom_order, false, offsets, offsets[mid + 1], kernel, params);
         let (top, bottom) = if parallel { rayon::join(run_top, run_bottom) } else { (run_top(), run_bottom()) };
         let ((top, top_out), (bottom, bottom_out)) = (top?, bottom?);
 
-        let d = diagonal_block(t, mid, params.symmetry_tol)?;
-        let norm_sq = top_out.norm_sq + bottom_out.norm_sq + d.norm_l2().powi(2);
+        let d = match owned_mid.first_mut().and_then(Option::take) {
+            Some(b) => owned_diagonal_block(b, mid, params.symmetry_tol)?,
+            None => diagonal_block(t, mid, params.symmetry_tol)?,
+        };
+        let mut norm = top_out.norm;
+        norm.merge(bottom_out.norm);
+        norm.add(norm_fro(d.as_ref()), 1.0);
         let par = params.par.kernel_par(d.nrows());
         let pending = top_out.pending.iter().chain(&bottom_out.pending).map(|(rows, u)| (rows.clone(), u.as_ref()));
         let mut mem = MemBuffer::new(factor_block_scratch(d.nrows(), par));
@@ -86,7 +133,7 @@ impl BlockLdlt {
         out.top = top;
         out.bottom = bottom;
         out.middle = Some(middle);
-        out.norm_fro = norm_sq.sqrt();
+        out.norm_fro = norm.value();
         Ok(out)
     }
 }
