@@ -42,6 +42,7 @@
 mod group_solver;
 mod groups;
 mod multipliers;
+mod part;
 mod projected;
 
 use blockmat::{Block, Tridiag};
