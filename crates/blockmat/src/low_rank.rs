@@ -42,6 +42,44 @@ impl LowRank {
         self.core.nrows().min(self.core.ncols())
     }
 
+    /// `out += alpha * self * x`, through the factors: `O((m + n) r k)`
+    /// for `k` columns, never forming the product.
+    ///
+    /// # Errors
+    /// [`BlockError::ShapeMismatch`] when `x` has not the block's columns or
+    /// `out` not its rows and `x`'s columns.
+    pub fn mul_add_to(&self, out: MatMut<'_, f64>, x: MatRef<'_, f64>, alpha: f64) -> Result<()> {
+        let (m, n) = (self.left.nrows(), self.right.nrows());
+        if x.nrows() != n || out.nrows() != m || out.ncols() != x.ncols() {
+            return Err(BlockError::ShapeMismatch {
+                op: "LowRank::mul_add_to",
+                left: (m, n),
+                right: (x.nrows(), x.ncols()),
+            });
+        }
+        self.apply(out, x, alpha, false);
+        Ok(())
+    }
+
+    /// Overwrites `out` with columns `start..start + out.ncols()` of the
+    /// product (`O(m r w)` for `w` columns).
+    ///
+    /// # Errors
+    /// [`BlockError::ShapeMismatch`] when `out` has not the block's rows or
+    /// the columns run past the block's.
+    pub fn write_columns_to(&self, start: usize, out: MatMut<'_, f64>) -> Result<()> {
+        let (m, n) = (self.left.nrows(), self.right.nrows());
+        if out.nrows() != m || start + out.ncols() > n {
+            return Err(BlockError::ShapeMismatch {
+                op: "LowRank::write_columns_to",
+                left: (m, n),
+                right: (out.nrows(), start + out.ncols()),
+            });
+        }
+        self.write_columns(start, out);
+        Ok(())
+    }
+
     /// `out += alpha * op(self) * x`, through the factors: `O((m + n) r k)`.
     pub(crate) fn apply(&self, out: MatMut<'_, f64>, x: MatRef<'_, f64>, alpha: f64, trans: bool) {
         // op(L C R^T) = L C R^T or R C^T L^T.
@@ -66,8 +104,9 @@ impl LowRank {
     }
 
     /// `out <- ` columns `start..start + out.ncols()` of the product.
-    pub(crate) fn write_columns(&self, start: usize, out: MatMut<'_, f64>) {
+    pub(crate) fn write_columns(&self, start: usize, mut out: MatMut<'_, f64>) {
         if self.core.nrows() == 0 || self.core.ncols() == 0 {
+            out.fill(0.0);
             return;
         }
         let mut lc = Mat::<f64>::zeros(self.left.nrows(), self.core.ncols());
@@ -76,7 +115,8 @@ impl LowRank {
         matmul(out, Accum::Replace, lc.as_ref(), right.transpose(), 1.0, Par::Seq);
     }
 
-    pub(crate) fn transpose(&self) -> LowRank {
+    /// `right core^T left^T`, the transpose, as factors.
+    pub fn transpose(&self) -> LowRank {
         LowRank { left: self.right.clone(), core: self.core.transpose().to_owned(), right: self.left.clone() }
     }
 

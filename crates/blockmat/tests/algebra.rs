@@ -242,6 +242,29 @@ fn low_rank_leaves_are_their_product() {
     assert!(matches!(e, BlockError::ShapeMismatch { left: (5, 2), right: (4, 3), .. }), "{e}");
     let e = Block::low_rank(l.clone(), c.clone(), Mat::zeros(4, 2)).unwrap_err();
     assert!(matches!(e, BlockError::ShapeMismatch { left: (2, 3), right: (2, 4), .. }), "{e}");
+    // The factors' own products and column ranges, and their shape errors.
+    let x = rand_mat(&mut rng, 4, 2);
+    let mut y = rand_mat(&mut rng, 5, 2);
+    let expected = Mat::from_fn(5, 2, |i, j| y[(i, j)] + 0.5 * dense_mul(&d, &x)[(i, j)]);
+    lr.mul_add_to(y.as_mut(), x.as_ref(), 0.5).unwrap();
+    assert!(max_diff(&y, &expected) < TOL);
+    let mut cols = Mat::from_fn(5, 2, |_, _| f64::NAN);
+    lr.write_columns_to(1, cols.as_mut()).unwrap();
+    assert!(max_diff(&cols, &d.as_ref().subcols(1, 2).to_owned()) < TOL);
+    assert!(max_diff(&lr.transpose().left().to_owned(), &r) == 0.0);
+    assert!(matches!(
+        lr.mul_add_to(Mat::zeros(5, 2).as_mut(), Mat::zeros(3, 2).as_ref(), 1.0),
+        Err(BlockError::ShapeMismatch { left: (5, 4), right: (3, 2), .. })
+    ));
+    assert!(matches!(
+        lr.write_columns_to(3, Mat::zeros(5, 2).as_mut()),
+        Err(BlockError::ShapeMismatch { left: (5, 4), right: (5, 5), .. })
+    ));
+    // A rank-zero product overwrites with zeros.
+    let mut cols = Mat::from_fn(5, 2, |_, _| f64::NAN);
+    let empty = Block::low_rank(Mat::zeros(5, 0), Mat::zeros(0, 0), Mat::zeros(4, 0)).unwrap();
+    empty.as_low_rank().unwrap().write_columns_to(0, cols.as_mut()).unwrap();
+    assert_eq!(cols.norm_max(), 0.0);
     // A NaN in any factor is found.
     let mut bad = c.clone();
     bad[(1, 2)] = f64::NAN;

@@ -31,29 +31,26 @@ impl<'a> Part<'a> {
         }
     }
 
-    /// Columns `start..start + out.ncols()` into `out`.
+    /// Columns `start..start + out.ncols()` into `out` (cut to the piece by
+    /// the caller).
     pub(super) fn columns_into(&self, start: usize, mut out: MatMut<'_, f64>) {
         let w = out.ncols();
         match self {
             Part::Dense(m) => out.copy_from(m.subcols(start, w)),
             Part::LowRank(l) => {
-                let mut lc = Mat::<f64>::zeros(l.left().nrows(), l.core().ncols());
-                matmul(lc.as_mut(), Accum::Replace, l.left(), l.core(), 1.0, Par::Seq);
-                matmul(out, Accum::Replace, lc.as_ref(), l.right().subrows(start, w).transpose(), 1.0, Par::Seq);
+                let shaped = l.write_columns_to(start, out);
+                debug_assert!(shaped.is_ok(), "buffers are cut to the piece's shape");
             }
         }
     }
 
-    /// `out += self q`.
+    /// `out += self q` (cut to the piece by the caller).
     pub(super) fn mul_add(&self, q: MatRef<'_, f64>, out: MatMut<'_, f64>) {
         match self {
             Part::Dense(m) => matmul(out, Accum::Add, *m, q, 1.0, Par::Seq),
             Part::LowRank(l) => {
-                let mut rq = Mat::<f64>::zeros(l.right().ncols(), q.ncols());
-                matmul(rq.as_mut(), Accum::Replace, l.right().transpose(), q, 1.0, Par::Seq);
-                let mut crq = Mat::<f64>::zeros(l.core().nrows(), q.ncols());
-                matmul(crq.as_mut(), Accum::Replace, l.core(), rq.as_ref(), 1.0, Par::Seq);
-                matmul(out, Accum::Add, l.left(), crq.as_ref(), 1.0, Par::Seq);
+                let shaped = l.mul_add_to(out, q, 1.0);
+                debug_assert!(shaped.is_ok(), "buffers are cut to the piece's shape");
             }
         }
     }
@@ -80,15 +77,16 @@ pub(super) fn low_rank_stats(l: &LowRank) -> (f64, f64) {
     let symmetric_factors = l.left() == l.right();
     let mut dev = 0.0f64;
     let mut mirror = if symmetric_factors { Mat::<f64>::zeros(0, 0) } else { Mat::<f64>::zeros(n, panel) };
-    let transposed = LowRankT(l);
+    // Its columns are the piece's rows (the factors copied: `O(n r)`).
+    let transposed = (!symmetric_factors).then(|| l.transpose());
     for start in (0..n).step_by(panel) {
         let w = panel.min(n - start);
         let mut p = buf.as_mut().subcols_mut(0, w);
         part.columns_into(start, p.as_mut());
         big = big.max(p.norm_max());
-        if !symmetric_factors {
+        if let Some(t) = &transposed {
             let mut m = mirror.as_mut().subcols_mut(0, w);
-            transposed.columns_into(start, m.as_mut());
+            Part::LowRank(t).columns_into(start, m.as_mut());
             for j in 0..w {
                 for i in 0..n {
                     dev = dev.max((p[(i, j)] - m[(i, j)]).abs());
@@ -106,17 +104,4 @@ pub(super) fn low_rank_stats(l: &LowRank) -> (f64, f64) {
         dev = core_dev * row * row;
     }
     (big, dev)
-}
-
-/// The transpose `R C^T L^T` of a low-rank piece, by columns.
-struct LowRankT<'a>(&'a LowRank);
-
-impl LowRankT<'_> {
-    fn columns_into(&self, start: usize, out: MatMut<'_, f64>) {
-        let l = self.0;
-        let w = out.ncols();
-        let mut rc = Mat::<f64>::zeros(l.right().nrows(), l.core().nrows());
-        matmul(rc.as_mut(), Accum::Replace, l.right(), l.core().transpose(), 1.0, Par::Seq);
-        matmul(out, Accum::Replace, rc.as_ref(), l.left().subrows(start, w).transpose(), 1.0, Par::Seq);
-    }
 }
