@@ -18,6 +18,7 @@ mod error;
 mod interleave;
 mod low_rank;
 mod pattern;
+pub mod reduce;
 mod solve;
 mod structure;
 mod support;

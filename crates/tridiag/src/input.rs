@@ -22,25 +22,7 @@ pub(crate) struct Coupling {
     pub(crate) c: Mat<f64>,
 }
 
-/// Largest absolute entry (0 for an empty matrix).
-pub(crate) fn max_abs(m: faer::MatRef<'_, f64>) -> f64 {
-    (0..m.ncols()).map(|j| max_abs_slice(column(m, j))).fold(0.0, f64::max)
-}
-
-/// Largest `|v|` of a slice, with four independent maxima so that the
-/// loop vectorises (a single running `f64::max` is a serial chain).
-pub(crate) fn max_abs_slice(v: &[f64]) -> f64 {
-    let mut m = [0.0f64; 4];
-    let mut chunks = v.chunks_exact(4);
-    for c in &mut chunks {
-        for (mi, ci) in m.iter_mut().zip(c) {
-            let a = ci.abs();
-            *mi = if a > *mi { a } else { *mi };
-        }
-    }
-    let tail = chunks.remainder().iter().fold(0.0f64, |a, b| a.max(b.abs()));
-    m.iter().fold(tail, |a, &b| a.max(b))
-}
+pub(crate) use blockmat::reduce::{max_abs, max_abs_slice};
 
 /// Frobenius norm of `m`, from a plain sum of squares over column slices
 /// with four independent accumulators (so that it vectorises: faer's
@@ -49,7 +31,7 @@ pub(crate) fn max_abs_slice(v: &[f64]) -> f64 {
 /// underflowed, faer's scaled `norm_l2` is used instead, so that the result
 /// stays right for entries beyond `1e+-154`.
 pub(crate) fn norm_fro(m: faer::MatRef<'_, f64>) -> f64 {
-    let sum: f64 = (0..m.ncols()).map(|j| sum_sq_slice(column(m, j))).sum();
+    let sum = blockmat::reduce::sum_sq(m);
     // Below MIN_POSITIVE / EPSILON the squares that underflowed (each below
     // MIN_POSITIVE) may weigh more than a rounding error of the sum.
     if sum.is_finite() && (sum >= f64::MIN_POSITIVE / f64::EPSILON || sum == 0.0 && max_abs(m) == 0.0) {
@@ -98,19 +80,6 @@ impl FroNorm {
     pub(crate) fn value(self) -> f64 {
         self.scale * self.ssq.sqrt()
     }
-}
-
-/// `sum v_i^2` with four independent accumulators.
-fn sum_sq_slice(v: &[f64]) -> f64 {
-    let mut s = [0.0f64; 4];
-    let mut chunks = v.chunks_exact(4);
-    for c in &mut chunks {
-        for (si, ci) in s.iter_mut().zip(c) {
-            *si += ci * ci;
-        }
-    }
-    let tail: f64 = chunks.remainder().iter().map(|x| x * x).sum();
-    (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
 
 /// Column `j` as a slice. Every matrix this crate builds is an owned faer
