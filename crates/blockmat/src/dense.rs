@@ -92,12 +92,18 @@ impl Block {
             _ => {
                 let ro = offsets(&self.row_partition().unwrap_or_default());
                 let co = offsets(&self.col_partition().unwrap_or_default());
-                for (i, j, child, transposed) in children(self) {
-                    let (r0, c0) = (ro[i], co[j]);
-                    let (cr, cc) = if transposed { (child.ncols(), child.nrows()) } else { child.shape() };
+                // Only the block columns `first..last` cross the range, found
+                // by bisection: a structure read a few columns at a time (a
+                // wide layer's `Dx`, one unit per call) has many children,
+                // and the sizes come from the partitions, since a child's
+                // own shape sums its children again.
+                let first = co.partition_point(|&c| c <= start).saturating_sub(1);
+                let last = co.partition_point(|&c| c < start + w).min(co.len() - 1);
+                let mut write = |i: usize, j: usize, child: &Block, transposed: bool| {
+                    let (r0, c0, cr, cc) = (ro[i], co[j], ro[i + 1] - ro[i], co[j + 1] - co[j]);
                     let (lo, hi) = (start.max(c0), (start + w).min(c0 + cc));
                     if lo >= hi {
-                        continue;
+                        return;
                     }
                     let mut dst = out.rb_mut().submatrix_mut(r0, lo - start, cr, hi - lo);
                     if transposed {
@@ -107,6 +113,13 @@ impl Block {
                     } else {
                         child.write_columns(lo - c0, dst);
                     }
+                };
+                match self {
+                    Block::Diag(d) => (first..last).for_each(|k| write(k, k, &d.blocks[k], false)),
+                    _ => children(self)
+                        .into_iter()
+                        .filter(|&(_, j, _, _)| (first..last).contains(&j))
+                        .for_each(|(i, j, child, transposed)| write(i, j, child, transposed)),
                 }
             }
         }
