@@ -152,21 +152,21 @@ impl Dense {
             })
             .collect();
 
+        // G[(k, j), (s, j')] = c[s, k] z[s, j] w[k, j'] + [j = j'] b[s, k] d1[s, k],
+        // and the bias row (k) = c[s, k] w[k, j']: written a column at a
+        // time, each unit's rows a scaled copy of the sample's input.
         let mut g = Mat::<f64>::zeros(p, batch * inp);
-        for k in 0..out {
-            for s in 0..batch {
-                let (csk, dsk) = (c[(s, k)], b[(s, k)] * d1[(s, k)]);
-                for j in 0..inp {
-                    let row = k * inp + j;
-                    let zc = csk * z[(s, j)];
-                    for jp in 0..inp {
-                        g[(row, s * inp + jp)] = zc * w[(k, jp)];
-                    }
-                    g[(row, s * inp + j)] += dsk;
-                }
-                if self.bias {
-                    for jp in 0..inp {
-                        g[(out * inp + k, s * inp + jp)] = csk * w[(k, jp)];
+        let mut zs = vec![0.0; inp];
+        for s in 0..batch {
+            zs.iter_mut().enumerate().for_each(|(j, v)| *v = z[(s, j)]);
+            for jp in 0..inp {
+                let col = g.col_mut(s * inp + jp).try_as_col_major_mut().expect("an owned matrix").as_slice_mut();
+                for k in 0..out {
+                    let cw = c[(s, k)] * w[(k, jp)];
+                    col[k * inp..(k + 1) * inp].iter_mut().zip(&zs).for_each(|(v, zj)| *v = cw * zj);
+                    col[k * inp + jp] += b[(s, k)] * d1[(s, k)];
+                    if self.bias {
+                        col[out * inp + k] = cw;
                     }
                 }
             }
