@@ -54,10 +54,11 @@ impl GroupSolver<'_> {
     }
 
     /// [`Self::solve`] with a scratch of at least the block's shape: an
-    /// explicit inverse's product cannot run in place.
+    /// explicit inverse's product cannot run in place, and a projection
+    /// needs `Q^T block`.
     fn solve_with(&self, g: usize, mut block: MatMut<'_, f64>, scratch: MatMut<'_, f64>) -> Result<(), TridiagError> {
         if let Some(Some(p)) = self.projections.get(g) {
-            return projected::solve(p, g, self.eps, self.ldlt, block);
+            return projected::solve(p, g, self.eps, self.ldlt, block, scratch);
         }
         match self.inverses.get(g) {
             Some(Some(inv)) if inv.nrows() == 1 => {

@@ -27,7 +27,7 @@ pub(crate) struct Groups<'a> {
 /// copied: they may be eliminated on a small subspace
 /// (`super::projected`), which reads each entry once or twice; a copy of a
 /// first layer's `785 x 785` unit blocks would cost more than that.
-pub(crate) const IN_PLACE_MIN: usize = super::projected::MIN_SIZE;
+pub(crate) const IN_PLACE_MIN: usize = 64;
 
 /// The block of `A_l` on one group: a dense copy, or the pieces of the
 /// layer's blocks it is made of, each at its offset in the group.

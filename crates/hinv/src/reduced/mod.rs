@@ -45,6 +45,7 @@ mod multipliers;
 mod part;
 mod projected;
 
+use blockmat::reduce::{max_abs, max_col_norm};
 use blockmat::{Block, Tridiag};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -451,22 +452,4 @@ fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
     for i in 0..m.nrows().min(m.ncols()) {
         m[(i, i)] += eps;
     }
-}
-
-/// Largest column norm, by plain sums of squares: faer's overflow-safe
-/// `norm_l2` costs several times more, and an overflow here only makes the
-/// error bounds it feeds infinite (every count then uncertain: the safe
-/// side).
-fn max_col_norm(m: MatRef<'_, f64>) -> f64 {
-    (0..m.ncols()).map(|j| m.col(j).iter().map(|v| v * v).sum::<f64>().sqrt()).fold(0.0f64, f64::max)
-}
-
-fn max_abs(m: MatRef<'_, f64>) -> f64 {
-    let mut out = 0.0f64;
-    for j in 0..m.ncols() {
-        for i in 0..m.nrows() {
-            out = out.max(m[(i, j)].abs());
-        }
-    }
-    out
 }

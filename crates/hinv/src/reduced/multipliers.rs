@@ -10,7 +10,7 @@
 //! without that structure (a user layer, the loss) has one group touching
 //! every row, which is the dense matrix again.
 
-use blockmat::Block;
+use blockmat::{reduce, Block};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use tridiag::TridiagError;
@@ -73,9 +73,9 @@ impl DxPieces {
             let mut piece = Mat::<f64>::zeros(touched.len(), cols.len());
             gather_rows(chunk.as_ref(), &touched, piece.as_mut());
             for (a, &r) in touched.iter().enumerate() {
-                row_sq[r] += piece.row(a).squared_norm_l2();
+                row_sq[r] += reduce::sum_sq(piece.as_ref().row(a).transpose().as_mat());
             }
-            max_abs = max_abs.max(piece.norm_max());
+            max_abs = max_abs.max(reduce::max_abs(piece.as_ref()));
             rows.push(touched);
             d.push(piece);
         }
@@ -132,7 +132,7 @@ impl Multipliers {
                 for (i, &ri) in rows.iter().enumerate() {
                     zfill[(ri, rk)] += z[(i, k)];
                 }
-                col_sq[rk] += xg.col(k).squared_norm_l2();
+                col_sq[rk] += reduce::sum_sq(xg.as_ref().col(k).as_mat());
             }
             x.push(xg);
         }
@@ -203,26 +203,90 @@ impl Multipliers {
 /// is strided, and faer's row copy costs more per entry than this loop).
 pub(super) fn gather_rows(m: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
     for j in 0..m.ncols() {
-        for (a, &i) in rows.iter().enumerate() {
-            out[(a, j)] = m[(i, j)];
+        match (m.col(j).try_as_col_major(), out.as_mut().col_mut(j).try_as_col_major_mut()) {
+            (Some(src), Some(dst)) => {
+                let (src, dst) = (src.as_slice(), dst.as_slice_mut());
+                for (a, i, len) in runs(rows) {
+                    dst[a..a + len].copy_from_slice(&src[i..i + len]);
+                }
+            }
+            _ => rows.iter().enumerate().for_each(|(a, &i)| out[(a, j)] = m[(i, j)]),
         }
     }
 }
 
 /// `out[rows, :] <- t`.
-pub(super) fn put_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
+pub(super) fn put_rows(t: MatRef<'_, f64>, rows: &[usize], out: MatMut<'_, f64>) {
+    update_rows(t, rows, out, |o, v| *o = v);
+}
+
+/// `out[rows, :] += alpha t`.
+fn scatter_rows(t: MatRef<'_, f64>, rows: &[usize], out: MatMut<'_, f64>, alpha: f64) {
+    update_rows(t, rows, out, |o, v| *o += alpha * v);
+}
+
+/// `f(out[rows[a], j], t[a, j])` for every entry of `t`, a run of
+/// consecutive rows at a time.
+fn update_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, f: impl Fn(&mut f64, f64)) {
     for j in 0..t.ncols() {
-        for (a, &i) in rows.iter().enumerate() {
-            out[(i, j)] = t[(a, j)];
+        match (t.col(j).try_as_col_major(), out.as_mut().col_mut(j).try_as_col_major_mut()) {
+            (Some(src), Some(dst)) => {
+                let (src, dst) = (src.as_slice(), dst.as_slice_mut());
+                for (a, i, len) in runs(rows) {
+                    dst[i..i + len].iter_mut().zip(&src[a..a + len]).for_each(|(o, &v)| f(o, v));
+                }
+            }
+            _ => rows.iter().enumerate().for_each(|(a, &i)| f(&mut out[(i, j)], t[(a, j)])),
         }
     }
 }
 
-/// `out[rows, :] += alpha t`.
-fn scatter_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, alpha: f64) {
-    for j in 0..t.ncols() {
-        for (a, &i) in rows.iter().enumerate() {
-            out[(i, j)] += alpha * t[(a, j)];
+/// The maximal runs of consecutive indices in `rows`, as `(position in
+/// rows, first index, length)`: a dense layer's unit is its weights (one
+/// run) and its bias.
+fn runs(rows: &[usize]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let mut a = 0;
+    std::iter::from_fn(move || {
+        let &first = rows.get(a)?;
+        let len = rows[a..].iter().enumerate().take_while(|&(k, &i)| i == first + k).count();
+        a += len;
+        Some((a - len, first, len))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run-wise copies against entry-wise indexing, on owned matrices
+    /// and on transposed (row-major) views, for rows in runs, scattered,
+    /// repeated-free and out of order.
+    #[test]
+    fn row_copies_match_indexing() {
+        let m = Mat::<f64>::from_fn(9, 3, |i, j| (10 * i + j) as f64);
+        let mt = m.transpose().to_owned();
+        for rows in [vec![], vec![4], vec![0, 1, 2, 7, 8], vec![5, 3, 4, 0], vec![2, 3, 4, 5, 6, 7, 8, 0, 1]] {
+            for src in [m.as_ref(), mt.as_ref().transpose()] {
+                let mut got = Mat::<f64>::zeros(rows.len(), 3);
+                gather_rows(src, &rows, got.as_mut());
+                assert_eq!(got, Mat::from_fn(rows.len(), 3, |a, j| m[(rows[a], j)]));
+                let t = Mat::<f64>::from_fn(rows.len(), 3, |a, j| (a + 100 * j) as f64 + 0.5);
+                let (mut put, mut scattered) = (m.clone(), m.clone());
+                let mut put_t = mt.clone();
+                put_rows(t.as_ref(), &rows, put.as_mut());
+                put_rows(t.as_ref(), &rows, put_t.as_mut().transpose_mut());
+                scatter_rows(t.as_ref(), &rows, scattered.as_mut(), -2.0);
+                let (mut want_put, mut want_scattered) = (m.clone(), m.clone());
+                for (a, &i) in rows.iter().enumerate() {
+                    for j in 0..3 {
+                        want_put[(i, j)] = t[(a, j)];
+                        want_scattered[(i, j)] += -2.0 * t[(a, j)];
+                    }
+                }
+                assert_eq!(put, want_put);
+                assert_eq!(put_t.transpose().to_owned(), want_put);
+                assert_eq!(scattered, want_scattered);
+            }
         }
     }
 }
