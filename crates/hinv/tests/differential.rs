@@ -71,9 +71,10 @@ fn dense_backward_error_of_huge_solutions() {
     // Symmetric, entries near the failing cases' `||H|| ~ 5e-11`.
     let a: [[f64; 3]; 3] = [[4.0, 1.0, 0.5], [1.0, 3.0, -1.0], [0.5, -1.0, 2.0]];
     let h = faer::Mat::from_fn(3, 3, |i, j| a[i][j] * 1e-11);
-    // `||H||_2` of that matrix (its largest eigenvalue, 4.63...e-11),
-    // bounded above by the Frobenius norm: an upper bound only lowers the
-    // backward error, and the bars below hold with a factor 2 to spare.
+    // The Frobenius norm, 5.79e-11, stands for `||H||_2` = 4.62e-11 (the
+    // largest eigenvalue): it lowers the backward error by at most 1.25x,
+    // which neither bar below is near (a rounded `b = H x` leaves about
+    // `u`, the wrong answer about 4.6e-7).
     let norm_h = a.iter().flatten().map(|v| (v * 1e-11).powi(2)).sum::<f64>().sqrt();
     for scale in [1.0, 1e150, 1e222, 1e300] {
         let x = [1.0 * scale, -3.0 * scale, 2.0 * scale];

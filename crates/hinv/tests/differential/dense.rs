@@ -219,7 +219,7 @@ pub fn rel_diff(x: &[f64], y: &[f64]) -> f64 {
 /// It does not change when `x` and `b` are scaled together, so both are
 /// first divided by a power of two (exactly) near their largest entry: a
 /// finite solution whose residual or norms would overflow unscaled (a
-/// numerically singular system's, `||x|| ~ 1e223`) is then scored, not
+/// numerically singular system's, `||x|| = 1.8e222`) is then scored, not
 /// turned into `inf / inf = NaN`.
 pub fn backward_error(h: &Mat<f64>, eps: f64, norm_a: f64, x: &[f64], b: &[f64]) -> f64 {
     if x.iter().chain(b).any(|v| !v.is_finite()) {
