@@ -57,3 +57,41 @@ fn never_a_wrong_answer_quick_pass() {
     let n = report::failure_count(&nets);
     assert!(n == 0, "{n} failure(s): a wrong answer is a bug.\n{}", report::failures(&nets, RUN));
 }
+
+/// The oracle's backward error of a finite solution whose norm squared
+/// overflows (a numerically singular system's: seed 7, `--max-params 4000`,
+/// cases 751 and 354, `||x|| = 1.8e222` and `7.1e245`) is finite and small
+/// when the solution is backward stable, large when it is not, and `inf`
+/// for a non-finite solution. Unscaled norms made it `inf / inf = NaN`,
+/// which the check reported as a library failure.
+#[test]
+fn dense_backward_error_of_huge_solutions() {
+    use harness::dense::{backward_error, norm};
+    const U: f64 = f64::EPSILON / 2.0;
+    // Symmetric, entries near the failing cases' `||H|| ~ 5e-11`.
+    let a: [[f64; 3]; 3] = [[4.0, 1.0, 0.5], [1.0, 3.0, -1.0], [0.5, -1.0, 2.0]];
+    let h = faer::Mat::from_fn(3, 3, |i, j| a[i][j] * 1e-11);
+    // The Frobenius norm, 5.79e-11, stands for `||H||_2` = 4.62e-11 (the
+    // largest eigenvalue): it lowers the backward error by at most 1.25x,
+    // which neither bar below is near (a rounded `b = H x` leaves about
+    // `u`, the wrong answer 2.9e-7).
+    let norm_h = a.iter().flatten().map(|v| (v * 1e-11).powi(2)).sum::<f64>().sqrt();
+    for scale in [1.0, 1e150, 1e222, 1e300] {
+        let x = [1.0 * scale, -3.0 * scale, 2.0 * scale];
+        // `b = H x` rounded: `x` solves it to a backward error of a few u.
+        let b: Vec<f64> = (0..3).map(|i| (0..3).map(|j| h[(i, j)] * x[j]).sum()).collect();
+        let be = backward_error(&h, 0.0, norm_h, &x, &b);
+        assert!(be <= 4.0 * U, "x = {scale:e} (1, -3, 2): backward error {be:e}, expected <= 4 u");
+        assert!((norm(&x) / (scale * 14f64.sqrt()) - 1.0).abs() <= 4.0 * U, "||x|| = {:e}", norm(&x));
+        // A wrong answer at the same scale still fails: a relative change
+        // of 1e-6 in one entry leaves a residual of about 1e-6 ||H|| ||x||.
+        let mut wrong = x;
+        wrong[1] *= 1.0 + 1e-6;
+        let be = backward_error(&h, 0.0, norm_h, &wrong, &b);
+        assert!(be >= 1e-7, "x = {scale:e} (1, -3(1 + 1e-6), 2): backward error {be:e}, expected 2.9e-7");
+    }
+    for bad in [f64::NAN, f64::INFINITY] {
+        let be = backward_error(&h, 0.0, norm_h, &[1.0, bad, 2.0], &[1e-11, 0.0, 0.0]);
+        assert_eq!(be, f64::INFINITY, "a solution with {bad} has an infinite backward error");
+    }
+}

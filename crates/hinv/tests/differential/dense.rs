@@ -189,9 +189,17 @@ pub fn residual(h: &Mat<f64>, eps: f64, x: &[f64], b: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Euclidean norm.
+/// Euclidean norm, scaled by the largest entry so that it overflows only
+/// when the norm itself does: a solution of a numerically singular system
+/// may have entries near `1e222`, whose squares overflow (seed 7,
+/// `--max-params 4000`, case 751). NaN if an entry is NaN, `inf` if one is
+/// infinite.
 pub fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    let scale = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if scale == 0.0 || !scale.is_finite() || v.iter().any(|x| x.is_nan()) {
+        return v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    }
+    scale * v.iter().map(|x| (x / scale) * (x / scale)).sum::<f64>().sqrt()
 }
 
 /// `||x - y|| / ||y||` (`||x - y||` when `y = 0`).
@@ -206,10 +214,28 @@ pub fn rel_diff(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// Normwise backward error `||b - (H + eps I) x|| / (||H + eps I|| ||x|| + ||b||)`
-/// with the dense `H`.
+/// with the dense `H`; `inf` for a solution with a non-finite entry.
+///
+/// It does not change when `x` and `b` are scaled together, so both are
+/// first divided by a power of two (exactly) near their largest entry: a
+/// finite solution whose residual or norms would overflow unscaled (a
+/// numerically singular system's, `||x|| = 1.8e222`) is then scored, not
+/// turned into `inf / inf = NaN`.
 pub fn backward_error(h: &Mat<f64>, eps: f64, norm_a: f64, x: &[f64], b: &[f64]) -> f64 {
-    let r = residual(h, eps, x, b);
-    let denom = norm_a * norm(x) + norm(b);
+    if x.iter().chain(b).any(|v| !v.is_finite()) {
+        return f64::INFINITY;
+    }
+    let top = x.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs()));
+    if top == 0.0 {
+        return 0.0;
+    }
+    // 2^-floor(log2 top): a power of two, so the scaling rounds nothing
+    // (short of subnormals, far below the residual's rounding here); the
+    // clamp keeps it finite for a subnormal `top`.
+    let inv = 2f64.powi((-(top.log2().floor() as i32)).clamp(-1020, 1020));
+    let (xs, bs): (Vec<f64>, Vec<f64>) = (x.iter().map(|v| v * inv).collect(), b.iter().map(|v| v * inv).collect());
+    let r = residual(h, eps, &xs, &bs);
+    let denom = norm_a * norm(&xs) + norm(&bs);
     if denom > 0.0 {
         norm(&r) / denom
     } else {
