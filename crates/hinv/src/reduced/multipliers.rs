@@ -259,8 +259,8 @@ mod tests {
     use super::*;
 
     /// The run-wise copies against entry-wise indexing, on owned matrices
-    /// and on transposed (row-major) views, for rows in runs, scattered,
-    /// repeated-free and out of order.
+    /// and on transposed (row-major) views, for rows in runs, scattered and
+    /// out of order (no row twice, as a group's rows never repeat).
     #[test]
     fn row_copies_match_indexing() {
         let m = Mat::<f64>::from_fn(9, 3, |i, j| (10 * i + j) as f64);
