@@ -73,7 +73,7 @@ impl DxPieces {
             let mut piece = Mat::<f64>::zeros(touched.len(), cols.len());
             gather_rows(chunk.as_ref(), &touched, piece.as_mut());
             for (a, &r) in touched.iter().enumerate() {
-                row_sq[r] += reduce::sum_sq(piece.as_ref().row(a).transpose().as_mat());
+                row_sq[r] += piece.row(a).squared_norm_l2();
             }
             max_abs = max_abs.max(reduce::max_abs(piece.as_ref()));
             rows.push(touched);
