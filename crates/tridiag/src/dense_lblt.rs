@@ -3,7 +3,11 @@
 
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::cholesky::lblt::{factor, solve};
-use faer::perm::PermRef;
+use faer::linalg::triangular_solve::{solve_unit_lower_triangular_in_place, solve_unit_upper_triangular_in_place};
+use faer::linalg::{temp_mat_scratch, temp_mat_zeroed};
+use faer::mat::AsMatMut;
+use faer::perm::{permute_rows, PermRef};
+use faer::reborrow::*;
 use faer::{Auto, ColRef, Mat, MatMut, Par};
 
 use crate::pivots::{scan, BlockDiagnostics, ZeroPivot};
@@ -98,5 +102,179 @@ impl DenseLblt {
     /// Size of the block.
     pub(crate) fn dim(&self) -> usize {
         self.factors.nrows()
+    }
+
+    /// The permutation `P` (row `i` of `P x` is row `perm[i]` of `x`) and
+    /// its inverse.
+    pub(crate) fn perm(&self) -> (&[usize], &[usize]) {
+        self.perms.split_at(self.dim())
+    }
+
+    /// The first row of the pivot (`1 x 1` or `2 x 2`) holding row `i` of
+    /// `B`; `n` for `i >= n`.
+    pub(crate) fn pivot_start(&self, i: usize) -> usize {
+        let n = self.dim();
+        let mut k = 0;
+        while k < n {
+            let next = if self.subdiag[k] == 0.0 || k + 1 == n { k + 1 } else { k + 2 };
+            if next > i {
+                return k;
+            }
+            k = next;
+        }
+        n
+    }
+
+    /// Scratch of [`DenseLblt::forward_half`] and
+    /// [`DenseLblt::backward_half`] on `ncols` columns.
+    pub(crate) fn half_scratch(n: usize, ncols: usize) -> StackReq {
+        temp_mat_scratch::<f64>(n, ncols)
+    }
+
+    /// `x <- L^-1 P x`, the first half of a solve.
+    pub(crate) fn forward_half(&self, mut x: MatMut<'_, f64>, par: Par, stack: &mut MemStack) {
+        let n = self.dim();
+        if n == 0 || x.ncols() == 0 {
+            return;
+        }
+        let (fwd, inv) = self.perm();
+        let (mut tmp, _) = temp_mat_zeroed::<f64, _, _>(n, x.ncols(), stack);
+        let mut tmp = tmp.as_mat_mut();
+        permute_rows(tmp.rb_mut(), x.rb(), PermRef::new_checked(fwd, inv, n));
+        solve_unit_lower_triangular_in_place(self.factors.as_ref(), tmp.rb_mut(), par);
+        x.copy_from(tmp.rb());
+    }
+
+    /// `x <- L[s.., s..]^-1 x` for the rows `s..` of an `L^-1 P y` whose
+    /// rows above `s` are zero (`x` holds rows `s..` only).
+    pub(crate) fn lower_solve_from(&self, s: usize, x: MatMut<'_, f64>, par: Par) {
+        let n = self.dim();
+        if s < n && x.ncols() > 0 {
+            solve_unit_lower_triangular_in_place(self.factors.as_ref().submatrix(s, s, n - s, n - s), x, par);
+        }
+    }
+
+    /// `x <- B^-1 x` on rows `s..` of `B` (`x` holds those rows; `s` the
+    /// first row of a pivot, see [`DenseLblt::pivot_start`]). The `2 x 2`
+    /// pivots are inverted as faer's own solve inverts them, scaled by the
+    /// off-diagonal entry.
+    pub(crate) fn pivot_solve_from(&self, s: usize, mut x: MatMut<'_, f64>) {
+        let n = self.dim();
+        let k = x.ncols();
+        let d = self.factors.diagonal().column_vector();
+        let mut i = s;
+        while i < n {
+            let e = self.subdiag[i];
+            if e == 0.0 || i + 1 == n {
+                let inv = d[i].recip();
+                for j in 0..k {
+                    x[(i - s, j)] *= inv;
+                }
+                i += 1;
+            } else {
+                let e_inv = e.recip();
+                let (a, c) = (e_inv * d[i], e_inv * d[i + 1]);
+                let denom = (a * c - 1.0).recip();
+                for j in 0..k {
+                    let (u, v) = (x[(i - s, j)] * e_inv, x[(i + 1 - s, j)] * e_inv);
+                    x[(i - s, j)] = (c * u - v) * denom;
+                    x[(i + 1 - s, j)] = (a * v - u) * denom;
+                }
+                i += 2;
+            }
+        }
+    }
+
+    /// `x <- P^T L^-T x`, the second half of a solve.
+    pub(crate) fn backward_half(&self, mut x: MatMut<'_, f64>, par: Par, stack: &mut MemStack) {
+        let n = self.dim();
+        if n == 0 || x.ncols() == 0 {
+            return;
+        }
+        let (fwd, inv) = self.perm();
+        solve_unit_upper_triangular_in_place(self.factors.transpose(), x.rb_mut(), par);
+        let (mut tmp, _) = temp_mat_zeroed::<f64, _, _>(n, x.ncols(), stack);
+        let mut tmp = tmp.as_mat_mut();
+        permute_rows(tmp.rb_mut(), x.rb(), PermRef::new_checked(fwd, inv, n).inverse());
+        x.copy_from(tmp.rb());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::dyn_stack::MemBuffer;
+    use faer::MatRef;
+    use rand::{Rng, SeedableRng};
+
+    /// A symmetric indefinite matrix with a zero diagonal (Bunch–Kaufman
+    /// takes 2x2 pivots on it) and its factors.
+    fn factored(n: usize, seed: u64) -> (Mat<f64>, DenseLblt) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let a = Mat::<f64>::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0));
+        let s = Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { a[(i, j)] + a[(j, i)] });
+        let mut mem = MemBuffer::new(DenseLblt::factor_scratch(n, Par::Seq));
+        let (lblt, diag, zero) = DenseLblt::factor(s.clone(), Par::Seq, 0.0, None, MemStack::new(&mut mem));
+        assert!(zero.is_none() && diag.two_by_two > 0, "the test needs 2x2 pivots");
+        (s, lblt)
+    }
+
+    fn max_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+        let mut d: f64 = 0.0;
+        for j in 0..a.ncols() {
+            for i in 0..a.nrows() {
+                d = d.max((a[(i, j)] - b[(i, j)]).abs());
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn halves_and_pivots_make_the_whole_solve() {
+        let n = 40;
+        let (_, lblt) = factored(n, 7);
+        let b = Mat::<f64>::from_fn(n, 3, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+        let mut whole = b.clone();
+        let mut halves = b.clone();
+        let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, 3, Par::Seq).or(DenseLblt::half_scratch(n, 3)));
+        let stack = MemStack::new(&mut mem);
+        lblt.solve_in_place(whole.as_mut(), Par::Seq, stack);
+        lblt.forward_half(halves.as_mut(), Par::Seq, stack);
+        lblt.pivot_solve_from(0, halves.as_mut());
+        lblt.backward_half(halves.as_mut(), Par::Seq, stack);
+        // The same operations in the same order as faer's solve: only the
+        // copies differ, so the results agree to rounding of O(n) terms.
+        let scale = whole.norm_max();
+        assert!(max_diff(whole.as_ref(), halves.as_ref()) <= 1e-13 * scale, "halves differ from the solve");
+    }
+
+    #[test]
+    fn trailing_rows_solve_alone() {
+        let n = 40;
+        let (_, lblt) = factored(n, 11);
+        let (perm, _) = lblt.perm();
+        for row in [0, 1, 17, 18, 39] {
+            let s = lblt.pivot_start(row);
+            assert!(s <= row && (s == 0 || lblt.pivot_start(s - 1) < s), "pivot_start({row}) = {s}");
+            // A right-hand side whose permuted rows above `s` are zero.
+            let mut e = Mat::<f64>::zeros(n, 2);
+            for i in s..n {
+                e[(i, 0)] = (i % 5) as f64 - 2.0;
+                e[(i, 1)] = 1.0 / (1.0 + i as f64);
+            }
+            let mut b = Mat::<f64>::zeros(n, 2);
+            for i in 0..n {
+                b.row_mut(perm[i]).copy_from(e.row(i));
+            }
+            let mut mem = MemBuffer::new(DenseLblt::half_scratch(n, 2));
+            lblt.forward_half(b.as_mut(), Par::Seq, MemStack::new(&mut mem));
+            lblt.pivot_solve_from(0, b.as_mut());
+            let mut tail = e.as_ref().subrows(s, n - s).to_owned();
+            lblt.lower_solve_from(s, tail.as_mut(), Par::Seq);
+            lblt.pivot_solve_from(s, tail.as_mut());
+            let scale = b.norm_max();
+            assert!(b.as_ref().subrows(0, s).norm_max() == 0.0, "rows above {s} must stay zero");
+            assert!(max_diff(b.as_ref().subrows(s, n - s), tail.as_ref()) <= 1e-13 * scale, "tail from {s}");
+        }
     }
 }

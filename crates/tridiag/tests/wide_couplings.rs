@@ -1,7 +1,7 @@
 //! Couplings tens of columns wide between blocks of ~100 (the other tests'
 //! blocks have at most a dozen rows), on both sides: columns narrower than
-//! rows (the link keeps `S^-1 E_cols`) and rows narrower (it keeps
-//! `S^-1 E_cols C^T`), with indefinite blocks (2x2 pivots), against the
+//! rows (the link keeps `L^-1 P E_cols`) and rows narrower (it keeps
+//! `L^-1 P E_cols C^T`), with indefinite blocks (2x2 pivots), against the
 //! dense oracles.
 
 mod common;

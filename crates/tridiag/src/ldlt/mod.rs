@@ -4,21 +4,25 @@
 //! `C_k = B_k[rows_k, cols_k]` their structurally non-zero part,
 //!
 //! ```text
-//! S_0 = D_0
-//! Z_k = S_k^-1 E_cols            (n_k x |cols_k|, kept for the backward sweep)
-//! S_{k+1} = D_{k+1} - E_rows C_k Z_k[cols_k, :] C_k^T E_rows^T
+//! S_0 = D_0,   S_k = P_k^T L_k Δ_k L_k^T P_k   (Bunch–Kaufman, Δ_k of 1x1 and 2x2 pivots)
+//! V_k = L_k^-1 P_k E_cols C_k^T   (n_k x |rows_k|)
+//! S_{k+1} = D_{k+1} - E_rows V_k^T Δ_k^-1 V_k E_rows^T
 //!
-//! forward:   v_k = S_k^-1 w_k,   w_{k+1} = b_{k+1} - E_rows C_k v_k[cols_k]
-//! backward:  u_last = v_last,    u_k = v_k - Z_k C_k^T u_{k+1}[rows_k]
+//! forward:   u_k = Δ_k^-1 L_k^-1 P_k w_k,   w_{k+1} = b_{k+1} - E_rows V_k^T u_k
+//! backward:  x_last = S_last^-1 w_last,
+//!            x_k = P_k^T L_k^-T (u_k - Δ_k^-1 V_k x_{k+1}[rows_k])
 //! ```
 //!
-//! Each `S_k` is factored by pivoted Bunch–Kaufman (the blocks of interest
-//! have zero diagonal entries). The update costs `O(n_k^2 |cols_k|)`, not
-//! `O(n_k^3)`, and the backward sweep reuses `Z_k` instead of a second solve.
-//! When the rows are the narrower side, `Y_k = S_k^-1 E_cols C_k^T`
-//! (`n_k x |rows_k|`) replaces `Z_k` (update `-C_k Y_k[cols_k, :]`, backward
-//! `u_k = v_k - Y_k u_{k+1}[rows_k]`), so the cost is always
-//! `O(n_k^2 min(|rows_k|, |cols_k|))`.
+//! which is the block LDLᵀ `[[P^T L, 0], [V^T Δ^-1, I]] diag(Δ, S_{k+1})
+//! [[L^T P, Δ^-1 V], [0, I]]` applied block after block. Each `S_k` is
+//! factored by pivoted Bunch–Kaufman (the blocks of interest have zero
+//! diagonal entries). The update costs one triangular solve with `L_k`
+//! (`n_k^2 |rows_k|`) and a symmetric product (`n_k |rows_k|^2`), not a
+//! whole solve with `S_k`; the rows of `V_k` above the first pivot that
+//! `cols_k` reach are zero and skipped. When the columns are the narrower
+//! side (the lifted Hessian's top-down couplings), `W_k = L_k^-1 P_k
+//! E_cols` (`n_k x |cols_k|`) replaces `V_k = W_k C_k^T` and the update is
+//! `C_k (W_k^T Δ_k^-1 W_k) C_k^T`: the cheaper form is chosen per link.
 //! By Haynsworth, `inertia(S) = sum inertia(S_k)` and
 //! `det S = prod det S_k`.
 //!

@@ -110,8 +110,8 @@ impl BlockLdlt {
 
         let end = mid_part.rb();
         let backward = |chain: &super::chain::Chain, part: MatMut<'_, f64>| {
-            let mut tmp = Mat::<f64>::zeros(chain.width(), m);
-            chain.backward(part, end, &mut tmp, &kernel);
+            let mut mem = MemBuffer::new(chain.scratch(m, &kernel));
+            chain.backward(part, end, &kernel, MemStack::new(&mut mem));
         };
         if self.parallel_chains() {
             rayon::join(|| backward(&self.top, top_part), || backward(&self.bottom, bottom_part));
