@@ -27,8 +27,9 @@ pub(crate) struct DenseLblt {
 /// Parameters faer's LBL^T is called with for a block of size `n`: classic
 /// partial pivoting, measured 15–30% faster than faer's default
 /// (`PartialDiag`) on these blocks, and panels of 24 columns between 64
-/// and 1024 rows (faer's default is 64): 12–19% faster at n = 96, 256 and
-/// 512 in alternating runs of a random symmetric block, no clear
+/// and 1024 rows (faer's default is 64): 10–19% faster at n = 96, 256 and
+/// 512 (best of alternating runs on a random symmetric block,
+/// `cargo run --release -p tridiag --example bk_block_size`), no clear
 /// difference at 1024, and below 64 the kernel is unblocked either way.
 pub(crate) fn lblt_params(n: usize) -> factor::LbltParams {
     let auto = <factor::LbltParams as Auto<f64>>::auto();
