@@ -55,7 +55,7 @@ struct Link {
 fn rows_cheaper(len: usize, r: usize, m: usize) -> bool {
     let (len, r, m) = (len as f64, r as f64, m as f64);
     let rows = len * len * r + len * r * r;
-    let cols = len * len * m + 2.0 * len * m * m + 2.0 * r * m * m + r * r * m;
+    let cols = len * len * m + len * m * m + 2.0 * r * m * m + r * r * m;
     rows <= cols
 }
 
@@ -106,13 +106,20 @@ impl Link {
             let mut bw = bw.as_mat_mut();
             bw.copy_from(w.as_ref());
             lblt.pivot_solve_from(start, bw.rb_mut());
-            // S^-1[cols, cols] = W^T B^-1 W, then C times it.
+            // S^-1[cols, cols] = W^T B^-1 W (its lower triangle, mirrored),
+            // then C times it: `n m^2` against the `n^2 m` a second
+            // triangular solve for the whole `S^-1 E_cols` would cost.
             let (mut inv, stack) = temp_mat_zeroed::<f64, _, _>(m, m, stack);
             let mut inv = inv.as_mat_mut();
-            matmul(inv.rb_mut(), Accum::Replace, w.transpose(), bw.rb(), 1.0, par);
+            lower_product(inv.rb_mut(), w.transpose(), bw.rb(), par);
+            for j in 1..m {
+                for i in 0..j {
+                    inv[(i, j)] = inv[(j, i)];
+                }
+            }
             let (mut cw, _) = temp_mat_zeroed::<f64, _, _>(r, m, stack);
             let mut cw = cw.as_mat_mut();
-            matmul(cw.rb_mut(), Accum::Replace, c, inv.rb(), 1.0, par);
+            matmul(cw.rb_mut(), Accum::Replace, c, inv.rb(), -1.0, par);
             lower_product(upd, cw.rb(), c.transpose(), par);
             Inverse::Cols { start, w }
         };
