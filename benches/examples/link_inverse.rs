@@ -11,7 +11,11 @@
 //! at n >= 96, but the backward sweep still needs `Z`, whose `L^-T` then
 //! costs more than was saved (factor + first solve slower), and
 //! `full_skip` saves 5-17% of the link only from n ~ 224 (~5% of a block's
-//! factorization). Neither was landed.
+//! factorization). Neither was landed. What was landed later does without
+//! `Z`: the sweeps apply each block's solve in two halves around `B^-1`,
+//! so the link keeps `L^-1 P E_cols C^T` (or `L^-1 P E_cols`) alone
+//! (`crates/tridiag/src/ldlt/mod.rs`); this example still times the
+//! variants above.
 //!
 //! `cargo run --release -p hinv-benches --example link_inverse [reps [sizes...]]`
 
