@@ -42,6 +42,16 @@ enum Inverse {
     Cols { start: usize, w: Mat<f64> },
 }
 
+impl Inverse {
+    /// The block rows the factor covers: `start..` (`start` and length).
+    fn span(&self) -> (usize, usize) {
+        match self {
+            Inverse::Rows { start, v } => (*start, v.nrows()),
+            Inverse::Cols { start, w } => (*start, w.nrows()),
+        }
+    }
+}
+
 /// Coupling of a chain block to the next block, with its share of the
 /// off-diagonal factor.
 #[derive(Debug, Clone)]
@@ -365,14 +375,14 @@ impl Chain {
                 None => to_end.rb_mut(),
             };
             let dst = dst.subrows_mut(c.rows.start, c.rows.len());
+            let (start, len) = link.inverse.span();
+            let u = cur.rb().subrows(start, len);
             match &link.inverse {
-                Inverse::Rows { start, v } => {
-                    matmul(dst, Accum::Add, v.transpose(), cur.rb().subrows(*start, v.nrows()), -1.0, par);
-                }
-                Inverse::Cols { start, w } => {
+                Inverse::Rows { v, .. } => matmul(dst, Accum::Add, v.transpose(), u, -1.0, par),
+                Inverse::Cols { w, .. } => {
                     let (mut t, _) = temp_mat_zeroed::<f64, _, _>(w.ncols(), k, stack);
                     let mut t = t.as_mat_mut();
-                    matmul(t.rb_mut(), Accum::Replace, w.transpose(), cur.rb().subrows(*start, w.nrows()), 1.0, par);
+                    matmul(t.rb_mut(), Accum::Replace, w.transpose(), u, 1.0, par);
                     matmul(dst, Accum::Add, c.c.as_ref(), t.rb(), -1.0, par);
                 }
             }
@@ -402,10 +412,7 @@ impl Chain {
                 None => end,
             };
             let next_rows = src.subrows(c.rows.start, c.rows.len());
-            let (start, len) = match &link.inverse {
-                Inverse::Rows { start, v } => (*start, v.nrows()),
-                Inverse::Cols { start, w } => (*start, w.nrows()),
-            };
+            let (start, len) = link.inverse.span();
             let (mut t, stack) = temp_mat_zeroed::<f64, _, _>(len, k, stack);
             let mut t = t.as_mat_mut();
             match &link.inverse {
@@ -424,7 +431,7 @@ impl Chain {
         }
     }
 
-    /// Widest coupling (rows of the backward temporary).
+    /// Widest side of any coupling (the sweeps' temporaries).
     pub(crate) fn width(&self) -> usize {
         self.links.iter().flatten().map(|l| l.coupling.cols.len().max(l.coupling.rows.len())).max().unwrap_or(0)
     }
