@@ -1,9 +1,10 @@
 //! The two orders of the block elimination side by side on hinv's own
-//! systems: `Strategy::Sequential` (the default) and `Strategy::TwoSided`
-//! (two chains on two threads meeting in the middle). Rounds alternate the
-//! two, so the machine's drift hits both alike; the minimum and median
-//! factorization times are printed with the inertia each reports (and how
-//! many of its counts it could not certify).
+//! systems: `Strategy::Sequential` (top-down) and the default
+//! `Strategy::Auto`, which on these networks (10 layers and more) is
+//! `Strategy::TwoSided`: two chains on two threads meeting in the middle.
+//! Rounds alternate the two, so the machine's drift hits both alike; the
+//! minimum and median factorization times are printed with the inertia
+//! each reports (and how many of its counts it could not certify).
 //!
 //! `cargo run --release -p hinv --example strategy [rounds]`
 
@@ -17,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (label, depth, width, batch)
     let configs = [("demo L30 h10 B2", 30, 10, 2), ("L256 h8 B2", 256, 8, 2), ("L16 h8 B16", 16, 8, 16)];
     println!(
-        "| network | sequential min / median | two-sided min / median | inertia (sequential) | inertia (two-sided) |"
+        "| network | sequential min / median | auto (two-sided) min / median | inertia (sequential) | inertia (auto) |"
     );
     println!("|---|--:|--:|---|---|");
     for (label, depth, width, batch) in configs {
@@ -25,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let params = net.init_params(20240601);
         let data = Batch::random_classification(5, 3, batch, 20240602);
         let curv = Curvature::new(&net, &params, &data)?;
-        let strategies = [Strategy::Sequential, Strategy::TwoSided];
+        let strategies = [Strategy::Sequential, Strategy::Auto];
         let mut times = [Vec::new(), Vec::new()];
         let mut inertia = [String::new(), String::new()];
         for _ in 0..rounds {

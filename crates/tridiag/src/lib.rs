@@ -34,6 +34,6 @@ mod workspace;
 pub use block_diag::BlockDiagLdlt;
 pub use error::TridiagError;
 pub use ldlt::BlockLdlt;
-pub use params::{FactorParams, OnSingular, ParPolicy, Strategy};
+pub use params::{FactorParams, OnSingular, ParPolicy, Strategy, AUTO_TWO_SIDED_MIN_BLOCKS};
 pub use pivoted_lu::{log_det_pivoted, PivotedLu, SignedLogDet};
 pub use pivots::{BlockDiagnostics, Inertia};

@@ -63,6 +63,27 @@ pub enum Strategy {
     /// kernels sequential, so threads never nest). Same solution, and by
     /// Haynsworth the same inertia and determinant, as [`Strategy::Sequential`].
     TwoSided,
+    /// [`Strategy::TwoSided`] from [`AUTO_TWO_SIDED_MIN_BLOCKS`] blocks on,
+    /// [`Strategy::Sequential`] below: with fewer blocks the two chains have
+    /// too little to run in parallel (and on hinv's shallow networks the
+    /// two-sided order certifies fewer inertias; docs/tridiag-parallel.md).
+    /// [`crate::BlockLdlt::strategy`] reports the order that ran.
+    Auto,
+}
+
+/// Fewest blocks for which [`Strategy::Auto`] eliminates from both ends.
+pub const AUTO_TWO_SIDED_MIN_BLOCKS: usize = 11;
+
+impl Strategy {
+    /// The order that runs on `blocks` blocks: [`Strategy::Auto`] resolved,
+    /// the others as they are.
+    pub fn resolve(self, blocks: usize) -> Strategy {
+        match self {
+            Strategy::Auto if blocks >= AUTO_TWO_SIDED_MIN_BLOCKS => Strategy::TwoSided,
+            Strategy::Auto => Strategy::Sequential,
+            s => s,
+        }
+    }
 }
 
 /// Parameters of [`crate::BlockLdlt::factor`].

@@ -90,3 +90,27 @@ fn continue_counts_zero_pivots_two_sided() {
         assert!(matches!(err, tridiag::TridiagError::Singular { block, .. } if block == k), "{err:?}");
     }
 }
+
+/// `Strategy::Auto` runs the two-sided order from
+/// `AUTO_TWO_SIDED_MIN_BLOCKS` blocks on and the sequential one below, and
+/// reports the order that ran; the answers are those of the order it chose.
+#[test]
+fn auto_chooses_by_block_count() {
+    use tridiag::AUTO_TWO_SIDED_MIN_BLOCKS;
+    let mut r = rng(43);
+    for nb in [1, 4, AUTO_TWO_SIDED_MIN_BLOCKS - 1, AUTO_TWO_SIDED_MIN_BLOCKS, 40] {
+        let sizes = random_sizes(&mut r, nb, 2, 6);
+        let t = random_tridiag(&mut r, &sizes, Kind::Indefinite);
+        let auto =
+            BlockLdlt::factor(&t, &FactorParams { strategy: Strategy::Auto, ..Default::default() }).expect("auto");
+        let expected = if nb >= AUTO_TWO_SIDED_MIN_BLOCKS { Strategy::TwoSided } else { Strategy::Sequential };
+        assert_eq!(auto.strategy(), expected, "{nb} blocks");
+        assert_eq!(Strategy::Auto.resolve(nb), expected);
+        let same = BlockLdlt::factor(&t, &FactorParams { strategy: expected, ..Default::default() }).expect("factor");
+        assert_eq!(auto.middle_block(), same.middle_block(), "{nb} blocks");
+        assert_eq!(auto.inertia(), same.inertia(), "{nb} blocks");
+        let b = random_mat(&mut rng(nb as u64), auto.dim(), 2);
+        // The same order on the same matrix: the same operations, bit for bit.
+        assert_eq!(auto.solve(b.as_ref()).expect("solve"), same.solve(b.as_ref()).expect("solve"), "{nb} blocks");
+    }
+}

@@ -21,7 +21,9 @@ pub struct FactorOptions {
     /// Parallelism of the dense kernels.
     pub par: ParPolicy,
     /// Order of the block elimination (and whether its halves run in
-    /// parallel); see `docs/tridiag-parallel.md`.
+    /// parallel). The default, [`Strategy::Auto`], eliminates networks of
+    /// about 10 layers and more from both ends on two threads, shallower
+    /// ones top-down; see `docs/tridiag-parallel.md`.
     pub strategy: Strategy,
     /// Refuse to factor when [`factor_bytes`] exceeds this many bytes
     /// (`None`: no limit). The pivoted elimination that solves
@@ -37,7 +39,7 @@ impl Default for FactorOptions {
         FactorOptions {
             allow_singular: false,
             par: ParPolicy::Auto,
-            strategy: Strategy::Sequential,
+            strategy: Strategy::Auto,
             memory_limit: None,
             elimination: Elimination::Auto,
         }

@@ -66,9 +66,10 @@ impl BlockLdlt {
         let nb = t.len();
         let sizes: Vec<usize> = t.diag().iter().map(|b| b.nrows()).collect();
         let offsets = blockmat::offsets(&sizes);
-        let mid = match params.strategy {
-            Strategy::Sequential => nb.saturating_sub(1),
+        let strategy = params.strategy.resolve(nb);
+        let mid = match strategy {
             Strategy::TwoSided => balanced_middle(&sizes),
+            _ => nb.saturating_sub(1),
         };
         let mut out = BlockLdlt {
             top: Chain::default(),
@@ -82,13 +83,13 @@ impl BlockLdlt {
             log_abs_det: 0.0,
             det_sign: 1.0,
             par: params.par,
-            strategy: params.strategy,
+            strategy,
             norm_fro: 0.0,
         };
         if nb == 0 {
             return Ok(out);
         }
-        let parallel = params.strategy == Strategy::TwoSided && params.par != ParPolicy::Seq && mid > 0 && mid + 1 < nb;
+        let parallel = strategy == Strategy::TwoSided && params.par != ParPolicy::Seq && mid > 0 && mid + 1 < nb;
         let kernel = |n: usize| if parallel { Par::Seq } else { params.par.kernel_par(n) };
         let top_order: Vec<usize> = (0..mid).collect();
         let bottom_order: Vec<usize> = (mid + 1..nb).rev().collect();

@@ -101,7 +101,7 @@ impl BlockLdlt {
         self.norm_fro
     }
 
-    /// The strategy the matrix was factored with.
+    /// The order the matrix was factored in ([`Strategy::Auto`] resolved).
     pub fn strategy(&self) -> Strategy {
         self.strategy
     }
