@@ -89,37 +89,55 @@ impl Block {
             }
             Block::Dense(m) => out.copy_from(m.subcols(start, w)),
             Block::LowRank(l) => l.write_columns(start, out),
+            // A block-diagonal and a grid are walked with running offsets:
+            // a wide layer's `Dx` (a grid of block-diagonals) is read one
+            // unit at a time, so these must neither allocate nor recompute
+            // every child's shape per call.
+            Block::Diag(d) => {
+                let (mut r0, mut c0) = (0, 0);
+                for child in &d.blocks {
+                    if c0 >= start + w {
+                        break;
+                    }
+                    let (cr, cc) = child.shape();
+                    write_crossing(child, (r0, c0, cr, cc), start, out.rb_mut());
+                    (r0, c0) = (r0 + cr, c0 + cc);
+                }
+            }
+            Block::Grid(g) => {
+                let nc = g.col_sizes.len();
+                let mut c0 = 0;
+                for (j, &cc) in g.col_sizes.iter().enumerate() {
+                    if c0 >= start + w {
+                        break;
+                    }
+                    if c0 + cc > start {
+                        let mut r0 = 0;
+                        for (i, &cr) in g.row_sizes.iter().enumerate() {
+                            write_crossing(&g.blocks[i * nc + j], (r0, c0, cr, cc), start, out.rb_mut());
+                            r0 += cr;
+                        }
+                    }
+                    c0 += cc;
+                }
+            }
             _ => {
                 let ro = offsets(&self.row_partition().unwrap_or_default());
                 let co = offsets(&self.col_partition().unwrap_or_default());
-                // Only the block columns `first..last` cross the range, found
-                // by bisection: a structure read a few columns at a time (a
-                // wide layer's `Dx`, one unit per call) has many children,
-                // and the sizes come from the partitions, since a child's
-                // own shape sums its children again.
-                let first = co.partition_point(|&c| c <= start).saturating_sub(1);
-                let last = co.partition_point(|&c| c < start + w).min(co.len() - 1);
-                let mut write = |i: usize, j: usize, child: &Block, transposed: bool| {
-                    let (r0, c0, cr, cc) = (ro[i], co[j], ro[i + 1] - ro[i], co[j + 1] - co[j]);
-                    let (lo, hi) = (start.max(c0), (start + w).min(c0 + cc));
-                    if lo >= hi {
-                        return;
-                    }
-                    let mut dst = out.rb_mut().submatrix_mut(r0, lo - start, cr, hi - lo);
+                for (i, j, child, transposed) in children(self) {
+                    let at = (ro[i], co[j], ro[i + 1] - ro[i], co[j + 1] - co[j]);
                     if transposed {
                         // The implicit super-diagonal of a symmetric
                         // tridiagonal: its columns are rows of the stored block.
-                        dst.copy_from(child.to_dense().transpose().subcols(lo - c0, hi - lo));
+                        let (r0, c0, cr, cc) = at;
+                        let (lo, hi) = (start.max(c0), (start + w).min(c0 + cc));
+                        if lo < hi {
+                            let mut dst = out.rb_mut().submatrix_mut(r0, lo - start, cr, hi - lo);
+                            dst.copy_from(child.to_dense().transpose().subcols(lo - c0, hi - lo));
+                        }
                     } else {
-                        child.write_columns(lo - c0, dst);
+                        write_crossing(child, at, start, out.rb_mut());
                     }
-                };
-                match self {
-                    Block::Diag(d) => (first..last).for_each(|k| write(k, k, &d.blocks[k], false)),
-                    _ => children(self)
-                        .into_iter()
-                        .filter(|&(_, j, _, _)| (first..last).contains(&j))
-                        .for_each(|(i, j, child, transposed)| write(i, j, child, transposed)),
                 }
             }
         }
@@ -201,5 +219,15 @@ impl Block {
                 }
             }
         }
+    }
+}
+
+/// The part of `child` (at rows `r0..r0 + cr`, columns `c0..c0 + cc` of its
+/// parent) inside the parent's columns `start..start + out.ncols()`, into
+/// `out` (those columns of the parent).
+fn write_crossing(child: &Block, (r0, c0, cr, cc): (usize, usize, usize, usize), start: usize, out: MatMut<'_, f64>) {
+    let (lo, hi) = (start.max(c0), (start + out.ncols()).min(c0 + cc));
+    if lo < hi {
+        child.write_columns(lo - c0, out.submatrix_mut(r0, lo - start, cr, hi - lo));
     }
 }
