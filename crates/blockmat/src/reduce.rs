@@ -38,6 +38,44 @@ pub fn max_col_norm(m: MatRef<'_, f64>) -> f64 {
     columns(m, sum_sq_slice).fold(0.0, |a, b| if b > a { b } else { a }).sqrt()
 }
 
+/// [`max_abs`] and [`sum_sq`] in one pass: a check that needs both (a
+/// block's scale and its Frobenius norm, and, from the sum's finiteness,
+/// that no entry is NaN or infinite) reads the matrix once.
+pub fn max_abs_and_sum_sq(m: MatRef<'_, f64>) -> (f64, f64) {
+    let mut copy = Vec::new();
+    let (mut big, mut sq) = (0.0f64, 0.0f64);
+    for j in 0..m.ncols() {
+        let (b, s) = match m.col(j).try_as_col_major() {
+            Some(c) => max_abs_and_sum_sq_slice(c.as_slice()),
+            None => {
+                copy.clear();
+                copy.extend(m.col(j).iter().copied());
+                max_abs_and_sum_sq_slice(&copy)
+            }
+        };
+        big = if b > big { b } else { big };
+        sq += s;
+    }
+    (big, sq)
+}
+
+/// [`max_abs_slice`] and [`sum_sq_slice`] in one pass.
+pub fn max_abs_and_sum_sq_slice(v: &[f64]) -> (f64, f64) {
+    let (mut m, mut s) = ([0.0f64; 4], [0.0f64; 4]);
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for ((mi, si), ci) in m.iter_mut().zip(&mut s).zip(c) {
+            let a = ci.abs();
+            *mi = if a > *mi { a } else { *mi };
+            *si += ci * ci;
+        }
+    }
+    let rest = chunks.remainder();
+    let tail = rest.iter().fold(0.0f64, |a, b| if b.abs() > a { b.abs() } else { a });
+    let tail_sq: f64 = rest.iter().map(|x| x * x).sum();
+    (m.iter().fold(tail, |a, &b| if b > a { b } else { a }), (s[0] + s[1]) + (s[2] + s[3]) + tail_sq)
+}
+
 /// Largest `|v_i|` of a slice.
 pub fn max_abs_slice(v: &[f64]) -> f64 {
     let mut m = [0.0f64; 4];
@@ -95,6 +133,9 @@ mod tests {
                 let sq: f64 = v.col_iter().flat_map(|c| c.iter().map(|x| x * x).collect::<Vec<_>>()).sum();
                 let col = v.col_iter().map(|c| c.iter().map(|x| x * x).sum::<f64>().sqrt()).fold(0.0, f64::max);
                 assert_eq!(max_abs(v), big);
+                let (fused_big, fused_sq) = max_abs_and_sum_sq(v);
+                assert_eq!(fused_big, big);
+                assert_eq!(fused_sq, sum_sq(v), "the same sums in the same order");
                 // Sums in another order: within a few roundings of the sum.
                 assert!((sum_sq(v) - sq).abs() <= 8.0 * f64::EPSILON * sq, "{r}x{c}");
                 assert!((max_col_norm(v) - col).abs() <= 8.0 * f64::EPSILON * col, "{r}x{c}");

@@ -208,8 +208,8 @@ fn factor_one(
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
     if r != 1 {
-        check_symmetric(m.as_ref(), k, params.symmetry_tol)?;
-        let (l, d) = factor_block(m, None, k, Par::Seq, params, stack)?;
+        let big = check_symmetric(m.as_ref(), k, params.symmetry_tol)?;
+        let (l, d) = factor_block(m, big, None, k, Par::Seq, params, stack)?;
         return Ok((Factor::Dense(l), d));
     }
     // A 1x1 block: no faer call (hinv's parameters are often decoupled

@@ -24,6 +24,16 @@ pub(crate) struct Coupling {
 
 pub(crate) use blockmat::reduce::{max_abs, max_abs_slice};
 
+/// What the checks of a diagonal block measured on their one pass over
+/// it, for the factorization to reuse.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scales {
+    /// Largest `|d[i, j]|`.
+    pub(crate) max_abs: f64,
+    /// Frobenius norm.
+    pub(crate) norm: f64,
+}
+
 /// Frobenius norm of `m`, from a plain sum of squares over column slices
 /// with four independent accumulators (so that it vectorises: faer's
 /// overflow-safe `norm_l2` costs ~10% of a factorization of small blocks).
@@ -31,10 +41,17 @@ pub(crate) use blockmat::reduce::{max_abs, max_abs_slice};
 /// underflowed, faer's scaled `norm_l2` is used instead, so that the result
 /// stays right for entries beyond `1e+-154`.
 pub(crate) fn norm_fro(m: faer::MatRef<'_, f64>) -> f64 {
-    let sum = blockmat::reduce::sum_sq(m);
+    norm_from_sum_sq(m, blockmat::reduce::sum_sq(m), None)
+}
+
+/// [`norm_fro`] of `m` from its plain sum of squares `sum` (and its largest
+/// entry, when known).
+fn norm_from_sum_sq(m: faer::MatRef<'_, f64>, sum: f64, max: Option<f64>) -> f64 {
     // Below MIN_POSITIVE / EPSILON the squares that underflowed (each below
     // MIN_POSITIVE) may weigh more than a rounding error of the sum.
-    if sum.is_finite() && (sum >= f64::MIN_POSITIVE / f64::EPSILON || sum == 0.0 && max_abs(m) == 0.0) {
+    if sum.is_finite()
+        && (sum >= f64::MIN_POSITIVE / f64::EPSILON || sum == 0.0 && max.unwrap_or_else(|| max_abs(m)) == 0.0)
+    {
         sum.sqrt()
     } else {
         m.norm_l2()
@@ -91,11 +108,11 @@ pub(crate) fn column(m: faer::MatRef<'_, f64>, j: usize) -> &[f64] {
 
 /// Diagonal block `k` as a dense symmetric matrix (newly allocated: the
 /// factorizations factor it in place and keep it).
-pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<Mat<f64>, TridiagError> {
+pub(crate) fn diagonal_block(t: &Tridiag, k: usize, symmetry_tol: f64) -> Result<(Mat<f64>, Scales), TridiagError> {
     let n = t.diag()[k].nrows();
     let mut d = Mat::zeros(n, n);
-    diagonal_block_into(t, k, symmetry_tol, d.as_mut())?;
-    Ok(d)
+    let scales = diagonal_block_into(t, k, symmetry_tol, d.as_mut())?;
+    Ok((d, scales))
 }
 
 /// Diagonal block `k` written into `out` (`n_k x n_k`), checked.
@@ -104,12 +121,12 @@ pub(crate) fn diagonal_block_into(
     k: usize,
     symmetry_tol: f64,
     out: MatMut<'_, f64>,
-) -> Result<(), TridiagError> {
+) -> Result<Scales, TridiagError> {
     block_into(&t.diag()[k], k, symmetry_tol, out)
 }
 
 /// Diagonal block `b` (block `k`) written into `out`, checked.
-fn block_into(b: &Block, k: usize, symmetry_tol: f64, mut out: MatMut<'_, f64>) -> Result<(), TridiagError> {
+fn block_into(b: &Block, k: usize, symmetry_tol: f64, mut out: MatMut<'_, f64>) -> Result<Scales, TridiagError> {
     check_square(b.shape())?;
     write(b, out.rb_mut());
     check_diagonal(out.rb(), k, symmetry_tol)
@@ -127,12 +144,17 @@ fn check_square((r, c): (usize, usize)) -> Result<(), TridiagError> {
     Ok(())
 }
 
-/// The checks every dense diagonal block passes: finite, symmetric.
-fn check_diagonal(d: MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<(), TridiagError> {
-    if !d.is_all_finite() {
+/// The checks every dense diagonal block passes: finite, symmetric. One
+/// pass finds the largest entry and the sum of squares; a NaN or an
+/// infinity makes the sum non-finite, so only then (or when the sum
+/// overflowed on finite entries) is every entry tested.
+fn check_diagonal(d: MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<Scales, TridiagError> {
+    let (max_abs, sum) = blockmat::reduce::max_abs_and_sum_sq(d);
+    if !sum.is_finite() && !d.is_all_finite() {
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
-    check_symmetric(d, k, symmetry_tol)
+    check_symmetric_against(d, k, symmetry_tol * max_abs)?;
+    Ok(Scales { max_abs, norm: norm_from_sum_sq(d, sum, Some(max_abs)) })
 }
 
 /// Diagonal block `k` given by value (moved out of the input): a dense
@@ -140,18 +162,18 @@ fn check_diagonal(d: MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<(),
 /// that the factorization overwrites the caller's storage instead of a copy
 /// (the copy, its zeroing and page faults cost ~12% of factoring hinv's
 /// reduced system). Any other block is densified.
-pub(crate) fn owned_diagonal_block(b: Block, k: usize, symmetry_tol: f64) -> Result<Mat<f64>, TridiagError> {
+pub(crate) fn owned_diagonal_block(b: Block, k: usize, symmetry_tol: f64) -> Result<(Mat<f64>, Scales), TridiagError> {
     match b {
         Block::Dense(d) => {
             check_square(d.shape())?;
-            check_diagonal(d.as_ref(), k, symmetry_tol)?;
-            Ok(d)
+            let scales = check_diagonal(d.as_ref(), k, symmetry_tol)?;
+            Ok((d, scales))
         }
         b => {
             let n = b.nrows();
             let mut d = Mat::zeros(n, n);
-            block_into(&b, k, symmetry_tol, d.as_mut())?;
-            Ok(d)
+            let scales = block_into(&b, k, symmetry_tol, d.as_mut())?;
+            Ok((d, scales))
         }
     }
 }
@@ -163,9 +185,16 @@ fn write(b: &Block, out: MatMut<'_, f64>) {
 }
 
 /// Refuses diagonal block `k` when it differs from its transpose by more
-/// than `symmetry_tol` times its largest entry.
-pub(crate) fn check_symmetric(d: faer::MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<(), TridiagError> {
-    let tolerance = symmetry_tol * max_abs(d);
+/// than `symmetry_tol` times its largest entry; returns that entry.
+pub(crate) fn check_symmetric(d: faer::MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<f64, TridiagError> {
+    let big = max_abs(d);
+    check_symmetric_against(d, k, symmetry_tol * big)?;
+    Ok(big)
+}
+
+/// Refuses diagonal block `k` when it differs from its transpose by more
+/// than `tolerance`.
+fn check_symmetric_against(d: faer::MatRef<'_, f64>, k: usize, tolerance: f64) -> Result<(), TridiagError> {
     let deviation = asymmetry(d);
     if deviation > tolerance {
         return Err(TridiagError::NotSymmetric { row: k, col: k, deviation, tolerance });
@@ -288,7 +317,8 @@ fn check_transpose(sup: &Block, sub: MatRef<'_, f64>, k: usize, symmetry_tol: f6
 
 #[cfg(test)]
 mod tests {
-    use super::{asymmetry, norm_fro, FroNorm};
+    use super::{asymmetry, check_diagonal, norm_fro, FroNorm};
+    use crate::error::TridiagError;
     use faer::Mat;
 
     /// A 7x5 matrix (columns not a multiple of 4 long, so the remainder
@@ -369,6 +399,30 @@ mod tests {
                 let mut a = sym.clone();
                 a[(i, j)] += 0.5;
                 assert_eq!(asymmetry(a.as_ref()), 0.5, "n {n} ({i}, {j})");
+            }
+        }
+    }
+
+    /// The one-pass check: finite entries whose squares overflow are
+    /// accepted with the right scales, and a NaN or an infinity anywhere
+    /// is refused, whatever the other entries.
+    #[test]
+    fn diagonal_checks_measure_and_refuse_in_one_pass() {
+        let sym = |v: f64| Mat::from_fn(6, 6, |i, j| v * (1.0 + ((i + j) % 3) as f64));
+        for v in [0.0, 1e-200, 1.0, 1e200] {
+            let m = sym(v);
+            let s = check_diagonal(m.as_ref(), 0, 1e-12).expect("finite and symmetric");
+            assert_eq!(s.max_abs, m.norm_max(), "scale {v}");
+            // faer's overflow-safe norm: the same up to a few roundings.
+            assert!((s.norm - m.norm_l2()).abs() <= 4.0 * f64::EPSILON * m.norm_l2(), "scale {v}");
+        }
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for scale in [1.0, 1e200] {
+                let mut m = sym(scale);
+                m[(2, 3)] = bad;
+                m[(3, 2)] = bad;
+                let err = check_diagonal(m.as_ref(), 4, 1e-12).expect_err("non-finite");
+                assert_eq!(err, TridiagError::NonFinite { what: "diagonal", block: 4 });
             }
         }
     }

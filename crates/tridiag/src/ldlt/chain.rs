@@ -192,11 +192,13 @@ pub(crate) fn factor_block_scratch(n: usize, par: Par) -> StackReq {
     DenseLblt::factor_scratch(n, par)
 }
 
-/// Factors one Schur complement: `s` plus the pending updates, with the
+/// Factors one Schur complement: `s` (whose largest entry is `s_max`, as
+/// its input checks measured it) plus the pending updates, with the
 /// singular-pivot policy applied. Returns its factors and diagnostics;
 /// `stack` holds [`factor_block_scratch`].
 pub(crate) fn factor_block<'a>(
     mut s: Mat<f64>,
+    s_max: f64,
     pending: impl IntoIterator<Item = (Range<usize>, MatRef<'a, f64>)>,
     block: usize,
     par: Par,
@@ -207,7 +209,8 @@ pub(crate) fn factor_block<'a>(
     // The scale of the terms before they cancel: a Schur complement that
     // cancels to rounding noise must look singular, not be judged against
     // the noise itself.
-    let mut scale = max_abs(s.as_ref());
+    debug_assert_eq!(s_max, max_abs(s.as_ref()), "the scale of the block as given");
+    let mut scale = s_max;
     for (rows, upd) in pending {
         scale = scale.max(max_abs(upd));
         let mut view = s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len());
@@ -290,11 +293,11 @@ impl Chain {
         // Rows of the next block that `ws.pending` updates.
         let mut pending: Option<Range<usize>> = None;
         for (i, &k) in order.iter().enumerate() {
-            let d = match owned.get_mut(i).and_then(Option::take) {
+            let (d, scales) = match owned.get_mut(i).and_then(Option::take) {
                 Some(b) => owned_diagonal_block(b, k, params.symmetry_tol)?,
                 None => diagonal_block(t, k, params.symmetry_tol)?,
             };
-            out.norm.add(norm_fro(d.as_ref()), 1.0);
+            out.norm.add(scales.norm, 1.0);
             let n = d.nrows();
             let par = par_of(n);
             let upd = pending.take().map(|rows| {
@@ -302,7 +305,7 @@ impl Chain {
                 (rows, ws.pending.as_ref().submatrix(0, 0, len, len))
             });
             let stack = grow(&mut ws.mem, factor_block_scratch(n, par));
-            let (lblt, mut diag) = factor_block(d, upd, k, par, params, stack)?;
+            let (lblt, mut diag) = factor_block(d, scales.max_abs, upd, k, par, params, stack)?;
             // Going up, block k couples to k - 1 through sub[k - 1]^T.
             let c = if down {
                 coupling(t, k, params.symmetry_tol, &mut ws, false)?

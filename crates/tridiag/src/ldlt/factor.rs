@@ -6,7 +6,7 @@ use faer::Par;
 use super::chain::{factor_block, factor_block_scratch, Chain};
 use super::BlockLdlt;
 use crate::error::TridiagError;
-use crate::input::{diagonal_block, norm_fro, owned_diagonal_block};
+use crate::input::{diagonal_block, owned_diagonal_block};
 use crate::params::{FactorParams, OnSingular, ParPolicy, Strategy};
 use crate::pivots::Inertia;
 
@@ -106,17 +106,17 @@ impl BlockLdlt {
         let (top, bottom) = if parallel { rayon::join(run_top, run_bottom) } else { (run_top(), run_bottom()) };
         let ((top, top_out), (bottom, bottom_out)) = (top?, bottom?);
 
-        let d = match owned_mid.first_mut().and_then(Option::take) {
+        let (d, scales) = match owned_mid.first_mut().and_then(Option::take) {
             Some(b) => owned_diagonal_block(b, mid, params.symmetry_tol)?,
             None => diagonal_block(t, mid, params.symmetry_tol)?,
         };
         let mut norm = top_out.norm;
         norm.merge(bottom_out.norm);
-        norm.add(norm_fro(d.as_ref()), 1.0);
+        norm.add(scales.norm, 1.0);
         let par = params.par.kernel_par(d.nrows());
         let pending = top_out.pending.iter().chain(&bottom_out.pending).map(|(rows, u)| (rows.clone(), u.as_ref()));
         let mut mem = MemBuffer::new(factor_block_scratch(d.nrows(), par));
-        let (middle, mid_diag) = factor_block(d, pending, mid, par, params, MemStack::new(&mut mem))?;
+        let (middle, mid_diag) = factor_block(d, scales.max_abs, pending, mid, par, params, MemStack::new(&mut mem))?;
 
         out.diagnostics.extend(top_out.diagnostics);
         out.diagnostics.push(mid_diag);
