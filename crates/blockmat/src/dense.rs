@@ -1,5 +1,7 @@
 //! Conversion of any [`Block`] to a dense faer matrix.
 
+use std::ops::Range;
+
 use faer::reborrow::ReborrowMut;
 use faer::{Mat, MatMut};
 
@@ -63,7 +65,7 @@ impl Block {
     /// # Errors
     /// [`crate::BlockError::ShapeMismatch`] when `out` has not the block's
     /// rows or the columns run past the block's.
-    pub fn write_columns_to(&self, start: usize, mut out: MatMut<'_, f64>) -> crate::Result<()> {
+    pub fn write_columns_to(&self, start: usize, out: MatMut<'_, f64>) -> crate::Result<()> {
         if out.nrows() != self.nrows() || start + out.ncols() > self.ncols() {
             return Err(crate::BlockError::ShapeMismatch {
                 op: "write_columns_to",
@@ -71,24 +73,55 @@ impl Block {
                 right: (out.nrows(), start + out.ncols()),
             });
         }
+        self.write_window_to(0, start, out)
+    }
+
+    /// Overwrites `out` with the window of the block at rows
+    /// `row..row + out.nrows()` and columns `col..col + out.ncols()`,
+    /// densely: the support of a coupling block (see
+    /// [`Block::row_support`]) without the zeros around it.
+    ///
+    /// ```
+    /// use blockmat::Block;
+    /// let c = faer::mat![[1.0, 2.0], [3.0, 4.0]];
+    /// let g = Block::grid(vec![
+    ///     vec![Block::zeros(2, 3), Block::dense(c)],
+    ///     vec![Block::zeros(2, 3), Block::zeros(2, 2)],
+    /// ])
+    /// .unwrap();
+    /// let (rows, cols) = (g.row_support().unwrap(), g.col_support().unwrap());
+    /// assert_eq!((rows.clone(), cols.clone()), (0..2, 3..5));
+    /// let mut w = faer::Mat::<f64>::zeros(rows.len(), cols.len());
+    /// g.write_window_to(rows.start, cols.start, w.as_mut()).unwrap();
+    /// assert_eq!(w, faer::mat![[1.0, 2.0], [3.0, 4.0]]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::BlockError::ShapeMismatch`] when the window runs past the
+    /// block (left: the block's shape, right: the window's end).
+    pub fn write_window_to(&self, row: usize, col: usize, mut out: MatMut<'_, f64>) -> crate::Result<()> {
+        let end = (row + out.nrows(), col + out.ncols());
+        if end.0 > self.nrows() || end.1 > self.ncols() {
+            return Err(crate::BlockError::ShapeMismatch { op: "write_window_to", left: self.shape(), right: end });
+        }
         out.fill(0.0);
-        self.write_columns(start, out);
+        self.write_window(row, col, out);
         Ok(())
     }
 
-    /// Columns `start..` of the block into `out` (zero wherever the block
-    /// is zero), recursing only into children those columns cross.
-    fn write_columns(&self, start: usize, mut out: MatMut<'_, f64>) {
-        let w = out.ncols();
+    /// The window at `(row, col)` of the block into `out` (zero wherever
+    /// the block is zero), recursing only into children the window crosses.
+    fn write_window(&self, row: usize, col: usize, mut out: MatMut<'_, f64>) {
+        let (h, w) = (out.nrows(), out.ncols());
         match self {
             Block::Zero { .. } => {}
             Block::Identity { scale, .. } => {
-                for j in 0..w {
-                    out[(start + j, j)] = *scale;
+                for i in row.max(col)..(row + h).min(col + w) {
+                    out[(i - row, i - col)] = *scale;
                 }
             }
-            Block::Dense(m) => out.copy_from(m.subcols(start, w)),
-            Block::LowRank(l) => l.write_columns(start, out),
+            Block::Dense(m) => out.copy_from(m.submatrix(row, col, h, w)),
+            Block::LowRank(l) => l.write_window(row, col, out),
             // A block-diagonal and a grid are walked with running offsets:
             // a wide layer's `Dx` (a grid of block-diagonals) is read one
             // unit at a time, so these must neither allocate nor recompute
@@ -96,11 +129,11 @@ impl Block {
             Block::Diag(d) => {
                 let (mut r0, mut c0) = (0, 0);
                 for child in &d.blocks {
-                    if c0 >= start + w {
+                    if c0 >= col + w || r0 >= row + h {
                         break;
                     }
                     let (cr, cc) = child.shape();
-                    write_crossing(child, (r0, c0, cr, cc), start, out.rb_mut());
+                    write_crossing(child, (r0, c0, cr, cc), (row, col), out.rb_mut());
                     (r0, c0) = (r0 + cr, c0 + cc);
                 }
             }
@@ -108,13 +141,13 @@ impl Block {
                 let nc = g.col_sizes.len();
                 let mut c0 = 0;
                 for (j, &cc) in g.col_sizes.iter().enumerate() {
-                    if c0 >= start + w {
+                    if c0 >= col + w {
                         break;
                     }
-                    if c0 + cc > start {
+                    if c0 + cc > col {
                         let mut r0 = 0;
                         for (i, &cr) in g.row_sizes.iter().enumerate() {
-                            write_crossing(&g.blocks[i * nc + j], (r0, c0, cr, cc), start, out.rb_mut());
+                            write_crossing(&g.blocks[i * nc + j], (r0, c0, cr, cc), (row, col), out.rb_mut());
                             r0 += cr;
                         }
                     }
@@ -129,14 +162,14 @@ impl Block {
                     if transposed {
                         // The implicit super-diagonal of a symmetric
                         // tridiagonal: its columns are rows of the stored block.
-                        let (r0, c0, cr, cc) = at;
-                        let (lo, hi) = (start.max(c0), (start + w).min(c0 + cc));
-                        if lo < hi {
-                            let mut dst = out.rb_mut().submatrix_mut(r0, lo - start, cr, hi - lo);
-                            dst.copy_from(child.to_dense().transpose().subcols(lo - c0, hi - lo));
+                        if let Some((r, c)) = crossing(at, (row, col), (h, w)) {
+                            let (r0, c0) = (at.0, at.1);
+                            let t = child.to_dense();
+                            let src = t.transpose().submatrix(r.start - r0, c.start - c0, r.len(), c.len());
+                            out.rb_mut().submatrix_mut(r.start - row, c.start - col, r.len(), c.len()).copy_from(src);
                         }
                     } else {
-                        write_crossing(child, at, start, out.rb_mut());
+                        write_crossing(child, at, (row, col), out.rb_mut());
                     }
                 }
             }
@@ -222,12 +255,25 @@ impl Block {
     }
 }
 
-/// The part of `child` (at rows `r0..r0 + cr`, columns `c0..c0 + cc` of its
-/// parent) inside the parent's columns `start..start + out.ncols()`, into
-/// `out` (those columns of the parent).
-fn write_crossing(child: &Block, (r0, c0, cr, cc): (usize, usize, usize, usize), start: usize, out: MatMut<'_, f64>) {
-    let (lo, hi) = (start.max(c0), (start + out.ncols()).min(c0 + cc));
-    if lo < hi {
-        child.write_columns(lo - c0, out.submatrix_mut(r0, lo - start, cr, hi - lo));
+/// The rows and columns of the parent that both a child at
+/// `(r0, c0, cr, cc)` and the window at `(row, col)` of shape `(h, w)`
+/// cover, `None` when they do not meet.
+fn crossing(
+    (r0, c0, cr, cc): (usize, usize, usize, usize),
+    (row, col): (usize, usize),
+    (h, w): (usize, usize),
+) -> Option<(Range<usize>, Range<usize>)> {
+    let r = row.max(r0)..(row + h).min(r0 + cr);
+    let c = col.max(c0)..(col + w).min(c0 + cc);
+    (!r.is_empty() && !c.is_empty()).then_some((r, c))
+}
+
+/// The part of `child` (at `(r0, c0)` of its parent, of shape `(cr, cc)`)
+/// inside the parent's window at `(row, col)`, into `out` (that window).
+fn write_crossing(child: &Block, at: (usize, usize, usize, usize), (row, col): (usize, usize), out: MatMut<'_, f64>) {
+    let shape = (out.nrows(), out.ncols());
+    if let Some((r, c)) = crossing(at, (row, col), shape) {
+        let window = out.submatrix_mut(r.start - row, c.start - col, r.len(), c.len());
+        child.write_window(r.start - at.0, c.start - at.1, window);
     }
 }

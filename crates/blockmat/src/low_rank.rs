@@ -100,18 +100,25 @@ impl LowRank {
 
     /// `out <- self` (dense, `out` has the block's shape).
     pub(crate) fn write_dense(&self, out: MatMut<'_, f64>) {
-        self.write_columns(0, out);
+        self.write_window(0, 0, out);
     }
 
     /// `out <- ` columns `start..start + out.ncols()` of the product.
-    pub(crate) fn write_columns(&self, start: usize, mut out: MatMut<'_, f64>) {
+    pub(crate) fn write_columns(&self, start: usize, out: MatMut<'_, f64>) {
+        self.write_window(0, start, out);
+    }
+
+    /// `out <- ` the window at rows `row..` and columns `col..` of the
+    /// product: `L[rows] C R[cols]^T`.
+    pub(crate) fn write_window(&self, row: usize, col: usize, mut out: MatMut<'_, f64>) {
         if self.core.nrows() == 0 || self.core.ncols() == 0 {
             out.fill(0.0);
             return;
         }
-        let mut lc = Mat::<f64>::zeros(self.left.nrows(), self.core.ncols());
-        matmul(lc.as_mut(), Accum::Replace, self.left.as_ref(), self.core.as_ref(), 1.0, Par::Seq);
-        let right = self.right.as_ref().subrows(start, out.ncols());
+        let left = self.left.as_ref().subrows(row, out.nrows());
+        let mut lc = Mat::<f64>::zeros(left.nrows(), self.core.ncols());
+        matmul(lc.as_mut(), Accum::Replace, left, self.core.as_ref(), 1.0, Par::Seq);
+        let right = self.right.as_ref().subrows(col, out.ncols());
         matmul(out, Accum::Replace, lc.as_ref(), right.transpose(), 1.0, Par::Seq);
     }
 

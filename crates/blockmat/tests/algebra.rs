@@ -271,6 +271,40 @@ fn low_rank_leaves_are_their_product() {
     assert!(Block::low_rank(l, bad, r).unwrap().first_non_finite().is_some_and(f64::is_nan));
 }
 
+/// Any window of a random nesting (every variant, symmetric tridiagonals'
+/// implicit transposes included) equals that window of the dense block.
+#[test]
+fn windows_match_the_dense_block() {
+    let mut rng = rng(13);
+    for k in 0..400 {
+        let a = if k % 4 == 0 {
+            // A symmetric tridiagonal stores no super-diagonal: its windows
+            // read the stored blocks transposed.
+            let n = rng.random_range(1..=3);
+            let sizes: Vec<usize> = (0..n).map(|_| rng.random_range(1..=4)).collect();
+            let diag = sizes.iter().map(|&s| rand_block(&mut rng, s, s, 1)).collect();
+            let sub = (1..n).map(|i| rand_block(&mut rng, sizes[i], sizes[i - 1], 1)).collect();
+            Block::sym_tridiag(diag, sub).unwrap()
+        } else {
+            let (r, c) = (rand_sizes(&mut rng, 1)[0] * 3, rand_sizes(&mut rng, 1)[0] * 3 + 1);
+            rand_block(&mut rng, r, c, 3)
+        };
+        let (r, c) = a.shape();
+        let d = a.to_dense();
+        let (row, col) = (rng.random_range(0..=r), rng.random_range(0..=c));
+        let (h, w) = (rng.random_range(0..=r - row), rng.random_range(0..=c - col));
+        // Garbage in the buffer must be overwritten.
+        let mut out = Mat::from_fn(h, w, |_, _| f64::NAN);
+        a.write_window_to(row, col, out.as_mut()).unwrap();
+        assert!(max_diff(&out, &d.as_ref().submatrix(row, col, h, w).to_owned()) < TOL, "{}", a.kind());
+    }
+    let a = Block::identity(3);
+    assert!(matches!(
+        a.write_window_to(1, 2, Mat::zeros(3, 1).as_mut()),
+        Err(BlockError::ShapeMismatch { left: (3, 3), right: (4, 3), .. })
+    ));
+}
+
 #[test]
 fn column_ranges_match_the_dense_block() {
     let mut rng = rng(12);

@@ -232,19 +232,23 @@ pub(crate) fn diagonal_block_unchecked(t: &Tridiag, k: usize, out: MatMut<'_, f6
     write(&t.diag()[k], out);
 }
 
-/// A sub-diagonal block (or a view of it) with its structural support.
+/// A sub-diagonal block's structural support and the block restricted
+/// to it.
 pub(crate) struct Supported<M> {
     /// Rows of block `k + 1` it touches.
     pub(crate) rows: Range<usize>,
     /// Columns of block `k` it touches.
     pub(crate) cols: Range<usize>,
+    /// The `|rows| x |cols|` restriction.
     pub(crate) m: M,
 }
 
-/// Sub-diagonal block `k` densified into `ws`, with its structural
-/// support `(rows, cols)`; `None` when it is structurally zero. Checked
-/// (finite, equal to the transpose of a stored super-diagonal block) when
-/// `symmetry_tol` is given, as on the first pass over the input.
+/// Sub-diagonal block `k` restricted to its structural support
+/// `(rows, cols)`, densified into `ws`; `None` when it is structurally
+/// zero. Only the support is written (a reduced system's coupling fills a
+/// quarter of its block). Checked (finite, equal to the transpose of a
+/// stored super-diagonal block) when `symmetry_tol` is given, as on the
+/// first pass over the input.
 pub(crate) fn sub_block<'w>(
     t: &Tridiag,
     k: usize,
@@ -252,18 +256,29 @@ pub(crate) fn sub_block<'w>(
     ws: &'w mut Workspace,
 ) -> Result<Option<Supported<MatMut<'w, f64>>>, TridiagError> {
     let s = &t.sub()[k];
-    let mut dense = ws.dense_buffer(s.nrows(), s.ncols());
-    write(s, dense.rb_mut());
-    if let Some(tol) = symmetry_tol {
+    let support = s.row_support().zip(s.col_support());
+    if let (Some(tol), Some(sup)) = (symmetry_tol, t.sup()) {
+        // A stored super-diagonal block must mirror all of it, zeros
+        // included: the rare input with both stored is densified whole.
+        let mut dense = ws.dense_buffer(s.nrows(), s.ncols());
+        write(s, dense.rb_mut());
         if !dense.is_all_finite() {
             return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
         }
-        if let Some(sup) = t.sup() {
-            check_transpose(&sup[k], dense.rb(), k, tol)?;
-        }
+        check_transpose(&sup[k], dense.rb(), k, tol)?;
+        let Some((rows, cols)) = support else { return Ok(None) };
+        let m = dense.submatrix_mut(rows.start, cols.start, rows.len(), cols.len());
+        return Ok(Some(Supported { rows, cols, m }));
     }
-    let (Some(rows), Some(cols)) = (s.row_support(), s.col_support()) else { return Ok(None) };
-    Ok(Some(Supported { rows, cols, m: dense }))
+    let Some((rows, cols)) = support else { return Ok(None) };
+    let mut m = ws.dense_buffer(rows.len(), cols.len());
+    let shaped = s.write_window_to(rows.start, cols.start, m.rb_mut());
+    debug_assert!(shaped.is_ok(), "the support lies inside the block");
+    // Outside its support the block is structurally zero, hence finite.
+    if symmetry_tol.is_some() && !m.is_all_finite() {
+        return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
+    }
+    Ok(Some(Supported { rows, cols, m }))
 }
 
 /// The coupling of sub-diagonal block `k`, `None` when it is structurally
@@ -277,8 +292,7 @@ pub(crate) fn coupling(
     ws: &mut Workspace,
     transpose: bool,
 ) -> Result<Option<Coupling>, TridiagError> {
-    let Some(Supported { rows, cols, m: dense }) = sub_block(t, k, Some(symmetry_tol), ws)? else { return Ok(None) };
-    let c = dense.rb().submatrix(rows.start, cols.start, rows.len(), cols.len());
+    let Some(Supported { rows, cols, m: c }) = sub_block(t, k, Some(symmetry_tol), ws)? else { return Ok(None) };
     Ok(Some(if transpose {
         Coupling { cols: rows, rows: cols, c: c.transpose().to_owned() }
     } else {

@@ -79,11 +79,10 @@ impl<'a> Source<'a> {
             return Ok(None);
         }
         let tol = (!self.checked).then_some(self.symmetry_tol);
-        let Some(Supported { rows, cols, m: dense }) = sub_block(self.t, k, tol, &mut self.ws)? else {
+        let Some(Supported { rows, cols, m: mut c }) = sub_block(self.t, k, tol, &mut self.ws)? else {
             return Ok(None);
         };
         let (rows_at, cols_at) = (self.offsets[k + 1] + rows.start, self.offsets[k] + cols.start);
-        let mut c = dense.submatrix_mut(rows.start, cols.start, rows.len(), cols.len());
         let (r, n) = (c.nrows(), c.ncols());
         scale(c.rb_mut(), &self.scale[rows_at..rows_at + r], &self.scale[cols_at..cols_at + n]);
         Ok(Some(Supported { rows, cols, m: c.into_const() }))
