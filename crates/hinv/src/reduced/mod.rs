@@ -175,7 +175,7 @@ impl Reduced {
         force: bool,
     ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
         let nl = d.layers.len();
-        let pieces: Vec<Pieces> =
+        let mut pieces: Vec<Pieces> =
             (0..nl).into_par_iter().map(|l| eliminate(d, l, eps, params)).collect::<Result<_, _>>()?;
         let mut growth = 0.0f64;
         for (l, p) in pieces.iter().enumerate() {
@@ -192,7 +192,7 @@ impl Reduced {
             }
             growth = growth.max(p.growth);
         }
-        let r = assemble(d, &pieces)?;
+        let r = assemble(d, &mut pieces)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
         // its certificate judges each block against them too.
@@ -391,7 +391,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
 }
 
 /// `R` from the layers' pieces.
-fn assemble(d: &Derivatives, pieces: &[Pieces]) -> Result<Tridiag, TridiagError> {
+fn assemble(d: &Derivatives, pieces: &mut [Pieces]) -> Result<Tridiag, TridiagError> {
     let nl = pieces.len();
     let mut diag = Vec::with_capacity(nl);
     let mut sub = Vec::with_capacity(nl.saturating_sub(1));
@@ -407,7 +407,12 @@ fn assemble(d: &Derivatives, pieces: &[Pieces]) -> Result<Tridiag, TridiagError>
         }
         if let Some(next) = pieces.get(l + 1) {
             let mut yy = m.as_mut().submatrix_mut(a, a, a, a);
-            yy.copy_from(d.layers[l + 1].e.to_dense());
+            let e = &d.layers[l + 1].e;
+            e.write_dense_to(yy.as_mut()).map_err(|_| TridiagError::ShapeMismatch {
+                op: "reduced system (E of the next layer)",
+                expected: (a, a),
+                found: e.shape(),
+            })?;
             if let Some(y) = &next.yfill {
                 yy -= y;
             }
@@ -415,7 +420,7 @@ fn assemble(d: &Derivatives, pieces: &[Pieces]) -> Result<Tridiag, TridiagError>
         diag.push(Block::dense(m));
         if l > 0 {
             let ap = d.act_sizes[l];
-            let c = pieces[l].coupling.clone().unwrap_or_else(|| Mat::zeros(a, ap));
+            let c = pieces[l].coupling.take().unwrap_or_else(|| Mat::zeros(a, ap));
             let grid = Block::grid(vec![
                 vec![Block::zeros(a, ap), Block::dense(c)],
                 vec![Block::zeros(a, ap), Block::zeros(a, ap)],
