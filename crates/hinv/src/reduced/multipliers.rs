@@ -202,8 +202,13 @@ impl Multipliers {
 /// `out <- m[rows, :]`, column by column (a row of a column-major matrix
 /// is strided, and faer's row copy costs more per entry than this loop).
 pub(super) fn gather_rows(m: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
+    let short = short_runs(rows);
     for j in 0..m.ncols() {
         match (m.col(j).try_as_col_major(), out.as_mut().col_mut(j).try_as_col_major_mut()) {
+            (Some(src), Some(dst)) if short => {
+                let (src, dst) = (src.as_slice(), dst.as_slice_mut());
+                dst.iter_mut().zip(rows).for_each(|(d, &i)| *d = src[i]);
+            }
             (Some(src), Some(dst)) => {
                 let (src, dst) = (src.as_slice(), dst.as_slice_mut());
                 for (a, i, len) in runs(rows) {
@@ -228,8 +233,13 @@ fn scatter_rows(t: MatRef<'_, f64>, rows: &[usize], out: MatMut<'_, f64>, alpha:
 /// `f(out[rows[a], j], t[a, j])` for every entry of `t`, a run of
 /// consecutive rows at a time.
 fn update_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, f: impl Fn(&mut f64, f64)) {
+    let short = short_runs(rows);
     for j in 0..t.ncols() {
         match (t.col(j).try_as_col_major(), out.as_mut().col_mut(j).try_as_col_major_mut()) {
+            (Some(src), Some(dst)) if short => {
+                let (src, dst) = (src.as_slice(), dst.as_slice_mut());
+                rows.iter().zip(src).for_each(|(&i, &v)| f(&mut dst[i], v));
+            }
             (Some(src), Some(dst)) => {
                 let (src, dst) = (src.as_slice(), dst.as_slice_mut());
                 for (a, i, len) in runs(rows) {
@@ -239,6 +249,14 @@ fn update_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, f: 
             _ => rows.iter().enumerate().for_each(|(a, &i)| f(&mut out[(i, j)], t[(a, j)])),
         }
     }
+}
+
+/// Whether the runs of consecutive indices in `rows` are too short (under
+/// four on average) to pay for finding them again for every column: a
+/// dense layer's unit touches rows `s * out + k`, one sample apart.
+fn short_runs(rows: &[usize]) -> bool {
+    let breaks = rows.windows(2).filter(|w| w[1] != w[0] + 1).count();
+    4 * (breaks + 1) > rows.len()
 }
 
 /// The maximal runs of consecutive indices in `rows`, as `(position in
@@ -265,7 +283,15 @@ mod tests {
     fn row_copies_match_indexing() {
         let m = Mat::<f64>::from_fn(9, 3, |i, j| (10 * i + j) as f64);
         let mt = m.transpose().to_owned();
-        for rows in [vec![], vec![4], vec![0, 1, 2, 7, 8], vec![5, 3, 4, 0], vec![2, 3, 4, 5, 6, 7, 8, 0, 1]] {
+        for rows in [
+            vec![],
+            vec![4],
+            vec![0, 1, 2, 7, 8],
+            vec![5, 3, 4, 0],
+            vec![2, 3, 4, 5, 6, 7, 8, 0, 1],
+            vec![0, 3, 6],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+        ] {
             for src in [m.as_ref(), mt.as_ref().transpose()] {
                 let mut got = Mat::<f64>::zeros(rows.len(), 3);
                 gather_rows(src, &rows, got.as_mut());
