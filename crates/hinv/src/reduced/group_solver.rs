@@ -47,16 +47,15 @@ pub(super) struct GroupSolver<'a> {
 }
 
 impl GroupSolver<'_> {
-    /// `block <- A_g^-1 block` for group `g`.
-    pub(super) fn solve(&self, g: usize, block: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        let mut scratch = Mat::<f64>::zeros(block.nrows(), block.ncols());
-        self.solve_with(g, block, scratch.as_mut())
-    }
-
-    /// [`Self::solve`] with a scratch of at least the block's shape: an
-    /// explicit inverse's product cannot run in place, and a projection
-    /// needs `Q^T block`.
-    fn solve_with(&self, g: usize, mut block: MatMut<'_, f64>, scratch: MatMut<'_, f64>) -> Result<(), TridiagError> {
+    /// `block <- A_g^-1 block` for group `g`, with a scratch of at least
+    /// the block's shape: an explicit inverse's product cannot run in
+    /// place, and a projection needs `Q^T block`.
+    pub(super) fn solve_with(
+        &self,
+        g: usize,
+        mut block: MatMut<'_, f64>,
+        scratch: MatMut<'_, f64>,
+    ) -> Result<(), TridiagError> {
         if let Some(Some(p)) = self.projections.get(g) {
             return projected::solve(p, g, self.eps, self.ldlt, block, scratch);
         }

@@ -304,45 +304,44 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups<'_>> {
     let row_offsets = blockmat::offsets(grid.row_sizes());
     let part_offsets: Vec<Vec<usize>> = sizes.iter().map(|s| blockmat::offsets(s)).collect();
     let mut out = Groups { members: Vec::with_capacity(k), blocks: Vec::with_capacity(k) };
+    // Where each grid row's part of the group starts within the group.
+    let mut local = Vec::with_capacity(r);
     for g in 0..k {
         let mut members = Vec::new();
-        let mut local = Vec::with_capacity(r);
+        local.clear();
         for i in 0..r {
             local.push(members.len());
             let start = row_offsets[i] + part_offsets[i][g];
             members.extend(start..start + sizes[i][g]);
         }
         let n = members.len();
-        let mut parts = Vec::new();
-        for i in 0..r {
-            for j in 0..r {
-                let c = cell(i, j)?;
-                if c.is_zero() {
-                    continue;
-                }
-                let part = &c.as_diag()?.blocks()[g];
-                if part.is_zero() {
-                    continue;
-                }
-                parts.push((local[i], local[j], part));
-            }
-        }
-        // Low-rank pieces only on the group's diagonal, where they are
-        // their own mirror (the layers store them there).
-        let borrowed: Option<Vec<_>> = parts
-            .iter()
-            .map(|&(i, j, p)| Part::of(p).filter(|q| i == j || matches!(q, Part::Dense(_))).map(|q| (i, j, q)))
-            .collect();
+        // The group's non-zero pieces, at their offsets in the group.
+        let pieces = || {
+            (0..r).flat_map(move |i| (0..r).map(move |j| (i, j))).filter_map(|(i, j)| {
+                let part = &cell(i, j)?.as_diag()?.blocks()[g];
+                (!part.is_zero()).then_some((local[i], local[j], part))
+            })
+        };
+        let borrowed: Option<Vec<_>> = if n >= IN_PLACE_MIN {
+            pieces()
+                .map(|(i, j, p)| Part::of(p).filter(|q| i == j || matches!(q, Part::Dense(_))).map(|q| (i, j, q)))
+                .collect()
+        } else {
+            None
+        };
         let block = match borrowed {
-            Some(parts) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts },
-            _ => {
+            Some(parts) => GroupBlock::Parts { size: n, parts },
+            None => {
                 let mut m = Mat::<f64>::zeros(n, n);
-                for (i, j, p) in parts {
+                for (i, j, p) in pieces() {
                     let (ni, nj) = p.shape();
                     let mut dst = m.as_mut().submatrix_mut(i, j, ni, nj);
                     match p.as_dense() {
                         Some(d) => dst.copy_from(d),
-                        None => dst.copy_from(p.to_dense()),
+                        None => {
+                            let shaped = p.write_dense_to(dst);
+                            debug_assert!(shaped.is_ok(), "a piece fills its place in the group");
+                        }
                     }
                 }
                 GroupBlock::Owned(m)

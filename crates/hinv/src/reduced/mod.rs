@@ -295,7 +295,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     // Dx touches few rows per group (a dense layer: one unit's `batch`
     // rows), and every product with it goes group by group over those.
-    let dx = DxPieces::of(&b.dx, &groups.members)?;
+    let mut dx = DxPieces::of(&b.dx, &groups.members)?;
     scale = scale.max(dx.max_abs);
     let mut projections = Vec::with_capacity(groups.blocks.len());
     let mut blocks = Vec::with_capacity(groups.blocks.len());
@@ -320,7 +320,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     let inverses = if safe { inverses(&groups.members, &projections, &ldlt)? } else { Vec::new() };
     let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
     let Built { multipliers: xdx, mut zfill, max_col_norm: xdx_norm } =
-        Multipliers::build(&dx, safe.then_some(&solver))?;
+        Multipliers::build(&mut dx, safe.then_some(&solver))?;
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
     // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.

@@ -113,17 +113,20 @@ pub(super) struct Built {
 impl Multipliers {
     /// The multipliers of `dx`'s pieces through `solver`; zero without
     /// one (a group's pivot is zero: the elimination is refused anyway).
-    pub(super) fn build(dx: &DxPieces, solver: Option<&GroupSolver<'_>>) -> Result<Built, TridiagError> {
-        let (acts, rows) = (dx.acts, dx.rows.clone());
+    /// The rows of each group move from `dx` into the multipliers.
+    pub(super) fn build(dx: &mut DxPieces, solver: Option<&GroupSolver<'_>>) -> Result<Built, TridiagError> {
+        let (acts, rows) = (dx.acts, std::mem::take(&mut dx.rows));
         let mut zfill = Mat::<f64>::zeros(acts, acts);
         let mut col_sq = vec![0.0f64; acts];
         let mut x = Vec::with_capacity(rows.len());
         let widest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let params = dx.d.iter().map(Mat::ncols).max().unwrap_or(0);
         let mut z = Mat::<f64>::zeros(widest, widest);
+        let mut scratch = Mat::<f64>::zeros(params, widest);
         for (g, (d, rows)) in dx.d.iter().zip(&rows).enumerate() {
             let mut xg = d.transpose().to_owned();
             match solver {
-                Some(s) => s.solve(g, xg.as_mut())?,
+                Some(s) => s.solve_with(g, xg.as_mut(), scratch.as_mut())?,
                 None => xg.fill(0.0),
             }
             let mut z = z.as_mut().submatrix_mut(0, 0, rows.len(), rows.len());
