@@ -322,6 +322,8 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups<'_>> {
                 (!part.is_zero()).then_some((local[i], local[j], part))
             })
         };
+        // Low-rank pieces only on the group's diagonal, where they are
+        // their own mirror (the layers store them there).
         let borrowed: Option<Vec<_>> = if n >= IN_PLACE_MIN {
             pieces()
                 .map(|(i, j, p)| Part::of(p).filter(|q| i == j || matches!(q, Part::Dense(_))).map(|q| (i, j, q)))
