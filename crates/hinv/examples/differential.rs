@@ -24,8 +24,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use harness::cases::{EPS_PER_NET, MAX_PARAMS};
-use harness::checks::{run_network, CaseInputs, Failure, NetOutcome};
+use harness::checks::Failure;
 use harness::report::{self, RunInfo};
+use harness::run::{run_network, CaseInputs, NetOutcome};
 use rayon::prelude::*;
 
 struct Options {

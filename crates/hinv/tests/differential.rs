@@ -8,8 +8,9 @@
 mod harness;
 
 use harness::cases::{NetClass, EPS_PER_NET};
-use harness::checks::{run_network, Curv, NetOutcome, SolveOutcome, Verdict};
+use harness::checks::{SolveOutcome, Verdict};
 use harness::report::{self, RunInfo};
+use harness::run::{run_network, Curv, NetOutcome};
 use rayon::prelude::*;
 
 /// 18 networks: the generator cycles classes with period 6 and curvy

@@ -7,9 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use super::harness::adapter::{LibInertia, RefusalKind};
-use super::harness::checks::{
-    judge_answer, judge_inertia, judge_log_det, judge_refusal, CaseInputs, Failure, FailureKind,
-};
+use super::harness::checks::{judge_answer, judge_inertia, judge_log_det, judge_refusal, Failure, FailureKind};
+use super::harness::run::CaseInputs;
 
 fn binary_failure(command: &str, f: Failure) -> Failure {
     Failure { kind: FailureKind::Binary, detail: format!("hinv {command}: [{}] {}", f.kind.name(), f.detail) }

@@ -9,7 +9,9 @@
 //! - `adapter`: every call into the library under test (port it there);
 //! - `cases`: the random networks and the placements of `eps`;
 //! - `dense`: the dense reference;
-//! - `checks`: the rules, one network at a time;
+//! - `checks`: the rules an answer is judged by;
+//! - `run`: one network through the library and the reference, its cases
+//!   judged;
 //! - `report`: the summary tables and the failures with reproducers.
 
 #![allow(dead_code)]
@@ -19,3 +21,4 @@ pub mod cases;
 pub mod checks;
 pub mod dense;
 pub mod report;
+pub mod run;

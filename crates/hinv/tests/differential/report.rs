@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::cases::{EPS_PER_NET, MAX_PARAMS};
-use super::checks::{CaseResult, FailureKind, NetOutcome, SolveOutcome, Verdict};
+use super::checks::{CaseResult, FailureKind, SolveOutcome, Verdict};
 use super::dense::U;
+use super::run::NetOutcome;
 
 /// The run a report describes.
 #[derive(Debug, Clone, Copy)]
