@@ -7,6 +7,7 @@
 //! of `n^2`, and a product with them costs `O(n r)`.
 
 use faer::linalg::matmul::matmul;
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::block::Block;
@@ -91,11 +92,13 @@ impl LowRank {
         if first.ncols() == 0 || x.ncols() == 0 {
             return;
         }
-        let mut t = Mat::<f64>::zeros(first.ncols(), x.ncols());
-        matmul(t.as_mut(), Accum::Replace, first.transpose(), x, 1.0, Par::Seq);
-        let mut u = Mat::<f64>::zeros(core.nrows(), x.ncols());
-        matmul(u.as_mut(), Accum::Replace, core, t.as_ref(), 1.0, Par::Seq);
-        matmul(out, Accum::Add, last, u.as_ref(), alpha, Par::Seq);
+        with_temp(first.ncols(), x.ncols(), |mut t| {
+            matmul(t.rb_mut(), Accum::Replace, first.transpose(), x, 1.0, Par::Seq);
+            with_temp(core.nrows(), x.ncols(), |mut u| {
+                matmul(u.rb_mut(), Accum::Replace, core, t.rb(), 1.0, Par::Seq);
+                matmul(out, Accum::Add, last, u.rb(), alpha, Par::Seq);
+            })
+        })
     }
 
     /// `out <- self` (dense, `out` has the block's shape).
@@ -116,10 +119,11 @@ impl LowRank {
             return;
         }
         let left = self.left.as_ref().subrows(row, out.nrows());
-        let mut lc = Mat::<f64>::zeros(left.nrows(), self.core.ncols());
-        matmul(lc.as_mut(), Accum::Replace, left, self.core.as_ref(), 1.0, Par::Seq);
         let right = self.right.as_ref().subrows(col, out.ncols());
-        matmul(out, Accum::Replace, lc.as_ref(), right.transpose(), 1.0, Par::Seq);
+        with_temp(left.nrows(), self.core.ncols(), |mut lc| {
+            matmul(lc.rb_mut(), Accum::Replace, left, self.core.as_ref(), 1.0, Par::Seq);
+            matmul(out, Accum::Replace, lc.rb(), right.transpose(), 1.0, Par::Seq);
+        });
     }
 
     /// `right core^T left^T`, the transpose, as factors.
@@ -173,5 +177,23 @@ impl Block {
             Block::LowRank(l) => Some(l),
             _ => None,
         }
+    }
+}
+
+/// Room for a temporary of up to this many entries on the stack: a rank-one
+/// leaf (a wide layer's `Dx` stores one per sample and unit) is applied
+/// to a few columns at a time, where a heap buffer per call would cost
+/// more than the product.
+const STACK_TEMP: usize = 64;
+
+/// `f` of a zeroed `rows x cols` temporary, on the stack when it is small.
+fn with_temp<T>(rows: usize, cols: usize, f: impl FnOnce(MatMut<'_, f64>) -> T) -> T {
+    let len = rows * cols;
+    if len <= STACK_TEMP {
+        let mut buf = [0.0f64; STACK_TEMP];
+        f(MatMut::from_column_major_slice_mut(&mut buf[..len], rows, cols))
+    } else {
+        let mut m = Mat::<f64>::zeros(rows, cols);
+        f(m.as_mut())
     }
 }
