@@ -72,8 +72,9 @@ pub(crate) fn structured_jacobian(batch: usize, out: usize, params: usize) -> bo
 /// `Dx = d u / d x` scaled by the slopes `d1` (`batch x out`): row
 /// `(s, k)` holds `d1_sk z_s` on unit `k`'s weights and `d1_sk` on its
 /// bias, zero elsewhere. Dense for small layers; otherwise a grid over the
-/// samples of block-diagonal rows (one `1 x in` row vector per unit, and
-/// the bias slopes), which stores `batch out (in + 1)` numbers instead of
+/// samples of block-diagonal rows (one `1 x in` row vector per unit, kept
+/// as rank-one factors, and the bias slopes), which stores
+/// `batch out (in + 1)` numbers instead of
 /// `batch out^2 (in + 1)` (a 784-input first layer: 51 MB at batch 8).
 pub(crate) fn unitwise_jacobian(d1: MatRef<'_, f64>, z: MatRef<'_, f64>, bias: bool) -> Block {
     let (batch, out, inp) = (z.nrows(), d1.ncols(), z.ncols());
@@ -95,7 +96,14 @@ pub(crate) fn unitwise_jacobian(d1: MatRef<'_, f64>, z: MatRef<'_, f64>, bias: b
     }
     let rows = (0..batch)
         .map(|s| {
-            let units = (0..out).map(|k| Block::dense(Mat::from_fn(1, inp, |_, j| d1[(s, k)] * z[(s, j)])));
+            // Each unit's row `d1_sk z_s^T` as the factors `[d1_sk] [1] z_s^T`:
+            // faer pads an owned matrix's columns to eight entries, so a
+            // dense `1 x in` row would take eight times its numbers.
+            let units = (0..out).map(|k| {
+                let (left, core) = (Mat::from_fn(1, 1, |_, _| d1[(s, k)]), Mat::<f64>::identity(1, 1));
+                let row = Block::low_rank(left, core, Mat::from_fn(inp, 1, |j, _| z[(s, j)]));
+                row.expect("1 x 1 factors of a rank-one row")
+            });
             let mut row = vec![Block::block_diag(units.collect())];
             if bias {
                 row.push(Block::block_diag(

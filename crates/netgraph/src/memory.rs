@@ -81,7 +81,9 @@ fn spec_layer_entries(inp: usize, out: usize, bias: bool, batch: usize, loss: Op
     let (dx, dz, a) = match loss {
         None => (
             if structured_jacobian(batch, out, p as usize) {
-                b.saturating_mul(out as u128).saturating_mul(p / out.max(1) as u128)
+                // Per sample and unit: the weights' row as rank-one factors
+                // (`1 + 1 + in` entries) and the bias slope.
+                b.saturating_mul(out as u128).saturating_mul(p / out.max(1) as u128 + 2)
             } else {
                 b.saturating_mul(out as u128).saturating_mul(p)
             },

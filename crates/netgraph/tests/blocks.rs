@@ -264,6 +264,11 @@ fn wide_inputs_keep_unit_blocks_as_factors() {
         let x = uniform_vec(&mut r, wide.num_params(), 0.8);
         let z = uniform_mat(&mut r, 6, inp, 1.5);
         let b = uniform_vec(&mut r, wide.output_len(6), 1.0);
-        assert_eq!(wide.blocks(&x, z.as_ref(), &none, &b).dx.kind(), "grid");
+        let dx = wide.blocks(&x, z.as_ref(), &none, &b).dx;
+        assert_eq!(dx.kind(), "grid");
+        // Each unit's row is kept as rank-one factors: a dense `1 x in`
+        // row would be padded to eight times its numbers.
+        let rows = dx.as_grid().unwrap().blocks()[0].as_diag().unwrap().blocks().iter().map(|u| u.kind());
+        assert_eq!(rows.collect::<Vec<_>>(), vec!["low-rank"; 16]);
     }
 }
