@@ -73,9 +73,9 @@ pub(crate) fn structured_jacobian(batch: usize, out: usize, params: usize) -> bo
 /// `(s, k)` holds `d1_sk z_s` on unit `k`'s weights and `d1_sk` on its
 /// bias, zero elsewhere. Dense for small layers; otherwise a grid over the
 /// samples of block-diagonal rows (one `1 x in` row vector per unit, kept
-/// as rank-one factors, and the bias slopes), which stores
-/// `batch out (in + 1)` numbers instead of
-/// `batch out^2 (in + 1)` (a 784-input first layer: 51 MB at batch 8).
+/// as rank-one factors, and the bias slopes), which stores about
+/// `batch out in` numbers instead of `batch out^2 in` (a 784-input first
+/// layer: 51 MB at batch 8).
 pub(crate) fn unitwise_jacobian(d1: MatRef<'_, f64>, z: MatRef<'_, f64>, bias: bool) -> Block {
     let (batch, out, inp) = (z.nrows(), d1.ncols(), z.ncols());
     let p = out * inp + if bias { out } else { 0 };
