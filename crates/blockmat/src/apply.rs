@@ -6,7 +6,7 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
-use crate::block::{offsets, Block, Side};
+use crate::block::{Block, Side};
 use crate::error::{BlockError, Result};
 
 impl Block {
@@ -90,43 +90,59 @@ impl Block {
                     c += nc;
                 }
             }
+            // Running offsets, not `offsets()`: every HVP applies each
+            // layer's blocks, and a product must not allocate per block.
+            // The diagonal blocks first, then the off-diagonal ones, in the
+            // order the sums were always taken.
             Block::Bidiag(b) => {
-                let ro = offsets(&b.diag.iter().map(Block::nrows).collect::<Vec<_>>());
-                let co = offsets(&b.diag.iter().map(Block::ncols).collect::<Vec<_>>());
-                for (kk, d) in b.diag.iter().enumerate() {
-                    stored(d, out.rb_mut(), x, alpha, trans, ro[kk], co[kk]);
+                let (mut r, mut c) = (0, 0);
+                for d in &b.diag {
+                    stored(d, out.rb_mut(), x, alpha, trans, r, c);
+                    (r, c) = (r + d.nrows(), c + d.ncols());
                 }
-                for (kk, o) in b.off.iter().enumerate() {
+                let (mut r, mut c) = (0, 0);
+                for (d, o) in b.diag.iter().zip(&b.off) {
+                    let (nr, nc) = d.shape();
                     let (i, j) = match b.side {
-                        Side::Lower => (kk + 1, kk),
-                        Side::Upper => (kk, kk + 1),
+                        Side::Lower => (r + nr, c),
+                        Side::Upper => (r, c + nc),
                     };
-                    stored(o, out.rb_mut(), x, alpha, trans, ro[i], co[j]);
+                    stored(o, out.rb_mut(), x, alpha, trans, i, j);
+                    (r, c) = (r + nr, c + nc);
                 }
             }
             Block::Tridiag(t) => {
-                let ro = offsets(&t.diag.iter().map(Block::nrows).collect::<Vec<_>>());
-                let co = offsets(&t.diag.iter().map(Block::ncols).collect::<Vec<_>>());
-                for (kk, d) in t.diag.iter().enumerate() {
-                    stored(d, out.rb_mut(), x, alpha, trans, ro[kk], co[kk]);
+                let (mut r, mut c) = (0, 0);
+                for d in &t.diag {
+                    stored(d, out.rb_mut(), x, alpha, trans, r, c);
+                    (r, c) = (r + d.nrows(), c + d.ncols());
                 }
-                for (kk, s) in t.sub.iter().enumerate() {
-                    stored(s, out.rb_mut(), x, alpha, trans, ro[kk + 1], co[kk]);
+                let (mut r, mut c) = (0, 0);
+                for (kk, (d, s)) in t.diag.iter().zip(&t.sub).enumerate() {
+                    let (nr, nc) = d.shape();
+                    // Block (k + 1, k) starts below block k, block (k, k + 1)
+                    // right of it.
+                    stored(s, out.rb_mut(), x, alpha, trans, r + nr, c);
                     match &t.sup {
-                        Some(sup) => stored(&sup[kk], out.rb_mut(), x, alpha, trans, ro[kk], co[kk + 1]),
+                        Some(sup) => stored(&sup[kk], out.rb_mut(), x, alpha, trans, r, c + nc),
                         // Block (k, k+1) is sub[k]^T, so it acts as sub[k]
                         // with the opposite transposition.
-                        None if trans => place(s, out.rb_mut(), x, alpha, false, co[kk + 1], ro[kk]),
-                        None => place(s, out.rb_mut(), x, alpha, true, ro[kk], co[kk + 1]),
+                        None if trans => place(s, out.rb_mut(), x, alpha, false, c + nc, r),
+                        None => place(s, out.rb_mut(), x, alpha, true, r, c + nc),
                     }
+                    (r, c) = (r + nr, c + nc);
                 }
             }
             Block::Grid(g) => {
-                let ro = offsets(&g.row_sizes);
-                let co = offsets(&g.col_sizes);
                 let nc = g.col_sizes.len();
-                for (idx, b) in g.blocks.iter().enumerate() {
-                    stored(b, out.rb_mut(), x, alpha, trans, ro[idx / nc], co[idx % nc]);
+                let mut r0 = 0;
+                for (i, &nr) in g.row_sizes.iter().enumerate() {
+                    let mut c0 = 0;
+                    for (j, &ncol) in g.col_sizes.iter().enumerate() {
+                        stored(&g.blocks[i * nc + j], out.rb_mut(), x, alpha, trans, r0, c0);
+                        c0 += ncol;
+                    }
+                    r0 += nr;
                 }
             }
         }
