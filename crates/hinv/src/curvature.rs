@@ -262,33 +262,43 @@ pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> 
     let offs = blockmat::offsets(&d.param_sizes);
     let vl = |l: usize| v.subrows(offs[l], d.param_sizes[l]);
 
-    // Forward: t_l = Dx_l v_l + Dz_l t_{l-1}.
-    let mut t: Vec<Mat<f64>> = Vec::with_capacity(nl);
+    // Forward: t_l = Dx_l v_l + Dz_l t_{l-1}, every layer's in one buffer
+    // (an HVP runs once per refinement step and per Krylov iteration: no
+    // allocation per layer).
+    let toffs = blockmat::offsets(&d.act_sizes[1..=nl]);
+    let mut t_all = Mat::<f64>::zeros(toffs[nl], k);
     for l in 0..nl {
         let blocks = &d.layers[l];
-        let mut tl = Mat::zeros(d.act_sizes[l + 1], k);
-        blocks.dx.mul_add_to(tl.as_mut(), vl(l), 1.0)?;
+        let (prev, tl) = t_all.as_mut().split_at_row_mut(toffs[l]);
+        let mut tl = tl.subrows_mut(0, d.act_sizes[l + 1]);
+        blocks.dx.mul_add_to(tl.rb_mut(), vl(l), 1.0)?;
         if l > 0 {
-            blocks.dz.mul_add_to(tl.as_mut(), t[l - 1].as_ref(), 1.0)?;
+            blocks.dz.mul_add_to(tl, prev.as_ref().subrows(toffs[l - 1], d.act_sizes[l]), 1.0)?;
         }
-        t.push(tl);
     }
+    let t = |l: usize| t_all.as_ref().subrows(toffs[l], d.act_sizes[l + 1]);
 
-    // Backward: s_L = 0, s_{l-1} = G_l^T v_l + E_l t_{l-1} + Dz_l^T s_l.
+    // Backward: s_L = 0, s_{l-1} = G_l^T v_l + E_l t_{l-1} + Dz_l^T s_l,
+    // in two buffers used in turn.
     let mut out = Mat::zeros(p, k);
-    let mut s = Mat::zeros(d.act_sizes[nl], k);
+    let widest = d.act_sizes.iter().copied().max().unwrap_or(0);
+    let (mut s_buf, mut prev_buf) = (Mat::<f64>::zeros(widest, k), Mat::<f64>::zeros(widest, k));
+    let mut s_len = d.act_sizes[nl];
     for l in (0..nl).rev() {
         let blocks = &d.layers[l];
+        let s = s_buf.as_ref().subrows(0, s_len);
         let mut hv = out.as_mut().subrows_mut(offs[l], d.param_sizes[l]);
         blocks.a.mul_add_to(hv.rb_mut(), vl(l), 1.0)?;
-        blocks.dx.tmul_add_to(hv.rb_mut(), s.as_ref(), 1.0)?;
+        blocks.dx.tmul_add_to(hv.rb_mut(), s, 1.0)?;
         if l > 0 {
-            blocks.g.mul_add_to(hv.rb_mut(), t[l - 1].as_ref(), 1.0)?;
-            let mut prev = Mat::zeros(d.act_sizes[l], k);
-            blocks.g.tmul_add_to(prev.as_mut(), vl(l), 1.0)?;
-            blocks.e.mul_add_to(prev.as_mut(), t[l - 1].as_ref(), 1.0)?;
-            blocks.dz.tmul_add_to(prev.as_mut(), s.as_ref(), 1.0)?;
-            s = prev;
+            blocks.g.mul_add_to(hv.rb_mut(), t(l - 1), 1.0)?;
+            let mut prev = prev_buf.as_mut().subrows_mut(0, d.act_sizes[l]);
+            prev.fill(0.0);
+            blocks.g.tmul_add_to(prev.rb_mut(), vl(l), 1.0)?;
+            blocks.e.mul_add_to(prev.rb_mut(), t(l - 1), 1.0)?;
+            blocks.dz.tmul_add_to(prev.rb_mut(), s, 1.0)?;
+            std::mem::swap(&mut s_buf, &mut prev_buf);
+            s_len = d.act_sizes[l];
         }
     }
     Ok(out)
