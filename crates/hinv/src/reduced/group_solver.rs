@@ -7,7 +7,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use tridiag::{BlockDiagLdlt, TridiagError};
 
-use super::multipliers::{gather_rows, put_rows};
+use super::multipliers::{gather_rows, put_rows, Scratch};
 use super::projected::{self, Projection};
 
 /// Groups up to this size get an explicit inverse: one product with it
@@ -75,11 +75,14 @@ impl GroupSolver<'_> {
     }
 
     /// `m <- A^-1 m` group by group (rows of `m` in the layer's flat
-    /// order), with two buffers for all groups.
-    pub(super) fn apply(&self, members: &[Vec<usize>], mut m: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        let width = members.iter().map(Vec::len).max().unwrap_or(0);
-        let mut buf = Mat::<f64>::zeros(width, m.ncols());
-        let mut scratch = Mat::<f64>::zeros(width, m.ncols());
+    /// order), in `scratch` (room for the largest group).
+    pub(super) fn apply(
+        &self,
+        members: &[Vec<usize>],
+        mut m: MatMut<'_, f64>,
+        scratch: &mut Scratch,
+    ) -> Result<(), TridiagError> {
+        let (mut buf, mut scratch) = scratch.pair(m.ncols());
         for (g, rows) in members.iter().enumerate() {
             let mut s = buf.as_mut().subrows_mut(0, rows.len());
             gather_rows(m.as_ref(), rows, s.as_mut());

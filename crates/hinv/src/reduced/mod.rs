@@ -55,7 +55,7 @@ use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
-use multipliers::{Built, DxPieces, Multipliers};
+use multipliers::{Built, DxPieces, Multipliers, Scratch};
 use projected::Projection;
 
 /// Largest fill of the parameters-first elimination, relative to the
@@ -121,6 +121,11 @@ struct LayerElimination {
 }
 
 impl LayerElimination {
+    /// The most parameters in one group.
+    fn widest_group(&self) -> usize {
+        self.members.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
     fn solver(&self) -> GroupSolver<'_> {
         GroupSolver { inverses: &self.inverses, projections: &self.projections, ldlt: &self.ldlt, eps: self.eps }
     }
@@ -240,19 +245,21 @@ impl Reduced {
         let k = g.ncols();
         let mut t = g.to_owned();
         let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
+        let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(e.widest_group())).max().unwrap_or(0);
+        let mut scratch = Scratch::new(width, k);
         let mut at = 0;
         for (l, e) in self.layers.iter().enumerate() {
             let p = e.xg.nrows();
             let (a, off) = (e.xdx.acts(), self.offsets[l]);
             let gl = g.subrows(at, p);
             // z_l: -Dx_l A_l^-1 g_l; y_{l-1}: -G_l^T A_l^-1 g_l.
-            e.xdx.sub_transposed(&e.members, gl, r.as_mut().subrows_mut(off, a));
+            e.xdx.sub_transposed(&e.members, gl, r.as_mut().subrows_mut(off, a), &mut scratch);
             if l > 0 {
                 let (offp, ap) = (self.offsets[l - 1], e.xg.ncols());
                 let y = r.as_mut().subrows_mut(offp + ap, ap);
                 matmul(y, Accum::Add, e.xg.transpose(), gl, -1.0, Par::Seq);
             }
-            e.solver().apply(&e.members, t.as_mut().subrows_mut(at, p))?;
+            e.solver().apply(&e.members, t.as_mut().subrows_mut(at, p), &mut scratch)?;
             at += p;
         }
         self.ldlt.solve_in_place(r.as_mut())?;
@@ -261,7 +268,7 @@ impl Reduced {
             let p = e.xg.nrows();
             let (a, off) = (e.xdx.acts(), self.offsets[l]);
             let mut xl = t.as_mut().subrows_mut(at, p);
-            e.xdx.sub(&e.members, r.as_ref().subrows(off, a), xl.as_mut());
+            e.xdx.sub(&e.members, r.as_ref().subrows(off, a), xl.as_mut(), &mut scratch);
             if l > 0 {
                 let (offp, ap) = (self.offsets[l - 1], e.xg.ncols());
                 matmul(xl, Accum::Add, e.xg.as_ref(), r.as_ref().subrows(offp + ap, ap), -1.0, Par::Seq);
@@ -361,7 +368,9 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(max_abs(b.e.to_dense().as_ref()));
         xg = g.clone();
         if safe {
-            solver.apply(&groups.members, xg.as_mut())?;
+            let widest = groups.members.iter().map(Vec::len).max().unwrap_or(0);
+            let mut scratch = Scratch::new(widest, xg.ncols());
+            solver.apply(&groups.members, xg.as_mut(), &mut scratch)?;
         }
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);

@@ -89,6 +89,25 @@ impl DxPieces {
     }
 }
 
+/// Two buffers for the group-by-group products of a solve (a group's
+/// parameters, or its rows of `Dx`), allocated once for all layers.
+pub(super) struct Scratch {
+    a: Mat<f64>,
+    b: Mat<f64>,
+}
+
+impl Scratch {
+    /// Room for groups of up to `width` parameters or rows, `k` columns.
+    pub(super) fn new(width: usize, k: usize) -> Scratch {
+        Scratch { a: Mat::zeros(width, k), b: Mat::zeros(width, k) }
+    }
+
+    /// The two buffers' first `k` columns.
+    pub(super) fn pair(&mut self, k: usize) -> (MatMut<'_, f64>, MatMut<'_, f64>) {
+        (self.a.as_mut().subcols_mut(0, k), self.b.as_mut().subcols_mut(0, k))
+    }
+}
+
 /// `A_l^-1 Dx_l^T`, group by group.
 #[derive(Debug)]
 pub(super) struct Multipliers {
@@ -167,9 +186,14 @@ impl Multipliers {
 
     /// `r <- r - (A^-1 Dx^T)^T g`: `g` has the layer's `p_l` rows, `r` its
     /// `a_l` (the right-hand side of `R`'s `z_l` unknowns).
-    pub(super) fn sub_transposed(&self, members: &[Vec<usize>], g: MatRef<'_, f64>, mut r: MatMut<'_, f64>) {
-        let k = g.ncols();
-        let (mut gg, mut t) = self.buffers(members, k);
+    pub(super) fn sub_transposed(
+        &self,
+        members: &[Vec<usize>],
+        g: MatRef<'_, f64>,
+        mut r: MatMut<'_, f64>,
+        scratch: &mut Scratch,
+    ) {
+        let (mut gg, mut t) = scratch.pair(g.ncols());
         for ((cols, rows), x) in members.iter().zip(&self.rows).zip(&self.x) {
             let mut gg = gg.as_mut().subrows_mut(0, cols.len());
             gather_rows(g, cols, gg.as_mut());
@@ -181,9 +205,14 @@ impl Multipliers {
 
     /// `x <- x - (A^-1 Dx^T) r`: `r` has the layer's `a_l` rows (the
     /// solution of `R`'s `z_l` unknowns), `x` its `p_l`.
-    pub(super) fn sub(&self, members: &[Vec<usize>], r: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
-        let k = r.ncols();
-        let (mut t, mut rr) = self.buffers(members, k);
+    pub(super) fn sub(
+        &self,
+        members: &[Vec<usize>],
+        r: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+        scratch: &mut Scratch,
+    ) {
+        let (mut t, mut rr) = scratch.pair(r.ncols());
         for ((cols, rows), x) in members.iter().zip(&self.rows).zip(&self.x) {
             let mut rr = rr.as_mut().subrows_mut(0, rows.len());
             gather_rows(r, rows, rr.as_mut());
@@ -197,8 +226,12 @@ impl Multipliers {
     /// columns each, shared by all groups.
     fn buffers(&self, members: &[Vec<usize>], k: usize) -> (Mat<f64>, Mat<f64>) {
         let params = members.iter().map(Vec::len).max().unwrap_or(0);
-        let rows = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        (Mat::zeros(params, k), Mat::zeros(rows, k))
+        (Mat::zeros(params, k), Mat::zeros(self.widest_rows(), k))
+    }
+
+    /// The most rows of `Dx` a group touches.
+    pub(super) fn widest_rows(&self) -> usize {
+        self.rows.iter().map(Vec::len).max().unwrap_or(0)
     }
 }
 
