@@ -55,7 +55,7 @@ use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
-use multipliers::{Built, DxPieces, Multipliers, Scratch};
+use multipliers::{widest, Built, DxPieces, Multipliers, Scratch};
 use projected::Projection;
 
 /// Largest fill of the parameters-first elimination, relative to the
@@ -121,11 +121,6 @@ struct LayerElimination {
 }
 
 impl LayerElimination {
-    /// The most parameters in one group.
-    fn widest_group(&self) -> usize {
-        self.members.iter().map(Vec::len).max().unwrap_or(0)
-    }
-
     fn solver(&self) -> GroupSolver<'_> {
         GroupSolver { inverses: &self.inverses, projections: &self.projections, ldlt: &self.ldlt, eps: self.eps }
     }
@@ -245,7 +240,7 @@ impl Reduced {
         let k = g.ncols();
         let mut t = g.to_owned();
         let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
-        let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(e.widest_group())).max().unwrap_or(0);
+        let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(widest(&e.members))).max().unwrap_or(0);
         let mut scratch = Scratch::new(width, k);
         let mut at = 0;
         for (l, e) in self.layers.iter().enumerate() {
@@ -368,8 +363,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(max_abs(b.e.to_dense().as_ref()));
         xg = g.clone();
         if safe {
-            let widest = groups.members.iter().map(Vec::len).max().unwrap_or(0);
-            let mut scratch = Scratch::new(widest, xg.ncols());
+            let mut scratch = Scratch::new(widest(&groups.members), xg.ncols());
             solver.apply(&groups.members, xg.as_mut(), &mut scratch)?;
         }
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());

@@ -39,7 +39,7 @@ impl DxPieces {
     /// The pieces of `dx` (`a_l x p_l`) for groups `members`.
     pub(super) fn of(dx: &Block, members: &[Vec<usize>]) -> Result<DxPieces, TridiagError> {
         let acts = dx.nrows();
-        let widest = members.iter().map(Vec::len).max().unwrap_or(0);
+        let widest = widest(members);
         let mut chunk = Mat::<f64>::zeros(acts, widest);
         let mut row_sq = vec![0.0f64; acts];
         let (mut rows, mut d) = (Vec::with_capacity(members.len()), Vec::with_capacity(members.len()));
@@ -138,7 +138,7 @@ impl Multipliers {
         let mut zfill = Mat::<f64>::zeros(acts, acts);
         let mut col_sq = vec![0.0f64; acts];
         let mut x = Vec::with_capacity(rows.len());
-        let widest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widest = widest(&rows);
         let params = dx.d.iter().map(Mat::ncols).max().unwrap_or(0);
         let mut z = Mat::<f64>::zeros(widest, widest);
         let mut scratch = Mat::<f64>::zeros(params, widest);
@@ -225,14 +225,20 @@ impl Multipliers {
     /// One buffer for a group's parameters and one for its rows, `k`
     /// columns each, shared by all groups.
     fn buffers(&self, members: &[Vec<usize>], k: usize) -> (Mat<f64>, Mat<f64>) {
-        let params = members.iter().map(Vec::len).max().unwrap_or(0);
+        let params = widest(members);
         (Mat::zeros(params, k), Mat::zeros(self.widest_rows(), k))
     }
 
     /// The most rows of `Dx` a group touches.
     pub(super) fn widest_rows(&self) -> usize {
-        self.rows.iter().map(Vec::len).max().unwrap_or(0)
+        widest(&self.rows)
     }
+}
+
+/// The longest of `lists` (a layer's groups, or the rows each touches):
+/// what a buffer shared by all of them must hold.
+pub(super) fn widest(lists: &[Vec<usize>]) -> usize {
+    lists.iter().map(Vec::len).max().unwrap_or(0)
 }
 
 /// `out <- m[rows, :]`, column by column (a row of a column-major matrix
