@@ -77,7 +77,7 @@ impl LowRank {
                 right: (out.nrows(), start + out.ncols()),
             });
         }
-        self.write_columns(start, out);
+        self.write_window(0, start, out);
         Ok(())
     }
 
@@ -104,11 +104,6 @@ impl LowRank {
     /// `out <- self` (dense, `out` has the block's shape).
     pub(crate) fn write_dense(&self, out: MatMut<'_, f64>) {
         self.write_window(0, 0, out);
-    }
-
-    /// `out <- ` columns `start..start + out.ncols()` of the product.
-    pub(crate) fn write_columns(&self, start: usize, out: MatMut<'_, f64>) {
-        self.write_window(0, start, out);
     }
 
     /// `out <- ` the window at rows `row..` and columns `col..` of the
