@@ -173,7 +173,8 @@ impl Multipliers {
     pub(super) fn dx_times(&self, dx: &DxPieces, members: &[Vec<usize>], m: MatRef<'_, f64>) -> Mat<f64> {
         let k = m.ncols();
         let mut out = Mat::<f64>::zeros(self.acts, k);
-        let (mut mr, mut t) = self.buffers(members, k);
+        let mut scratch = Scratch::new(widest(members).max(self.widest_rows()), k);
+        let (mut mr, mut t) = scratch.pair(k);
         for ((cols, rows), d) in members.iter().zip(&self.rows).zip(&dx.d) {
             let mut mr = mr.as_mut().subrows_mut(0, cols.len());
             gather_rows(m, cols, mr.as_mut());
@@ -220,13 +221,6 @@ impl Multipliers {
             matmul(t.as_mut(), Accum::Replace, x.as_ref(), rr.as_ref(), 1.0, Par::Seq);
             scatter_rows(t.as_ref(), cols, out.as_mut(), -1.0);
         }
-    }
-
-    /// One buffer for a group's parameters and one for its rows, `k`
-    /// columns each, shared by all groups.
-    fn buffers(&self, members: &[Vec<usize>], k: usize) -> (Mat<f64>, Mat<f64>) {
-        let params = widest(members);
-        (Mat::zeros(params, k), Mat::zeros(self.widest_rows(), k))
     }
 
     /// The most rows of `Dx` a group touches.
