@@ -125,7 +125,9 @@ impl Curvature {
     pub fn new_with(net: &Network, params: &Params, batch: &Batch, opts: &CurvatureOptions) -> Result<Curvature> {
         let limit = opts.memory_limit.unwrap_or_else(netgraph::memory::default_limit);
         match opts.kind {
-            crate::CurvatureKind::Hessian => Curvature::from_derivatives(net.derivatives_within(params, batch, limit)?),
+            // Blocks and products straight from the network agree: keep
+            // the products (from_derivatives cannot know that).
+            crate::CurvatureKind::Hessian => Curvature::checked(net.derivatives_within(params, batch, limit)?),
             crate::CurvatureKind::GaussNewton => {
                 let g = net.ggn_derivatives_within(params, batch, limit)?;
                 let mut c = Curvature::from_derivatives(g.derivatives)?;
@@ -161,7 +163,16 @@ impl Curvature {
     /// `p_1..p_L` and the gradient's length ([`HinvError::InconsistentBlocks`]),
     /// and finiteness ([`HinvError::Overflow`]). Nothing later indexes a
     /// block with sizes it does not have.
-    pub fn from_derivatives(derivs: Derivatives) -> Result<Curvature> {
+    ///
+    /// Their products read the blocks as given: the matrix-free products
+    /// the network computed with them ([`Derivatives::product`]) are
+    /// dropped, since a block may have been changed since.
+    pub fn from_derivatives(mut derivs: Derivatives) -> Result<Curvature> {
+        derivs.forget_products();
+        Curvature::checked(derivs)
+    }
+
+    fn checked(derivs: Derivatives) -> Result<Curvature> {
         check_shapes(&derivs)?;
         check_finite(&derivs)?;
         Ok(Curvature { derivs: Arc::new(derivs), ggn: None })
@@ -252,15 +263,34 @@ pub struct EigenvalueCount {
     pub uncertain: usize,
 }
 
+/// Column `j` of `m`, whose rows are contiguous (an owned matrix, or a
+/// view with unit row stride).
+fn col<'a>(m: MatRef<'a, f64>, j: usize) -> &'a [f64] {
+    m.col(j).try_as_col_major().expect("a view with unit row stride").as_slice()
+}
+
 /// `H V` in Pearlmutter's form (ALGORITHM.md): one forward sweep
 /// `t = M^-1 Dx v` and one backward sweep with `M^T`, linear in depth.
+/// A layer with matrix-free products ([`Derivatives::product`]) is
+/// multiplied from its weights and activations, column by column; any
+/// other through its blocks.
 pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
     let p: usize = d.param_sizes.iter().sum();
     check_vector("the vector to multiply", v, p)?;
     let nl = d.layers.len();
     let k = v.ncols();
+    // The products read columns as slices.
+    let owned;
+    let v = if v.row_stride() == 1 || k == 0 {
+        v
+    } else {
+        owned = v.to_owned();
+        owned.as_ref()
+    };
     let offs = blockmat::offsets(&d.param_sizes);
     let vl = |l: usize| v.subrows(offs[l], d.param_sizes[l]);
+    let scratch_len = (0..nl).filter_map(|l| d.product(l)).map(|m| m.scratch_len()).max().unwrap_or(0);
+    let mut scratch = vec![0.0; scratch_len];
 
     // Forward: t_l = Dx_l v_l + Dz_l t_{l-1}, every layer's in one buffer
     // (an HVP runs once per refinement step and per Krylov iteration: no
@@ -271,9 +301,20 @@ pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> 
         let blocks = &d.layers[l];
         let (prev, tl) = t_all.as_mut().split_at_row_mut(toffs[l]);
         let mut tl = tl.subrows_mut(0, d.act_sizes[l + 1]);
-        blocks.dx.mul_add_to(tl.rb_mut(), vl(l), 1.0)?;
-        if l > 0 {
-            blocks.dz.mul_add_to(tl, prev.as_ref().subrows(toffs[l - 1], d.act_sizes[l]), 1.0)?;
+        let t_prev = (l > 0).then(|| prev.as_ref().subrows(toffs[l - 1], d.act_sizes[l]));
+        match d.product(l) {
+            Some(m) => {
+                for j in 0..k {
+                    let out = tl.rb_mut().col_mut(j).try_as_col_major_mut().expect("an owned matrix").as_slice_mut();
+                    m.tangent(col(vl(l), j), t_prev.map(|t| col(t, j)), out, &mut scratch);
+                }
+            }
+            None => {
+                blocks.dx.mul_add_to(tl.rb_mut(), vl(l), 1.0)?;
+                if let Some(t_prev) = t_prev {
+                    blocks.dz.mul_add_to(tl, t_prev, 1.0)?;
+                }
+            }
         }
     }
     let t = |l: usize| t_all.as_ref().subrows(toffs[l], d.act_sizes[l + 1]);
@@ -288,15 +329,31 @@ pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> 
         let blocks = &d.layers[l];
         let s = s_buf.as_ref().subrows(0, s_len);
         let mut hv = out.as_mut().subrows_mut(offs[l], d.param_sizes[l]);
-        blocks.a.mul_add_to(hv.rb_mut(), vl(l), 1.0)?;
-        blocks.dx.tmul_add_to(hv.rb_mut(), s, 1.0)?;
+        let mut prev = prev_buf.as_mut().subrows_mut(0, d.act_sizes[l]);
+        let t_prev = (l > 0).then(|| t(l - 1));
+        match d.product(l) {
+            Some(m) => {
+                for j in 0..k {
+                    let hv = hv.rb_mut().col_mut(j).try_as_col_major_mut().expect("an owned matrix").as_slice_mut();
+                    let s_in = (l > 0).then(|| {
+                        prev.rb_mut().col_mut(j).try_as_col_major_mut().expect("an owned matrix").as_slice_mut()
+                    });
+                    m.adjoint(col(vl(l), j), t_prev.map(|t| col(t, j)), col(s, j), hv, s_in, &mut scratch);
+                }
+            }
+            None => {
+                blocks.a.mul_add_to(hv.rb_mut(), vl(l), 1.0)?;
+                blocks.dx.tmul_add_to(hv.rb_mut(), s, 1.0)?;
+                if let Some(t_prev) = t_prev {
+                    blocks.g.mul_add_to(hv.rb_mut(), t_prev, 1.0)?;
+                    prev.fill(0.0);
+                    blocks.g.tmul_add_to(prev.rb_mut(), vl(l), 1.0)?;
+                    blocks.e.mul_add_to(prev.rb_mut(), t_prev, 1.0)?;
+                    blocks.dz.tmul_add_to(prev.rb_mut(), s, 1.0)?;
+                }
+            }
+        }
         if l > 0 {
-            blocks.g.mul_add_to(hv.rb_mut(), t(l - 1), 1.0)?;
-            let mut prev = prev_buf.as_mut().subrows_mut(0, d.act_sizes[l]);
-            prev.fill(0.0);
-            blocks.g.tmul_add_to(prev.rb_mut(), vl(l), 1.0)?;
-            blocks.e.mul_add_to(prev.rb_mut(), t(l - 1), 1.0)?;
-            blocks.dz.tmul_add_to(prev.rb_mut(), s, 1.0)?;
             std::mem::swap(&mut s_buf, &mut prev_buf);
             s_len = d.act_sizes[l];
         }

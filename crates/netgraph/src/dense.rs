@@ -12,6 +12,8 @@
 //! The residual's identity term is linear in `z` and free of `x`, so it
 //! changes `Dz` only.
 
+use std::sync::Arc;
+
 use blockmat::Block;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -21,6 +23,7 @@ use crate::activation::Activation;
 use crate::batch::Targets;
 use crate::layer::{first_layer_blocks, Layer, LayerBlocks};
 use crate::linear::{affine, init_linear, input_grad, param_grad, unitwise_hessian, unitwise_jacobian, weights};
+use crate::product::{DenseProduct, LayerProduct};
 
 /// A dense layer with an elementwise activation, optionally residual.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,6 +124,22 @@ impl Layer for Dense {
 
     fn first_blocks(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> LayerBlocks {
         self.blocks_of(x, z, b_out, false)
+    }
+
+    fn product(
+        &self,
+        x: &[f64],
+        z: MatRef<'_, f64>,
+        _targets: &Targets,
+        b_out: &[f64],
+    ) -> Option<Arc<dyn LayerProduct>> {
+        let (d1, d2) = self.derivs(x, z);
+        let b = MatRef::from_row_major_slice(b_out, z.nrows(), self.out);
+        let c = Mat::from_fn(z.nrows(), self.out, |s, k| b[(s, k)] * d2[(s, k)]);
+        let beta = Mat::from_fn(z.nrows(), self.out, |s, k| b[(s, k)] * d1[(s, k)]);
+        let w = weights(x, self.out, self.inp);
+        let product = DenseProduct::new(w, z, d1.as_ref(), c.as_ref(), beta.as_ref(), self.bias, self.residual)?;
+        Some(Arc::new(product))
     }
 }
 

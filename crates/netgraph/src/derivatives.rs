@@ -1,6 +1,8 @@
 //! All layers' derivative blocks at once, and the dense Hessian by finite
 //! differences (the independent route used by tests).
 
+use std::sync::Arc;
+
 use faer::Mat;
 use rayon::prelude::*;
 
@@ -9,6 +11,7 @@ use crate::error::{NetError, Result};
 use crate::layer::LayerBlocks;
 use crate::network::Network;
 use crate::params::Params;
+use crate::product::LayerProduct;
 
 /// Everything the Hessian solver needs from a network at one point.
 #[derive(Debug, Clone)]
@@ -25,6 +28,26 @@ pub struct Derivatives {
     pub gradient: Vec<f64>,
     /// The loss.
     pub loss: f64,
+    /// Each layer's matrix-free products ([`crate::Layer::product`]),
+    /// computed with the blocks from the same point; empty once
+    /// [`Derivatives::forget_products`] ran.
+    products: Vec<Option<Arc<dyn LayerProduct>>>,
+}
+
+impl Derivatives {
+    /// Layer `l`'s matrix-free products (index 0 is layer 1), if it has
+    /// them and they were not forgotten. They equal the products with
+    /// `layers[l]`'s blocks as [`Network::derivatives`] returned them.
+    pub fn product(&self, l: usize) -> Option<&dyn LayerProduct> {
+        self.products.get(l).and_then(|p| p.as_deref())
+    }
+
+    /// Drops the matrix-free products, so that every product reads the
+    /// blocks: call it before changing a block, which the products would
+    /// not follow (the Gauss–Newton blocks do it).
+    pub fn forget_products(&mut self) {
+        self.products.clear();
+    }
 }
 
 impl Network {
@@ -46,20 +69,21 @@ impl Network {
         self.check_derivatives_memory(batch.batch_size(), limit)?;
         let fwd = self.forward(params, batch)?;
         let bwd = self.backward(params, &fwd)?;
-        let layers: Vec<LayerBlocks> = self
+        let (layers, products): (Vec<LayerBlocks>, Vec<_>) = self
             .layers()
             .par_iter()
             .enumerate()
             .map(|(l, layer)| {
                 let (x, z, b) = (params.layer(l), fwd.activations[l].as_ref(), &bwd.b[l + 1]);
                 // The first layer reads data: its input derivatives are not wanted.
-                if l == 0 {
+                let blocks = if l == 0 {
                     layer.first_blocks(x, z, &fwd.targets, b)
                 } else {
                     layer.blocks(x, z, &fwd.targets, b)
-                }
+                };
+                (blocks, layer.product(x, z, &fwd.targets, b))
             })
-            .collect();
+            .unzip();
         let act_sizes = self.act_sizes(batch.batch_size());
         let param_sizes = self.param_counts();
         for (l, (blocks, layer)) in layers.iter().zip(self.layers()).enumerate() {
@@ -75,7 +99,7 @@ impl Network {
                 }
             }
         }
-        Ok(Derivatives { layers, act_sizes, param_sizes, gradient: bwd.gradient, loss: fwd.loss })
+        Ok(Derivatives { layers, act_sizes, param_sizes, gradient: bwd.gradient, loss: fwd.loss, products })
     }
 
     /// The `n x n` Hessian of the loss by central differences of the exact

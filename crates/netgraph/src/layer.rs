@@ -5,7 +5,10 @@ use blockmat::Block;
 use faer::{Mat, MatRef};
 use rand_chacha::ChaCha8Rng;
 
+use std::sync::Arc;
+
 use crate::batch::Targets;
+use crate::product::LayerProduct;
 
 /// The five derivative blocks of one layer (see `ALGORITHM.md`), with
 /// `b_l` the row vector `dz_L/dz_l` and `phi_l = b_l . f_l(z_{l-1}; x_l)`:
@@ -112,6 +115,20 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     /// blocks are built. `None` (the default) for layers that cannot
     /// provide them: [`crate::Network::ggn_derivatives`] then refuses.
     fn output_curvature(&self, _x: &[f64], _z: MatRef<'_, f64>) -> Option<crate::ggn::OutputCurvature> {
+        None
+    }
+    /// This layer's products with its five blocks, computed from its
+    /// weights and activations ([`LayerProduct`]), which Hessian-vector
+    /// products then use instead of the formed blocks. `None` (the
+    /// default): the products read the blocks. Arguments as for
+    /// [`Layer::blocks`].
+    fn product(
+        &self,
+        _x: &[f64],
+        _z: MatRef<'_, f64>,
+        _targets: &Targets,
+        _b_out: &[f64],
+    ) -> Option<Arc<dyn LayerProduct>> {
         None
     }
 }

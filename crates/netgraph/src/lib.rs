@@ -14,6 +14,8 @@
 //! - [`dense`], [`loss`]: the built-in hidden and loss layers;
 //! - [`network`], [`params`], [`batch`]: networks, parameters, data;
 //! - [`derivatives`]: all blocks at once, and a finite-difference Hessian;
+//! - [`product`]: matrix-free products with a layer's blocks, from its
+//!   weights and activations ([`LayerProduct`]);
 //! - [`ggn`]: the generalized Gauss–Newton blocks (hidden `A, G, E = 0`,
 //!   the loss layer's from `Jx, Jz, Lambda`) and the outputs' Jacobian;
 //! - [`check`]: [`check_layer`], a finite-difference checker for layers;
@@ -35,6 +37,7 @@ pub mod loss;
 pub mod memory;
 pub mod network;
 pub mod params;
+pub mod product;
 pub mod spec;
 
 pub use activation::{Activation, Softplus};
@@ -54,6 +57,7 @@ pub use linear::LOW_RANK_MIN_INPUTS;
 pub use loss::{LossKind, LossLayer};
 pub use network::{Backward, Forward, Network};
 pub use params::Params;
+pub use product::LayerProduct;
 pub use spec::{LayerSpec, LossSpec, NetSpec};
 
 /// The JSON Schema (draft 2020-12) of the network spec that [`load_spec`]
