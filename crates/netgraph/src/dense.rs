@@ -133,12 +133,8 @@ impl Layer for Dense {
         _targets: &Targets,
         b_out: &[f64],
     ) -> Option<Arc<dyn LayerProduct>> {
-        let (d1, d2) = self.derivs(x, z);
-        let b = MatRef::from_row_major_slice(b_out, z.nrows(), self.out);
-        let c = Mat::from_fn(z.nrows(), self.out, |s, k| b[(s, k)] * d2[(s, k)]);
-        let beta = Mat::from_fn(z.nrows(), self.out, |s, k| b[(s, k)] * d1[(s, k)]);
-        let w = weights(x, self.out, self.inp);
-        let product = DenseProduct::new(w, z, d1.as_ref(), c.as_ref(), beta.as_ref(), self.bias, self.residual)?;
+        let u = affine(x, z, self.out, self.bias);
+        let product = DenseProduct::new(x, z, u.as_ref(), b_out, self.act, self.bias, self.residual)?;
         Some(Arc::new(product))
     }
 }

@@ -15,6 +15,8 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::{IntoConst, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 
+use crate::activation::Activation;
+
 /// One layer's products with the five blocks of ALGORITHM.md, for one
 /// column (all vectors flat; activations row-major `batch x features`,
 /// parameters in the layer's own order).
@@ -67,22 +69,30 @@ pub(crate) struct DenseProduct {
 }
 
 impl DenseProduct {
-    /// `None` when a stored number is not finite: the blocks then decide
-    /// (and the caller refuses them).
-    #[allow(clippy::too_many_arguments)]
+    /// The products at weights `w` (row-major `out x in`, as the layer's
+    /// parameters), input `z`, pre-activations `u = z W^T + b` (`batch x
+    /// out`) and `b_out` (row-major `batch x out`); `None` when a stored number is
+    /// not finite: the blocks then decide (and the caller refuses them).
     pub(crate) fn new(
-        w: MatRef<'_, f64>,
+        w: &[f64],
         z: MatRef<'_, f64>,
-        d: MatRef<'_, f64>,
-        c: MatRef<'_, f64>,
-        beta: MatRef<'_, f64>,
+        u: MatRef<'_, f64>,
+        b_out: &[f64],
+        act: Activation,
         bias: bool,
         residual: bool,
     ) -> Option<DenseProduct> {
-        let ((out, inp), batch) = (w.shape(), z.nrows());
+        let ((batch, inp), out) = (z.shape(), u.ncols());
         let mut data = Vec::with_capacity(out * inp + batch * (inp + 3 * out));
-        for m in [w, z, d, c, beta] {
-            data.extend((0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)])));
+        data.extend_from_slice(&w[..out * inp]);
+        data.extend((0..batch).flat_map(|s| (0..inp).map(move |j| z[(s, j)])));
+        let start = data.len();
+        data.resize(start + 3 * batch * out, 0.0);
+        let (d, rest) = data[start..].split_at_mut(batch * out);
+        let (c, beta) = rest.split_at_mut(batch * out);
+        for i in 0..batch * out {
+            let (_, d1, d2) = act.eval(u[(i / out, i % out)]);
+            (d[i], c[i], beta[i]) = (d1, b_out[i] * d2, b_out[i] * d1);
         }
         let finite = data.iter().all(|v| v.is_finite());
         finite.then_some(DenseProduct { data, batch, inp, out, bias, residual })
