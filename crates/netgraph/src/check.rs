@@ -4,6 +4,8 @@
 //! `Dx`, `Dz` are differenced from `forward`; the `vjp` is compared with
 //! `b . Dx_fd` and `b . Dz_fd`, which ties it to the forward map too; then
 //! `A`, `G`, `E` are differenced from the `vjp` (the gradient of `phi`).
+//! A layer's matrix-free products ([`Layer::product`]) are applied to unit
+//! vectors and compared with the same differences.
 
 use faer::{Mat, MatRef};
 
@@ -14,7 +16,9 @@ use crate::layer::Layer;
 /// One compared entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
-    /// `"Dx"`, `"Dz"`, `"A"`, `"G"`, `"E"`, `"vjp_x"` or `"vjp_z"`.
+    /// `"Dx"`, `"Dz"`, `"A"`, `"G"`, `"E"`, `"vjp_x"`, `"vjp_z"`, or for a
+    /// layer with matrix-free products `"product_tangent"` (`[Dx Dz]`) and
+    /// `"product_adjoint"` (`[[A G Dx^T] [G^T E Dz^T]]`).
     pub block: &'static str,
     /// Row in the block.
     pub row: usize,
@@ -31,8 +35,9 @@ pub struct Mismatch {
 /// The outcome of [`check_layer`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerCheck {
-    /// The worst entry of every block, in the order `Dx, Dz, A, G, E, vjp_x, vjp_z`
-    /// (`None` for an empty block).
+    /// The worst entry of every block, in the order `Dx, Dz, A, G, E, vjp_x, vjp_z`,
+    /// then `product_tangent, product_adjoint` for a layer with matrix-free
+    /// products (`None` for an empty block).
     pub per_block: Vec<(&'static str, Option<Mismatch>)>,
 }
 
@@ -121,6 +126,47 @@ pub fn check_layer(
     }
     per_block.push(("vjp_x", compare("vjp_x", &as_row(&gx), &vjp_x_fd)));
     per_block.push(("vjp_z", compare("vjp_z", &as_row(&gz), &vjp_z_fd)));
+    if let Some(m) = layer.product(x, z, targets, b_out) {
+        // Unit directions through the products give their matrices column
+        // by column: `(v, t_in)` for the tangent, `(v, t_in, s)` for the
+        // adjoint (the `s` rows of its output are `hv`, then `s_in`).
+        let unit = |n: usize, c: usize| -> Vec<f64> { (0..n).map(|i| f64::from(u8::from(i == c))).collect() };
+        let split = |c: usize, sizes: &[usize]| -> Vec<Vec<f64>> {
+            let mut start = 0;
+            sizes
+                .iter()
+                .map(|&n| {
+                    let v = if (start..start + n).contains(&c) { unit(n, c - start) } else { vec![0.0; n] };
+                    start += n;
+                    v
+                })
+                .collect()
+        };
+        let tangent = columns(p + a_in, a_out, &|c| {
+            let vt = split(c, &[p, a_in]);
+            let (mut out, mut scratch) = (vec![0.0; a_out], vec![0.0; m.scratch_len()]);
+            m.tangent(&vt[0], Some(&vt[1]), &mut out, &mut scratch);
+            out
+        });
+        let adjoint = columns(p + a_in + a_out, p + a_in, &|c| {
+            let vts = split(c, &[p, a_in, a_out]);
+            let (mut hv, mut s_in, mut scratch) = (vec![0.0; p], vec![0.0; a_in], vec![0.0; m.scratch_len()]);
+            m.adjoint(&vts[0], Some(&vts[1]), &vts[2], &mut hv, Some(&mut s_in), &mut scratch);
+            hv.extend(s_in);
+            hv
+        });
+        let tangent_fd = Mat::from_fn(a_out, p + a_in, |i, j| if j < p { dx_fd[(i, j)] } else { dz_fd[(i, j - p)] });
+        let adjoint_fd = Mat::from_fn(p + a_in, p + a_in + a_out, |i, j| match (i < p, j) {
+            (true, j) if j < p => a_fd[(i, j)],
+            (true, j) if j < p + a_in => g_fd[(i, j - p)],
+            (true, j) => dx_fd[(j - p - a_in, i)],
+            (false, j) if j < p => g_fd[(j, i - p)],
+            (false, j) if j < p + a_in => e_fd[(i - p, j - p)],
+            (false, j) => dz_fd[(j - p - a_in, i - p)],
+        });
+        per_block.push(("product_tangent", compare("product_tangent", &tangent, &tangent_fd)));
+        per_block.push(("product_adjoint", compare("product_adjoint", &adjoint, &adjoint_fd)));
+    }
     Ok(LayerCheck { per_block })
 }
 

@@ -105,6 +105,63 @@ fn a_wrong_block_is_reported() {
     assert!(worst.error > 1e-4, "{worst:?}");
 }
 
+#[test]
+fn a_wrong_product_is_reported() {
+    // Blocks of a tanh layer, matrix-free products of a sigmoid one: the
+    // blocks pass and the products must not.
+    #[derive(Debug)]
+    struct Mismatched(Dense, Dense);
+    impl Layer for Mismatched {
+        fn name(&self) -> String {
+            "mismatched".into()
+        }
+        fn in_features(&self) -> usize {
+            self.0.in_features()
+        }
+        fn out_features(&self) -> usize {
+            self.0.out_features()
+        }
+        fn num_params(&self) -> usize {
+            self.0.num_params()
+        }
+        fn init(&self, rng: &mut rand_chacha::ChaCha8Rng, out: &mut [f64]) {
+            self.0.init(rng, out)
+        }
+        fn forward(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets) -> Mat<f64> {
+            self.0.forward(x, z, t)
+        }
+        fn vjp(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> (Vec<f64>, Vec<f64>) {
+            self.0.vjp(x, z, t, b)
+        }
+        fn blocks(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> netgraph::LayerBlocks {
+            self.0.blocks(x, z, t, b)
+        }
+        fn product(
+            &self,
+            x: &[f64],
+            z: faer::MatRef<'_, f64>,
+            t: &Targets,
+            b: &[f64],
+        ) -> Option<std::sync::Arc<dyn netgraph::LayerProduct>> {
+            self.1.product(x, z, t, b)
+        }
+    }
+    let layer = Mismatched(Dense::new(3, 2, Activation::Tanh, true), Dense::new(3, 2, Activation::Sigmoid, true));
+    let mut r = rng(5);
+    let x = uniform_vec(&mut r, layer.num_params(), 1.0);
+    let z = uniform_mat(&mut r, 2, 3, 1.0);
+    let b = uniform_vec(&mut r, 4, 1.0);
+    let res = check_layer(&layer, &x, z.as_ref(), &Targets::Classes(vec![]), &b, 1e-5).unwrap();
+    let names: Vec<&str> = res.per_block.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["Dx", "Dz", "A", "G", "E", "vjp_x", "vjp_z", "product_tangent", "product_adjoint"]);
+    let blocks_worst = res.per_block[..7].iter().filter_map(|(_, m)| m.as_ref()).fold(0.0f64, |w, m| w.max(m.error));
+    assert!(blocks_worst < TOL, "the blocks are right: {blocks_worst:e}");
+    for (name, m) in &res.per_block[7..] {
+        let m = m.as_ref().expect("compared");
+        assert!(m.error > 1e-2, "{name}: {m:?}");
+    }
+}
+
 fn dense_of(layer: &dyn Layer, x: &[f64], z: &Mat<f64>, b: &[f64]) -> [Mat<f64>; 5] {
     let bl = layer.blocks(x, z.as_ref(), &Targets::Classes(vec![]), b);
     [bl.dx.to_dense(), bl.dz.to_dense(), bl.a.to_dense(), bl.g.to_dense(), bl.e.to_dense()]
