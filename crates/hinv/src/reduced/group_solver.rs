@@ -8,6 +8,7 @@ use faer::{Accum, Mat, MatMut, Par};
 use tridiag::{BlockDiagLdlt, TridiagError};
 
 use super::multipliers::{gather_rows, put_rows, Scratch};
+use super::pack::{MatPack, Ragged};
 use super::projected::{self, Projection};
 
 /// Groups up to this size get an explicit inverse: one product with it
@@ -17,22 +18,25 @@ use super::projected::{self, Projection};
 /// inverse would double their cost.
 pub(super) const EXPLICIT_INVERSE_MAX: usize = 64;
 
-/// Every small group's inverse, from its factors (`None` for large or
-/// projected ones).
+/// Every small group's inverse, from its factors (absent for large or
+/// projected ones), packed in one buffer.
 pub(super) fn inverses(
-    members: &[Vec<usize>],
+    members: &Ragged,
     projections: &[Option<Projection>],
     ldlt: &BlockDiagLdlt,
-) -> Result<Vec<Option<Mat<f64>>>, TridiagError> {
-    let mut out = Vec::with_capacity(members.len());
-    for (g, (rows, projection)) in members.iter().zip(projections).enumerate() {
-        if rows.len() > EXPLICIT_INVERSE_MAX || projection.is_some() {
-            out.push(None);
+) -> Result<MatPack, TridiagError> {
+    let small = |(rows, p): (&[usize], &Option<Projection>)| rows.len() <= EXPLICIT_INVERSE_MAX && p.is_none();
+    let entries = members.iter().zip(projections).filter(|&g| small(g)).map(|(r, _)| r.len() * r.len()).sum();
+    let mut out = MatPack::with_capacity(entries, members.len());
+    for (g, group) in members.iter().zip(projections).enumerate() {
+        if !small(group) {
+            out.push_none();
             continue;
         }
-        let mut inv = Mat::<f64>::identity(rows.len(), rows.len());
-        ldlt.solve_block_in_place(g, inv.as_mut())?;
-        out.push(Some(inv));
+        let n = group.0.len();
+        out.push(Mat::<f64>::identity(n, n).as_ref());
+        let inv = out.get_mut(g).expect("just pushed");
+        ldlt.solve_block_in_place(g, inv)?;
     }
     Ok(out)
 }
@@ -40,7 +44,7 @@ pub(super) fn inverses(
 /// How each group of one layer's `A_l + eps I` is inverted: an explicit
 /// inverse, its Bunch–Kaufman factors, or on its projection.
 pub(super) struct GroupSolver<'a> {
-    pub(super) inverses: &'a [Option<Mat<f64>>],
+    pub(super) inverses: &'a MatPack,
     pub(super) projections: &'a [Option<Projection>],
     pub(super) ldlt: &'a BlockDiagLdlt,
     pub(super) eps: f64,
@@ -60,16 +64,16 @@ impl GroupSolver<'_> {
             return projected::solve(p, g, self.eps, self.ldlt, block, scratch);
         }
         match self.inverses.get(g) {
-            Some(Some(inv)) if inv.nrows() == 1 => {
+            Some(inv) if inv.nrows() == 1 => {
                 let s = inv[(0, 0)];
                 block.row_mut(0).iter_mut().for_each(|v| *v *= s);
             }
-            Some(Some(inv)) => {
+            Some(inv) => {
                 let mut t = scratch.submatrix_mut(0, 0, block.nrows(), block.ncols());
-                matmul(t.as_mut(), Accum::Replace, inv.as_ref(), block.as_ref(), 1.0, Par::Seq);
+                matmul(t.as_mut(), Accum::Replace, inv, block.as_ref(), 1.0, Par::Seq);
                 block.copy_from(t.as_ref());
             }
-            _ => self.ldlt.solve_block_in_place(g, block)?,
+            None => self.ldlt.solve_block_in_place(g, block)?,
         }
         Ok(())
     }
@@ -78,7 +82,7 @@ impl GroupSolver<'_> {
     /// order), in `scratch` (room for the largest group).
     pub(super) fn apply(
         &self,
-        members: &[Vec<usize>],
+        members: &Ragged,
         mut m: MatMut<'_, f64>,
         scratch: &mut Scratch,
     ) -> Result<(), TridiagError> {

@@ -42,6 +42,7 @@
 mod group_solver;
 mod groups;
 mod multipliers;
+mod pack;
 mod part;
 mod projected;
 
@@ -55,7 +56,8 @@ use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
-use multipliers::{widest, Built, DxPieces, Multipliers, Scratch};
+use multipliers::{Built, DxPieces, Multipliers, Scratch};
+use pack::{MatPack, Ragged};
 use projected::Projection;
 
 /// Largest fill of the parameters-first elimination, relative to the
@@ -100,14 +102,16 @@ pub(crate) struct Reduced {
 /// One layer's eliminated parameters.
 #[derive(Debug)]
 struct LayerElimination {
-    members: Vec<Vec<usize>>,
+    /// Each group's parameters (indices into the layer's).
+    members: Ragged,
     /// The groups' pivots (inertia, certificate).
     ldlt: BlockDiagLdlt,
     /// Each group's `(A_g + eps I)^-1`, from its Bunch–Kaufman factors: the
     /// groups are small (a unit's fan-in), where one product with an
     /// explicit inverse costs less than the calls of a triangular solve,
     /// and refinement with the exact HVP absorbs its slightly larger error.
-    inverses: Vec<Option<Mat<f64>>>,
+    /// Absent for large and projected groups.
+    inverses: MatPack,
     /// `A_l^-1 Dx_l^T` (`p_l x a_l`, stored by group), the multipliers of
     /// `z_l`.
     xdx: Multipliers,
@@ -240,7 +244,7 @@ impl Reduced {
         let k = g.ncols();
         let mut t = g.to_owned();
         let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
-        let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(widest(&e.members))).max().unwrap_or(0);
+        let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(e.members.widest())).max().unwrap_or(0);
         let mut scratch = Scratch::new(width, k);
         let mut at = 0;
         for (l, e) in self.layers.iter().enumerate() {
@@ -297,7 +301,8 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     // Dx touches few rows per group (a dense layer: one unit's `batch`
     // rows), and every product with it goes group by group over those.
-    let mut dx = DxPieces::of(&b.dx, &groups.members)?;
+    let members = Ragged::from_lists(&groups.members);
+    let mut dx = DxPieces::of(&b.dx, &members)?;
     scale = scale.max(dx.max_abs);
     let mut projections = Vec::with_capacity(groups.blocks.len());
     let mut blocks = Vec::with_capacity(groups.blocks.len());
@@ -319,7 +324,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     let ldlt = BlockDiagLdlt::factor(blocks, params)?;
     let safe = ldlt.inertia().zero == 0;
-    let inverses = if safe { inverses(&groups.members, &projections, &ldlt)? } else { Vec::new() };
+    let inverses = if safe { inverses(&members, &projections, &ldlt)? } else { MatPack::default() };
     let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
     let Built { multipliers: xdx, mut zfill, max_col_norm: xdx_norm } =
         Multipliers::build(&mut dx, safe.then_some(&solver))?;
@@ -363,13 +368,13 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(max_abs(b.e.to_dense().as_ref()));
         xg = g.clone();
         if safe {
-            let mut scratch = Scratch::new(widest(&groups.members), xg.ncols());
-            solver.apply(&groups.members, xg.as_mut(), &mut scratch)?;
+            let mut scratch = Scratch::new(members.widest(), xg.ncols());
+            solver.apply(&members, xg.as_mut(), &mut scratch)?;
         }
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
         symmetrize(y.as_mut());
-        let cf = xdx.dx_times(&dx, &groups.members, xg.as_ref());
+        let cf = xdx.dx_times(&dx, &members, xg.as_ref());
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
         // Every entry of a product `a b` sums magnitudes `|a| |b|` bounded
         // (Cauchy–Schwarz) by a row norm of `a` times a column norm of `b`.
@@ -382,7 +387,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     let growth = if safe { fill / scale } else { f64::INFINITY };
     Ok(Pieces {
-        elim: LayerElimination { members: groups.members, ldlt, inverses, xdx, xg, projections, eps },
+        elim: LayerElimination { members, ldlt, inverses, xdx, xg, projections, eps },
         zfill,
         coupling,
         yfill,

@@ -12,10 +12,12 @@
 
 use blockmat::{reduce, Block};
 use faer::linalg::matmul::matmul;
+use faer::reborrow::IntoConst;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use tridiag::TridiagError;
 
 use super::group_solver::GroupSolver;
+use super::pack::{MatPack, Ragged};
 
 /// `Dx_l` seen group by group: the rows with a non-zero in each group's
 /// columns, and `Dx_l` on those rows and columns. Read from the layer's
@@ -26,9 +28,9 @@ pub(super) struct DxPieces {
     /// `a_l`.
     acts: usize,
     /// For each group, the rows of `Dx_l` touching it.
-    rows: Vec<Vec<usize>>,
+    rows: Ragged,
     /// For each group, `Dx_l[rows_g, g]` (`|rows_g| x n_g`).
-    d: Vec<Mat<f64>>,
+    d: MatPack,
     /// Largest `|Dx_l[i, j]|`.
     pub(super) max_abs: f64,
     /// Largest row norm of `Dx_l`.
@@ -37,15 +39,15 @@ pub(super) struct DxPieces {
 
 impl DxPieces {
     /// The pieces of `dx` (`a_l x p_l`) for groups `members`.
-    pub(super) fn of(dx: &Block, members: &[Vec<usize>]) -> Result<DxPieces, TridiagError> {
+    pub(super) fn of(dx: &Block, members: &Ragged) -> Result<DxPieces, TridiagError> {
         let acts = dx.nrows();
-        let widest = widest(members);
-        let mut chunk = Mat::<f64>::zeros(acts, widest);
+        let mut chunk = Mat::<f64>::zeros(acts, members.widest());
         let mut row_sq = vec![0.0f64; acts];
-        let (mut rows, mut d) = (Vec::with_capacity(members.len()), Vec::with_capacity(members.len()));
+        let (mut rows, mut d) = (Ragged::with_capacity(0, members.len()), MatPack::with_capacity(0, members.len()));
+        let mut touched = Vec::with_capacity(acts);
         let mut max_abs = 0.0f64;
         let mut mark = vec![false; acts];
-        for cols in members {
+        for cols in members.iter() {
             let mut chunk = chunk.as_mut().subcols_mut(0, cols.len());
             // A group's columns come in a few runs (a unit's weights, then
             // its bias), each written in one call.
@@ -68,16 +70,16 @@ impl DxPieces {
                     None => mark.iter_mut().zip(chunk.as_ref().col(j).iter()).for_each(|(f, v)| *f |= *v != 0.0),
                 }
             }
-            let touched: Vec<usize> = (0..acts).filter(|&i| mark[i]).collect();
+            touched.clear();
+            touched.extend((0..acts).filter(|&i| mark[i]));
             mark.iter_mut().for_each(|f| *f = false);
-            let mut piece = Mat::<f64>::zeros(touched.len(), cols.len());
-            gather_rows(chunk.as_ref(), &touched, piece.as_mut());
+            d.push_gathered(chunk.as_ref().subcols(0, cols.len()), &touched);
+            let piece = d.get(d.len() - 1).expect("just pushed");
             for (a, &r) in touched.iter().enumerate() {
                 row_sq[r] += piece.row(a).squared_norm_l2();
             }
-            max_abs = max_abs.max(reduce::max_abs(piece.as_ref()));
-            rows.push(touched);
-            d.push(piece);
+            max_abs = max_abs.max(reduce::max_abs(piece));
+            rows.push(&touched);
         }
         let max_row_norm = row_sq.into_iter().fold(0.0f64, f64::max).sqrt();
         Ok(DxPieces { acts, rows, d, max_abs, max_row_norm })
@@ -85,7 +87,7 @@ impl DxPieces {
 
     /// Group `g`'s piece: `Dx_l` on the rows touching it and its columns.
     pub(super) fn piece(&self, g: usize) -> MatRef<'_, f64> {
-        self.d[g].as_ref()
+        self.d.get(g).expect("one piece per group")
     }
 }
 
@@ -114,9 +116,9 @@ pub(super) struct Multipliers {
     /// `a_l`, the rows of `Dx_l`.
     acts: usize,
     /// For each group, the rows of `Dx_l` with a non-zero in its columns.
-    rows: Vec<Vec<usize>>,
+    rows: Ragged,
     /// For each group, `A_g^-1 Dx_l[rows_g, g]^T` (`n_g x |rows_g|`).
-    x: Vec<Mat<f64>>,
+    x: MatPack,
 }
 
 /// The multipliers and what they fill into `R`.
@@ -137,26 +139,28 @@ impl Multipliers {
         let (acts, rows) = (dx.acts, std::mem::take(&mut dx.rows));
         let mut zfill = Mat::<f64>::zeros(acts, acts);
         let mut col_sq = vec![0.0f64; acts];
-        let mut x = Vec::with_capacity(rows.len());
-        let widest = widest(&rows);
-        let params = dx.d.iter().map(Mat::ncols).max().unwrap_or(0);
+        let widest = rows.widest();
+        let params = (0..dx.d.len()).filter_map(|g| dx.d.get(g)).map(|d| d.ncols()).max().unwrap_or(0);
+        let mut x = MatPack::with_capacity(dx.d.entries(), rows.len());
         let mut z = Mat::<f64>::zeros(widest, widest);
         let mut scratch = Mat::<f64>::zeros(params, widest);
-        for (g, (d, rows)) in dx.d.iter().zip(&rows).enumerate() {
-            let mut xg = d.transpose().to_owned();
+        for (g, rows) in rows.iter().enumerate() {
+            let d = dx.d.get(g).expect("one piece per group");
+            x.push(d.transpose());
+            let mut xg = x.get_mut(g).expect("just pushed");
             match solver {
                 Some(s) => s.solve_with(g, xg.as_mut(), scratch.as_mut())?,
                 None => xg.fill(0.0),
             }
+            let xg = xg.into_const();
             let mut z = z.as_mut().submatrix_mut(0, 0, rows.len(), rows.len());
-            matmul(z.as_mut(), Accum::Replace, d, xg.as_ref(), 1.0, Par::Seq);
+            matmul(z.as_mut(), Accum::Replace, d, xg, 1.0, Par::Seq);
             for (k, &rk) in rows.iter().enumerate() {
                 for (i, &ri) in rows.iter().enumerate() {
                     zfill[(ri, rk)] += z[(i, k)];
                 }
-                col_sq[rk] += reduce::sum_sq(xg.as_ref().col(k).as_mat());
+                col_sq[rk] += reduce::sum_sq(xg.col(k).as_mat());
             }
-            x.push(xg);
         }
         let max_col_norm = col_sq.into_iter().fold(0.0f64, f64::max).sqrt();
         Ok(Built { multipliers: Multipliers { acts, rows, x }, zfill, max_col_norm })
@@ -170,16 +174,17 @@ impl Multipliers {
     /// `Dx_l m` (`a_l x k`) for `m` with the layer's `p_l` rows, group by
     /// group on the rows each touches (the same as the multipliers'): the
     /// coupling fill `Dx A^-1 G`.
-    pub(super) fn dx_times(&self, dx: &DxPieces, members: &[Vec<usize>], m: MatRef<'_, f64>) -> Mat<f64> {
+    pub(super) fn dx_times(&self, dx: &DxPieces, members: &Ragged, m: MatRef<'_, f64>) -> Mat<f64> {
         let k = m.ncols();
         let mut out = Mat::<f64>::zeros(self.acts, k);
-        let mut scratch = Scratch::new(widest(members).max(self.widest_rows()), k);
+        let mut scratch = Scratch::new(members.widest().max(self.widest_rows()), k);
         let (mut mr, mut t) = scratch.pair(k);
-        for ((cols, rows), d) in members.iter().zip(&self.rows).zip(&dx.d) {
+        for (g, (cols, rows)) in members.iter().zip(self.rows.iter()).enumerate() {
+            let d = dx.d.get(g).expect("one piece per group");
             let mut mr = mr.as_mut().subrows_mut(0, cols.len());
             gather_rows(m, cols, mr.as_mut());
             let mut t = t.as_mut().subrows_mut(0, rows.len());
-            matmul(t.as_mut(), Accum::Replace, d.as_ref(), mr.as_ref(), 1.0, Par::Seq);
+            matmul(t.as_mut(), Accum::Replace, d, mr.as_ref(), 1.0, Par::Seq);
             scatter_rows(t.as_ref(), rows, out.as_mut(), 1.0);
         }
         out
@@ -189,13 +194,14 @@ impl Multipliers {
     /// `a_l` (the right-hand side of `R`'s `z_l` unknowns).
     pub(super) fn sub_transposed(
         &self,
-        members: &[Vec<usize>],
+        members: &Ragged,
         g: MatRef<'_, f64>,
         mut r: MatMut<'_, f64>,
         scratch: &mut Scratch,
     ) {
         let (mut gg, mut t) = scratch.pair(g.ncols());
-        for ((cols, rows), x) in members.iter().zip(&self.rows).zip(&self.x) {
+        for (i, (cols, rows)) in members.iter().zip(self.rows.iter()).enumerate() {
+            let x = self.x.get(i).expect("one multiplier per group");
             let mut gg = gg.as_mut().subrows_mut(0, cols.len());
             gather_rows(g, cols, gg.as_mut());
             let mut t = t.as_mut().subrows_mut(0, rows.len());
@@ -206,33 +212,22 @@ impl Multipliers {
 
     /// `x <- x - (A^-1 Dx^T) r`: `r` has the layer's `a_l` rows (the
     /// solution of `R`'s `z_l` unknowns), `x` its `p_l`.
-    pub(super) fn sub(
-        &self,
-        members: &[Vec<usize>],
-        r: MatRef<'_, f64>,
-        mut out: MatMut<'_, f64>,
-        scratch: &mut Scratch,
-    ) {
+    pub(super) fn sub(&self, members: &Ragged, r: MatRef<'_, f64>, mut out: MatMut<'_, f64>, scratch: &mut Scratch) {
         let (mut t, mut rr) = scratch.pair(r.ncols());
-        for ((cols, rows), x) in members.iter().zip(&self.rows).zip(&self.x) {
+        for (i, (cols, rows)) in members.iter().zip(self.rows.iter()).enumerate() {
+            let x = self.x.get(i).expect("one multiplier per group");
             let mut rr = rr.as_mut().subrows_mut(0, rows.len());
             gather_rows(r, rows, rr.as_mut());
             let mut t = t.as_mut().subrows_mut(0, cols.len());
-            matmul(t.as_mut(), Accum::Replace, x.as_ref(), rr.as_ref(), 1.0, Par::Seq);
+            matmul(t.as_mut(), Accum::Replace, x, rr.as_ref(), 1.0, Par::Seq);
             scatter_rows(t.as_ref(), cols, out.as_mut(), -1.0);
         }
     }
 
     /// The most rows of `Dx` a group touches.
     pub(super) fn widest_rows(&self) -> usize {
-        widest(&self.rows)
+        self.rows.widest()
     }
-}
-
-/// The longest of `lists` (a layer's groups, or the rows each touches):
-/// what a buffer shared by all of them must hold.
-pub(super) fn widest(lists: &[Vec<usize>]) -> usize {
-    lists.iter().map(Vec::len).max().unwrap_or(0)
 }
 
 /// `out <- m[rows, :]`, column by column (a row of a column-major matrix
