@@ -129,8 +129,9 @@ impl Curvature {
             // the products (from_derivatives cannot know that).
             crate::CurvatureKind::Hessian => Curvature::checked(net.derivatives_within(params, batch, limit)?),
             crate::CurvatureKind::GaussNewton => {
+                // The hidden layers' products are in their Gauss–Newton form.
                 let g = net.ggn_derivatives_within(params, batch, limit)?;
-                let mut c = Curvature::from_derivatives(g.derivatives)?;
+                let mut c = Curvature::checked(g.derivatives)?;
                 c.ggn = Some(Arc::new(GgnParts { output: g.output, u: std::sync::OnceLock::new() }));
                 Ok(c)
             }

@@ -66,6 +66,26 @@ fn ggn_blocks_equal_explicit_jacobian_product() {
     }
 }
 
+/// The hidden layers' Gauss–Newton products (their matrix-free form with
+/// `A`, `G`, `E` dropped) against the Gauss–Newton blocks' own products
+/// (the same blocks wrapped by `from_derivatives`, which reads them): the
+/// same sums in other orders, 1e-13 relative.
+#[test]
+fn ggn_products_match_the_ggn_blocks() {
+    for gain in [1.0, 2.5] {
+        let (net, params, batch) = classifier(gain);
+        let curv = ggn(&net, &params, &batch);
+        let d = curv.derivatives();
+        assert!(d.product(0).is_some() && d.product(1).is_some(), "hidden layers keep their products");
+        assert!(d.product(2).is_none(), "the loss layer's Gauss-Newton blocks are its own");
+        let blocks = Curvature::from_derivatives(d.clone()).unwrap();
+        let n = curv.num_params();
+        let v = Mat::from_fn(n, 2, |i, j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0);
+        let e = rel_diff(&curv.hvp_many(v.as_ref()).unwrap(), &blocks.hvp_many(v.as_ref()).unwrap());
+        assert!(e < 1e-13, "gain {gain}: {e:e}");
+    }
+}
+
 /// For a linear network with MSE, the loss is quadratic in the outputs and
 /// the network's second derivatives vanish... except that products of
 /// weights make `o` bilinear; the Hessian keeps the term

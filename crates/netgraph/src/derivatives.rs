@@ -37,16 +37,27 @@ pub struct Derivatives {
 impl Derivatives {
     /// Layer `l`'s matrix-free products (index 0 is layer 1), if it has
     /// them and they were not forgotten. They equal the products with
-    /// `layers[l]`'s blocks as [`Network::derivatives`] returned them.
+    /// `layers[l]`'s blocks as [`Network::derivatives`] (or
+    /// [`Network::ggn_derivatives`]) returned them.
     pub fn product(&self, l: usize) -> Option<&dyn LayerProduct> {
         self.products.get(l).and_then(|p| p.as_deref())
     }
 
     /// Drops the matrix-free products, so that every product reads the
     /// blocks: call it before changing a block, which the products would
-    /// not follow (the Gauss–Newton blocks do it).
+    /// not follow.
     pub fn forget_products(&mut self) {
         self.products.clear();
+    }
+
+    /// Each hidden layer's products in their Gauss–Newton form
+    /// ([`LayerProduct::gauss_newton`]), the loss layer's forgotten: what
+    /// the Gauss–Newton blocks multiply as.
+    pub(crate) fn gauss_newton_products(&mut self) {
+        let last = self.products.len().saturating_sub(1);
+        for (l, p) in self.products.iter_mut().enumerate() {
+            *p = if l < last { p.as_ref().and_then(|p| p.gauss_newton()) } else { None };
+        }
     }
 }
 

@@ -180,7 +180,7 @@ impl Network {
     /// Refuses as [`Network::derivatives_within`] does.
     pub fn ggn_derivatives_within(&self, params: &Params, batch: &Batch, limit: u64) -> Result<GgnDerivatives> {
         let mut d = self.derivatives_within(params, batch, limit)?;
-        d.forget_products();
+        d.gauss_newton_products();
         let fwd = self.forward(params, batch)?;
         let nl = self.num_layers();
         let output = self.loss_output(params, &fwd.activations[nl - 1])?;

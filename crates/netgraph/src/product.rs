@@ -12,6 +12,8 @@
 //! [`crate::Layer::product`]; any other layer's products use its blocks.
 
 use faer::linalg::matmul::matmul;
+use std::sync::Arc;
+
 use faer::reborrow::{IntoConst, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 
@@ -43,6 +45,13 @@ pub trait LayerProduct: Send + Sync + std::fmt::Debug {
         s_in: Option<&mut [f64]>,
         scratch: &mut [f64],
     );
+    /// The same layer's products with `A`, `G` and `E` dropped, its blocks
+    /// in the generalized Gauss–Newton matrix ([`crate::GgnDerivatives`]);
+    /// `None` (the default) when it cannot give them, and the Gauss–Newton
+    /// products then read the blocks.
+    fn gauss_newton(&self) -> Option<Arc<dyn LayerProduct>> {
+        None
+    }
 }
 
 /// A dense (or residual) layer `z -> act(z W^T + b) (+ z)` at one point:
@@ -143,6 +152,16 @@ impl LayerProduct for DenseProduct {
     fn scratch_len(&self) -> usize {
         let (batch, _, out) = self.sizes();
         batch * out
+    }
+
+    /// `c = beta = 0`: `A`, `G` and `E` vanish with them, `Dx` and `Dz`
+    /// keep `d`.
+    fn gauss_newton(&self) -> Option<Arc<dyn LayerProduct>> {
+        let (batch, inp, out) = self.sizes();
+        let mut ggn = self.clone();
+        let start = out * inp + batch * inp + batch * out;
+        ggn.data[start..].fill(0.0);
+        Some(Arc::new(ggn))
     }
 
     fn tangent(&self, v: &[f64], t_in: Option<&[f64]>, t_out: &mut [f64], _scratch: &mut [f64]) {
@@ -297,6 +316,34 @@ mod tests {
             }
         }
         assert!(worst > 0.0, "the two routes compute in different orders");
+    }
+
+    /// The Gauss–Newton form keeps `Dx` and `Dz` and drops `A`, `G` and
+    /// `E`: its tangent is the layer's, its adjoint `Dx^T s` and `Dz^T s`
+    /// alone, to rounding (1e-13 as above).
+    #[test]
+    fn gauss_newton_form_drops_the_second_derivatives() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for layer in [Dense::new(4, 3, Activation::Tanh, true), Dense::residual(3, Activation::Sigmoid, false)] {
+            let (inp, out, batch, p) = (layer.in_features(), layer.out_features(), 3, layer.num_params());
+            let x = random(&mut rng, p);
+            let z = Mat::from_fn(batch, inp, |_, _| rng.random_range(-1.5..1.5));
+            let b_out = random(&mut rng, batch * out);
+            let targets = Targets::Classes(vec![]);
+            let blocks = layer.blocks(&x, z.as_ref(), &targets, &b_out);
+            let full = layer.product(&x, z.as_ref(), &targets, &b_out).expect("a dense layer has products");
+            let m = full.gauss_newton().expect("a dense layer has a Gauss-Newton form");
+            let mut scratch = vec![0.0; m.scratch_len()];
+            let (v, t_in, s) = (random(&mut rng, p), random(&mut rng, batch * inp), random(&mut rng, batch * out));
+            let (mut t_full, mut t_ggn) = (vec![0.0; batch * out], vec![0.0; batch * out]);
+            full.tangent(&v, Some(&t_in), &mut t_full, &mut scratch);
+            m.tangent(&v, Some(&t_in), &mut t_ggn, &mut scratch);
+            assert_eq!(t_full, t_ggn, "{}: the tangent is the layer's", layer.name());
+            let (mut hv, mut s_in) = (vec![0.0; p], vec![0.0; batch * inp]);
+            m.adjoint(&v, Some(&t_in), &s, &mut hv, Some(&mut s_in), &mut scratch);
+            assert!(diff(&hv, &times(&blocks.dx, &s, true)) <= 1e-13, "{}", layer.name());
+            assert!(diff(&s_in, &times(&blocks.dz, &s, true)) <= 1e-13, "{}", layer.name());
+        }
     }
 
     /// A non-finite stored number leaves the products to the blocks.
