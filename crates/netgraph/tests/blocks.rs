@@ -61,45 +61,66 @@ fn loss_blocks_match_finite_differences() {
     }
 }
 
-#[test]
-fn a_wrong_block_is_reported() {
-    // A layer whose E is off by a factor must fail the check: the checker can fail.
-    #[derive(Debug)]
-    struct Broken(Dense);
-    impl Layer for Broken {
-        fn name(&self) -> String {
-            "broken".into()
-        }
-        fn in_features(&self) -> usize {
-            self.0.in_features()
-        }
-        fn out_features(&self) -> usize {
-            self.0.out_features()
-        }
-        fn num_params(&self) -> usize {
-            self.0.num_params()
-        }
-        fn init(&self, rng: &mut rand_chacha::ChaCha8Rng, out: &mut [f64]) {
-            self.0.init(rng, out)
-        }
-        fn forward(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets) -> Mat<f64> {
-            self.0.forward(x, z, t)
-        }
-        fn vjp(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> (Vec<f64>, Vec<f64>) {
-            self.0.vjp(x, z, t, b)
-        }
-        fn blocks(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> netgraph::LayerBlocks {
-            let mut bl = self.0.blocks(x, z, t, b);
-            bl.e = blockmat::Block::dense(bl.e.to_dense() * faer::Scale(1.01));
-            bl
-        }
+/// A dense layer with one thing wrong: its `E` scaled by `e_scale`, or its
+/// matrix-free products taken from another layer.
+#[derive(Debug)]
+struct Tampered {
+    inner: Dense,
+    e_scale: f64,
+    products_of: Option<Dense>,
+}
+
+impl Layer for Tampered {
+    fn name(&self) -> String {
+        "tampered".into()
     }
-    let layer = Broken(Dense::new(3, 2, Activation::Tanh, true));
-    let mut r = rng(3);
+    fn in_features(&self) -> usize {
+        self.inner.in_features()
+    }
+    fn out_features(&self) -> usize {
+        self.inner.out_features()
+    }
+    fn num_params(&self) -> usize {
+        self.inner.num_params()
+    }
+    fn init(&self, rng: &mut rand_chacha::ChaCha8Rng, out: &mut [f64]) {
+        self.inner.init(rng, out)
+    }
+    fn forward(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets) -> Mat<f64> {
+        self.inner.forward(x, z, t)
+    }
+    fn vjp(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        self.inner.vjp(x, z, t, b)
+    }
+    fn blocks(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> netgraph::LayerBlocks {
+        let mut bl = self.inner.blocks(x, z, t, b);
+        bl.e = blockmat::Block::dense(bl.e.to_dense() * faer::Scale(self.e_scale));
+        bl
+    }
+    fn product(
+        &self,
+        x: &[f64],
+        z: faer::MatRef<'_, f64>,
+        t: &Targets,
+        b: &[f64],
+    ) -> Option<std::sync::Arc<dyn netgraph::LayerProduct>> {
+        self.products_of.as_ref().and_then(|other| other.product(x, z, t, b))
+    }
+}
+
+fn check_tampered(layer: &Tampered, seed: u64) -> netgraph::LayerCheck {
+    let mut r = rng(seed);
     let x = uniform_vec(&mut r, layer.num_params(), 1.0);
     let z = uniform_mat(&mut r, 2, 3, 1.0);
     let b = uniform_vec(&mut r, 4, 1.0);
-    let res = check_layer(&layer, &x, z.as_ref(), &Targets::Classes(vec![]), &b, 1e-5).unwrap();
+    check_layer(layer, &x, z.as_ref(), &Targets::Classes(vec![]), &b, 1e-5).unwrap()
+}
+
+#[test]
+fn a_wrong_block_is_reported() {
+    // A layer whose E is off by a factor must fail the check: the checker can fail.
+    let layer = Tampered { inner: Dense::new(3, 2, Activation::Tanh, true), e_scale: 1.01, products_of: None };
+    let res = check_tampered(&layer, 3);
     let worst = res.worst().unwrap();
     assert_eq!(worst.block, "E");
     assert!(worst.error > 1e-4, "{worst:?}");
@@ -109,49 +130,12 @@ fn a_wrong_block_is_reported() {
 fn a_wrong_product_is_reported() {
     // Blocks of a tanh layer, matrix-free products of a sigmoid one: the
     // blocks pass and the products must not.
-    #[derive(Debug)]
-    struct Mismatched(Dense, Dense);
-    impl Layer for Mismatched {
-        fn name(&self) -> String {
-            "mismatched".into()
-        }
-        fn in_features(&self) -> usize {
-            self.0.in_features()
-        }
-        fn out_features(&self) -> usize {
-            self.0.out_features()
-        }
-        fn num_params(&self) -> usize {
-            self.0.num_params()
-        }
-        fn init(&self, rng: &mut rand_chacha::ChaCha8Rng, out: &mut [f64]) {
-            self.0.init(rng, out)
-        }
-        fn forward(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets) -> Mat<f64> {
-            self.0.forward(x, z, t)
-        }
-        fn vjp(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> (Vec<f64>, Vec<f64>) {
-            self.0.vjp(x, z, t, b)
-        }
-        fn blocks(&self, x: &[f64], z: faer::MatRef<'_, f64>, t: &Targets, b: &[f64]) -> netgraph::LayerBlocks {
-            self.0.blocks(x, z, t, b)
-        }
-        fn product(
-            &self,
-            x: &[f64],
-            z: faer::MatRef<'_, f64>,
-            t: &Targets,
-            b: &[f64],
-        ) -> Option<std::sync::Arc<dyn netgraph::LayerProduct>> {
-            self.1.product(x, z, t, b)
-        }
-    }
-    let layer = Mismatched(Dense::new(3, 2, Activation::Tanh, true), Dense::new(3, 2, Activation::Sigmoid, true));
-    let mut r = rng(5);
-    let x = uniform_vec(&mut r, layer.num_params(), 1.0);
-    let z = uniform_mat(&mut r, 2, 3, 1.0);
-    let b = uniform_vec(&mut r, 4, 1.0);
-    let res = check_layer(&layer, &x, z.as_ref(), &Targets::Classes(vec![]), &b, 1e-5).unwrap();
+    let layer = Tampered {
+        inner: Dense::new(3, 2, Activation::Tanh, true),
+        e_scale: 1.0,
+        products_of: Some(Dense::new(3, 2, Activation::Sigmoid, true)),
+    };
+    let res = check_tampered(&layer, 5);
     let names: Vec<&str> = res.per_block.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["Dx", "Dz", "A", "G", "E", "vjp_x", "vjp_z", "product_tangent", "product_adjoint"]);
     let blocks_worst = res.per_block[..7].iter().filter_map(|(_, m)| m.as_ref()).fold(0.0f64, |w, m| w.max(m.error));
