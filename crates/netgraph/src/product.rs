@@ -24,9 +24,11 @@ use crate::activation::Activation;
 /// parameters in the layer's own order).
 ///
 /// Both methods must equal the blocks' products to rounding: the
-/// factorization uses the blocks and its refinement this product, so a
-/// mismatch shows as a solve that does not converge (and is refused), not
-/// as a wrong answer, but it must not happen. `t_in` is `None` for a
+/// factorization reads the blocks, but every solve is refined, and its
+/// backward error measured, with this product. A large mismatch makes
+/// refinement stall and the solve be refused; a small one would be
+/// solved for as if it were the Hessian. [`crate::check_layer`] compares
+/// a layer's products with finite differences. `t_in` is `None` for a
 /// network's first layer, whose input is data: its `Dz`, `G` and `E` terms
 /// are absent and `s_in` is not asked for.
 pub trait LayerProduct: Send + Sync + std::fmt::Debug {
