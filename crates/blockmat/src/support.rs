@@ -120,6 +120,32 @@ impl Block {
 }
 
 impl Block {
+    /// The largest `|entry|` of the block (0 for an empty one), without
+    /// forming it: structures take the largest over their children, a
+    /// scaled identity its scale. Only a low-rank leaf is multiplied out.
+    /// Entries equal to NaN are skipped, as in [`crate::reduce::max_abs`].
+    pub fn max_abs(&self) -> f64 {
+        let over = |blocks: &mut dyn Iterator<Item = &Block>| blocks.map(Block::max_abs).fold(0.0f64, f64::max);
+        match self {
+            Block::Zero { .. } => 0.0,
+            Block::Identity { n, scale } => {
+                if *n == 0 {
+                    0.0
+                } else {
+                    scale.abs()
+                }
+            }
+            Block::Dense(m) => crate::reduce::max_abs(m.as_ref()),
+            Block::LowRank(_) => crate::reduce::max_abs(self.to_dense().as_ref()),
+            Block::Diag(d) => over(&mut d.blocks.iter()),
+            Block::Bidiag(b) => over(&mut b.diag.iter().chain(&b.off)),
+            // A symmetric tridiagonal's implicit super-diagonal holds the
+            // sub-diagonal's entries.
+            Block::Tridiag(t) => over(&mut t.diag.iter().chain(&t.sub).chain(t.sup.iter().flatten())),
+            Block::Grid(g) => over(&mut g.blocks.iter()),
+        }
+    }
+
     /// The first NaN or infinity stored in the block (dense entries and
     /// identity scales), `None` when every stored value is finite.
     pub fn first_non_finite(&self) -> Option<f64> {

@@ -204,6 +204,24 @@ fn mismatches_are_errors_naming_both_sides() {
     assert_eq!(max_diff(&p.to_dense(), &Mat::<f64>::identity(5, 5)), 0.0);
 }
 
+/// The largest entry read off the structure equals the dense matrix's, on
+/// random nestings of every variant (the same entries, no arithmetic:
+/// exactly equal).
+#[test]
+fn max_abs_reads_the_structure() {
+    let mut r = rng(31);
+    for _ in 0..300 {
+        let (rows, cols) = (r.random_range(0..9), r.random_range(0..9));
+        let b = rand_block(&mut r, rows, cols, 3);
+        let dense = b.to_dense();
+        let expected =
+            (0..rows).flat_map(|i| (0..cols).map(move |j| (i, j))).fold(0.0f64, |m, (i, j)| m.max(dense[(i, j)].abs()));
+        assert_eq!(b.max_abs(), expected, "{}", b.kind());
+    }
+    assert_eq!(Block::scaled_identity(3, -2.5).max_abs(), 2.5);
+    assert_eq!(Block::scaled_identity(0, -2.5).max_abs(), 0.0);
+}
+
 #[test]
 fn first_non_finite_finds_every_kind_at_every_position() {
     // Positions in the vectorised chunks and in the remainder of a column

@@ -365,7 +365,7 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
             }
         };
         let mut c = b.dz.to_dense();
-        scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(max_abs(b.e.to_dense().as_ref()));
+        scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(b.e.max_abs());
         xg = g.clone();
         if safe {
             let mut scratch = Scratch::new(members.widest(), xg.ncols());
