@@ -31,6 +31,13 @@ use crate::activation::Activation;
 /// a layer's products with finite differences. `t_in` is `None` for a
 /// network's first layer, whose input is data: its `Dz`, `G` and `E` terms
 /// are absent and `s_in` is not asked for.
+///
+/// Lengths: `v` and `hv` hold the layer's `p_l` parameters, `t_in` and
+/// `s_in` its `a_(l-1)` inputs, `t_out` and `s` its `a_l` outputs, and
+/// `scratch` at least [`LayerProduct::scratch_len`] entries. hinv's
+/// Hessian-vector product passes exactly these; called directly with
+/// other lengths, the built-in products panic (index out of bounds), as
+/// the built-in layers do.
 pub trait LayerProduct: Send + Sync + std::fmt::Debug {
     /// Entries of scratch the methods need.
     fn scratch_len(&self) -> usize;
