@@ -131,27 +131,16 @@ pub fn check_layer(
         // by column: `(v, t_in)` for the tangent, `(v, t_in, s)` for the
         // adjoint (the `s` rows of its output are `hv`, then `s_in`).
         let unit = |n: usize, c: usize| -> Vec<f64> { (0..n).map(|i| f64::from(u8::from(i == c))).collect() };
-        let split = |c: usize, sizes: &[usize]| -> Vec<Vec<f64>> {
-            let mut start = 0;
-            sizes
-                .iter()
-                .map(|&n| {
-                    let v = if (start..start + n).contains(&c) { unit(n, c - start) } else { vec![0.0; n] };
-                    start += n;
-                    v
-                })
-                .collect()
-        };
         let tangent = columns(p + a_in, a_out, &|c| {
-            let vt = split(c, &[p, a_in]);
+            let e = unit(p + a_in, c);
             let (mut out, mut scratch) = (vec![0.0; a_out], vec![0.0; m.scratch_len()]);
-            m.tangent(&vt[0], Some(&vt[1]), &mut out, &mut scratch);
+            m.tangent(&e[..p], Some(&e[p..]), &mut out, &mut scratch);
             out
         });
         let adjoint = columns(p + a_in + a_out, p + a_in, &|c| {
-            let vts = split(c, &[p, a_in, a_out]);
+            let e = unit(p + a_in + a_out, c);
             let (mut hv, mut s_in, mut scratch) = (vec![0.0; p], vec![0.0; a_in], vec![0.0; m.scratch_len()]);
-            m.adjoint(&vts[0], Some(&vts[1]), &vts[2], &mut hv, Some(&mut s_in), &mut scratch);
+            m.adjoint(&e[..p], Some(&e[p..p + a_in]), &e[p + a_in..], &mut hv, Some(&mut s_in), &mut scratch);
             hv.extend(s_in);
             hv
         });

@@ -11,9 +11,9 @@
 //! products in closed form implements [`LayerProduct`] and returns it from
 //! [`crate::Layer::product`]; any other layer's products use its blocks.
 
-use faer::linalg::matmul::matmul;
 use std::sync::Arc;
 
+use faer::linalg::matmul::matmul;
 use faer::reborrow::{IntoConst, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 
