@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use blockmat::Block;
 use faer::reborrow::ReborrowMut;
-use faer::{Mat, MatRef};
+use faer::{Mat, MatMut, MatRef};
 use netgraph::{Batch, Derivatives, Network, Params};
 
 use crate::error::{check_vector, HinvError, OverflowSite, Result};
@@ -270,6 +270,11 @@ fn col<'a>(m: MatRef<'a, f64>, j: usize) -> &'a [f64] {
     m.col(j).try_as_col_major().expect("a view with unit row stride").as_slice()
 }
 
+/// Column `j` of `m`, writable (a view of an owned matrix).
+fn col_mut<'a>(m: MatMut<'a, f64>, j: usize) -> &'a mut [f64] {
+    m.col_mut(j).try_as_col_major_mut().expect("a view with unit row stride").as_slice_mut()
+}
+
 /// `H V` in Pearlmutter's form (ALGORITHM.md): one forward sweep
 /// `t = M^-1 Dx v` and one backward sweep with `M^T`, linear in depth.
 /// A layer with matrix-free products ([`Derivatives::product`]) is
@@ -306,8 +311,7 @@ pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> 
         match d.product(l) {
             Some(m) => {
                 for j in 0..k {
-                    let out = tl.rb_mut().col_mut(j).try_as_col_major_mut().expect("an owned matrix").as_slice_mut();
-                    m.tangent(col(vl(l), j), t_prev.map(|t| col(t, j)), out, &mut scratch);
+                    m.tangent(col(vl(l), j), t_prev.map(|t| col(t, j)), col_mut(tl.rb_mut(), j), &mut scratch);
                 }
             }
             None => {
@@ -335,11 +339,15 @@ pub(crate) fn hvp_many(d: &Derivatives, v: MatRef<'_, f64>) -> Result<Mat<f64>> 
         match d.product(l) {
             Some(m) => {
                 for j in 0..k {
-                    let hv = hv.rb_mut().col_mut(j).try_as_col_major_mut().expect("an owned matrix").as_slice_mut();
-                    let s_in = (l > 0).then(|| {
-                        prev.rb_mut().col_mut(j).try_as_col_major_mut().expect("an owned matrix").as_slice_mut()
-                    });
-                    m.adjoint(col(vl(l), j), t_prev.map(|t| col(t, j)), col(s, j), hv, s_in, &mut scratch);
+                    let s_in = (l > 0).then(|| col_mut(prev.rb_mut(), j));
+                    m.adjoint(
+                        col(vl(l), j),
+                        t_prev.map(|t| col(t, j)),
+                        col(s, j),
+                        col_mut(hv.rb_mut(), j),
+                        s_in,
+                        &mut scratch,
+                    );
                 }
             }
             None => {
