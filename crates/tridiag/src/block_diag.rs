@@ -10,28 +10,25 @@
 use std::cell::RefCell;
 
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
-use faer::{Mat, MatMut, Par};
+use faer::{Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use crate::dense_lblt::DenseLblt;
+use crate::dense_lblt::{factor_in_place, solve_in_place, DenseLblt};
 use crate::error::TridiagError;
 use crate::input::check_symmetric;
 use crate::ldlt::certify::local;
-use crate::ldlt::chain::{check_zero_pivot, factor_block, factor_block_scratch, pivot_policy};
+use crate::ldlt::chain::{check_zero_pivot, factor_block_scratch, pivot_policy};
 use crate::params::FactorParams;
 use crate::pivots::{scan, BlockDiagnostics, Inertia};
 use crate::workspace::grow;
 
-/// One factored block.
-#[derive(Debug, Clone)]
-enum Factor {
-    /// A 1x1 block: its (possibly replaced) pivot.
-    Scalar(f64),
-    Dense(DenseLblt),
-}
-
 /// A factored symmetric block-diagonal matrix: inertia, `log|det|` and
 /// solves block by block.
+///
+/// Every block's factors live in one buffer, and the pivot structure and
+/// permutations of all blocks in two more: a layer of hinv has one block
+/// per output unit, a few dozen numbers each, and one allocation per
+/// block (or three) cost more than factoring it.
 ///
 /// ```
 /// use faer::mat;
@@ -46,7 +43,18 @@ enum Factor {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct BlockDiagLdlt {
-    factors: Vec<Factor>,
+    /// Block `k`'s factors (column-major, `n_k x n_k`) at `starts[k].0`; a
+    /// 1x1 block holds its (possibly replaced) pivot.
+    factors: Vec<f64>,
+    /// Sub-diagonals of the blocks' `B`, block `k`'s at `starts[k].1`.
+    subdiag: Vec<f64>,
+    /// Each block's permutation then its inverse, block `k`'s at `2 starts[k].1`.
+    perms: Vec<usize>,
+    /// The pivots' eigenvalues, block `k`'s at `starts[k].1`.
+    pivots: Vec<f64>,
+    /// `(sum of n_i^2, sum of n_i)` over the blocks before `k`; one more
+    /// entry than blocks.
+    starts: Vec<(usize, usize)>,
     diagnostics: Vec<BlockDiagnostics>,
     inertia: Inertia,
     log_abs_det: f64,
@@ -55,7 +63,8 @@ pub struct BlockDiagLdlt {
 
 impl BlockDiagLdlt {
     /// Factors every block (only the lower triangles are read after the
-    /// symmetry check), in parallel across blocks.
+    /// symmetry check), in parallel across blocks. The blocks are copied
+    /// into one buffer; [`BlockDiagLdlt::factor_packed`] takes them packed.
     ///
     /// # Errors
     /// [`TridiagError::ShapeMismatch`] for a non-square block,
@@ -64,28 +73,110 @@ impl BlockDiagLdlt {
     /// pivot unless `params.on_singular` is [`crate::OnSingular::Continue`];
     /// `block` in them is the index in `blocks`.
     pub fn factor(blocks: Vec<Mat<f64>>, params: &FactorParams) -> Result<BlockDiagLdlt, TridiagError> {
+        let mut sizes = Vec::with_capacity(blocks.len());
+        for m in &blocks {
+            let (r, c) = m.shape();
+            if r != c {
+                return Err(TridiagError::ShapeMismatch {
+                    op: "factor (diagonal block must be square)",
+                    expected: (r, r),
+                    found: (r, c),
+                });
+            }
+            sizes.push(r);
+        }
+        let mut data = Vec::with_capacity(sizes.iter().map(|n| n * n).sum());
+        for m in &blocks {
+            for j in 0..m.ncols() {
+                data.extend(m.col(j).iter().copied());
+            }
+        }
+        drop(blocks);
+        BlockDiagLdlt::factor_packed(data, &sizes, params)
+    }
+
+    /// [`BlockDiagLdlt::factor`] for blocks stored back to back in `data`:
+    /// block `k` is `sizes[k] x sizes[k]`, column-major, right after block
+    /// `k - 1`. They are factored in place.
+    ///
+    /// ```
+    /// use tridiag::{BlockDiagLdlt, FactorParams};
+    /// // [[2, 1], [1, -3]] and [[4]].
+    /// let f = BlockDiagLdlt::factor_packed(vec![2.0, 1.0, 1.0, -3.0, 4.0], &[2, 1], &FactorParams::default())
+    ///     .unwrap();
+    /// assert_eq!((f.inertia().positive, f.inertia().negative), (2, 1));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`BlockDiagLdlt::factor`]; [`TridiagError::ShapeMismatch`] when
+    /// `data` does not hold `sum sizes[k]^2` numbers.
+    pub fn factor_packed(
+        mut data: Vec<f64>,
+        sizes: &[usize],
+        params: &FactorParams,
+    ) -> Result<BlockDiagLdlt, TridiagError> {
+        let mut starts = Vec::with_capacity(sizes.len() + 1);
+        let (mut sq, mut lin) = (0usize, 0usize);
+        for &n in sizes {
+            starts.push((sq, lin));
+            sq += n * n;
+            lin += n;
+        }
+        starts.push((sq, lin));
+        if data.len() != sq {
+            return Err(TridiagError::ShapeMismatch {
+                op: "factor_packed (numbers for the blocks' sizes)",
+                expected: (sq, 1),
+                found: (data.len(), 1),
+            });
+        }
+        let mut subdiag = vec![0.0; lin];
+        let mut perms = vec![0usize; 2 * lin];
+        let mut pivots = vec![0.0; lin];
         // One scratch for the largest block, per thread: nothing but the
         // factors is allocated per block.
-        let req = blocks.iter().fold(StackReq::EMPTY, |r, m| r.or(factor_block_scratch(m.nrows(), Par::Seq)));
-        let one = |mem: &mut MemBuffer, (k, m): (usize, Mat<f64>)| factor_one(k, m, params, MemStack::new(mem));
+        let req = sizes.iter().fold(StackReq::EMPTY, |r, &n| r.or(factor_block_scratch(n, Par::Seq)));
         // Rayon only pays when there is work to split: a few hundred tiny
         // blocks cost less than the task overhead.
-        let work: usize = blocks.iter().map(|m| m.nrows().pow(3)).sum();
-        let done: Vec<_> = if work > 1 << 18 && rayon::current_num_threads() > 1 {
-            blocks.into_par_iter().enumerate().map_init(|| MemBuffer::new(req), one).collect()
+        let work: usize = sizes.iter().map(|n| n.pow(3)).sum();
+        let mut diagnostics = Vec::with_capacity(sizes.len());
+        if work > 1 << 18 && rayon::current_num_threads() > 1 {
+            let mut pieces = Vec::with_capacity(sizes.len());
+            let mut bufs = Buffers { data: &mut data, subdiag: &mut subdiag, perms: &mut perms, pivots: &mut pivots };
+            for (k, &n) in sizes.iter().enumerate() {
+                pieces.push((k, bufs.split_off(n)));
+            }
+            let done: Vec<_> = pieces
+                .into_par_iter()
+                .map_init(|| MemBuffer::new(req), |mem, (k, b)| factor_one(k, b, params, MemStack::new(mem)))
+                .collect();
+            for r in done {
+                diagnostics.push(r?);
+            }
         } else {
             let mut mem = MemBuffer::new(req);
-            blocks.into_iter().enumerate().map(|b| one(&mut mem, b)).collect()
+            let mut bufs = Buffers { data: &mut data, subdiag: &mut subdiag, perms: &mut perms, pivots: &mut pivots };
+            for (k, &n) in sizes.iter().enumerate() {
+                diagnostics.push(factor_one(k, bufs.split_off(n), params, MemStack::new(&mut mem))?);
+            }
+        }
+        let mut out = BlockDiagLdlt {
+            factors: data,
+            subdiag,
+            perms,
+            pivots,
+            starts,
+            diagnostics: Vec::new(),
+            inertia: Inertia::default(),
+            log_abs_det: 0.0,
+            det_sign: 1.0,
         };
-        let mut out = BlockDiagLdlt { det_sign: 1.0, ..BlockDiagLdlt::default() };
-        for r in done {
-            let (f, d) = r?;
+        for d in &diagnostics {
             out.inertia += d.inertia;
             out.log_abs_det += d.log_abs_det;
             out.det_sign *= d.det_sign;
-            out.factors.push(f);
-            out.diagnostics.push(d);
         }
+        out.diagnostics = diagnostics;
         if out.inertia.zero > 0 {
             out.log_abs_det = f64::NEG_INFINITY;
             out.det_sign = 0.0;
@@ -95,12 +186,12 @@ impl BlockDiagLdlt {
 
     /// Number of blocks.
     pub fn len(&self) -> usize {
-        self.factors.len()
+        self.diagnostics.len()
     }
 
     /// True when there is no block.
     pub fn is_empty(&self) -> bool {
-        self.factors.is_empty()
+        self.diagnostics.is_empty()
     }
 
     /// Numbers of positive, negative and zero eigenvalues, with `uncertain`
@@ -111,9 +202,10 @@ impl BlockDiagLdlt {
         let uncertain = self
             .diagnostics
             .iter()
-            .map(|d| {
+            .enumerate()
+            .map(|(k, d)| {
                 let e = local(d);
-                d.pivots.iter().filter(|m| m.abs().partial_cmp(&e) != Some(std::cmp::Ordering::Greater)).count()
+                self.pivots(k).iter().filter(|m| m.abs().partial_cmp(&e) != Some(std::cmp::Ordering::Greater)).count()
             })
             .sum();
         Inertia { uncertain, ..self.inertia }
@@ -124,9 +216,10 @@ impl BlockDiagLdlt {
     pub fn pivot_margin(&self) -> f64 {
         self.diagnostics
             .iter()
-            .flat_map(|d| {
+            .enumerate()
+            .flat_map(|(k, d)| {
                 let e = local(d);
-                d.pivots.iter().map(move |p| p.abs() / e)
+                self.pivots(k).iter().map(move |p| p.abs() / e)
             })
             .fold(f64::INFINITY, |m, r| if r.is_nan() { 0.0 } else { m.min(r) })
     }
@@ -141,9 +234,20 @@ impl BlockDiagLdlt {
         self.det_sign
     }
 
-    /// Per-block pivot diagnostics.
+    /// Per-block pivot diagnostics (their `pivots` are empty: see
+    /// [`BlockDiagLdlt::pivots`]).
     pub fn diagnostics(&self) -> &[BlockDiagnostics] {
         &self.diagnostics
+    }
+
+    /// The eigenvalues of block `k`'s 1x1 and 2x2 pivots, signed, in pivot
+    /// order (before any zero pivot was replaced); empty when `k` is out
+    /// of range.
+    pub fn pivots(&self, k: usize) -> &[f64] {
+        match (self.starts.get(k), self.diagnostics.get(k)) {
+            (Some(&(_, lin)), Some(d)) => &self.pivots[lin..lin + d.size],
+            _ => &[],
+        }
     }
 
     /// `rhs <- B_k^-1 rhs` for block `k`.
@@ -153,30 +257,35 @@ impl BlockDiagLdlt {
     /// not the block's size in rows, [`TridiagError::SolveSingular`] when the
     /// block has a zero pivot.
     pub fn solve_block_in_place(&self, k: usize, mut rhs: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        let (Some(f), Some(d)) = (self.factors.get(k), self.diagnostics.get(k)) else {
+        let Some(d) = self.diagnostics.get(k) else {
             return Err(TridiagError::ShapeMismatch {
                 op: "solve_block_in_place (block index)",
                 expected: (self.len(), 0),
                 found: (k, 0),
             });
         };
-        if rhs.nrows() != d.size {
+        let n = d.size;
+        if rhs.nrows() != n {
             return Err(TridiagError::ShapeMismatch {
                 op: "solve_block_in_place",
-                expected: (d.size, rhs.ncols()),
+                expected: (n, rhs.ncols()),
                 found: (rhs.nrows(), rhs.ncols()),
             });
         }
         if d.inertia.zero > 0 {
             return Err(TridiagError::SolveSingular { zero_pivots: d.inertia.zero, first_block: k });
         }
-        match f {
-            Factor::Scalar(v) => rhs *= faer::Scale(1.0 / v),
-            Factor::Dense(l) => SOLVE_SCRATCH.with_borrow_mut(|mem| {
-                let stack = grow(mem, DenseLblt::solve_scratch(l.dim(), rhs.ncols(), Par::Seq));
-                l.solve_in_place(rhs, Par::Seq, stack);
-            }),
+        let (sq, lin) = self.starts[k];
+        if n == 1 {
+            rhs *= faer::Scale(1.0 / self.factors[sq]);
+            return Ok(());
         }
+        let factors = MatRef::from_column_major_slice(&self.factors[sq..sq + n * n], n, n);
+        let (subdiag, perms) = (&self.subdiag[lin..lin + n], &self.perms[2 * lin..2 * (lin + n)]);
+        SOLVE_SCRATCH.with_borrow_mut(|mem| {
+            let stack = grow(mem, DenseLblt::solve_scratch(n, rhs.ncols(), Par::Seq));
+            solve_in_place(factors, subdiag, perms, rhs, Par::Seq, stack);
+        });
         Ok(())
     }
 }
@@ -189,36 +298,58 @@ thread_local! {
     static SOLVE_SCRATCH: RefCell<MemBuffer> = RefCell::new(MemBuffer::new(StackReq::EMPTY));
 }
 
-/// Checks and factors block `k`.
+/// One block's shares of the packed buffers of [`BlockDiagLdlt`].
+struct Buffers<'a> {
+    data: &'a mut [f64],
+    subdiag: &'a mut [f64],
+    perms: &'a mut [usize],
+    pivots: &'a mut [f64],
+}
+
+impl<'a> Buffers<'a> {
+    /// The shares of the next block, of size `n`; `self` keeps the rest.
+    fn split_off(&mut self, n: usize) -> Buffers<'a> {
+        let (data, rest) = std::mem::take(&mut self.data).split_at_mut(n * n);
+        self.data = rest;
+        let (subdiag, rest) = std::mem::take(&mut self.subdiag).split_at_mut(n);
+        self.subdiag = rest;
+        let (perms, rest) = std::mem::take(&mut self.perms).split_at_mut(2 * n);
+        self.perms = rest;
+        let (pivots, rest) = std::mem::take(&mut self.pivots).split_at_mut(n);
+        self.pivots = rest;
+        Buffers { data, subdiag, perms, pivots }
+    }
+}
+
+/// Checks and factors block `k` in place, in its shares of the buffers.
 fn factor_one(
     k: usize,
-    m: Mat<f64>,
+    b: Buffers<'_>,
     params: &FactorParams,
     stack: &mut MemStack,
-) -> Result<(Factor, BlockDiagnostics), TridiagError> {
-    let (r, c) = m.shape();
-    if r != c {
-        return Err(TridiagError::ShapeMismatch {
-            op: "factor (diagonal block must be square)",
-            expected: (r, r),
-            found: (r, c),
-        });
-    }
+) -> Result<BlockDiagnostics, TridiagError> {
+    let Buffers { data: a, subdiag, perms, pivots } = b;
+    let n = subdiag.len();
+    let mut m = MatMut::from_column_major_slice_mut(a, n, n);
     if !m.is_all_finite() {
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
-    if r != 1 {
-        let big = check_symmetric(m.as_ref(), k, params.symmetry_tol)?;
-        let (l, d) = factor_block(m, big, None, k, Par::Seq, params, stack)?;
-        return Ok((Factor::Dense(l), d));
+    if n != 1 {
+        let scale = check_symmetric(m.as_ref(), k, params.symmetry_tol)?;
+        let (threshold, replace) = pivot_policy(params, n, scale);
+        let (mut diag, zero) = factor_in_place(m, subdiag, perms, pivots, Par::Seq, threshold, replace, stack);
+        diag.scale = scale;
+        check_zero_pivot(zero, k, threshold, params)?;
+        return Ok(diag);
     }
     // A 1x1 block: no faer call (hinv's parameters are often decoupled
     // one by one, thousands of them).
     let scale = m[(0, 0)].abs();
     let (threshold, replace) = pivot_policy(params, 1, scale);
     let (mut d, mut e) = ([m[(0, 0)]], [0.0]);
-    let (mut diag, zero) = scan(&mut d, &mut e, threshold, replace);
+    let (mut diag, zero) = scan(&mut d, &mut e, threshold, replace, pivots);
     diag.scale = scale;
     check_zero_pivot(zero, k, threshold, params)?;
-    Ok((Factor::Scalar(d[0]), diag))
+    m[(0, 0)] = d[0];
+    Ok(diag)
 }

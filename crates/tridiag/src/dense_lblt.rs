@@ -8,7 +8,7 @@ use faer::linalg::{temp_mat_scratch, temp_mat_zeroed};
 use faer::mat::AsMatMut;
 use faer::perm::{permute_rows, PermRef};
 use faer::reborrow::*;
-use faer::{Auto, ColRef, Mat, MatMut, Par};
+use faer::{Auto, ColRef, Mat, MatMut, MatRef, Par};
 
 use crate::pivots::{scan, BlockDiagnostics, ZeroPivot};
 
@@ -56,27 +56,12 @@ impl DenseLblt {
         stack: &mut MemStack,
     ) -> (DenseLblt, BlockDiagnostics, ZeroPivot) {
         let n = a.nrows();
-        // faer writes only the entries of 2x2 pivots into `subdiag`: it must
-        // start zeroed for the pivot structure to be readable.
         let mut subdiag = vec![0.0; n];
         let mut perms = vec![0usize; 2 * n];
-        let (perm, perm_inv) = perms.split_at_mut(n);
-        factor::cholesky_in_place(
-            a.as_mut(),
-            faer::ColMut::from_slice_mut(&mut subdiag).as_diagonal_mut(),
-            perm,
-            perm_inv,
-            par,
-            stack,
-            lblt_params(n).into(),
-        );
-        let (mut d, _) = stack.make_with(n, |i| a[(i, i)]);
-        let (diag, zero) = scan(&mut d, &mut subdiag, threshold, replace);
-        if replace.is_some() && zero.is_some() {
-            for (i, v) in d.iter().enumerate() {
-                a[(i, i)] = *v;
-            }
-        }
+        let mut pivots = vec![0.0; n];
+        let (mut diag, zero) =
+            factor_in_place(a.as_mut(), &mut subdiag, &mut perms, &mut pivots, par, threshold, replace, stack);
+        diag.pivots = pivots;
         (DenseLblt { factors: a, subdiag, perms }, diag, zero)
     }
 
@@ -87,23 +72,7 @@ impl DenseLblt {
 
     /// `rhs <- S^-1 rhs`.
     pub(crate) fn solve_in_place(&self, rhs: MatMut<'_, f64>, par: Par, stack: &mut MemStack) {
-        let n = self.factors.nrows();
-        if n == 0 || rhs.ncols() == 0 {
-            return;
-        }
-        // The permutation came out of faer's own factorization, so the check
-        // inside `new_checked` cannot fail; it is O(n) against an O(n^2) solve.
-        let (fwd, inv) = self.perms.split_at(n);
-        let perm = PermRef::new_checked(fwd, inv, n);
-        solve::solve_in_place(
-            self.factors.as_ref(),
-            self.factors.diagonal(),
-            ColRef::from_slice(&self.subdiag).as_diagonal(),
-            perm,
-            rhs,
-            par,
-            stack,
-        );
+        solve_in_place(self.factors.as_ref(), &self.subdiag, &self.perms, rhs, par, stack);
     }
 
     /// Size of the block.
@@ -214,6 +183,76 @@ impl DenseLblt {
         permute_rows(tmp.rb_mut(), x.rb(), PermRef::new_checked(fwd, inv, n).inverse());
         x.copy_from(tmp.rb());
     }
+}
+
+/// Factors `a` in place, with the sub-diagonal of `B` written to
+/// `subdiag` (`n` entries), the permutation then its inverse to `perms`
+/// (`2n`) and the pivots' eigenvalues to `pivots` (`n`): the storage of
+/// [`DenseLblt`], or a caller's buffers shared by many blocks. Scans the
+/// pivots as [`DenseLblt::factor`] does; `stack` holds
+/// [`DenseLblt::factor_scratch`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn factor_in_place(
+    mut a: MatMut<'_, f64>,
+    subdiag: &mut [f64],
+    perms: &mut [usize],
+    pivots: &mut [f64],
+    par: Par,
+    threshold: f64,
+    replace: Option<f64>,
+    stack: &mut MemStack,
+) -> (BlockDiagnostics, ZeroPivot) {
+    let n = a.nrows();
+    // faer writes only the entries of 2x2 pivots into `subdiag`: it must
+    // start zeroed for the pivot structure to be readable.
+    subdiag.fill(0.0);
+    let (perm, perm_inv) = perms.split_at_mut(n);
+    factor::cholesky_in_place(
+        a.rb_mut(),
+        faer::ColMut::from_slice_mut(subdiag).as_diagonal_mut(),
+        perm,
+        perm_inv,
+        par,
+        stack,
+        lblt_params(n).into(),
+    );
+    let (mut d, _) = stack.make_with(n, |i| a[(i, i)]);
+    let (diag, zero) = scan(&mut d, subdiag, threshold, replace, pivots);
+    if replace.is_some() && zero.is_some() {
+        for (i, v) in d.iter().enumerate() {
+            a[(i, i)] = *v;
+        }
+    }
+    (diag, zero)
+}
+
+/// `rhs <- S^-1 rhs` for the factors [`factor_in_place`] wrote; `stack`
+/// holds [`DenseLblt::solve_scratch`].
+pub(crate) fn solve_in_place(
+    factors: MatRef<'_, f64>,
+    subdiag: &[f64],
+    perms: &[usize],
+    rhs: MatMut<'_, f64>,
+    par: Par,
+    stack: &mut MemStack,
+) {
+    let n = factors.nrows();
+    if n == 0 || rhs.ncols() == 0 {
+        return;
+    }
+    // The permutation came out of faer's own factorization, so the check
+    // inside `new_checked` cannot fail; it is O(n) against an O(n^2) solve.
+    let (fwd, inv) = perms.split_at(n);
+    let perm = PermRef::new_checked(fwd, inv, n);
+    solve::solve_in_place(
+        factors,
+        factors.diagonal(),
+        ColRef::from_slice(subdiag).as_diagonal(),
+        perm,
+        rhs,
+        par,
+        stack,
+    );
 }
 
 #[cfg(test)]

@@ -87,7 +87,9 @@ pub struct BlockDiagnostics {
     pub threshold: f64,
     /// The eigenvalues of the 1x1 and 2x2 pivots, signed, in pivot order
     /// (before any zero pivot was replaced): by Sylvester they carry the
-    /// inertia of `S_k`.
+    /// inertia of `S_k`. Empty in [`crate::BlockDiagLdlt::diagnostics`],
+    /// which keeps every block's pivots in one buffer
+    /// ([`crate::BlockDiagLdlt::pivots`]).
     pub pivots: Vec<f64>,
     /// Largest entry of the terms summed into `S_k` before they cancel
     /// (`max(max|D_k|, max|C W C^T|)`): the scale of its rounding errors.
@@ -106,11 +108,15 @@ pub(crate) type ZeroPivot = Option<(usize, f64)>;
 /// on: the change is a rank-one semidefinite update of `S_k`, which by
 /// interlacing moves no other eigenvalue across zero, so the inertia counted
 /// for the rest of the matrix stays that of the original.
+///
+/// The pivots' eigenvalues go to `pivots` (`n` of them), not into the
+/// diagnostics: a caller factoring many blocks keeps them in one buffer.
 pub(crate) fn scan(
     d: &mut [f64],
     e: &mut [f64],
     threshold: f64,
     replace: Option<f64>,
+    pivots: &mut [f64],
 ) -> (BlockDiagnostics, ZeroPivot) {
     let n = d.len();
     let mut diag = BlockDiagnostics {
@@ -124,7 +130,7 @@ pub(crate) fn scan(
         log_abs_det: 0.0,
         det_sign: 1.0,
         threshold,
-        pivots: Vec::with_capacity(n),
+        pivots: Vec::new(),
         scale: 0.0,
     };
     let mut first_zero = None;
@@ -132,7 +138,7 @@ pub(crate) fn scan(
     while i < n {
         if e[i] == 0.0 || i + 1 == n {
             let m = d[i].abs();
-            diag.pivots.push(d[i]);
+            pivots[i] = d[i];
             diag.min_pivot = diag.min_pivot.min(m);
             diag.max_pivot = diag.max_pivot.max(m);
             if m <= threshold || m.is_nan() {
@@ -155,7 +161,7 @@ pub(crate) fn scan(
             diag.two_by_two += 1;
             let (a, b, c) = (d[i], e[i], d[i + 1]);
             let p = Pivot2::new(a, b, c);
-            diag.pivots.extend([p.large, p.small]);
+            (pivots[i], pivots[i + 1]) = (p.large, p.small);
             diag.min_pivot = diag.min_pivot.min(p.small.abs());
             diag.max_pivot = diag.max_pivot.max(p.large.abs());
             if p.small.abs() <= threshold || p.small.is_nan() {

@@ -60,10 +60,10 @@ const LDLT_BUFFERS_PER_BLOCK: usize = 6;
 /// Buffers a stored block column of [`PivotedLu`] owns: its column order,
 /// two row orders, the phase-1 window, `C`, and phase 2's `L` and `U`.
 const LU_BUFFERS_PER_BLOCK: usize = 7;
-/// Buffers a stored block of [`BlockDiagLdlt`] allocates (the factors are
-/// the caller's matrix): sub-diagonal, permutation with its inverse, and
-/// the pivots of its diagnostics.
-const DIAG_BUFFERS_PER_BLOCK: usize = 3;
+/// Buffers a stored block of [`BlockDiagLdlt`] allocates: none (the
+/// factors, sub-diagonals, permutations and pivots of all blocks are four
+/// buffers).
+const DIAG_BUFFERS_PER_BLOCK: usize = 0;
 /// Doublings of the per-block vectors between 32 and 64 blocks (a few
 /// vectors with one entry per block, if any grows instead of being sized
 /// up front).

@@ -80,6 +80,6 @@ impl BlockLdlt {
 
 /// A block's own rounding error: forming it and factoring it.
 pub(crate) fn local(d: &BlockDiagnostics) -> f64 {
-    let largest_pivot = d.pivots.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    LOCAL_ROUNDING * d.size as f64 * d.scale.max(largest_pivot)
+    // `max_pivot` is the largest pivot eigenvalue's magnitude (0 for an empty block).
+    LOCAL_ROUNDING * d.size as f64 * d.scale.max(d.max_pivot)
 }
