@@ -4,7 +4,7 @@
 //! ([`super::projected`]).
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, Par};
+use faer::{Accum, MatMut, Par};
 use tridiag::{BlockDiagLdlt, TridiagError};
 
 use super::multipliers::{gather_rows, put_rows, Scratch};
@@ -34,7 +34,7 @@ pub(super) fn inverses(
             continue;
         }
         let n = group.0.len();
-        out.push(Mat::<f64>::identity(n, n).as_ref());
+        out.push_identity(n);
         let inv = out.get_mut(g).expect("just pushed");
         ldlt.solve_block_in_place(g, inv)?;
     }

@@ -12,6 +12,7 @@ use blockmat::Block;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
+use super::pack::Ragged;
 use super::part::low_rank_stats;
 pub(crate) use super::part::Part;
 
@@ -19,7 +20,7 @@ pub(crate) use super::part::Part;
 /// group `g` (increasing), `blocks[g]` the block of `A_l` on them.
 #[derive(Debug, Clone)]
 pub(crate) struct Groups<'a> {
-    pub(crate) members: Vec<Vec<usize>>,
+    pub(crate) members: Ragged,
     pub(crate) blocks: Vec<GroupBlock<'a>>,
 }
 
@@ -29,10 +30,14 @@ pub(crate) struct Groups<'a> {
 /// first layer's `785 x 785` unit blocks would cost more than that.
 pub(crate) const IN_PLACE_MIN: usize = 64;
 
-/// The block of `A_l` on one group: a dense copy, or the pieces of the
-/// layer's blocks it is made of, each at its offset in the group.
+/// The block of `A_l` on one group: a 1x1 block, the layer's own dense
+/// block, a dense copy, or the pieces of the layer's blocks it is made of,
+/// each at its offset in the group. Only a group gathered from several
+/// pieces and not large enough to read in place is copied.
 #[derive(Debug, Clone)]
 pub(crate) enum GroupBlock<'a> {
+    Scalar(f64),
+    Dense(MatRef<'a, f64>),
     Owned(Mat<f64>),
     Parts { size: usize, parts: Vec<(usize, usize, Part<'a>)> },
 }
@@ -40,30 +45,28 @@ pub(crate) enum GroupBlock<'a> {
 impl GroupBlock<'_> {
     pub(crate) fn size(&self) -> usize {
         match self {
+            GroupBlock::Scalar(_) => 1,
+            GroupBlock::Dense(m) => m.nrows(),
             GroupBlock::Owned(m) => m.nrows(),
             GroupBlock::Parts { size, .. } => *size,
         }
     }
 
     /// The block as a dense matrix.
+    #[cfg(test)]
     pub(crate) fn into_owned(self) -> Mat<f64> {
-        match self {
-            GroupBlock::Owned(m) => m,
-            GroupBlock::Parts { size, parts } => {
-                let mut m = Mat::<f64>::zeros(size, size);
-                for (i, j, p) in parts {
-                    let (r, c) = p.shape();
-                    p.columns_into(0, m.as_mut().submatrix_mut(i, j, r, c));
-                }
-                m
-            }
-        }
+        let n = self.size();
+        let mut m = Mat::<f64>::zeros(n, n);
+        self.columns_into(0, m.as_mut());
+        m
     }
 
     /// Columns `start..start + out.ncols()` into `out` (`size` rows).
     pub(crate) fn columns_into(&self, start: usize, mut out: MatMut<'_, f64>) {
         let w = out.ncols();
         match self {
+            GroupBlock::Scalar(v) => out.fill(*v),
+            GroupBlock::Dense(m) => out.copy_from(m.subcols(start, w)),
             GroupBlock::Owned(m) => out.copy_from(m.as_ref().subcols(start, w)),
             GroupBlock::Parts { parts, .. } => {
                 out.fill(0.0);
@@ -81,6 +84,8 @@ impl GroupBlock<'_> {
     /// `out = block x q` (`size x k`).
     pub(crate) fn mul_into(&self, q: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
         match self {
+            GroupBlock::Scalar(v) => matmul(out, Accum::Replace, MatRef::from_ref(v), q, 1.0, Par::Seq),
+            GroupBlock::Dense(m) => matmul(out, Accum::Replace, *m, q, 1.0, Par::Seq),
             GroupBlock::Owned(m) => matmul(out, Accum::Replace, m.as_ref(), q, 1.0, Par::Seq),
             GroupBlock::Parts { parts, .. } => {
                 out.fill(0.0);
@@ -97,6 +102,8 @@ impl GroupBlock<'_> {
     /// memory, not cache: each pass costs).
     pub(crate) fn magnitude_and_asymmetry(&self) -> (f64, f64) {
         let parts = match self {
+            GroupBlock::Scalar(v) => return (v.abs(), 0.0),
+            GroupBlock::Dense(m) => return transpose_deviation(*m, *m),
             GroupBlock::Owned(m) => return transpose_deviation(m.as_ref(), m.as_ref()),
             GroupBlock::Parts { parts, .. } => parts,
         };
@@ -217,15 +224,19 @@ impl<'a> Groups<'a> {
             Block::Zero { .. } => singletons(p, 0.0),
             Block::Identity { scale, .. } => singletons(p, *scale),
             Block::Diag(d) if d.blocks().iter().all(|b| b.nrows() == b.ncols()) => {
-                let mut out = Groups { members: Vec::new(), blocks: Vec::new() };
+                let mut out = Groups {
+                    members: Ragged::with_capacity(p, d.blocks().len()),
+                    blocks: Vec::with_capacity(d.blocks().len()),
+                };
                 let mut at = 0;
                 for b in d.blocks() {
                     let n = b.nrows();
                     if b.is_zero() {
                         out.extend(singletons(n, 0.0), at);
                     } else {
-                        out.members.push((at..at + n).collect());
+                        out.members.push_iter(at..at + n);
                         out.blocks.push(match Part::of(b) {
+                            Some(Part::Dense(m)) => GroupBlock::Dense(m),
                             Some(p) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts: vec![(0, 0, p)] },
                             _ => GroupBlock::Owned(b.to_dense()),
                         });
@@ -240,31 +251,37 @@ impl<'a> Groups<'a> {
     }
 
     fn extend(&mut self, other: Groups<'a>, offset: usize) {
-        self.members.extend(other.members.into_iter().map(|m| m.into_iter().map(|i| i + offset).collect()));
+        for m in other.members.iter() {
+            self.members.push_iter(m.iter().map(|i| i + offset));
+        }
         self.blocks.extend(other.blocks);
     }
 
     /// Number of parameters covered.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.members.iter().map(Vec::len).sum()
+        self.members.iter().map(<[usize]>::len).sum()
     }
 }
 
 fn singletons<'a>(p: usize, value: f64) -> Groups<'a> {
-    Groups {
-        members: (0..p).map(|i| vec![i]).collect(),
-        blocks: (0..p).map(|_| GroupBlock::Owned(Mat::from_fn(1, 1, |_, _| value))).collect(),
+    let mut members = Ragged::with_capacity(p, p);
+    for i in 0..p {
+        members.push(&[i]);
     }
+    Groups { members, blocks: vec![GroupBlock::Scalar(value); p] }
 }
 
 fn whole(a: &Block) -> Groups<'_> {
     let n = a.nrows();
     let block = match Part::of(a) {
+        Some(Part::Dense(m)) => GroupBlock::Dense(m),
         Some(p) if n >= IN_PLACE_MIN => GroupBlock::Parts { size: n, parts: vec![(0, 0, p)] },
         _ => GroupBlock::Owned(a.to_dense()),
     };
-    Groups { members: vec![(0..n).collect()], blocks: vec![block] }
+    let mut members = Ragged::with_capacity(n, 1);
+    members.push_iter(0..n);
+    Groups { members, blocks: vec![block] }
 }
 
 /// A square grid whose every cell is block diagonal with the same number
@@ -303,7 +320,8 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups<'_>> {
     }
     let row_offsets = blockmat::offsets(grid.row_sizes());
     let part_offsets: Vec<Vec<usize>> = sizes.iter().map(|s| blockmat::offsets(s)).collect();
-    let mut out = Groups { members: Vec::with_capacity(k), blocks: Vec::with_capacity(k) };
+    let mut out =
+        Groups { members: Ragged::with_capacity(grid.row_sizes().iter().sum(), k), blocks: Vec::with_capacity(k) };
     // Where each grid row's part of the group starts within the group.
     let mut local = Vec::with_capacity(r);
     for g in 0..k {
@@ -349,7 +367,7 @@ fn grid_of_diagonals(a: &Block) -> Option<Groups<'_>> {
                 GroupBlock::Owned(m)
             }
         };
-        out.members.push(members);
+        out.members.push(&members);
         out.blocks.push(block);
     }
     Some(out)

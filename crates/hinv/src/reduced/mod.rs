@@ -180,7 +180,11 @@ impl Reduced {
     ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
         let nl = d.layers.len();
         let mut pieces: Vec<Pieces> =
-            (0..nl).into_par_iter().map(|l| eliminate(d, l, eps, params)).collect::<Result<_, _>>()?;
+            // One set of buffers per thread, grown to the widest layer it meets.
+            (0..nl)
+                .into_par_iter()
+                .map_init(Scratch::default, |s, l| eliminate(d, l, eps, params, s))
+                .collect::<Result<_, _>>()?;
         let mut growth = 0.0f64;
         for (l, p) in pieces.iter().enumerate() {
             // An exactly singular unit block cannot be eliminated at all,
@@ -279,7 +283,13 @@ impl Reduced {
 }
 
 /// Eliminates layer `l`'s parameters.
-fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Result<Pieces, TridiagError> {
+fn eliminate(
+    d: &Derivatives,
+    l: usize,
+    eps: f64,
+    params: &FactorParams,
+    scratch: &mut Scratch,
+) -> Result<Pieces, TridiagError> {
     let b = &d.layers[l];
     let groups = Groups::of(&b.a);
     // The layer's own scale: its blocks and the -I of the lifted system.
@@ -301,33 +311,48 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
     }
     // Dx touches few rows per group (a dense layer: one unit's `batch`
     // rows), and every product with it goes group by group over those.
-    let members = Ragged::from_lists(&groups.members);
+    let members = groups.members;
     let mut dx = DxPieces::of(&b.dx, &members)?;
     scale = scale.max(dx.max_abs);
     let mut projections = Vec::with_capacity(groups.blocks.len());
-    let mut blocks = Vec::with_capacity(groups.blocks.len());
-    for (g, m) in groups.blocks.into_iter().enumerate() {
+    let mut projected_blocks = Vec::new();
+    let mut sizes = Vec::with_capacity(groups.blocks.len());
+    for (g, m) in groups.blocks.iter().enumerate() {
         let projection =
-            if m.size() >= projected::MIN_SIZE { projected::project(&m, dx.piece(g), eps, params) } else { None };
+            if m.size() >= projected::MIN_SIZE { projected::project(m, dx.piece(g), eps, params) } else { None };
         match projection {
             Some((proj, t)) => {
-                blocks.push(t);
+                sizes.push(t.nrows());
+                projected_blocks.push(t);
                 projections.push(Some(proj));
             }
             None => {
-                let mut m = m.into_owned();
-                symmetrize_shifted(m.as_mut(), eps);
-                blocks.push(m);
+                sizes.push(m.size());
                 projections.push(None);
             }
         }
     }
-    let ldlt = BlockDiagLdlt::factor(blocks, params)?;
+    // Every group's block (or its projection) back to back, factored in
+    // place: one buffer for the layer, not one per unit.
+    let mut data = vec![0.0; sizes.iter().map(|n| n * n).sum()];
+    let (mut at, mut projected_blocks) = (0, projected_blocks.into_iter());
+    for ((m, p), &n) in groups.blocks.iter().zip(&projections).zip(&sizes) {
+        let mut out = MatMut::from_column_major_slice_mut(&mut data[at..at + n * n], n, n);
+        match p {
+            Some(_) => out.copy_from(projected_blocks.next().expect("one block per projection")),
+            None => {
+                m.columns_into(0, out.as_mut());
+                symmetrize_shifted(out, eps);
+            }
+        }
+        at += n * n;
+    }
+    let ldlt = BlockDiagLdlt::factor_packed(data, &sizes, params)?;
     let safe = ldlt.inertia().zero == 0;
     let inverses = if safe { inverses(&members, &projections, &ldlt)? } else { MatPack::default() };
     let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
     let Built { multipliers: xdx, mut zfill, max_col_norm: xdx_norm } =
-        Multipliers::build(&mut dx, safe.then_some(&solver))?;
+        Multipliers::build(&mut dx, safe.then_some(&solver), scratch)?;
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
     // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.
@@ -368,13 +393,13 @@ fn eliminate(d: &Derivatives, l: usize, eps: f64, params: &FactorParams) -> Resu
         scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(b.e.max_abs());
         xg = g.clone();
         if safe {
-            let mut scratch = Scratch::new(members.widest(), xg.ncols());
-            solver.apply(&members, xg.as_mut(), &mut scratch)?;
+            let k = xg.ncols();
+            solver.apply(&members, xg.as_mut(), scratch.reserve(members.widest(), k))?;
         }
         let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
         matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
         symmetrize(y.as_mut());
-        let cf = xdx.dx_times(&dx, &members, xg.as_ref());
+        let cf = xdx.dx_times(&dx, &members, xg.as_ref(), scratch);
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
         // Every entry of a product `a b` sums magnitudes `|a| |b|` bounded
         // (Cauchy–Schwarz) by a row norm of `a` times a column norm of `b`.

@@ -43,7 +43,12 @@ impl DxPieces {
         let acts = dx.nrows();
         let mut chunk = Mat::<f64>::zeros(acts, members.widest());
         let mut row_sq = vec![0.0f64; acts];
-        let (mut rows, mut d) = (Ragged::with_capacity(0, members.len()), MatPack::with_capacity(0, members.len()));
+        // Sized for a dense layer, whose every activation touches one
+        // group: the lists hold `a_l` rows, the pieces `p_l a_l / groups`
+        // numbers (other layers grow them).
+        let groups = members.len().max(1);
+        let mut rows = Ragged::with_capacity(acts, members.len());
+        let mut d = MatPack::with_capacity(members.entries() * acts / groups, members.len());
         let mut touched = Vec::with_capacity(acts);
         let mut max_abs = 0.0f64;
         let mut mark = vec![false; acts];
@@ -91,17 +96,35 @@ impl DxPieces {
     }
 }
 
-/// Two buffers for the group-by-group products of a solve (a group's
-/// parameters, or its rows of `Dx`), allocated once for all layers.
+/// Two buffers for the group-by-group products of a solve or an
+/// elimination (a group's parameters, or its rows of `Dx`), allocated once
+/// for all layers (an elimination's grow to the largest layer a thread
+/// eliminates).
 pub(super) struct Scratch {
     a: Mat<f64>,
     b: Mat<f64>,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch::new(0, 0)
+    }
 }
 
 impl Scratch {
     /// Room for groups of up to `width` parameters or rows, `k` columns.
     pub(super) fn new(width: usize, k: usize) -> Scratch {
         Scratch { a: Mat::zeros(width, k), b: Mat::zeros(width, k) }
+    }
+
+    /// Makes room for `width x k` in both buffers.
+    pub(super) fn reserve(&mut self, width: usize, k: usize) -> &mut Scratch {
+        for m in [&mut self.a, &mut self.b] {
+            if m.nrows() < width || m.ncols() < k {
+                *m = Mat::zeros(width.max(m.nrows()), k.max(m.ncols()));
+            }
+        }
+        self
     }
 
     /// The two buffers' first `k` columns.
@@ -135,21 +158,24 @@ impl Multipliers {
     /// The multipliers of `dx`'s pieces through `solver`; zero without
     /// one (a group's pivot is zero: the elimination is refused anyway).
     /// The rows of each group move from `dx` into the multipliers.
-    pub(super) fn build(dx: &mut DxPieces, solver: Option<&GroupSolver<'_>>) -> Result<Built, TridiagError> {
+    pub(super) fn build(
+        dx: &mut DxPieces,
+        solver: Option<&GroupSolver<'_>>,
+        buffers: &mut Scratch,
+    ) -> Result<Built, TridiagError> {
         let (acts, rows) = (dx.acts, std::mem::take(&mut dx.rows));
         let mut zfill = Mat::<f64>::zeros(acts, acts);
         let mut col_sq = vec![0.0f64; acts];
         let widest = rows.widest();
         let params = (0..dx.d.len()).filter_map(|g| dx.d.get(g)).map(|d| d.ncols()).max().unwrap_or(0);
         let mut x = MatPack::with_capacity(dx.d.entries(), rows.len());
-        let mut z = Mat::<f64>::zeros(widest, widest);
-        let mut scratch = Mat::<f64>::zeros(params, widest);
+        let (mut z, mut scratch) = buffers.reserve(widest.max(params), widest).pair(widest);
         for (g, rows) in rows.iter().enumerate() {
             let d = dx.d.get(g).expect("one piece per group");
             x.push(d.transpose());
             let mut xg = x.get_mut(g).expect("just pushed");
             match solver {
-                Some(s) => s.solve_with(g, xg.as_mut(), scratch.as_mut())?,
+                Some(s) => s.solve_with(g, xg.as_mut(), scratch.as_mut().subrows_mut(0, params))?,
                 None => xg.fill(0.0),
             }
             let xg = xg.into_const();
@@ -174,11 +200,16 @@ impl Multipliers {
     /// `Dx_l m` (`a_l x k`) for `m` with the layer's `p_l` rows, group by
     /// group on the rows each touches (the same as the multipliers'): the
     /// coupling fill `Dx A^-1 G`.
-    pub(super) fn dx_times(&self, dx: &DxPieces, members: &Ragged, m: MatRef<'_, f64>) -> Mat<f64> {
+    pub(super) fn dx_times(
+        &self,
+        dx: &DxPieces,
+        members: &Ragged,
+        m: MatRef<'_, f64>,
+        scratch: &mut Scratch,
+    ) -> Mat<f64> {
         let k = m.ncols();
         let mut out = Mat::<f64>::zeros(self.acts, k);
-        let mut scratch = Scratch::new(members.widest().max(self.widest_rows()), k);
-        let (mut mr, mut t) = scratch.pair(k);
+        let (mut mr, mut t) = scratch.reserve(members.widest().max(self.widest_rows()), k).pair(k);
         for (g, (cols, rows)) in members.iter().zip(self.rows.iter()).enumerate() {
             let d = dx.d.get(g).expect("one piece per group");
             let mut mr = mr.as_mut().subrows_mut(0, cols.len());

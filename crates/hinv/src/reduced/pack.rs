@@ -21,14 +21,6 @@ pub(super) struct Ragged {
 }
 
 impl Ragged {
-    pub(super) fn from_lists(lists: &[Vec<usize>]) -> Ragged {
-        let mut r = Ragged::with_capacity(lists.iter().map(Vec::len).sum(), lists.len());
-        for l in lists {
-            r.push(l);
-        }
-        r
-    }
-
     pub(super) fn with_capacity(entries: usize, lists: usize) -> Ragged {
         let mut starts = Vec::with_capacity(lists + 1);
         starts.push(0);
@@ -40,12 +32,22 @@ impl Ragged {
         self.starts.push(self.data.len());
     }
 
+    pub(super) fn push_iter(&mut self, list: impl IntoIterator<Item = usize>) {
+        self.data.extend(list);
+        self.starts.push(self.data.len());
+    }
+
     pub(super) fn len(&self) -> usize {
         self.starts.len().saturating_sub(1)
     }
 
     pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &[usize]> + '_ {
         self.starts.windows(2).map(|w| &self.data[w[0]..w[1]])
+    }
+
+    /// Indices stored, over all lists.
+    pub(super) fn entries(&self) -> usize {
+        self.data.len()
     }
 
     /// The longest list: what a buffer shared by all of them must hold.
@@ -90,6 +92,16 @@ impl MatPack {
         self.index.push(Some((start, rows.len(), m.ncols())));
     }
 
+    /// Appends the `n x n` identity.
+    pub(super) fn push_identity(&mut self, n: usize) {
+        let start = self.data.len();
+        self.data.resize(start + n * n, 0.0);
+        for i in 0..n {
+            self.data[start + i * (n + 1)] = 1.0;
+        }
+        self.index.push(Some((start, n, n)));
+    }
+
     /// Appends an absent entry.
     pub(super) fn push_none(&mut self) {
         self.index.push(None);
@@ -124,11 +136,14 @@ mod tests {
     #[test]
     fn ragged_lists_read_back() {
         let lists = vec![vec![3, 1], vec![], vec![7, 8, 9]];
-        let r = Ragged::from_lists(&lists);
+        let mut r = Ragged::with_capacity(0, 0);
+        r.push(&lists[0]);
+        r.push(&lists[1]);
+        r.push_iter(7..10);
         assert_eq!(r.len(), 3);
         assert_eq!(r.iter().collect::<Vec<_>>(), lists.iter().map(Vec::as_slice).collect::<Vec<_>>());
         assert_eq!(r.widest(), 3);
-        assert_eq!(Ragged::from_lists(&[]).widest(), 0);
+        assert_eq!(Ragged::with_capacity(4, 4).widest(), 0);
     }
 
     #[test]
@@ -140,10 +155,12 @@ mod tests {
         p.push_none();
         p.push(b.as_ref().transpose());
         p.push_gathered(a.as_ref(), &[2, 0]);
-        assert_eq!((p.len(), p.entries()), (4, 6 + 8 + 4));
+        p.push_identity(3);
+        assert_eq!((p.len(), p.entries()), (5, 6 + 8 + 4 + 9));
+        assert_eq!(p.get(4).unwrap(), faer::Mat::<f64>::identity(3, 3).as_ref());
         assert_eq!(p.get(3).unwrap(), faer::mat![[2.0, 12.0], [0.0, 10.0]].as_ref());
         assert_eq!(p.get(0).unwrap(), a.as_ref());
-        assert!(p.get(1).is_none() && p.get(4).is_none());
+        assert!(p.get(1).is_none() && p.get(5).is_none());
         p.get_mut(2).unwrap()[(3, 1)] = 5.0;
         let mut bt = b.transpose().to_owned();
         bt[(3, 1)] = 5.0;

@@ -214,9 +214,11 @@ mod tests {
         params.scale(2.0);
         let d = net.derivatives(&params, &Batch::random_regression(200, 2, 6, 4)).unwrap();
         let fp = FactorParams::default();
-        let first = super::super::eliminate(&d, 0, 1e-2, &fp).unwrap();
+        // One scratch for both layers, as a thread of the factorization uses it.
+        let mut s = super::super::multipliers::Scratch::default();
+        let first = super::super::eliminate(&d, 0, 1e-2, &fp, &mut s).unwrap();
         assert_eq!(first.elim.projections.iter().flatten().count(), 4);
-        let second = super::super::eliminate(&d, 1, 1e-2, &fp).unwrap();
+        let second = super::super::eliminate(&d, 1, 1e-2, &fp, &mut s).unwrap();
         assert_eq!(second.elim.projections.iter().flatten().count(), 0);
         let (want, _) = dense_fills(&d, 0, 1e-2);
         let diff = (&first.zfill - &want).norm_max();
@@ -237,8 +239,9 @@ mod tests {
             let net = b.dense(20, Activation::Tanh).repeat(3).cross_entropy(3).unwrap();
             let d = net.derivatives(&net.init_params(5), &Batch::random_classification(6, 3, 2, 6)).unwrap();
             let fp = FactorParams::default();
+            let mut s = super::super::multipliers::Scratch::default();
             for l in 1..3 {
-                let e = super::super::eliminate(&d, l, eps, &fp).unwrap();
+                let e = super::super::eliminate(&d, l, eps, &fp, &mut s).unwrap();
                 assert_eq!(e.elim.projections.iter().flatten().count(), 20, "layer {l}");
                 let (want, want_y) = dense_fills(&d, l, eps);
                 // cond(A_g + eps I) <= |A_g| / |eps| ~ 1e2: 1e-11 relative
