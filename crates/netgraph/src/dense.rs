@@ -107,15 +107,21 @@ impl Layer for Dense {
     }
 
     fn vjp(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let (d1, _) = self.derivs(x, z);
         let b = MatRef::from_row_major_slice(b_out, z.nrows(), self.out);
-        let delta = Mat::from_fn(z.nrows(), self.out, |s, k| b[(s, k)] * d1[(s, k)]);
+        // `delta = b * act'(u)`, computed over `u` in place.
+        let mut delta = affine(x, z, self.out, self.bias);
+        for k in 0..self.out {
+            for s in 0..delta.nrows() {
+                delta[(s, k)] = b[(s, k)] * self.act.eval(delta[(s, k)]).1;
+            }
+        }
         let gx = param_grad(delta.as_ref(), z, self.bias);
         let mut bz = input_grad(x, delta.as_ref(), self.inp);
         if self.residual {
-            bz += b;
+            // Both row-major `batch x width`.
+            bz.iter_mut().zip(b_out).for_each(|(v, b)| *v += b);
         }
-        (gx, crate::batch::row_major(&bz).collect())
+        (gx, bz)
     }
 
     fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, _targets: &Targets, b_out: &[f64]) -> LayerBlocks {

@@ -3,7 +3,7 @@
 
 use blockmat::Block;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -32,23 +32,25 @@ pub(crate) fn affine(x: &[f64], z: MatRef<'_, f64>, out: usize, bias: bool) -> M
 /// `delta^T z` flattened row-major, then the column sums of `delta`.
 pub(crate) fn param_grad(delta: MatRef<'_, f64>, z: MatRef<'_, f64>, bias: bool) -> Vec<f64> {
     let (out, inp) = (delta.ncols(), z.ncols());
-    let mut gw = Mat::<f64>::zeros(out, inp);
-    matmul(gw.as_mut(), Accum::Replace, delta.transpose(), z, 1.0, Par::Seq);
-    let mut g = Vec::with_capacity(out * inp + if bias { out } else { 0 });
-    for k in 0..out {
-        g.extend((0..inp).map(|j| gw[(k, j)]));
-    }
+    let mut g = vec![0.0; out * inp + if bias { out } else { 0 }];
+    // The product lands in the flat vector itself: no matrix to copy from.
+    let gw = MatMut::from_row_major_slice_mut(&mut g[..out * inp], out, inp);
+    matmul(gw, Accum::Replace, delta.transpose(), z, 1.0, Par::Seq);
     if bias {
-        g.extend((0..out).map(|k| (0..delta.nrows()).map(|s| delta[(s, k)]).sum::<f64>()));
+        for (k, v) in g[out * inp..].iter_mut().enumerate() {
+            *v = (0..delta.nrows()).map(|s| delta[(s, k)]).sum::<f64>();
+        }
     }
     g
 }
 
-/// `delta W` (`batch x in`): the input gradient for output sensitivities `delta`.
-pub(crate) fn input_grad(x: &[f64], delta: MatRef<'_, f64>, inp: usize) -> Mat<f64> {
-    let out = delta.ncols();
-    let mut r = Mat::zeros(delta.nrows(), inp);
-    matmul(r.as_mut(), Accum::Replace, delta, weights(x, out, inp), 1.0, Par::Seq);
+/// `delta W` (`batch x in`), row-major: the input gradient for output
+/// sensitivities `delta`, in the crate's flattening of activations.
+pub(crate) fn input_grad(x: &[f64], delta: MatRef<'_, f64>, inp: usize) -> Vec<f64> {
+    let (batch, out) = (delta.nrows(), delta.ncols());
+    let mut r = vec![0.0; batch * inp];
+    let view = MatMut::from_row_major_slice_mut(&mut r, batch, inp);
+    matmul(view, Accum::Replace, delta, weights(x, out, inp), 1.0, Par::Seq);
     r
 }
 

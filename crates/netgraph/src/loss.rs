@@ -172,7 +172,7 @@ impl LossLayer {
         }
 
         let dzm = input_grad(x, d.grad.as_ref(), inp);
-        let dz = Mat::from_fn(1, batch * inp, |_, i| dzm[(i / inp.max(1), i % inp.max(1))]);
+        let dz = Mat::from_fn(1, batch * inp, |_, i| dzm[i]);
         let mut g = Mat::<f64>::zeros(p, batch * inp);
         let mut e = Vec::with_capacity(batch);
         for s in 0..batch {
@@ -262,7 +262,7 @@ impl Layer for LossLayer {
         let delta = Mat::from_fn(d.grad.nrows(), self.out, |s, k| beta * d.grad[(s, k)]);
         let gx = param_grad(delta.as_ref(), z, self.bias);
         let bz = input_grad(x, delta.as_ref(), self.inp);
-        (gx, crate::batch::row_major(&bz).collect())
+        (gx, bz)
     }
 
     fn blocks(&self, x: &[f64], z: MatRef<'_, f64>, targets: &Targets, b_out: &[f64]) -> LayerBlocks {
