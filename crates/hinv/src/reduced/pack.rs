@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn ragged_lists_read_back() {
-        let lists = vec![vec![3, 1], vec![], vec![7, 8, 9]];
+        let lists = [vec![3, 1], vec![], vec![7, 8, 9]];
         let mut r = Ragged::with_capacity(0, 0);
         r.push(&lists[0]);
         r.push(&lists[1]);
