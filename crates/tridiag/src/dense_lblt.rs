@@ -191,7 +191,6 @@ impl DenseLblt {
 /// [`DenseLblt`], or a caller's buffers shared by many blocks. Scans the
 /// pivots as [`DenseLblt::factor`] does; `stack` holds
 /// [`DenseLblt::factor_scratch`].
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn factor_in_place(
     mut a: MatMut<'_, f64>,
     subdiag: &mut [f64],
