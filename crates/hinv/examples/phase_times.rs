@@ -1,0 +1,67 @@
+//! The phases of `hinv solve`, timed through the library in one process:
+//! medians over repeated runs of the derivative blocks, the factorization,
+//! the first refined solve (which also estimates `||H + eps I||`), a solve
+//! on the same factorization, the block sweeps over the factored `R` alone,
+//! and one HVP. For before/after comparisons of the engine, where
+//! criterion's whole grid is too slow and a fresh process measures the
+//! allocator as much as the code (`examples/allocator.rs` does that).
+//!
+//! `cargo run --release -p hinv --example phase_times -- L h B [reps]`
+//! (tanh layers of width `h` on 5 inputs, cross-entropy over 3 classes, no
+//! bias, batch `B`; the same networks as `cargo xtask bench`).
+
+use std::time::Instant;
+
+use hinv::{Curvature, SolveOptions};
+use netgraph::{Activation, Batch, Network};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<usize> = std::env::args().skip(1).map(|s| s.parse()).collect::<Result<_, _>>()?;
+    let [depth, width, batch, ..] = args[..] else {
+        return Err("usage: phase_times L h B [reps]".into());
+    };
+    let reps = args.get(3).copied().unwrap_or(20).max(1);
+    let net = Network::builder(5).without_bias().dense(width, Activation::Tanh).repeat(depth).cross_entropy(3)?;
+    let params = net.init_params(20240601);
+    let data = Batch::random_classification(5, 3, batch, 20240602);
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let mut times: [Vec<f64>; 6] = Default::default();
+    let mut refinements = 0;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let curv = Curvature::new(&net, &params, &data)?;
+        times[0].push(ms(t));
+        let g = curv.gradient().to_vec();
+        let rhs = faer::MatRef::from_column_major_slice(&g, g.len(), 1);
+        let t = Instant::now();
+        let f = curv.factor(1e-3)?;
+        times[1].push(ms(t));
+        let t = Instant::now();
+        let first = f.solve_with(rhs, &SolveOptions::default())?;
+        times[2].push(ms(t));
+        refinements = refinements.max(first.report.refinements);
+        let t = Instant::now();
+        std::hint::black_box(f.solve_with(rhs, &SolveOptions::default())?);
+        times[3].push(ms(t));
+        // A right-hand side for the block system the elimination factored.
+        let lifted = faer::Mat::<f64>::from_fn(f.block_ldlt().dim(), 1, |i, _| g[i % g.len()]);
+        let t = Instant::now();
+        std::hint::black_box(f.block_ldlt().solve(lifted.as_ref())?);
+        times[4].push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(curv.hvp(&g)?);
+        times[5].push(ms(t));
+    }
+    let [deriv, factor, first, solve, sweeps, hvp] = times.map(median);
+    println!(
+        "L{depth} h{width} B{batch}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
+         first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}; \
+         at most {refinements} refinements"
+    );
+    Ok(())
+}
