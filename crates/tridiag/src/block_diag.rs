@@ -25,10 +25,10 @@ use crate::workspace::grow;
 /// A factored symmetric block-diagonal matrix: inertia, `log|det|` and
 /// solves block by block.
 ///
-/// Every block's factors live in one buffer, and the pivot structure and
-/// permutations of all blocks in two more: a layer of hinv has one block
-/// per output unit, a few dozen numbers each, and one allocation per
-/// block (or three) cost more than factoring it.
+/// Every block's factors live in one buffer, and the pivot structures,
+/// permutations and pivots of all blocks in three more: a layer of hinv
+/// has one block per output unit, a few dozen numbers each, and a few
+/// allocations per block cost more than factoring it.
 ///
 /// ```
 /// use faer::mat;
@@ -119,8 +119,10 @@ impl BlockDiagLdlt {
         let (mut sq, mut lin) = (0usize, 0usize);
         for &n in sizes {
             starts.push((sq, lin));
-            sq += n * n;
-            lin += n;
+            // Sizes no buffer could hold must not wrap around into a
+            // plausible total.
+            sq = n.checked_mul(n).and_then(|n2| sq.checked_add(n2)).unwrap_or(usize::MAX);
+            lin = lin.saturating_add(n);
         }
         starts.push((sq, lin));
         if data.len() != sq {

@@ -144,4 +144,38 @@ fn errors_name_the_block() {
         BlockDiagLdlt::factor_packed(vec![1.0; 5], &[2, 2], &params),
         Err(TridiagError::ShapeMismatch { expected: (8, 1), found: (5, 1), .. })
     ));
+    // Sizes whose squares overflow: an error, not a wrapped total or a panic.
+    let huge = 1usize << (usize::BITS / 2);
+    assert!(matches!(
+        BlockDiagLdlt::factor_packed(vec![1.0; 4], &[2, huge, huge], &params),
+        Err(TridiagError::ShapeMismatch { .. })
+    ));
+}
+
+/// Empty blocks take no room, and the certificate judges each block's
+/// pivots against its own rounding bound (`8 u n max(scale, largest
+/// pivot)`): a pivot of `1e-15` in a block of scale 1 and size 2 is above
+/// the zero threshold (`u n`) but within that bound, so it is uncertain.
+#[test]
+fn empty_blocks_and_the_certificate() {
+    let params = FactorParams::default();
+    // Blocks 0x0, [[1, 0], [0, 1e-15]], 0x0, [[-3]].
+    let f = BlockDiagLdlt::factor_packed(vec![1.0, 0.0, 0.0, 1e-15, -3.0], &[0, 2, 0, 1], &params).expect("factor");
+    assert_eq!(f.len(), 4);
+    assert!(f.pivots(0).is_empty() && f.pivots(2).is_empty());
+    assert_eq!(f.pivots(1), &[1.0, 1e-15]);
+    assert_eq!(f.pivots(3), &[-3.0]);
+    let i = f.inertia();
+    assert_eq!((i.positive, i.negative, i.zero, i.uncertain), (2, 1, 0, 1));
+    let bound = 8.0 * f64::EPSILON * 2.0;
+    assert!((f.pivot_margin() - 1e-15 / bound).abs() <= 1e-12, "margin {}", f.pivot_margin());
+    let mut rhs = Mat::<f64>::ones(2, 1);
+    f.solve_block_in_place(1, rhs.as_mut()).expect("solve");
+    assert_eq!(rhs[(0, 0)], 1.0);
+    assert!((rhs[(1, 0)] / 1e15 - 1.0).abs() <= 4.0 * f64::EPSILON);
+    f.solve_block_in_place(0, Mat::<f64>::zeros(0, 1).as_mut()).expect("an empty block solves");
+    // Well separated pivots: certified, with a margin far above 1.
+    let g = BlockDiagLdlt::factor_packed(vec![2.0, 1.0, 1.0, -3.0, 4.0], &[2, 1], &params).expect("factor");
+    assert_eq!(g.inertia().uncertain, 0);
+    assert!(g.pivot_margin() > 1e12);
 }
