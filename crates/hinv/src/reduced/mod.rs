@@ -180,7 +180,8 @@ impl Reduced {
     ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
         let nl = d.layers.len();
         let mut pieces: Vec<Pieces> =
-            // One set of buffers per thread, grown to the widest layer it meets.
+            // One set of buffers per run of layers rayon hands a thread,
+            // grown to the widest layer of the run.
             (0..nl)
                 .into_par_iter()
                 .map_init(Scratch::default, |s, l| eliminate(d, l, eps, params, s))

@@ -98,11 +98,13 @@ impl DxPieces {
 
 /// Two buffers for the group-by-group products of a solve or an
 /// elimination (a group's parameters, or its rows of `Dx`), allocated once
-/// for all layers (an elimination's grow to the largest layer a thread
-/// eliminates).
+/// for all layers: a solve sizes them for its widest layer, an
+/// elimination's grow to the largest `rows x k` a run of layers asks for.
 pub(super) struct Scratch {
-    a: Mat<f64>,
-    b: Mat<f64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    /// Rows of the matrices the buffers are seen as.
+    rows: usize,
 }
 
 impl Default for Scratch {
@@ -114,22 +116,32 @@ impl Default for Scratch {
 impl Scratch {
     /// Room for groups of up to `width` parameters or rows, `k` columns.
     pub(super) fn new(width: usize, k: usize) -> Scratch {
-        Scratch { a: Mat::zeros(width, k), b: Mat::zeros(width, k) }
+        Scratch { a: vec![0.0; width * k], b: vec![0.0; width * k], rows: width }
     }
 
-    /// Makes room for `width x k` in both buffers.
+    /// Makes room for groups of up to `width` rows, `k` columns: the
+    /// buffers grow to the largest product asked for (not to the largest
+    /// rows times the largest columns, which a wide first layer and a
+    /// large batch would make huge).
     pub(super) fn reserve(&mut self, width: usize, k: usize) -> &mut Scratch {
-        for m in [&mut self.a, &mut self.b] {
-            if m.nrows() < width || m.ncols() < k {
-                *m = Mat::zeros(width.max(m.nrows()), k.max(m.ncols()));
+        let len = width * k;
+        for v in [&mut self.a, &mut self.b] {
+            if v.len() < len {
+                v.resize(len, 0.0);
             }
         }
+        self.rows = width;
         self
     }
 
-    /// The two buffers' first `k` columns.
+    /// The two buffers as `width x k` matrices (`width` of the last
+    /// [`Scratch::reserve`] or [`Scratch::new`]).
     pub(super) fn pair(&mut self, k: usize) -> (MatMut<'_, f64>, MatMut<'_, f64>) {
-        (self.a.as_mut().subcols_mut(0, k), self.b.as_mut().subcols_mut(0, k))
+        let n = self.rows * k;
+        (
+            MatMut::from_column_major_slice_mut(&mut self.a[..n], self.rows, k),
+            MatMut::from_column_major_slice_mut(&mut self.b[..n], self.rows, k),
+        )
     }
 }
 
@@ -337,6 +349,23 @@ fn runs(rows: &[usize]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scratch reused by layers of different shapes grows to the largest
+    /// `rows x k` asked for, not to the largest rows times the largest
+    /// columns, and always shows the shape last reserved.
+    #[test]
+    fn scratch_grows_to_the_largest_request() {
+        let mut s = Scratch::default();
+        let (a, b) = s.reserve(786, 2).pair(2);
+        assert_eq!((a.shape(), b.shape()), ((786, 2), (786, 2)));
+        let (mut a, b) = s.reserve(10, 1000).pair(1000);
+        assert_eq!((a.shape(), b.shape()), ((10, 1000), (10, 1000)));
+        a[(9, 999)] = 1.0;
+        assert_eq!((s.a.len(), s.b.len()), (10_000, 10_000));
+        let (a, _) = s.reserve(3, 4).pair(4);
+        assert_eq!(a.shape(), (3, 4));
+        assert_eq!(s.a.len(), 10_000);
+    }
 
     /// The run-wise copies against entry-wise indexing, on owned matrices
     /// and on transposed (row-major) views, for rows in runs, scattered and
