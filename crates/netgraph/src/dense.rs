@@ -57,19 +57,19 @@ impl Dense {
         self.residual
     }
 
-    /// `(act'(u), act''(u))` as two `batch x out` matrices.
-    fn derivs(&self, x: &[f64], z: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>) {
-        let u = affine(x, z, self.out, self.bias);
-        let mut d1 = Mat::zeros(u.nrows(), u.ncols());
-        let mut d2 = Mat::zeros(u.nrows(), u.ncols());
-        for k in 0..u.ncols() {
-            for s in 0..u.nrows() {
-                let (_, a1, a2) = self.act.eval(u[(s, k)]);
+    /// `(act'(u), b_out act''(u))` as two `batch x out` matrices (the first
+    /// written over `u` itself).
+    fn derivs(&self, x: &[f64], z: MatRef<'_, f64>, b_out: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>) {
+        let mut d1 = affine(x, z, self.out, self.bias);
+        let mut c = Mat::zeros(d1.nrows(), d1.ncols());
+        for k in 0..d1.ncols() {
+            for s in 0..d1.nrows() {
+                let (_, a1, a2) = self.act.eval(d1[(s, k)]);
                 d1[(s, k)] = a1;
-                d2[(s, k)] = a2;
+                c[(s, k)] = b_out[(s, k)] * a2;
             }
         }
-        (d1, d2)
+        (d1, c)
     }
 }
 
@@ -152,9 +152,8 @@ impl Dense {
         let (batch, inp, out) = (z.nrows(), self.inp, self.out);
         let p = self.num_params();
         let w = weights(x, out, inp);
-        let (d1, d2) = self.derivs(x, z);
         let b = MatRef::from_row_major_slice(b_out, batch, out);
-        let c = Mat::from_fn(batch, out, |s, k| b[(s, k)] * d2[(s, k)]);
+        let (d1, c) = self.derivs(x, z, b);
 
         let dx = unitwise_jacobian(d1.as_ref(), z, self.bias);
 
