@@ -153,8 +153,10 @@ impl LayerElimination {
 /// What eliminating one layer's parameters leaves for `R`.
 struct Pieces {
     elim: LayerElimination,
-    /// `Dx_l A_l^-1 Dx_l^T`.
-    zfill: Mat<f64>,
+    /// `R`'s diagonal block `l` (`2 a_l`, zero but for its `z` part,
+    /// which holds `Dx_l A_l^-1 Dx_l^T`): allocated and zeroed here, with
+    /// the layers in parallel, and completed by [`assemble`].
+    block: Mat<f64>,
     /// `Dz_l - Dx_l A_l^-1 G_l` (none for the first layer).
     coupling: Option<Mat<f64>>,
     /// `G_l^T A_l^-1 G_l` (none for the first layer).
@@ -166,6 +168,15 @@ struct Pieces {
     /// part and coupling) and block `l - 1` (`y` part).
     z_scale: f64,
     y_scale: f64,
+}
+
+#[cfg(test)]
+impl Pieces {
+    /// `Dx_l A_l^-1 Dx_l^T`, the `z` part of the layer's block.
+    fn zfill(&self) -> MatRef<'_, f64> {
+        let a = self.block.nrows() / 2;
+        self.block.as_ref().submatrix(0, 0, a, a)
+    }
 }
 
 impl Reduced {
@@ -352,8 +363,11 @@ fn eliminate(
     let safe = ldlt.inertia().zero == 0;
     let inverses = if safe { inverses(&members, &projections, &ldlt)? } else { MatPack::default() };
     let solver = GroupSolver { inverses: &inverses, projections: &projections, ldlt: &ldlt, eps };
-    let Built { multipliers: xdx, mut zfill, max_col_norm: xdx_norm } =
-        Multipliers::build(&mut dx, safe.then_some(&solver), scratch)?;
+    let acts = b.dx.nrows();
+    let mut block = Mat::<f64>::zeros(2 * acts, 2 * acts);
+    let Built { multipliers: xdx, max_col_norm: xdx_norm } =
+        Multipliers::build(&mut dx, safe.then_some(&solver), scratch, block.as_mut().submatrix_mut(0, 0, acts, acts))?;
+    let mut zfill = block.as_mut().submatrix_mut(0, 0, acts, acts);
     // How accurately the fills are known: each is a sum of products whose
     // magnitudes `|Dx| |A^-1 Dx^T|` (before cancellation) bound its
     // rounding, and `A^-1 Dx^T` itself carries `u cond(A_g)` relative error.
@@ -414,7 +428,7 @@ fn eliminate(
     let growth = if safe { fill / scale } else { f64::INFINITY };
     Ok(Pieces {
         elim: LayerElimination { members, ldlt, inverses, xdx, xg, projections, eps },
-        zfill,
+        block,
         coupling,
         yfill,
         growth,
@@ -431,9 +445,15 @@ fn assemble(d: &Derivatives, pieces: &mut [Pieces]) -> Result<Tridiag, TridiagEr
     let mut sub = Vec::with_capacity(nl.saturating_sub(1));
     for l in 0..nl {
         let a = d.act_sizes[l + 1];
-        let mut m = Mat::<f64>::zeros(2 * a, 2 * a);
+        let mut m = std::mem::replace(&mut pieces[l].block, Mat::new());
+        if m.shape() != (2 * a, 2 * a) {
+            return Err(TridiagError::ShapeMismatch {
+                op: "reduced system (a layer's block)",
+                expected: (2 * a, 2 * a),
+                found: m.shape(),
+            });
+        }
         let mut zz = m.as_mut().submatrix_mut(0, 0, a, a);
-        zz.copy_from(&pieces[l].zfill);
         zz *= faer::Scale(-1.0);
         for i in 0..a {
             m[(a + i, i)] = -1.0;

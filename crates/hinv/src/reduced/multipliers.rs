@@ -156,11 +156,9 @@ pub(super) struct Multipliers {
     x: MatPack,
 }
 
-/// The multipliers and what they fill into `R`.
+/// The multipliers and the error scale of what they fill into `R`.
 pub(super) struct Built {
     pub(super) multipliers: Multipliers,
-    /// `Dx_l A_l^-1 Dx_l^T` (`a_l x a_l`), not yet symmetrised.
-    pub(super) zfill: Mat<f64>,
     /// Largest column norm of the dense `A_l^-1 Dx_l^T` (the error bound
     /// of the fill).
     pub(super) max_col_norm: f64,
@@ -169,14 +167,17 @@ pub(super) struct Built {
 impl Multipliers {
     /// The multipliers of `dx`'s pieces through `solver`; zero without
     /// one (a group's pivot is zero: the elimination is refused anyway).
-    /// The rows of each group move from `dx` into the multipliers.
+    /// The rows of each group move from `dx` into the multipliers, and
+    /// `Dx_l A_l^-1 Dx_l^T` is added to `zfill` (`a_l x a_l`; `R`'s
+    /// block itself, so that the fill is not copied there), not yet
+    /// symmetrised.
     pub(super) fn build(
         dx: &mut DxPieces,
         solver: Option<&GroupSolver<'_>>,
         buffers: &mut Scratch,
+        mut zfill: MatMut<'_, f64>,
     ) -> Result<Built, TridiagError> {
         let (acts, rows) = (dx.acts, std::mem::take(&mut dx.rows));
-        let mut zfill = Mat::<f64>::zeros(acts, acts);
         let mut col_sq = vec![0.0f64; acts];
         let widest = rows.widest();
         let params = (0..dx.d.len()).filter_map(|g| dx.d.get(g)).map(|d| d.ncols()).max().unwrap_or(0);
@@ -201,7 +202,7 @@ impl Multipliers {
             }
         }
         let max_col_norm = col_sq.into_iter().fold(0.0f64, f64::max).sqrt();
-        Ok(Built { multipliers: Multipliers { acts, rows, x }, zfill, max_col_norm })
+        Ok(Built { multipliers: Multipliers { acts, rows, x }, max_col_norm })
     }
 
     /// `a_l`.

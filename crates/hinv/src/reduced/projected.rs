@@ -221,7 +221,7 @@ mod tests {
         let second = super::super::eliminate(&d, 1, 1e-2, &fp, &mut s).unwrap();
         assert_eq!(second.elim.projections.iter().flatten().count(), 0);
         let (want, _) = dense_fills(&d, 0, 1e-2);
-        let diff = (&first.zfill - &want).norm_max();
+        let diff = (first.zfill() - &want).norm_max();
         // cond(A_g + eps I) is about |A_g| / eps ~ 1e3 here: 1e-10 relative
         // leaves a margin of 1e2 over its rounding.
         assert!(diff <= 1e-10 * want.norm_max(), "fill differs by {diff:e} of {:e}", want.norm_max());
@@ -246,7 +246,7 @@ mod tests {
                 let (want, want_y) = dense_fills(&d, l, eps);
                 // cond(A_g + eps I) <= |A_g| / |eps| ~ 1e2: 1e-11 relative
                 // leaves a margin of 1e2 over its rounding.
-                let diff = (&e.zfill - &want).norm_max();
+                let diff = (e.zfill() - &want).norm_max();
                 assert!(diff <= 1e-11 * want.norm_max(), "layer {l}: fill differs by {diff:e}");
                 let y = e.yfill.expect("a hidden layer has G");
                 let diff = (&y - &want_y).norm_max();
