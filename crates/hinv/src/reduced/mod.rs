@@ -326,32 +326,25 @@ fn eliminate(
     let members = groups.members;
     let mut dx = DxPieces::of(&b.dx, &members)?;
     scale = scale.max(dx.max_abs);
-    let mut projections = Vec::with_capacity(groups.blocks.len());
-    let mut projected_blocks = Vec::new();
-    let mut sizes = Vec::with_capacity(groups.blocks.len());
-    for (g, m) in groups.blocks.iter().enumerate() {
-        let projection =
-            if m.size() >= projected::MIN_SIZE { projected::project(m, dx.piece(g), eps, params) } else { None };
-        match projection {
-            Some((proj, t)) => {
-                sizes.push(t.nrows());
-                projected_blocks.push(t);
-                projections.push(Some(proj));
-            }
-            None => {
-                sizes.push(m.size());
-                projections.push(None);
-            }
-        }
-    }
+    // Each group's projection, if it is eliminated on one, with its block `T`.
+    let projected: Vec<_> = groups
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(g, m)| {
+            (m.size() >= projected::MIN_SIZE).then(|| projected::project(m, dx.piece(g), eps, params)).flatten()
+        })
+        .collect();
+    let sizes: Vec<usize> =
+        groups.blocks.iter().zip(&projected).map(|(m, p)| p.as_ref().map_or(m.size(), |(_, t)| t.nrows())).collect();
     // Every group's block (or its projection) back to back, factored in
     // place: one buffer for the layer, not one per unit.
     let mut data = vec![0.0; sizes.iter().map(|n| n * n).sum()];
-    let (mut at, mut projected_blocks) = (0, projected_blocks.into_iter());
-    for ((m, p), &n) in groups.blocks.iter().zip(&projections).zip(&sizes) {
+    let mut at = 0;
+    for ((m, p), &n) in groups.blocks.iter().zip(&projected).zip(&sizes) {
         let mut out = MatMut::from_column_major_slice_mut(&mut data[at..at + n * n], n, n);
         match p {
-            Some(_) => out.copy_from(projected_blocks.next().expect("one block per projection")),
+            Some((_, t)) => out.copy_from(t),
             None => {
                 m.columns_into(0, out.as_mut());
                 symmetrize_shifted(out, eps);
@@ -359,6 +352,7 @@ fn eliminate(
         }
         at += n * n;
     }
+    let projections: Vec<Option<Projection>> = projected.into_iter().map(|p| p.map(|(proj, _)| proj)).collect();
     let ldlt = BlockDiagLdlt::factor_packed(data, &sizes, params)?;
     let safe = ldlt.inertia().zero == 0;
     let inverses = if safe { inverses(&members, &projections, &ldlt)? } else { MatPack::default() };
