@@ -47,7 +47,8 @@ impl DenseLblt {
     /// Factors `a` (only its lower triangle is read) and scans the pivots;
     /// see [`scan`] for `threshold` and `replace`. `stack` holds
     /// [`DenseLblt::factor_scratch`]: the factors are `a` itself and two
-    /// vectors, nothing else is allocated.
+    /// vectors, and the diagnostics keep the pivots; nothing else is
+    /// allocated.
     pub(crate) fn factor(
         mut a: Mat<f64>,
         par: Par,
