@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::dense_lblt::{factor_in_place, solve_in_place, DenseLblt};
 use crate::error::TridiagError;
 use crate::input::check_symmetric;
-use crate::ldlt::certify::local;
+use crate::ldlt::certify::{local, margin, uncertain};
 use crate::ldlt::chain::{check_zero_pivot, factor_block_scratch, pivot_policy};
 use crate::params::FactorParams;
 use crate::pivots::{scan, BlockDiagnostics, Inertia};
@@ -201,29 +201,14 @@ impl BlockDiagLdlt {
     /// as [`crate::BlockLdlt::uncertain_pivots`]; the blocks are exact
     /// inputs, so nothing is inherited).
     pub fn inertia(&self) -> Inertia {
-        let uncertain = self
-            .diagnostics
-            .iter()
-            .enumerate()
-            .map(|(k, d)| {
-                let e = local(d);
-                self.pivots(k).iter().filter(|m| m.abs().partial_cmp(&e) != Some(std::cmp::Ordering::Greater)).count()
-            })
-            .sum();
+        let uncertain = self.diagnostics.iter().enumerate().map(|(k, d)| uncertain(self.pivots(k), local(d))).sum();
         Inertia { uncertain, ..self.inertia }
     }
 
     /// How far the smallest pivot clears its block's rounding bound; see
     /// [`crate::BlockLdlt::pivot_margin`].
     pub fn pivot_margin(&self) -> f64 {
-        self.diagnostics
-            .iter()
-            .enumerate()
-            .flat_map(|(k, d)| {
-                let e = local(d);
-                self.pivots(k).iter().map(move |p| p.abs() / e)
-            })
-            .fold(f64::INFINITY, |m, r| if r.is_nan() { 0.0 } else { m.min(r) })
+        self.diagnostics.iter().enumerate().map(|(k, d)| margin(self.pivots(k), local(d))).fold(f64::INFINITY, f64::min)
     }
 
     /// `log|det|` (`-inf` when a pivot was zero).

@@ -35,13 +35,7 @@ impl BlockLdlt {
     /// Zero pivots (factored with [`crate::OnSingular::Continue`]) always
     /// count. 0 means the inertia is certified to first order in rounding.
     pub fn uncertain_pivots(&self) -> usize {
-        self.error_bounds()
-            .iter()
-            .zip(&self.diagnostics)
-            .map(|(&e, d)| {
-                d.pivots.iter().filter(|m| m.abs().partial_cmp(&e) != Some(std::cmp::Ordering::Greater)).count()
-            })
-            .sum()
+        self.error_bounds().iter().zip(&self.diagnostics).map(|(&e, d)| uncertain(&d.pivots, e)).sum()
     }
 
     /// How far the smallest pivot clears its block's error bound: the
@@ -55,8 +49,8 @@ impl BlockLdlt {
         self.error_bounds()
             .iter()
             .zip(&self.diagnostics)
-            .flat_map(|(&e, d)| d.pivots.iter().map(move |p| p.abs() / e))
-            .fold(f64::INFINITY, |m, r| if r.is_nan() { 0.0 } else { m.min(r) })
+            .map(|(&e, d)| margin(&d.pivots, e))
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// Declares that diagonal block `k`'s entries were computed upstream
@@ -76,6 +70,18 @@ impl BlockLdlt {
     pub fn error_bounds(&self) -> Vec<f64> {
         self.diagnostics.iter().map(local).collect()
     }
+}
+
+/// How many of a block's `pivots` lie within its error `bound` of zero (a
+/// NaN pivot counts).
+pub(crate) fn uncertain(pivots: &[f64], bound: f64) -> usize {
+    pivots.iter().filter(|m| m.abs().partial_cmp(&bound) != Some(std::cmp::Ordering::Greater)).count()
+}
+
+/// The smallest `|pivot| / bound` over a block's `pivots` (infinite for
+/// none, 0 when any ratio is NaN).
+pub(crate) fn margin(pivots: &[f64], bound: f64) -> f64 {
+    pivots.iter().map(|p| p.abs() / bound).fold(f64::INFINITY, |m, r| if r.is_nan() { 0.0 } else { m.min(r) })
 }
 
 /// A block's own rounding error: forming it and factoring it.
