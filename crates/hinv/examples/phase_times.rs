@@ -2,7 +2,9 @@
 //! medians over repeated runs of the derivative blocks, the factorization,
 //! the first refined solve (which also estimates `||H + eps I||`), a solve
 //! on the same factorization, the block sweeps over the factored `R` alone,
-//! and one HVP. For before/after comparisons of the engine, where
+//! one HVP, and end to end (a fresh `Curvature`, factorization and first
+//! solve of a random right-hand side, dropped inside the timing, as
+//! `cargo xtask bench` measures it). For before/after comparisons of the engine, where
 //! criterion's whole grid is too slow and a fresh process measures the
 //! allocator as much as the code (`examples/allocator.rs` does that).
 //!
@@ -30,8 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = net.init_params(20240601);
     let data = Batch::random_classification(5, 3, batch, 20240602);
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    let mut times: [Vec<f64>; 6] = Default::default();
+    let mut times: [Vec<f64>; 7] = Default::default();
     let mut refinements = 0;
+    // A fixed random unit vector, like the bench's right-hand side.
+    let n = net.num_params();
+    let unit: Vec<f64> = (0..n).map(|i| (i as f64 * 0.754_877_666).fract() - 0.5).collect();
+    let norm = unit.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let unit: Vec<f64> = unit.iter().map(|v| v / norm).collect();
     for _ in 0..reps {
         let t = Instant::now();
         let curv = Curvature::new(&net, &params, &data)?;
@@ -56,11 +63,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         std::hint::black_box(curv.hvp(&g)?);
         times[5].push(ms(t));
+        drop((f, curv));
+        let t = Instant::now();
+        {
+            let c = Curvature::new(&net, &params, &data)?;
+            let f = c.factor(1e-3)?;
+            std::hint::black_box(f.solve(&unit)?);
+        }
+        times[6].push(ms(t));
     }
-    let [deriv, factor, first, solve, sweeps, hvp] = times.map(median);
+    let [deriv, factor, first, solve, sweeps, hvp, e2e] = times.map(median);
     println!(
         "L{depth} h{width} B{batch}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
-         first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}; \
+         first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, end to end {e2e:.3}; \
          at most {refinements} refinements"
     );
     Ok(())
