@@ -1,5 +1,7 @@
-//! One dense symmetric indefinite block, factored in place by faer's
-//! Bunch–Kaufman `P^T L B L^T P` with partial (classic) pivoting.
+//! One dense symmetric indefinite block, factored in place by
+//! Bunch–Kaufman `P^T L B L^T P` with partial (classic) pivoting: faer's
+//! kernel, or [`crate::small_lblt`]'s for blocks of at most
+//! [`small_lblt::SMALL_MAX`] rows, in the same storage.
 
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::linalg::cholesky::lblt::{factor, solve};
@@ -11,6 +13,7 @@ use faer::reborrow::*;
 use faer::{Auto, ColRef, Mat, MatMut, MatRef, Par};
 
 use crate::pivots::{scan, BlockDiagnostics, ZeroPivot};
+use crate::small_lblt;
 
 /// The Bunch–Kaufman factors of one block.
 #[derive(Debug, Clone)]
@@ -207,15 +210,19 @@ pub(crate) fn factor_in_place(
     // start zeroed for the pivot structure to be readable.
     subdiag.fill(0.0);
     let (perm, perm_inv) = perms.split_at_mut(n);
-    factor::cholesky_in_place(
-        a.rb_mut(),
-        faer::ColMut::from_slice_mut(subdiag).as_diagonal_mut(),
-        perm,
-        perm_inv,
-        par,
-        stack,
-        lblt_params(n).into(),
-    );
+    if n <= small_lblt::SMALL_MAX && a.row_stride() == 1 {
+        small_lblt::factor(a.rb_mut(), subdiag, perm, perm_inv);
+    } else {
+        factor::cholesky_in_place(
+            a.rb_mut(),
+            faer::ColMut::from_slice_mut(subdiag).as_diagonal_mut(),
+            perm,
+            perm_inv,
+            par,
+            stack,
+            lblt_params(n).into(),
+        );
+    }
     let (mut d, _) = stack.make_with(n, |i| a[(i, i)]);
     let (diag, zero) = scan(&mut d, subdiag, threshold, replace, pivots);
     if replace.is_some() && zero.is_some() {

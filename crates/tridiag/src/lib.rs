@@ -29,6 +29,7 @@ mod ldlt;
 mod params;
 mod pivoted_lu;
 mod pivots;
+mod small_lblt;
 mod workspace;
 
 pub use block_diag::BlockDiagLdlt;

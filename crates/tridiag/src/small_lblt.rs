@@ -1,0 +1,274 @@
+//! Bunch–Kaufman for small blocks, written out: a parameter group of a
+//! narrow layer is 4–16 unknowns, where faer's kernel spends its time in
+//! dispatch rather than arithmetic (about 8 000 instructions for an 8x8
+//! block, whose elimination is under 200 multiply-adds: 17.0M for the
+//! 2049 blocks of `one_solve 256 8 2` under callgrind, docs/benchmarks.md). The factors are stored exactly
+//! as faer stores its own (`P^T L B L^T P`: `L` strictly below the
+//! diagonal, `B`'s diagonal on it, its sub-diagonal apart with a non-zero
+//! entry marking each `2 x 2` pivot, the permutation and its inverse), so
+//! every reader of [`crate::dense_lblt`]'s factors reads these too.
+//!
+//! The pivoting is the classic partial one of Bunch and Kaufman (1977),
+//! with the constant `alpha = (1 + sqrt 17) / 8` that bounds the element
+//! growth per step by `2.57`, as in LAPACK's `dsytf2`.
+
+use faer::reborrow::*;
+use faer::MatMut;
+
+/// Largest block factored here instead of by faer. Per block of
+/// `BlockDiagLdlt::factor_packed` (the pivot scan and checks included),
+/// best of five alternating runs of this kernel's build and faer's: 0.29
+/// against 0.46 us at n = 4, 0.64 against 0.95 at 8, 1.92 against 2.68 at
+/// 16, 6.95 against 8.00 at 32; at 48, where both builds run faer's,
+/// 15.9 and 16.1 (`cargo run --release -p tridiag --example unit_blocks`).
+/// Solves stay with faer's kernel, faster than a written-out one on the
+/// many right-hand sides the callers solve at once.
+pub(crate) const SMALL_MAX: usize = 32;
+
+/// Bunch–Kaufman's pivot threshold, `(1 + sqrt 17) / 8`.
+const ALPHA: f64 = 0.640_388_203_202_208_4;
+
+/// Column `j` of a column-major block, as a slice.
+fn col<'a>(a: &'a mut MatMut<'_, f64>, j: usize) -> &'a mut [f64] {
+    a.rb_mut().col_mut(j).try_as_col_major_mut().expect("a column-major block").as_slice_mut()
+}
+
+/// Factors the symmetric `a` (lower triangle read; column-major, which
+/// every block of this crate is) in place. `subdiag` (`n` entries, zeroed
+/// by the caller) receives `B`'s sub-diagonal, `perm` and `perm_inv` (`n`
+/// each) the permutation: row `i` of `P x` is row `perm[i]` of `x`. `n` is
+/// at most [`SMALL_MAX`].
+pub(crate) fn factor(a: MatMut<'_, f64>, subdiag: &mut [f64], perm: &mut [usize], perm_inv: &mut [usize]) {
+    pulp::Arch::new().dispatch(Kernel { a, subdiag, perm, perm_inv });
+}
+
+/// [`factor`], compiled under the best instruction set the machine has
+/// (AVX2 here). Besides wider vectors, that keeps it in the encoding of
+/// faer's kernels around it: baseline SSE code that runs while the upper
+/// halves of the vector registers are dirty pays on every instruction,
+/// and built for the baseline this kernel made the pivot scan after it 9x
+/// slower and the factorization of `phase_times 256 8 2` 20% slower
+/// (`perf record`), though it ran 3x faster than faer's alone.
+struct Kernel<'a, 'b> {
+    a: MatMut<'a, f64>,
+    subdiag: &'b mut [f64],
+    perm: &'b mut [usize],
+    perm_inv: &'b mut [usize],
+}
+
+impl pulp::WithSimd for Kernel<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        factor_any(self.a, self.subdiag, self.perm, self.perm_inv)
+    }
+}
+
+#[inline(always)]
+fn factor_any(mut a: MatMut<'_, f64>, subdiag: &mut [f64], perm: &mut [usize], perm_inv: &mut [usize]) {
+    let n = a.nrows();
+    debug_assert!(n <= SMALL_MAX && a.ncols() == n && subdiag.len() == n && perm.len() == n);
+    perm.iter_mut().enumerate().for_each(|(i, p)| *p = i);
+    // The pivot columns before the update, and their multipliers.
+    let (mut c0, mut c1) = ([0.0f64; SMALL_MAX], [0.0f64; SMALL_MAX]);
+    let (mut l0, mut l1) = ([0.0f64; SMALL_MAX], [0.0f64; SMALL_MAX]);
+    let mut k = 0;
+    while k < n {
+        let ck = &col(&mut a, k)[k..];
+        let (imax, colmax) =
+            ck.iter().enumerate().skip(1).fold((k, 0.0), |m, (i, v)| if v.abs() > m.1 { (k + i, v.abs()) } else { m });
+        let absakk = ck[0].abs();
+        // A zero column (or the last one) needs neither a swap nor an update.
+        if colmax == 0.0 {
+            k += 1;
+            continue;
+        }
+        let (two, kp) = if absakk >= ALPHA * colmax {
+            (false, k)
+        } else {
+            // Row `imax` of the trailing matrix, its diagonal left out.
+            let left = (k..imax).map(|j| a[(imax, j)].abs()).fold(0.0, f64::max);
+            let rowmax = col(&mut a, imax)[imax + 1..].iter().map(|v| v.abs()).fold(left, f64::max);
+            if absakk * rowmax >= ALPHA * colmax * colmax {
+                (false, k)
+            } else if a[(imax, imax)].abs() >= ALPHA * rowmax {
+                (false, imax)
+            } else {
+                (true, imax)
+            }
+        };
+        let target = if two { k + 1 } else { k };
+        if kp != target {
+            swap_symmetric(a.rb_mut(), target, kp);
+            perm.swap(target, kp);
+        }
+        if two {
+            let (p, b, q) = (a[(k, k)], a[(k + 1, k)], a[(k + 1, k + 1)]);
+            // E^-1 = t / |b| [[q', -s], [-s, p']] with p' = p / |b|,
+            // q' = q / |b|, s = sign b: scaled so that |b|^2 never forms.
+            let (babs, s) = (b.abs(), b.signum());
+            let (pp, qq) = (p / babs, q / babs);
+            let d = (pp * qq - 1.0).recip() / babs;
+            c0[k + 2..n].copy_from_slice(&col(&mut a, k)[k + 2..]);
+            c1[k + 2..n].copy_from_slice(&col(&mut a, k + 1)[k + 2..]);
+            for i in k + 2..n {
+                l0[i] = (c0[i] * qq - c1[i] * s) * d;
+                l1[i] = (c1[i] * pp - c0[i] * s) * d;
+            }
+            for j in k + 2..n {
+                let (u, v) = (c0[j], c1[j]);
+                let cj = &mut col(&mut a, j)[j..];
+                for ((x, l), m) in cj.iter_mut().zip(&l0[j..n]).zip(&l1[j..n]) {
+                    *x -= l * u + m * v;
+                }
+            }
+            col(&mut a, k)[k + 2..].copy_from_slice(&l0[k + 2..n]);
+            col(&mut a, k + 1)[k + 2..].copy_from_slice(&l1[k + 2..n]);
+            subdiag[k] = b;
+            a[(k + 1, k)] = 0.0;
+            k += 2;
+        } else {
+            let inv = a[(k, k)].recip();
+            c0[k + 1..n].copy_from_slice(&col(&mut a, k)[k + 1..]);
+            for i in k + 1..n {
+                l0[i] = c0[i] * inv;
+            }
+            for j in k + 1..n {
+                let u = c0[j];
+                let cj = &mut col(&mut a, j)[j..];
+                for (x, l) in cj.iter_mut().zip(&l0[j..n]) {
+                    *x -= l * u;
+                }
+            }
+            col(&mut a, k)[k + 1..].copy_from_slice(&l0[k + 1..n]);
+            k += 1;
+        }
+    }
+    for (i, &p) in perm.iter().enumerate() {
+        perm_inv[p] = i;
+    }
+}
+
+/// Swaps unknowns `p < q` of the lower triangle in place: rows and columns
+/// of the trailing matrix, and the rows of the multipliers left of them.
+fn swap_symmetric(mut a: MatMut<'_, f64>, p: usize, q: usize) {
+    let n = a.nrows();
+    for j in 0..p {
+        col(&mut a, j).swap(p, q);
+    }
+    let t = a[(p, p)];
+    a[(p, p)] = a[(q, q)];
+    a[(q, q)] = t;
+    for i in p + 1..q {
+        let t = a[(i, p)];
+        a[(i, p)] = a[(q, i)];
+        a[(q, i)] = t;
+    }
+    for i in q + 1..n {
+        let t = a[(i, p)];
+        a[(i, p)] = a[(i, q)];
+        a[(i, q)] = t;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dense_lblt::{solve_in_place, DenseLblt};
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::prelude::Solve;
+    use faer::{Mat, Par};
+    use rand::{Rng, SeedableRng};
+
+    /// `P^T L B L^T P` from the factors.
+    fn reconstruct(f: faer::MatRef<'_, f64>, subdiag: &[f64], perm: &[usize]) -> Mat<f64> {
+        let n = f.nrows();
+        let l = Mat::from_fn(n, n, |i, j| {
+            if i == j {
+                1.0
+            } else if i > j {
+                f[(i, j)]
+            } else {
+                0.0
+            }
+        });
+        let b = Mat::from_fn(n, n, |i, j| match i.abs_diff(j) {
+            0 => f[(i, i)],
+            1 => subdiag[i.min(j)],
+            _ => 0.0,
+        });
+        let s = &l * &b * l.transpose();
+        let mut out = Mat::zeros(n, n);
+        for i in 0..n {
+            for j in 0..n {
+                out[(perm[i], perm[j])] = s[(i, j)];
+            }
+        }
+        out
+    }
+
+    fn random_sym(n: usize, seed: u64, zero_diagonal: bool) -> Mat<f64> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let a = Mat::<f64>::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0));
+        Mat::from_fn(n, n, |i, j| if zero_diagonal && i == j { 0.0 } else { a[(i, j)] + a[(j, i)] })
+    }
+
+    /// The factors reproduce the matrix, faer's solve with them agrees with
+    /// its LU,
+    /// and the pivots of `B` carry the matrix's inertia (Sylvester), on
+    /// random, zero-diagonal (all 2x2 pivots), singular and tiny blocks.
+    #[test]
+    fn factors_reproduce_solve_and_keep_the_inertia() {
+        let mut two_by_two = 0;
+        for n in 0..=SMALL_MAX {
+            for (seed, zero_diagonal) in [(1, false), (2, true), (3, false)] {
+                let mut s = random_sym(n, seed + 10 * n as u64, zero_diagonal);
+                if seed == 3 && n > 2 {
+                    // Rank deficient: two equal rows and columns.
+                    for j in 0..n {
+                        s[(1, j)] = s[(0, j)];
+                    }
+                    for i in 0..n {
+                        s[(i, 1)] = s[(i, 0)];
+                    }
+                    s[(1, 1)] = s[(0, 0)];
+                }
+                let mut f = s.clone();
+                let (mut sub, mut perm, mut inv) = (vec![0.0; n], vec![0; n], vec![0; n]);
+                factor(f.as_mut(), &mut sub, &mut perm, &mut inv);
+                two_by_two += sub.iter().filter(|&&v| v != 0.0).count();
+                let back = reconstruct(f.as_ref(), &sub, &perm);
+                // Bunch–Kaufman is backward stable with growth at most
+                // 2.57 per step: on these O(1) entries the reconstruction
+                // is exact to a few hundred ulps at n = 32.
+                let scale = s.norm_max().max(1.0);
+                assert!((&back - &s).norm_max() <= 1e-13 * scale, "n = {n}, seed {seed}: reconstruction");
+                assert!(inv.iter().enumerate().all(|(i, &p)| perm[p] == i), "n = {n}: perm_inv");
+                if seed == 3 || n == 0 {
+                    continue;
+                }
+                let rhs = Mat::<f64>::from_fn(n, 3, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+                let mut x = rhs.clone();
+                let perms: Vec<usize> = perm.iter().chain(&inv).copied().collect();
+                // faer's solve, which every block's solve runs, reads them.
+                let mut mem = MemBuffer::new(DenseLblt::solve_scratch(n, 3, Par::Seq));
+                solve_in_place(f.as_ref(), &sub, &perms, x.as_mut(), Par::Seq, MemStack::new(&mut mem));
+                let lu = s.partial_piv_lu().solve(&rhs);
+                // Random blocks of condition up to ~1e4 here: agreement to
+                // cond * u * n, with margin.
+                assert!((&x - &lu).norm_max() <= 1e-9 * lu.norm_max().max(1.0), "n = {n}, seed {seed}: solve");
+                let eig = s.self_adjoint_eigenvalues(faer::Side::Lower).expect("eigenvalues");
+                let neg_eig = eig.iter().filter(|&&v| v < 0.0).count();
+                let b = Mat::from_fn(n, n, |i, j| match i.abs_diff(j) {
+                    0 => f[(i, i)],
+                    1 => sub[i.min(j)],
+                    _ => 0.0,
+                });
+                let neg_piv =
+                    b.self_adjoint_eigenvalues(faer::Side::Lower).expect("pivots").iter().filter(|&&v| v < 0.0).count();
+                assert_eq!(neg_piv, neg_eig, "n = {n}, seed {seed}: inertia");
+            }
+        }
+        assert!(two_by_two > 100, "the cases must exercise 2x2 pivots ({two_by_two})");
+    }
+}
