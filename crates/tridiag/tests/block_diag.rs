@@ -86,6 +86,15 @@ fn check_against_dense(blocks: Vec<Mat<f64>>, packed: bool) {
         let err = (&x - &oracle).norm_max() / oracle.norm_max().max(f64::MIN_POSITIVE);
         assert!(err <= 1e-16 * cond * n as f64, "block {k} ({n}x{n}): relative difference {err:.2e}");
         assert!(residual(b.as_ref(), x.as_ref(), rhs.as_ref()) <= 1e-13, "block {k}: backward error");
+        // The inverse (a written-out kernel up to 32 rows, the solve with
+        // the identity above) agrees with the solve: both are O(u cond)
+        // from the exact inverse.
+        let mut inv = Mat::<f64>::zeros(n, n);
+        f.inverse_into(k, inv.as_mut()).expect("inverse");
+        let x = &inv * &rhs;
+        let err = (&x - &oracle).norm_max() / oracle.norm_max().max(f64::MIN_POSITIVE);
+        assert!(err <= 1e-16 * cond * n as f64, "block {k} ({n}x{n}): inverse differs by {err:.2e}");
+        assert!((&inv - inv.transpose()).norm_max() <= 1e-12 * inv.norm_max(), "block {k}: inverse symmetric");
     }
 }
 
@@ -136,6 +145,19 @@ fn errors_name_the_block() {
         Err(TridiagError::SolveSingular { first_block: 1, .. })
     ));
     f.solve_block_in_place(2, Mat::<f64>::ones(4, 1).as_mut()).expect("the other blocks solve");
+    assert!(matches!(
+        f.inverse_into(1, Mat::<f64>::zeros(3, 3).as_mut()),
+        Err(TridiagError::SolveSingular { first_block: 1, .. })
+    ));
+    for (k, shape) in [(2, (4, 3)), (2, (3, 4)), (3, (4, 4))] {
+        assert!(
+            matches!(
+                f.inverse_into(k, Mat::<f64>::zeros(shape.0, shape.1).as_mut()),
+                Err(TridiagError::ShapeMismatch { .. })
+            ),
+            "block {k}, out {shape:?}"
+        );
+    }
     assert!(matches!(
         f.solve_block_in_place(3, Mat::<f64>::ones(4, 1).as_mut()),
         Err(TridiagError::ShapeMismatch { .. })

@@ -36,7 +36,7 @@ pub(super) fn inverses(
         let n = group.0.len();
         out.push_identity(n);
         let inv = out.get_mut(g).expect("just pushed");
-        ldlt.solve_block_in_place(g, inv)?;
+        ldlt.inverse_into(g, inv)?;
     }
     Ok(out)
 }
