@@ -1,9 +1,10 @@
 //! Bunch–Kaufman for small blocks, written out: a parameter group of a
 //! narrow layer is 4–16 unknowns, where faer's kernel spends its time in
-//! dispatch rather than arithmetic (about 8 000 instructions for an 8x8
-//! block, whose elimination is under 200 multiply-adds: 17.0M for the
-//! 2049 blocks of `one_solve 256 8 2` under callgrind, docs/benchmarks.md). The factors are stored exactly
-//! as faer stores its own (`P^T L B L^T P`: `L` strictly below the
+//! dispatch rather than arithmetic. Under callgrind, `one_solve 256 8 2`
+//! spent 17.0M instructions factoring and scanning its 2049 unit blocks
+//! of 8 (8.3k each, for an elimination of under 200 multiply-adds), and
+//! 11.6M with this kernel. The factors are stored exactly as faer stores
+//! its own (`P^T L B L^T P`: `L` strictly below the
 //! diagonal, `B`'s diagonal on it, its sub-diagonal apart with a non-zero
 //! entry marking each `2 x 2` pivot, the permutation and its inverse), so
 //! every reader of [`crate::dense_lblt`]'s factors reads these too.
@@ -43,12 +44,15 @@ pub(crate) fn factor(a: MatMut<'_, f64>, subdiag: &mut [f64], perm: &mut [usize]
 }
 
 /// [`factor`], compiled under the best instruction set the machine has
-/// (AVX2 here). Besides wider vectors, that keeps it in the encoding of
-/// faer's kernels around it: baseline SSE code that runs while the upper
-/// halves of the vector registers are dirty pays on every instruction,
-/// and built for the baseline this kernel made the pivot scan after it 9x
-/// slower and the factorization of `phase_times 256 8 2` 20% slower
-/// (`perf record`), though it ran 3x faster than faer's alone.
+/// (AVX2 here), as faer's kernels are. Built for the baseline (SSE2), the
+/// same kernel made the factorization of `phase_times 256 8 2` 1.5x
+/// slower (21.1–21.9 against 13.7–14.7 ms in three alternating pairs),
+/// though alone it ran faster than faer's, and under `perf record` the
+/// pivot scan after it took 9x its share of the samples: most likely the
+/// penalty baseline code pays while the upper halves of the vector
+/// registers are dirty (this machine has no hardware counters to confirm
+/// it). Dispatched, the factorization is as fast as with faer's kernel or
+/// faster.
 struct Kernel<'a, 'b> {
     a: MatMut<'a, f64>,
     subdiag: &'b mut [f64],
