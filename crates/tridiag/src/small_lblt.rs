@@ -390,4 +390,23 @@ mod tests {
             }
         }
     }
+
+    /// Non-finite entries (a Schur complement that overflowed) neither
+    /// panic nor stall the kernel: it finishes, and the pivots carry them
+    /// for the scan to report.
+    #[test]
+    fn non_finite_entries_finish() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for (i, j) in [(0, 0), (3, 1), (7, 7)] {
+                let mut s = random_sym(8, 6, false);
+                s[(i, j)] = bad;
+                s[(j, i)] = bad;
+                let (mut sub, mut perm, mut inv) = (vec![0.0; 8], vec![0; 8], vec![0; 8]);
+                factor(s.as_mut(), &mut sub, &mut perm, &mut inv);
+                let finite = (0..8).all(|k| s[(k, k)].is_finite()) && sub.iter().all(|v| v.is_finite());
+                assert!(!finite, "{bad} at ({i}, {j}): a non-finite pivot must show");
+                assert!(inv.iter().enumerate().all(|(k, &p)| perm[p] == k), "a permutation still");
+            }
+        }
+    }
 }
