@@ -9,9 +9,11 @@
 //! entry marking each `2 x 2` pivot, the permutation and its inverse), so
 //! every reader of [`crate::dense_lblt`]'s factors reads these too.
 //!
-//! The pivoting is the classic partial one of Bunch and Kaufman (1977),
-//! with the constant `alpha = (1 + sqrt 17) / 8` that bounds the element
-//! growth per step by `2.57`, as in LAPACK's `dsytf2`.
+//! The pivoting is faer's partial (Bunch–Kaufman) pivoting, with
+//! `alpha = (1 + sqrt 17) / 8`, and every entry is rounded as faer's
+//! kernel rounds it (its scaled 2x2 inverse, its fused multiply-adds), so
+//! on a machine with FMA the factors equal faer's to the bit: the kernel
+//! changes the cost, not one number of the results.
 
 use faer::reborrow::*;
 use faer::{MatMut, MatRef};
@@ -27,7 +29,7 @@ use faer::{MatMut, MatRef};
 pub(crate) const SMALL_MAX: usize = 32;
 
 /// Bunch–Kaufman's pivot threshold, `(1 + sqrt 17) / 8`.
-const ALPHA: f64 = 0.640_388_203_202_208_4;
+const ALPHA: f64 = 0.640_388_203_202_207_6;
 
 /// Column `j` of a column-major block, as a slice.
 fn col<'a>(a: &'a mut MatMut<'_, f64>, j: usize) -> &'a mut [f64] {
@@ -104,7 +106,11 @@ fn factor_sized<const N: usize>(
             // Row `imax` of the trailing matrix, its diagonal left out.
             let left = (k..imax).map(|j| a[(imax, j)].abs()).fold(0.0, f64::max);
             let rowmax = col(&mut a, imax)[imax + 1..].iter().map(|v| v.abs()).fold(left, f64::max);
-            if absakk * rowmax >= ALPHA * colmax * colmax {
+            // faer's test for keeping the diagonal pivot, `|a_kk| >=
+            // alpha rowmax^2 / colmax`: stricter than LAPACK's `alpha
+            // colmax^2 / rowmax` (rowmax >= colmax), and as stable, since
+            // what it rejects goes to the other two standard choices.
+            if absakk >= (ALPHA * rowmax) * (rowmax / colmax) {
                 (false, k)
             } else if a[(imax, imax)].abs() >= ALPHA * rowmax {
                 (false, imax)
@@ -120,10 +126,12 @@ fn factor_sized<const N: usize>(
         if two {
             let (p, b, q) = (a[(k, k)], a[(k + 1, k)], a[(k + 1, k + 1)]);
             // E^-1 = t / |b| [[q', -s], [-s, p']] with p' = p / |b|,
-            // q' = q / |b|, s = sign b: scaled so that |b|^2 never forms.
-            let (babs, s) = (b.abs(), b.signum());
-            let (pp, qq) = (p / babs, q / babs);
-            let d = (pp * qq - 1.0).recip() / babs;
+            // q' = q / |b|, s = b / |b|: scaled so that |b|^2 never forms,
+            // and rounded as faer's kernel rounds it (so that both agree
+            // to the last bit where they pivot alike).
+            let binv = b.abs().recip();
+            let (pp, qq, s) = (p * binv, q * binv, b * binv);
+            let d = (pp * qq - 1.0).recip() * binv;
             c0[k + 2..n].copy_from_slice(&col(&mut a, k)[k + 2..]);
             c1[k + 2..n].copy_from_slice(&col(&mut a, k + 1)[k + 2..]);
             for i in k + 2..n {
@@ -131,10 +139,10 @@ fn factor_sized<const N: usize>(
                 l1[i] = (c1[i] * pp - c0[i] * s) * d;
             }
             for j in k + 2..n {
-                let (u, v) = (c0[j], c1[j]);
+                let (w0, w1) = (-l0[j], -l1[j]);
                 let cj = &mut col(&mut a, j)[j..];
-                for ((x, l), m) in cj.iter_mut().zip(&l0[j..n]).zip(&l1[j..n]) {
-                    *x -= l * u + m * v;
+                for ((x, u), v) in cj.iter_mut().zip(&c0[j..n]).zip(&c1[j..n]) {
+                    *x = v.mul_add(w1, u.mul_add(w0, *x));
                 }
             }
             col(&mut a, k)[k + 2..].copy_from_slice(&l0[k + 2..n]);
@@ -149,10 +157,12 @@ fn factor_sized<const N: usize>(
                 l0[i] = c0[i] * inv;
             }
             for j in k + 1..n {
-                let u = c0[j];
+                // A fused multiply-add with the multiplier of column j, as
+                // faer's kernel rounds it.
+                let w = -l0[j];
                 let cj = &mut col(&mut a, j)[j..];
-                for (x, l) in cj.iter_mut().zip(&l0[j..n]) {
-                    *x -= l * u;
+                for (x, u) in cj.iter_mut().zip(&c0[j..n]) {
+                    *x = u.mul_add(w, *x);
                 }
             }
             col(&mut a, k)[k + 1..].copy_from_slice(&l0[k + 1..n]);
@@ -406,6 +416,46 @@ mod tests {
                 let finite = (0..8).all(|k| s[(k, k)].is_finite()) && sub.iter().all(|v| v.is_finite());
                 assert!(!finite, "{bad} at ({i}, {j}): a non-finite pivot must show");
                 assert!(inv.iter().enumerate().all(|(k, &p)| perm[p] == k), "a permutation still");
+            }
+        }
+    }
+
+    /// The factors equal faer's own, to the bit where both use fused
+    /// multiply-adds (faer's scalar fallback does not).
+    #[test]
+    fn factors_equal_faers() {
+        use faer::linalg::cholesky::lblt::factor as ffactor;
+        #[cfg(target_arch = "x86_64")]
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let fma = false;
+        for n in 1..=SMALL_MAX {
+            for (seed, zero_diagonal) in [(7, false), (8, true)] {
+                let s = random_sym(n, seed + 10 * n as u64, zero_diagonal);
+                let (mut f, mut g) = (s.clone(), s.clone());
+                let (mut sub, mut perm, mut inv) = (vec![0.0; n], vec![0; n], vec![0; n]);
+                factor(f.as_mut(), &mut sub, &mut perm, &mut inv);
+                let (mut gsub, mut gperm, mut ginv) = (vec![0.0; n], vec![0usize; n], vec![0usize; n]);
+                let params = crate::dense_lblt::lblt_params(n);
+                let mut mem =
+                    MemBuffer::new(ffactor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
+                ffactor::cholesky_in_place(
+                    g.as_mut(),
+                    faer::ColMut::from_slice_mut(&mut gsub).as_diagonal_mut(),
+                    &mut gperm,
+                    &mut ginv,
+                    Par::Seq,
+                    MemStack::new(&mut mem),
+                    params.into(),
+                );
+                assert_eq!(perm, gperm, "n = {n}, seed {seed}: pivot order");
+                let lower = |m: &Mat<f64>| Mat::from_fn(n, n, |i, j| if i >= j { m[(i, j)] } else { 0.0 });
+                let diff = (lower(&f) - lower(&g))
+                    .norm_max()
+                    .max(sub.iter().zip(&gsub).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max));
+                // Without FMA the roundings differ by a few ulps of O(1).
+                let tol = if fma { 0.0 } else { 1e-13 };
+                assert!(diff <= tol, "n = {n}, seed {seed}: factors differ by {diff:e}");
             }
         }
     }
