@@ -240,7 +240,7 @@ impl BlockDiagLdlt {
 
     /// `out <- B_k^-1`, block `k`'s inverse (`out` of the block's size).
     /// Up to 32 rows it is written out from the factors, about half the
-    /// work of solving with the identity (4.3k against 8.1k instructions
+    /// work of solving with the identity (4.2k against 8.1k instructions
     /// for an 8x8 block, `one_solve 256 8 2` under callgrind); above, it is
     /// that solve.
     ///

@@ -20,12 +20,12 @@ use faer::{MatMut, MatRef};
 
 /// Largest block factored here instead of by faer. Per block of
 /// `BlockDiagLdlt::factor_packed` (the pivot scan and checks included),
-/// best of five alternating runs of this kernel's build and faer's: 0.29
-/// against 0.46 us at n = 4, 0.64 against 0.95 at 8, 1.92 against 2.68 at
-/// 16, 6.95 against 8.00 at 32; at 48, where both builds run faer's,
-/// 15.9 and 16.1 (`cargo run --release -p tridiag --example unit_blocks`).
-/// Solves stay with faer's kernel, faster than a written-out one on the
-/// many right-hand sides the callers solve at once.
+/// best of five alternating runs of this kernel's build and faer's: 0.33
+/// against 0.54 us at n = 4, 0.67 against 1.31 at 8, 1.92 against 2.86 at
+/// 16, 6.39 against 10.10 at 32; at 48, where both builds run faer's,
+/// 17.0 and 20.2, this machine's noise (`cargo run --release -p tridiag
+/// --example unit_blocks`). Solves stay with faer's kernel, faster than a
+/// written-out one on the many right-hand sides the callers solve at once.
 pub(crate) const SMALL_MAX: usize = 32;
 
 /// Bunch–Kaufman's pivot threshold, `(1 + sqrt 17) / 8`.
@@ -46,15 +46,15 @@ pub(crate) fn factor(a: MatMut<'_, f64>, subdiag: &mut [f64], perm: &mut [usize]
 }
 
 /// [`factor`], compiled under the best instruction set the machine has
-/// (AVX2 here), as faer's kernels are. Built for the baseline (SSE2), the
-/// same kernel made the factorization of `phase_times 256 8 2` 1.5x
-/// slower (21.1–21.9 against 13.7–14.7 ms in three alternating pairs),
-/// though alone it ran faster than faer's, and under `perf record` the
-/// pivot scan after it took 9x its share of the samples: most likely the
-/// penalty baseline code pays while the upper halves of the vector
-/// registers are dirty (this machine has no hardware counters to confirm
-/// it). Dispatched, the factorization is as fast as with faer's kernel or
-/// faster.
+/// (AVX2 here), as faer's kernels are. Built for the baseline (SSE2), a
+/// first version of this kernel made the factorization of `phase_times
+/// 256 8 2` 1.5x slower (21.1–21.9 against 13.7–14.7 ms in three
+/// alternating pairs), though alone it ran faster than faer's, and under
+/// `perf record` the pivot scan after it took 9x its share of the samples:
+/// most likely the penalty baseline code pays while the upper halves of
+/// the vector registers are dirty (this machine has no hardware counters
+/// to confirm it). Dispatched, the factorization is faster than with
+/// faer's kernel (docs/benchmarks.md, "Small-block kernels").
 struct Kernel<'a, 'b> {
     a: MatMut<'a, f64>,
     subdiag: &'b mut [f64],
