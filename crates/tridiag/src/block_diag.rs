@@ -245,7 +245,8 @@ impl BlockDiagLdlt {
     /// that solve.
     ///
     /// # Errors
-    /// As [`BlockDiagLdlt::solve_block_in_place`], for `out`'s shape too.
+    /// As [`BlockDiagLdlt::solve_block_in_place`], for `out`'s shape too;
+    /// `out` is left as it was.
     ///
     /// ```
     /// use tridiag::{BlockDiagLdlt, FactorParams};
@@ -256,18 +257,27 @@ impl BlockDiagLdlt {
     /// assert!((&inv * &s - faer::Mat::<f64>::identity(2, 2)).norm_max() < 1e-15);
     /// ```
     pub fn inverse_into(&self, k: usize, mut out: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        let n = self.diagnostics.get(k).map_or(0, |d| d.size);
-        if out.ncols() != n {
+        // Every check before `out` is written: an error leaves it as it was.
+        let Some(d) = self.diagnostics.get(k) else {
+            return Err(TridiagError::ShapeMismatch {
+                op: "inverse_into (block index)",
+                expected: (self.len(), 0),
+                found: (k, 0),
+            });
+        };
+        let n = d.size;
+        if out.shape() != (n, n) {
             return Err(TridiagError::ShapeMismatch { op: "inverse_into", expected: (n, n), found: out.shape() });
         }
-        let (sq, lin) = self.starts.get(k).copied().unwrap_or((0, 0));
-        let small = n > 1 && n <= small_lblt::SMALL_MAX && out.nrows() == n;
-        if !small || self.diagnostics[k].inertia.zero > 0 {
-            // The checks (and any larger block) as the solve has them.
+        if d.inertia.zero > 0 {
+            return Err(TridiagError::SolveSingular { zero_pivots: d.inertia.zero, first_block: k });
+        }
+        if n <= 1 || n > small_lblt::SMALL_MAX {
             out.fill(0.0);
             out.as_mut().diagonal_mut().column_vector_mut().fill(1.0);
             return self.solve_block_in_place(k, out);
         }
+        let (sq, lin) = self.starts[k];
         let factors = MatRef::from_column_major_slice(&self.factors[sq..sq + n * n], n, n);
         small_lblt::inverse(factors, &self.subdiag[lin..lin + n], &self.perms[2 * lin..2 * (lin + n)], out);
         Ok(())

@@ -149,14 +149,15 @@ fn errors_name_the_block() {
         f.inverse_into(1, Mat::<f64>::zeros(3, 3).as_mut()),
         Err(TridiagError::SolveSingular { first_block: 1, .. })
     ));
-    for (k, shape) in [(2, (4, 3)), (2, (3, 4)), (3, (4, 4))] {
+    for (k, shape) in [(2, (4, 3)), (2, (3, 4)), (3, (4, 4)), (1, (3, 3))] {
+        // An error leaves `out` as it was.
+        let mut out = Mat::<f64>::from_fn(shape.0, shape.1, |_, _| 7.0);
+        let err = f.inverse_into(k, out.as_mut()).expect_err("an error");
         assert!(
-            matches!(
-                f.inverse_into(k, Mat::<f64>::zeros(shape.0, shape.1).as_mut()),
-                Err(TridiagError::ShapeMismatch { .. })
-            ),
-            "block {k}, out {shape:?}"
+            matches!(err, TridiagError::ShapeMismatch { .. } | TridiagError::SolveSingular { first_block: 1, .. }),
+            "block {k}, out {shape:?}: {err}"
         );
+        assert!(out.col_iter().flat_map(|c| c.iter().copied()).all(|v| v == 7.0), "block {k}: out written");
     }
     assert!(matches!(
         f.solve_block_in_place(3, Mat::<f64>::ones(4, 1).as_mut()),
