@@ -258,28 +258,18 @@ impl BlockDiagLdlt {
     /// ```
     pub fn inverse_into(&self, k: usize, mut out: MatMut<'_, f64>) -> Result<(), TridiagError> {
         // Every check before `out` is written: an error leaves it as it was.
-        let Some(d) = self.diagnostics.get(k) else {
-            return Err(TridiagError::ShapeMismatch {
-                op: "inverse_into (block index)",
-                expected: (self.len(), 0),
-                found: (k, 0),
-            });
-        };
-        let n = d.size;
+        let n = self.block(k, "inverse_into (block index)")?.size;
         if out.shape() != (n, n) {
             return Err(TridiagError::ShapeMismatch { op: "inverse_into", expected: (n, n), found: out.shape() });
         }
-        if d.inertia.zero > 0 {
-            return Err(TridiagError::SolveSingular { zero_pivots: d.inertia.zero, first_block: k });
-        }
+        self.check_solvable(k)?;
         if n <= 1 || n > small_lblt::SMALL_MAX {
             out.fill(0.0);
             out.as_mut().diagonal_mut().column_vector_mut().fill(1.0);
             return self.solve_block_in_place(k, out);
         }
-        let (sq, lin) = self.starts[k];
-        let factors = MatRef::from_column_major_slice(&self.factors[sq..sq + n * n], n, n);
-        small_lblt::inverse(factors, &self.subdiag[lin..lin + n], &self.perms[2 * lin..2 * (lin + n)], out);
+        let (factors, subdiag, perms) = self.factors_of(k);
+        small_lblt::inverse(factors, subdiag, perms, out);
         Ok(())
     }
 
@@ -290,14 +280,7 @@ impl BlockDiagLdlt {
     /// not the block's size in rows, [`TridiagError::SolveSingular`] when the
     /// block has a zero pivot.
     pub fn solve_block_in_place(&self, k: usize, mut rhs: MatMut<'_, f64>) -> Result<(), TridiagError> {
-        let Some(d) = self.diagnostics.get(k) else {
-            return Err(TridiagError::ShapeMismatch {
-                op: "solve_block_in_place (block index)",
-                expected: (self.len(), 0),
-                found: (k, 0),
-            });
-        };
-        let n = d.size;
+        let n = self.block(k, "solve_block_in_place (block index)")?.size;
         if rhs.nrows() != n {
             return Err(TridiagError::ShapeMismatch {
                 op: "solve_block_in_place",
@@ -305,21 +288,42 @@ impl BlockDiagLdlt {
                 found: (rhs.nrows(), rhs.ncols()),
             });
         }
-        if d.inertia.zero > 0 {
-            return Err(TridiagError::SolveSingular { zero_pivots: d.inertia.zero, first_block: k });
-        }
-        let (sq, lin) = self.starts[k];
+        self.check_solvable(k)?;
+        let (factors, subdiag, perms) = self.factors_of(k);
         if n == 1 {
-            rhs *= faer::Scale(1.0 / self.factors[sq]);
+            rhs *= faer::Scale(1.0 / factors[(0, 0)]);
             return Ok(());
         }
-        let factors = MatRef::from_column_major_slice(&self.factors[sq..sq + n * n], n, n);
-        let (subdiag, perms) = (&self.subdiag[lin..lin + n], &self.perms[2 * lin..2 * (lin + n)]);
         SOLVE_SCRATCH.with_borrow_mut(|mem| {
             let stack = grow(mem, DenseLblt::solve_scratch(n, rhs.ncols(), Par::Seq));
             solve_in_place(factors, subdiag, perms, rhs, Par::Seq, stack);
         });
         Ok(())
+    }
+
+    /// Block `k`'s diagnostics, or the error naming `op` when `k` is out
+    /// of range.
+    fn block(&self, k: usize, op: &'static str) -> Result<&BlockDiagnostics, TridiagError> {
+        self.diagnostics.get(k).ok_or(TridiagError::ShapeMismatch { op, expected: (self.len(), 0), found: (k, 0) })
+    }
+
+    /// The error of a solve with block `k` (in range) when it has a zero pivot.
+    fn check_solvable(&self, k: usize) -> Result<(), TridiagError> {
+        match self.diagnostics[k].inertia.zero {
+            0 => Ok(()),
+            zero_pivots => Err(TridiagError::SolveSingular { zero_pivots, first_block: k }),
+        }
+    }
+
+    /// Block `k`'s (in range) factors, sub-diagonal of `B` and
+    /// permutations, as [`factor_in_place`] wrote them.
+    fn factors_of(&self, k: usize) -> (MatRef<'_, f64>, &[f64], &[usize]) {
+        let (n, (sq, lin)) = (self.diagnostics[k].size, self.starts[k]);
+        (
+            MatRef::from_column_major_slice(&self.factors[sq..sq + n * n], n, n),
+            &self.subdiag[lin..lin + n],
+            &self.perms[2 * lin..2 * (lin + n)],
+        )
     }
 }
 
