@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use blockmat::Block;
 
-use faer::dyn_stack::{MemStack, StackReq};
+use faer::dyn_stack::{DynArray, MemStack, StackReq};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::{temp_mat_scratch, temp_mat_zeroed};
@@ -20,7 +20,9 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
-use crate::input::{coupling, diagonal_block, max_abs, norm_fro, owned_diagonal_block, Coupling, FroNorm};
+use crate::input::{
+    column, coupling, diagonal_block, max_abs, max_abs_slice, norm_fro, owned_diagonal_block, Coupling, FroNorm,
+};
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
 use crate::workspace::{grow, Workspace};
@@ -80,7 +82,7 @@ impl Link {
     /// update `-C S^-1[cols, cols] C^T` for the next block into `upd`
     /// (`|rows| x |rows|`). The factor is the only allocation (the link
     /// keeps it); `stack` holds [`Link::scratch`].
-    fn new(lblt: &DenseLblt, coupling: Coupling, par: Par, mut upd: MatMut<'_, f64>, stack: &mut MemStack) -> Link {
+    fn new(lblt: &DenseLblt, coupling: Coupling, par: Par, upd: MatMut<'_, f64>, stack: &mut MemStack) -> Link {
         let n = lblt.dim();
         let cols = coupling.cols.clone();
         let c = coupling.c.as_ref();
@@ -89,9 +91,8 @@ impl Link {
         let first = cols.clone().map(|i| perm_inv[i]).min().unwrap_or(n);
         let start = lblt.pivot_start(first);
         let len = n - start;
-        // Only the lower triangle is computed: the upper one must not keep
-        // the previous block's update.
-        upd.fill(0.0);
+        // Only the lower triangle of `upd` is computed, and only it is read
+        // ([`add_lower`]).
         let inverse = if rows_cheaper(len, r, m) {
             let mut v = Mat::<f64>::zeros(len, r);
             for i in 0..len {
@@ -100,9 +101,8 @@ impl Link {
                 }
             }
             lblt.lower_solve_from(start, v.as_mut(), par);
-            let (mut bv, _) = temp_mat_zeroed::<f64, _, _>(len, r, stack);
-            let mut bv = bv.as_mat_mut();
-            bv.copy_from(v.as_ref());
+            let (mut bv, _) = copy_to_stack(v.as_ref(), stack);
+            let mut bv = MatMut::from_column_major_slice_mut(&mut bv, len, r);
             lblt.pivot_solve_from(start, bv.rb_mut());
             lower_product(upd, v.transpose(), bv.rb(), par);
             Inverse::Rows { start, v }
@@ -112,9 +112,8 @@ impl Link {
                 w[(perm_inv[cols.start + j] - start, j)] = 1.0;
             }
             lblt.lower_solve_from(start, w.as_mut(), par);
-            let (mut bw, stack) = temp_mat_zeroed::<f64, _, _>(len, m, stack);
-            let mut bw = bw.as_mat_mut();
-            bw.copy_from(w.as_ref());
+            let (mut bw, stack) = copy_to_stack(w.as_ref(), stack);
+            let mut bw = MatMut::from_column_major_slice_mut(&mut bw, len, m);
             lblt.pivot_solve_from(start, bw.rb_mut());
             // S^-1[cols, cols] = W^T B^-1 W (its lower triangle, mirrored),
             // then C times it: `n m^2` against the `n^2 m` a second
@@ -135,6 +134,31 @@ impl Link {
         };
         Link { coupling, inverse }
     }
+}
+
+/// A copy of `m` (column-major, unpadded) on `stack`, written in one pass:
+/// zeroing a buffer only to overwrite it costs a pass over `n x r` entries
+/// (a quarter megabyte per block of hinv's reduced system at batch 16).
+fn copy_to_stack<'s>(m: MatRef<'_, f64>, stack: &'s mut MemStack) -> (DynArray<'s, f64>, &'s mut MemStack) {
+    stack.collect_aligned(64, m.col_iter().flat_map(|c| c.iter().copied()))
+}
+
+/// `dst += upd`, lower triangles only: the factorization reads only the
+/// lower triangle of a block, and [`Link::new`] writes only that of the
+/// update (no pass to clear the rest).
+fn add_lower(mut dst: MatMut<'_, f64>, upd: MatRef<'_, f64>) {
+    for j in 0..upd.ncols() {
+        let u = &column(upd, j)[j..];
+        let d = dst.rb_mut().col_mut(j).try_as_col_major_mut().expect("blocks are column-major").as_slice_mut();
+        for (d, u) in d[j..].iter_mut().zip(u) {
+            *d += u;
+        }
+    }
+}
+
+/// Largest entry of the lower triangle of `m`.
+fn max_abs_lower(m: MatRef<'_, f64>) -> f64 {
+    (0..m.ncols()).map(|j| max_abs_slice(&column(m, j)[j..])).fold(0.0, f64::max)
 }
 
 /// Up to this size the update is a plain product: faer's triangular one
@@ -164,7 +188,8 @@ fn lower_product(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, p
 }
 
 /// A `-C W C^T` update waiting to be added to the next block: rows touched
-/// and the update itself.
+/// and the update itself (its lower triangle: the upper one is not
+/// written, see [`add_lower`]).
 pub(crate) type Pending = Option<(Range<usize>, Mat<f64>)>;
 
 /// The factored blocks of one elimination direction.
@@ -212,9 +237,8 @@ pub(crate) fn factor_block<'a>(
     debug_assert_eq!(s_max, max_abs(s.as_ref()), "the scale of the block as given");
     let mut scale = s_max;
     for (rows, upd) in pending {
-        scale = scale.max(max_abs(upd));
-        let mut view = s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len());
-        view += upd;
+        scale = scale.max(max_abs_lower(upd));
+        add_lower(s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len()), upd);
     }
     let (threshold, replace) = pivot_policy(params, n, scale);
     let (lblt, mut diag, zero) = DenseLblt::factor(s, par, threshold, replace, stack);
