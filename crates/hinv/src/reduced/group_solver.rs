@@ -7,7 +7,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, Par};
 use tridiag::{BlockDiagLdlt, TridiagError};
 
-use super::multipliers::{gather_rows, put_rows, Scratch};
+use super::multipliers::{consecutive, gather_rows, put_rows, Scratch};
 use super::pack::{MatPack, Ragged};
 use super::projected::{self, Projection};
 
@@ -90,7 +90,7 @@ impl GroupSolver<'_> {
         for (g, rows) in members.iter().enumerate() {
             // A dense layer's unit without a bias owns consecutive rows:
             // solved where they are, without the copies out and back.
-            if let Some(&first) = rows.first().filter(|_| rows.windows(2).all(|w| w[1] == w[0] + 1)) {
+            if let Some(first) = consecutive(rows) {
                 self.solve_with(g, m.as_mut().subrows_mut(first, rows.len()), scratch.as_mut())?;
                 continue;
             }

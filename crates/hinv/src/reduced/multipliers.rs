@@ -225,10 +225,9 @@ impl Multipliers {
         let (mut mr, mut t) = scratch.reserve(members.widest().max(self.widest_rows()), k).pair(k);
         for (g, (cols, rows)) in members.iter().zip(self.rows.iter()).enumerate() {
             let d = dx.d.get(g).expect("one piece per group");
-            let mut mr = mr.as_mut().subrows_mut(0, cols.len());
-            gather_rows(m, cols, mr.as_mut());
+            let mr = rows_of(m, cols, mr.as_mut());
             let mut t = t.as_mut().subrows_mut(0, rows.len());
-            matmul(t.as_mut(), Accum::Replace, d, mr.as_ref(), 1.0, Par::Seq);
+            matmul(t.as_mut(), Accum::Replace, d, mr, 1.0, Par::Seq);
             scatter_rows(t.as_ref(), rows, out.as_mut(), 1.0);
         }
         out
@@ -246,10 +245,9 @@ impl Multipliers {
         let (mut gg, mut t) = scratch.pair(g.ncols());
         for (i, (cols, rows)) in members.iter().zip(self.rows.iter()).enumerate() {
             let x = self.x.get(i).expect("one multiplier per group");
-            let mut gg = gg.as_mut().subrows_mut(0, cols.len());
-            gather_rows(g, cols, gg.as_mut());
+            let gg = rows_of(g, cols, gg.as_mut());
             let mut t = t.as_mut().subrows_mut(0, rows.len());
-            matmul(t.as_mut(), Accum::Replace, x.transpose(), gg.as_ref(), 1.0, Par::Seq);
+            matmul(t.as_mut(), Accum::Replace, x.transpose(), gg, 1.0, Par::Seq);
             scatter_rows(t.as_ref(), rows, r.as_mut(), -1.0);
         }
     }
@@ -272,6 +270,23 @@ impl Multipliers {
     pub(super) fn widest_rows(&self) -> usize {
         self.rows.widest()
     }
+}
+
+/// The first of `rows` when they are consecutive (a dense layer's unit
+/// without a bias): such a group is a view, not a copy.
+pub(super) fn consecutive(rows: &[usize]) -> Option<usize> {
+    rows.first().copied().filter(|_| rows.windows(2).all(|w| w[1] == w[0] + 1))
+}
+
+/// `m[rows, :]`: a view of `m` when the rows are consecutive, else gathered
+/// into `buf` (which has room for them).
+fn rows_of<'a>(m: MatRef<'a, f64>, rows: &[usize], buf: MatMut<'a, f64>) -> MatRef<'a, f64> {
+    if let Some(first) = consecutive(rows) {
+        return m.subrows(first, rows.len());
+    }
+    let mut buf = buf.subrows_mut(0, rows.len());
+    gather_rows(m, rows, buf.as_mut());
+    buf.into_const()
 }
 
 /// `out <- m[rows, :]`, column by column (a row of a column-major matrix
@@ -388,6 +403,15 @@ mod tests {
                 let mut got = Mat::<f64>::zeros(rows.len(), 3);
                 gather_rows(src, &rows, got.as_mut());
                 assert_eq!(got, Mat::from_fn(rows.len(), 3, |a, j| m[(rows[a], j)]));
+                // A view for consecutive rows, a gathered copy otherwise: the same rows.
+                let mut buf = Mat::<f64>::from_fn(9, 3, |_, _| f64::NAN);
+                assert_eq!(rows_of(src, &rows, buf.as_mut()).to_owned(), got);
+                let want = match rows.as_slice() {
+                    [4] => Some(4),
+                    [1, 2, 3, 4, 5, 6, 7, 8] => Some(1),
+                    _ => None,
+                };
+                assert_eq!(consecutive(&rows), want, "{rows:?}");
                 let t = Mat::<f64>::from_fn(rows.len(), 3, |a, j| (a + 100 * j) as f64 + 0.5);
                 let (mut put, mut scattered) = (m.clone(), m.clone());
                 let mut put_t = mt.clone();
