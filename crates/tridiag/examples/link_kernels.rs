@@ -1,0 +1,95 @@
+//! The floor under one block of the chain at large batches: the three
+//! dense kernels a block of size `n` with a coupling of `r` rows costs
+//! however its overheads are trimmed (faer's Bunch–Kaufman of the block,
+//! the triangular solve `L^-1 P E C^T` on `r` columns, the lower triangle
+//! of the update `V^T B^-1 V`), each timed hot (best of many runs), with a
+//! GEMM of the update's shape for reference. hinv's reduced system at
+//! batch `B` and width `h` has blocks of `n = 2 B h` and couplings of
+//! `r = B h` (L16 h8 B16: 256 and 128).
+//!
+//! ```sh
+//! cargo run --release -p tridiag --example link_kernels -- 256 128
+//! ```
+
+use std::time::Instant;
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::lblt::factor;
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place;
+use faer::{Accum, Auto, Mat, Par};
+use rand::{Rng, SeedableRng};
+
+/// Best time of `f` over enough runs for a few tenths of a second.
+fn best(mut f: impl FnMut()) -> f64 {
+    let mut b = f64::INFINITY;
+    for _ in 0..50 {
+        let t = Instant::now();
+        f();
+        b = b.min(t.elapsed().as_secs_f64());
+    }
+    b
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|s| s.parse().ok()).collect();
+    let (n, r) = (args.first().copied().unwrap_or(256), args.get(1).copied().unwrap_or(128));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(n as u64);
+    let g = Mat::<f64>::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0));
+    let s = Mat::from_fn(n, n, |i, j| g[(i, j)] + g[(j, i)]);
+    // As tridiag calls it (dense_lblt.rs): classic partial pivoting, panels of 24.
+    let params = factor::LbltParams {
+        pivoting: factor::PivotingStrategy::Partial,
+        block_size: if n > 64 && n < 1024 { 24 } else { <factor::LbltParams as Auto<f64>>::auto().block_size },
+        ..<factor::LbltParams as Auto<f64>>::auto()
+    };
+    let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
+    let (mut f, mut sub, mut perm, mut perm_inv) = (s.clone(), vec![0.0; n], vec![0usize; n], vec![0usize; n]);
+    let bk = best(|| {
+        f.copy_from(&s);
+        sub.fill(0.0);
+        let sub = faer::ColMut::from_slice_mut(&mut sub).as_diagonal_mut();
+        factor::cholesky_in_place(
+            f.as_mut(),
+            sub,
+            &mut perm,
+            &mut perm_inv,
+            Par::Seq,
+            MemStack::new(&mut mem),
+            params.into(),
+        );
+    });
+    let c = Mat::<f64>::from_fn(n, r, |_, _| rng.random_range(-1.0..1.0));
+    let mut v = c.clone();
+    let copy = best(|| v.copy_from(&c));
+    let trsm = best(|| {
+        v.copy_from(&c);
+        solve_unit_lower_triangular_in_place(f.as_ref(), v.as_mut(), Par::Seq);
+    }) - copy;
+    let mut u = Mat::<f64>::zeros(r, r);
+    let lower = best(|| {
+        let structure = BlockStructure::TriangularLower;
+        let rect = BlockStructure::Rectangular;
+        triangular::matmul(
+            u.as_mut(),
+            structure,
+            Accum::Replace,
+            v.transpose(),
+            rect,
+            c.as_ref(),
+            rect,
+            -1.0,
+            Par::Seq,
+        );
+    });
+    let gemm = best(|| matmul(u.as_mut(), Accum::Replace, v.transpose(), c.as_ref(), -1.0, Par::Seq));
+    let (nf, rf) = (n as f64, r as f64);
+    let rate = |flops: f64, t: f64| flops / t / 1e9;
+    println!("n = {n}, r = {r}, best of 50, one thread:");
+    println!("  Bunch-Kaufman of the block     {:8.1} us  {:5.1} GFLOP/s", bk * 1e6, rate(nf.powi(3) / 3.0, bk));
+    println!("  triangular solve, {r} columns   {:8.1} us  {:5.1} GFLOP/s", trsm * 1e6, rate(nf * nf * rf, trsm));
+    println!("  lower triangle of the update   {:8.1} us  {:5.1} GFLOP/s", lower * 1e6, rate(rf * rf * nf, lower));
+    println!("  (GEMM of the update's shape    {:8.1} us  {:5.1} GFLOP/s)", gemm * 1e6, rate(2.0 * rf * rf * nf, gemm));
+    println!("  one block's floor              {:8.1} us", (bk + trsm + lower) * 1e6);
+}
