@@ -292,18 +292,16 @@ fn rows_of<'a>(m: MatRef<'a, f64>, rows: &[usize], buf: MatMut<'a, f64>) -> MatR
 /// `out <- m[rows, :]`, column by column (a row of a column-major matrix
 /// is strided, and faer's row copy costs more per entry than this loop).
 pub(super) fn gather_rows(m: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>) {
-    let short = short_runs(rows);
+    let walk = Walk::of(rows, m.ncols());
     for j in 0..m.ncols() {
         match (m.col(j).try_as_col_major(), out.as_mut().col_mut(j).try_as_col_major_mut()) {
-            (Some(src), Some(dst)) if short => {
+            (Some(src), Some(dst)) if matches!(walk, Walk::Entries) => {
                 let (src, dst) = (src.as_slice(), dst.as_slice_mut());
                 dst.iter_mut().zip(rows).for_each(|(d, &i)| *d = src[i]);
             }
             (Some(src), Some(dst)) => {
                 let (src, dst) = (src.as_slice(), dst.as_slice_mut());
-                for (a, i, len) in runs(rows) {
-                    dst[a..a + len].copy_from_slice(&src[i..i + len]);
-                }
+                walk.each_run(rows, |a, i, len| dst[a..a + len].copy_from_slice(&src[i..i + len]));
             }
             _ => rows.iter().enumerate().for_each(|(a, &i)| out[(a, j)] = m[(i, j)]),
         }
@@ -323,30 +321,70 @@ fn scatter_rows(t: MatRef<'_, f64>, rows: &[usize], out: MatMut<'_, f64>, alpha:
 /// `f(out[rows[a], j], t[a, j])` for every entry of `t`, a run of
 /// consecutive rows at a time.
 fn update_rows(t: MatRef<'_, f64>, rows: &[usize], mut out: MatMut<'_, f64>, f: impl Fn(&mut f64, f64)) {
-    let short = short_runs(rows);
+    let walk = Walk::of(rows, t.ncols());
     for j in 0..t.ncols() {
         match (t.col(j).try_as_col_major(), out.as_mut().col_mut(j).try_as_col_major_mut()) {
-            (Some(src), Some(dst)) if short => {
+            (Some(src), Some(dst)) if matches!(walk, Walk::Entries) => {
                 let (src, dst) = (src.as_slice(), dst.as_slice_mut());
                 rows.iter().zip(src).for_each(|(&i, &v)| f(&mut dst[i], v));
             }
             (Some(src), Some(dst)) => {
                 let (src, dst) = (src.as_slice(), dst.as_slice_mut());
-                for (a, i, len) in runs(rows) {
-                    dst[i..i + len].iter_mut().zip(&src[a..a + len]).for_each(|(o, &v)| f(o, v));
-                }
+                walk.each_run(rows, |a, i, len| {
+                    dst[i..i + len].iter_mut().zip(&src[a..a + len]).for_each(|(o, &v)| f(o, v))
+                });
             }
             _ => rows.iter().enumerate().for_each(|(a, &i)| f(&mut out[(i, j)], t[(a, j)])),
         }
     }
 }
 
-/// Whether the runs of consecutive indices in `rows` are too short (under
-/// four on average) to pay for finding them again for every column: a
-/// dense layer's unit touches rows `s * out + k`, one sample apart.
-fn short_runs(rows: &[usize]) -> bool {
-    let breaks = rows.windows(2).filter(|w| w[1] != w[0] + 1).count();
-    4 * (breaks + 1) > rows.len()
+/// Most runs [`Walk`] keeps: a dense layer's unit has one or two (its
+/// weights, its bias).
+const RUNS_KEPT: usize = 8;
+
+/// How the row copies walk a list of rows in every column: entry by entry
+/// when its runs of consecutive indices are short (under four on average:
+/// a dense layer's unit touches rows `s * out + k`, one sample apart), else
+/// run by run, the runs found once per call rather than once per column
+/// (a unit with a bias is read for each of the `a_{l-1}` columns of `G`).
+enum Walk {
+    Entries,
+    Runs {
+        table: [(usize, usize, usize); RUNS_KEPT],
+        count: usize,
+    },
+    /// One column, or more runs than the table keeps: found as they are
+    /// walked, for every column.
+    RunsPerColumn,
+}
+
+impl Walk {
+    /// The walk over `rows` in each of `columns` columns.
+    fn of(rows: &[usize], columns: usize) -> Walk {
+        let breaks = rows.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        if 4 * (breaks + 1) > rows.len() {
+            return Walk::Entries;
+        }
+        if columns < 2 {
+            return Walk::RunsPerColumn;
+        }
+        let mut table = [(0, 0, 0); RUNS_KEPT];
+        for (count, run) in runs(rows).enumerate() {
+            let Some(slot) = table.get_mut(count) else { return Walk::RunsPerColumn };
+            *slot = run;
+        }
+        Walk::Runs { table, count: breaks + 1 }
+    }
+
+    /// `f(position in rows, first index, length)` for every run of `rows`
+    /// (the list [`Walk::of`] saw), when not [`Walk::Entries`].
+    fn each_run(&self, rows: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+        match self {
+            Walk::Runs { table, count } => table[..*count].iter().for_each(|&(a, i, len)| f(a, i, len)),
+            _ => runs(rows).for_each(|(a, i, len)| f(a, i, len)),
+        }
+    }
 }
 
 /// The maximal runs of consecutive indices in `rows`, as `(position in
@@ -384,13 +422,22 @@ mod tests {
     }
 
     /// The run-wise copies against entry-wise indexing, on owned matrices
-    /// and on transposed (row-major) views, for rows in runs, scattered and
-    /// out of order (no row twice, as a group's rows never repeat).
+    /// and on transposed (row-major) views, for rows in runs (one, two as a
+    /// unit with a bias, more than `Walk` keeps), scattered and out of order
+    /// (no row twice, as a group's rows never repeat).
     #[test]
     fn row_copies_match_indexing() {
-        let m = Mat::<f64>::from_fn(9, 3, |i, j| (10 * i + j) as f64);
+        let m = Mat::<f64>::from_fn(48, 3, |i, j| (100 * i + j) as f64);
         let mt = m.transpose().to_owned();
+        let unit_with_bias: Vec<usize> = (0..32).chain([45]).collect();
+        let nine_runs: Vec<usize> = (0..9).flat_map(|r| 5 * r..5 * r + 4).collect();
+        assert!(matches!(Walk::of(&unit_with_bias, 3), Walk::Runs { count: 2, .. }));
+        assert!(matches!(Walk::of(&unit_with_bias, 1), Walk::RunsPerColumn));
+        assert!(matches!(Walk::of(&nine_runs, 3), Walk::RunsPerColumn));
+        assert!(matches!(Walk::of(&[0, 3, 6], 3), Walk::Entries));
         for rows in [
+            unit_with_bias.clone(),
+            nine_runs.clone(),
             vec![],
             vec![4],
             vec![0, 1, 2, 7, 8],
@@ -404,7 +451,7 @@ mod tests {
                 gather_rows(src, &rows, got.as_mut());
                 assert_eq!(got, Mat::from_fn(rows.len(), 3, |a, j| m[(rows[a], j)]));
                 // A view for consecutive rows, a gathered copy otherwise: the same rows.
-                let mut buf = Mat::<f64>::from_fn(9, 3, |_, _| f64::NAN);
+                let mut buf = Mat::<f64>::from_fn(48, 3, |_, _| f64::NAN);
                 assert_eq!(rows_of(src, &rows, buf.as_mut()).to_owned(), got);
                 let want = match rows.as_slice() {
                     [4] => Some(4),
