@@ -117,6 +117,36 @@ fn block_solves_inertia_and_log_det_match_the_dense_matrix() {
     check_against_dense(blocks(9, &[2, 1, 4, 4, 9, 1], false), true);
 }
 
+/// Blocks up to 32 rows are checked in one fused pass, larger ones by the
+/// general checks: both must measure the same scale (the largest entry,
+/// exactly) and refuse the same inputs, with the same deviation.
+#[test]
+fn small_and_large_blocks_are_checked_alike() {
+    let params = FactorParams::default();
+    for n in [1usize, 2, 5, 32, 33, 40] {
+        let b = blocks(20 + n as u64, &[n], false);
+        let big = b[0].norm_max();
+        let f = BlockDiagLdlt::factor(b.clone(), &params).expect("factor");
+        assert_eq!(f.diagnostics()[0].scale, big, "n = {n}");
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let mut c = b.clone();
+            c[0][(n - 1, 0)] = bad;
+            let err = BlockDiagLdlt::factor(c, &params).unwrap_err();
+            assert_eq!(err, TridiagError::NonFinite { what: "diagonal", block: 0 }, "n = {n}, {bad}");
+        }
+        if n > 1 {
+            // Above the diagonal and the largest entry: the scale must see both triangles.
+            let mut c = b.clone();
+            c[0][(0, n - 1)] += 10.0 * big;
+            let big = c[0].norm_max();
+            let deviation = (c[0][(0, n - 1)] - c[0][(n - 1, 0)]).abs();
+            let err = BlockDiagLdlt::factor(c, &params).unwrap_err();
+            let tolerance = params.symmetry_tol * big;
+            assert_eq!(err, TridiagError::NotSymmetric { row: 0, col: 0, deviation, tolerance }, "n = {n}");
+        }
+    }
+}
+
 #[test]
 fn errors_name_the_block() {
     let params = FactorParams::default();
