@@ -147,9 +147,24 @@ impl GroupBlock<'_> {
 /// columns into a buffer that stays in cache.
 fn transpose_deviation(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> (f64, f64) {
     const TILE: usize = 32;
+    let same = a.as_ptr() == b.as_ptr()
+        && a.shape() == b.shape()
+        && (a.row_stride(), a.col_stride()) == (b.row_stride(), b.col_stride());
     if a.nrows() <= TILE && a.ncols() <= TILE {
         // One tile: read directly (a unit block of a narrow layer).
         let (mut big, mut out) = (0.0f64, 0.0f64);
+        if same {
+            // A block against itself: each pair once, from below the diagonal.
+            for j in 0..a.ncols() {
+                big = big.max(a[(j, j)].abs());
+                for i in j + 1..a.nrows() {
+                    let (x, y) = (a[(i, j)], a[(j, i)]);
+                    big = big.max(x.abs()).max(y.abs());
+                    out = out.max((x - y).abs());
+                }
+            }
+            return (big, out);
+        }
         for j in 0..a.ncols() {
             for i in 0..a.nrows() {
                 big = big.max(a[(i, j)].abs());
@@ -162,9 +177,6 @@ fn transpose_deviation(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> (f64, f64) {
     let mut column = [0.0f64; TILE];
     // Non-finite entries were refused with the derivatives; `>` keeps the
     // loop free of `f64::max`'s NaN handling, which does not vectorise.
-    let same = a.as_ptr() == b.as_ptr()
-        && a.shape() == b.shape()
-        && (a.row_stride(), a.col_stride()) == (b.row_stride(), b.col_stride());
     let (mut big, mut out) = (0.0f64, 0.0f64);
     for j0 in (0..a.ncols()).step_by(TILE) {
         let j1 = (j0 + TILE).min(a.ncols());
@@ -467,6 +479,13 @@ mod tests {
         let g = Groups::of(&whole);
         assert_eq!(g.blocks[0].magnitude_and_asymmetry(), (m.norm_max(), 0.25));
         assert_eq!(GroupBlock::Owned(m.clone()).magnitude_and_asymmetry(), (m.norm_max(), 0.25));
+        // One tile, compared with itself pair by pair: the largest entry,
+        // above the diagonal, counts.
+        let mut s = Mat::from_fn(9, 9, |i, j| ((i + j) % 5) as f64 - 2.0);
+        s[(1, 7)] = 40.0;
+        let dev = (40.0 - s[(7, 1)]).abs();
+        assert_eq!(GroupBlock::Owned(s.clone()).magnitude_and_asymmetry(), (40.0, dev));
+        assert_eq!(Groups::of(&Block::dense(s)).blocks[0].magnitude_and_asymmetry(), (40.0, dev));
         // Low-rank blocks: with different factors the asymmetry is measured
         // on the formed panels; with equal ones it is bounded through the
         // core's (here 0.5 at (0, 2)).
