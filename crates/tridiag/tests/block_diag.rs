@@ -128,11 +128,19 @@ fn small_and_large_blocks_are_checked_alike() {
         let big = b[0].norm_max();
         let f = BlockDiagLdlt::factor(b.clone(), &params).expect("factor");
         assert_eq!(f.diagnostics()[0].scale, big, "n = {n}");
-        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
-            let mut c = b.clone();
-            c[0][(n - 1, 0)] = bad;
-            let err = BlockDiagLdlt::factor(c, &params).unwrap_err();
-            assert_eq!(err, TridiagError::NonFinite { what: "diagonal", block: 0 }, "n = {n}, {bad}");
+        // Below, above and on the diagonal.
+        for (i, j) in [(n - 1, 0), (0, n - 1), (n - 1, n - 1)] {
+            for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                let mut c = b.clone();
+                c[0][(i, j)] = bad;
+                let err = BlockDiagLdlt::factor(c, &params).unwrap_err();
+                assert_eq!(err, TridiagError::NonFinite { what: "diagonal", block: 0 }, "n = {n}, ({i}, {j}) {bad}");
+            }
+        }
+        // A 1x1 block has no symmetry to check, whatever the tolerance.
+        if n == 1 {
+            let negative = FactorParams { symmetry_tol: -1.0, ..params };
+            assert!(BlockDiagLdlt::factor(b.clone(), &negative).is_ok());
         }
         if n > 1 {
             // Above the diagonal and the largest entry: the scale must see both triangles.
