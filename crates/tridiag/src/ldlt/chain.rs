@@ -143,22 +143,21 @@ fn copy_to_stack<'s>(m: MatRef<'_, f64>, stack: &'s mut MemStack) -> (DynArray<'
     stack.collect_aligned(64, m.col_iter().flat_map(|c| c.iter().copied()))
 }
 
-/// `dst += upd`, lower triangles only: the factorization reads only the
-/// lower triangle of a block, and [`Link::new`] writes only that of the
-/// update (no pass to clear the rest).
-fn add_lower(mut dst: MatMut<'_, f64>, upd: MatRef<'_, f64>) {
+/// `dst += upd`, lower triangles only, and the largest entry of `upd`'s:
+/// the factorization reads only the lower triangle of a block, and
+/// [`Link::new`] writes only that of the update (no pass to clear the
+/// rest).
+fn add_lower(mut dst: MatMut<'_, f64>, upd: MatRef<'_, f64>) -> f64 {
+    let mut big = 0.0f64;
     for j in 0..upd.ncols() {
         let u = &column(upd, j)[j..];
+        big = big.max(max_abs_slice(u));
         let d = dst.rb_mut().col_mut(j).try_as_col_major_mut().expect("blocks are column-major").as_slice_mut();
         for (d, u) in d[j..].iter_mut().zip(u) {
             *d += u;
         }
     }
-}
-
-/// Largest entry of the lower triangle of `m`.
-fn max_abs_lower(m: MatRef<'_, f64>) -> f64 {
-    (0..m.ncols()).map(|j| max_abs_slice(&column(m, j)[j..])).fold(0.0, f64::max)
+    big
 }
 
 /// Up to this size the update is a plain product: faer's triangular one
@@ -237,8 +236,8 @@ pub(crate) fn factor_block<'a>(
     debug_assert_eq!(s_max, max_abs(s.as_ref()), "the scale of the block as given");
     let mut scale = s_max;
     for (rows, upd) in pending {
-        scale = scale.max(max_abs_lower(upd));
-        add_lower(s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len()), upd);
+        let view = s.as_mut().submatrix_mut(rows.start, rows.start, rows.len(), rows.len());
+        scale = scale.max(add_lower(view, upd));
     }
     let (threshold, replace) = pivot_policy(params, n, scale);
     let (lblt, mut diag, zero) = DenseLblt::factor(s, par, threshold, replace, stack);
