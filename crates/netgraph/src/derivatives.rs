@@ -8,10 +8,25 @@ use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::error::{NetError, Result};
-use crate::layer::LayerBlocks;
+use crate::layer::{Layer, LayerBlocks};
 use crate::network::Network;
 use crate::params::Params;
 use crate::product::LayerProduct;
+
+/// Rough flops, summed over the layers ([`block_flops`]), from which the
+/// layers' blocks are computed on several rayon threads. Below it, handing
+/// layers to a sleeping thread costs more than it saves: `cargo run
+/// --release -p hinv --example phase_times -- 16 4 2 101` computed the
+/// blocks in 0.11 ms split across two threads and in 0.08 ms on one.
+const MIN_SPLIT_FLOPS: f64 = 1e6;
+
+/// What computing one layer's blocks costs, roughly, in flops: about
+/// `4 p (a_in + a_out)` for a dense layer's `A`, `G`, `E` and `Dx`, and a
+/// fixed cost per layer for the calls and buffers.
+fn block_flops(params: usize, a_in: usize, a_out: usize) -> f64 {
+    const PER_LAYER: f64 = 2e4;
+    PER_LAYER + 4.0 * params as f64 * (a_in + a_out) as f64
+}
 
 /// Everything the Hessian solver needs from a network at one point.
 #[derive(Debug, Clone)]
@@ -80,23 +95,23 @@ impl Network {
         self.check_derivatives_memory(batch.batch_size(), limit)?;
         let fwd = self.forward(params, batch)?;
         let bwd = self.backward(params, &fwd)?;
-        let (layers, products): (Vec<LayerBlocks>, Vec<_>) = self
-            .layers()
-            .par_iter()
-            .enumerate()
-            .map(|(l, layer)| {
-                let (x, z, b) = (params.layer(l), fwd.activations[l].as_ref(), &bwd.b[l + 1]);
-                // The first layer reads data: its input derivatives are not wanted.
-                let blocks = if l == 0 {
-                    layer.first_blocks(x, z, &fwd.targets, b)
-                } else {
-                    layer.blocks(x, z, &fwd.targets, b)
-                };
-                (blocks, layer.product(x, z, &fwd.targets, b))
-            })
-            .unzip();
         let act_sizes = self.act_sizes(batch.batch_size());
         let param_sizes = self.param_counts();
+        let of_layer = |(l, layer): (usize, &Arc<dyn Layer>)| {
+            let (x, z, b) = (params.layer(l), fwd.activations[l].as_ref(), &bwd.b[l + 1]);
+            // The first layer reads data: its input derivatives are not wanted.
+            let blocks =
+                if l == 0 { layer.first_blocks(x, z, &fwd.targets, b) } else { layer.blocks(x, z, &fwd.targets, b) };
+            (blocks, layer.product(x, z, &fwd.targets, b))
+        };
+        let work: f64 =
+            (0..param_sizes.len()).map(|l| block_flops(param_sizes[l], act_sizes[l], act_sizes[l + 1])).sum();
+        let (layers, products): (Vec<LayerBlocks>, Vec<_>) =
+            if work >= MIN_SPLIT_FLOPS && rayon::current_num_threads() > 1 {
+                self.layers().par_iter().enumerate().map(of_layer).unzip()
+            } else {
+                self.layers().iter().enumerate().map(of_layer).unzip()
+            };
         for (l, (blocks, layer)) in layers.iter().zip(self.layers()).enumerate() {
             let (a_out, a_in, p) = (act_sizes[l + 1], act_sizes[l], param_sizes[l]);
             let expected = [(a_out, p), (a_out, a_in), (p, p), (p, a_in), (a_in, a_in)];

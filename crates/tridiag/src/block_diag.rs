@@ -18,7 +18,7 @@ use crate::error::TridiagError;
 use crate::input::check_symmetric;
 use crate::ldlt::certify::{local, margin, uncertain};
 use crate::ldlt::chain::{check_zero_pivot, factor_block_scratch, pivot_policy};
-use crate::params::FactorParams;
+use crate::params::{FactorParams, ParPolicy};
 use crate::pivots::{scan, BlockDiagnostics, Inertia};
 use crate::small_lblt;
 use crate::workspace::grow;
@@ -140,10 +140,10 @@ impl BlockDiagLdlt {
         // factors is allocated per block.
         let req = sizes.iter().fold(StackReq::EMPTY, |r, &n| r.or(factor_block_scratch(n, Par::Seq)));
         // Rayon only pays when there is work to split: a few hundred tiny
-        // blocks cost less than the task overhead.
+        // blocks cost less than the task overhead. `Seq` means one thread.
         let work: usize = sizes.iter().map(|n| n.pow(3)).sum();
         let mut diagnostics = Vec::with_capacity(sizes.len());
-        if work > 1 << 18 && rayon::current_num_threads() > 1 {
+        if work > 1 << 18 && params.par != ParPolicy::Seq && rayon::current_num_threads() > 1 {
             let mut pieces = Vec::with_capacity(sizes.len());
             let mut bufs = Buffers { data: &mut data, subdiag: &mut subdiag, perms: &mut perms, pivots: &mut pivots };
             for (k, &n) in sizes.iter().enumerate() {

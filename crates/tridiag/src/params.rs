@@ -8,13 +8,16 @@ pub enum ParPolicy {
     /// Everything sequential.
     Seq,
     /// faer kernels run on the global rayon pool with this many threads
-    /// (0 = all); nothing else runs in parallel with them.
+    /// (0 = all), and independent work (the two chains of
+    /// [`Strategy::TwoSided`]) is split whatever its size, with sequential
+    /// kernels inside.
     Rayon(usize),
     /// Chosen per block by its size: sequential kernels below
     /// [`ParPolicy::AUTO_THRESHOLD`] (measured: two threads slow every
     /// factorization below n ≈ 1024 on a 2-core machine), all threads above.
     /// Right-hand-side columns are split across rayon only while the kernels
-    /// are sequential, so the two never nest.
+    /// are sequential, so the two never nest; independent work is split
+    /// only from [`ParPolicy::MIN_SPLIT_FLOPS`] on.
     #[default]
     Auto,
 }
@@ -33,10 +36,34 @@ impl ParPolicy {
         }
     }
 
+    /// Work, in flops counted roughly, from which [`ParPolicy::Auto`] hands
+    /// independent pieces (the two chains of [`Strategy::TwoSided`],
+    /// right-hand-side columns, a caller's layers) to different rayon
+    /// threads. Below it, waking a sleeping thread and handing it the
+    /// work (tens of µs from a thread outside the pool) costs more than
+    /// the thread saves: `cargo run --release -p hinv --example
+    /// phase_times -- 16 4 2 101` factored in 0.21–0.28 ms with every
+    /// region split and 0.13 ms on one thread.
+    pub const MIN_SPLIT_FLOPS: f64 = 1.5e6;
+
+    /// True when independent pieces of work totalling about `flops` should
+    /// run on different rayon threads: never for `Seq` or with one thread,
+    /// always for `Rayon(_)`, and for `Auto` from
+    /// [`ParPolicy::MIN_SPLIT_FLOPS`] on.
+    pub fn split_work(self, flops: f64) -> bool {
+        rayon::current_num_threads() > 1
+            && match self {
+                ParPolicy::Seq => false,
+                ParPolicy::Rayon(_) => true,
+                ParPolicy::Auto => flops >= Self::MIN_SPLIT_FLOPS,
+            }
+    }
+
     /// True when independent columns of a right-hand side may be solved on
-    /// different rayon threads (only when no kernel is parallel itself).
-    pub(crate) fn split_columns(self, max_block: usize) -> bool {
-        matches!(self, ParPolicy::Auto if max_block < Self::AUTO_THRESHOLD) && rayon::current_num_threads() > 1
+    /// different rayon threads (only when no kernel is parallel itself and
+    /// the solve has `flops` worth splitting).
+    pub(crate) fn split_columns(self, max_block: usize, flops: f64) -> bool {
+        matches!(self, ParPolicy::Auto if max_block < Self::AUTO_THRESHOLD) && self.split_work(flops)
     }
 }
 

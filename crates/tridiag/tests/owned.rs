@@ -13,7 +13,7 @@ use tridiag::{BlockLdlt, FactorParams, OnSingular, ParPolicy, Strategy, TridiagE
 fn variants() -> Vec<FactorParams> {
     let mut v = Vec::new();
     for strategy in [Strategy::Sequential, Strategy::TwoSided] {
-        for par in [ParPolicy::Seq, ParPolicy::Auto] {
+        for par in [ParPolicy::Seq, ParPolicy::Auto, ParPolicy::Rayon(2)] {
             v.push(FactorParams { strategy, par, ..Default::default() });
         }
     }

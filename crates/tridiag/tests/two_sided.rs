@@ -22,7 +22,9 @@ fn check(t: &blockmat::Tridiag, seed: u64, label: &str, interior: bool) {
     let scale = ev.iter().map(|v| v.abs().ln().abs()).sum::<f64>().max(1.0);
     let b = random_mat(&mut rng(seed), s.nrows(), 9);
     let x_seq = seq.solve(b.as_ref()).expect("solve");
-    for par in [ParPolicy::Seq, ParPolicy::Auto] {
+    // `Auto` keeps these small systems on one thread (too little work to
+    // split); `Rayon(2)` runs the two chains on two threads whatever the size.
+    for par in [ParPolicy::Seq, ParPolicy::Auto, ParPolicy::Rayon(2)] {
         let f = BlockLdlt::factor(t, &params(par)).expect("two-sided");
         let nb = t.len();
         if interior && nb >= 3 {

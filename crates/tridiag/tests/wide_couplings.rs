@@ -52,7 +52,7 @@ fn matches_dense_oracles() {
         let scale = ev.iter().map(|v| v.abs().ln().abs()).sum::<f64>().max(1.0);
         let b = random_mat(&mut rng(3), s.nrows(), 5);
         for strategy in [Strategy::Sequential, Strategy::TwoSided] {
-            for par in [ParPolicy::Seq, ParPolicy::Auto] {
+            for par in [ParPolicy::Seq, ParPolicy::Auto, ParPolicy::Rayon(2)] {
                 let f = BlockLdlt::factor(&t, &FactorParams { strategy, par, ..Default::default() }).expect("factor");
                 let i = f.inertia();
                 assert_eq!((i.positive, i.negative, i.zero), (pos, neg, 0), "{label} {strategy:?}");

@@ -18,7 +18,12 @@ pub struct FactorOptions {
     /// in [`crate::Factorization::inertia`]) instead of returning
     /// [`crate::HinvError::Singular`]. Solves with such a factorization fail.
     pub allow_singular: bool,
-    /// Parallelism of the dense kernels.
+    /// Parallelism: of the dense kernels, and of independent work split
+    /// across rayon threads (the layers' eliminations, the two chains of
+    /// the two-sided order, many right-hand sides). The default,
+    /// [`ParPolicy::Auto`], splits only work worth a thread
+    /// ([`ParPolicy::MIN_SPLIT_FLOPS`]): small networks run on the calling
+    /// thread.
     pub par: ParPolicy,
     /// Order of the block elimination (and whether its halves run in
     /// parallel). The default, [`Strategy::Auto`], eliminates networks of

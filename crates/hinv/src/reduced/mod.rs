@@ -190,13 +190,19 @@ impl Reduced {
         force: bool,
     ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
         let nl = d.layers.len();
-        let mut pieces: Vec<Pieces> =
+        let work: f64 = (0..nl).map(|l| elimination_flops(d, l)).sum();
+        let split = params.par.split_work(work);
+        let mut pieces: Vec<Pieces> = if split {
             // One set of buffers per run of layers rayon hands a thread,
             // grown to the widest layer of the run.
             (0..nl)
                 .into_par_iter()
                 .map_init(Scratch::default, |s, l| eliminate(d, l, eps, params, s))
-                .collect::<Result<_, _>>()?;
+                .collect::<Result<_, _>>()?
+        } else {
+            let mut s = Scratch::default();
+            (0..nl).map(|l| eliminate(d, l, eps, params, &mut s)).collect::<Result<_, _>>()?
+        };
         let mut growth = 0.0f64;
         for (l, p) in pieces.iter().enumerate() {
             // An exactly singular unit block cannot be eliminated at all,
@@ -212,7 +218,7 @@ impl Reduced {
             }
             growth = growth.max(p.growth);
         }
-        let r = assemble(d, &mut pieces)?;
+        let r = assemble(d, &mut pieces, split)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
         // its certificate judges each block against them too.
@@ -292,6 +298,18 @@ impl Reduced {
         }
         Ok(t)
     }
+}
+
+/// What eliminating layer `l`'s parameters costs, roughly, in flops: the
+/// fills' products through its `p_l` parameters (`Dx A^-1 Dx^T`,
+/// `Dx A^-1 G`, `G^T A^-1 G`), bounded by `2 p_l (a_l + a_{l-1})^2`, and a
+/// fixed cost per layer for the calls, checks and buffers that do not
+/// shrink with it (about 10 µs at h = 4: `phase_times -- 16 4 2` factors
+/// 16 layers in 0.13 ms on one thread).
+fn elimination_flops(d: &Derivatives, l: usize) -> f64 {
+    const PER_LAYER: f64 = 2e4;
+    let (p, a) = (d.param_sizes[l] as f64, (d.act_sizes[l] + d.act_sizes[l + 1]) as f64);
+    PER_LAYER + 2.0 * p * a * a
 }
 
 /// Eliminates layer `l`'s parameters.
@@ -433,22 +451,23 @@ fn eliminate(
 }
 
 /// `R` from the layers' pieces. The diagonal blocks are finished in
-/// parallel (at L256 h8 B2 and at L16 h8 B16 finishing them took 0.8 ms on
-/// one thread, between two parallel phases); only the moves into the
-/// tridiagonal are sequential.
-fn assemble(d: &Derivatives, pieces: &mut [Pieces]) -> Result<Tridiag, TridiagError> {
+/// parallel when `split` (at L256 h8 B2 and at L16 h8 B16 finishing them
+/// took 0.8 ms on one thread, between two parallel phases); only the moves
+/// into the tridiagonal are sequential.
+fn assemble(d: &Derivatives, pieces: &mut [Pieces], split: bool) -> Result<Tridiag, TridiagError> {
     let nl = pieces.len();
     // Layer l's block holds the fill of layer l + 1's `G` on its `y`
     // unknowns: taken out first, so that each block is finished on its own.
     let yfills: Vec<Option<Mat<f64>>> = pieces.iter_mut().map(|p| p.yfill.take()).collect();
-    let diag: Vec<Block> = pieces
-        .par_iter_mut()
-        .enumerate()
-        .map(|(l, p)| {
-            let next = (l + 1 < nl).then(|| (&d.layers[l + 1].e, yfills[l + 1].as_ref()));
-            finish_block(d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next).map(Block::dense)
-        })
-        .collect::<Result<_, _>>()?;
+    let finish = |l: usize, p: &mut Pieces| {
+        let next = (l + 1 < nl).then(|| (&d.layers[l + 1].e, yfills[l + 1].as_ref()));
+        finish_block(d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next).map(Block::dense)
+    };
+    let diag: Vec<Block> = if split {
+        pieces.par_iter_mut().enumerate().map(|(l, p)| finish(l, p)).collect::<Result<_, _>>()?
+    } else {
+        pieces.iter_mut().enumerate().map(|(l, p)| finish(l, p)).collect::<Result<_, _>>()?
+    };
     let mut sub = Vec::with_capacity(nl.saturating_sub(1));
     for l in 1..nl {
         let (a, ap) = (d.act_sizes[l + 1], d.act_sizes[l]);

@@ -7,7 +7,7 @@ use super::chain::{factor_block, factor_block_scratch, Chain};
 use super::BlockLdlt;
 use crate::error::TridiagError;
 use crate::input::{diagonal_block, owned_diagonal_block};
-use crate::params::{FactorParams, OnSingular, ParPolicy, Strategy};
+use crate::params::{FactorParams, OnSingular, Strategy};
 use crate::pivots::Inertia;
 
 impl BlockLdlt {
@@ -89,7 +89,10 @@ impl BlockLdlt {
         if nb == 0 {
             return Ok(out);
         }
-        let parallel = strategy == Strategy::TwoSided && params.par != ParPolicy::Seq && mid > 0 && mid + 1 < nb;
+        // The chains' work: about `n^3` per block for its factorization and
+        // the update it carries.
+        let chain_flops: f64 = out.sizes.iter().map(|&n| (n as f64).powi(3)).sum();
+        let parallel = strategy == Strategy::TwoSided && mid > 0 && mid + 1 < nb && params.par.split_work(chain_flops);
         let kernel = |n: usize| if parallel { Par::Seq } else { params.par.kernel_par(n) };
         let top_order: Vec<usize> = (0..mid).collect();
         let bottom_order: Vec<usize> = (mid + 1..nb).rev().collect();

@@ -112,16 +112,29 @@ impl BlockLdlt {
         self.middle_index
     }
 
-    /// True when the two chains run on two threads (two-sided strategy, a
-    /// parallel policy, and blocks on both sides of the middle).
-    fn parallel_chains(&self) -> bool {
-        self.strategy == Strategy::TwoSided && self.par != ParPolicy::Seq && self.top.len() > 0 && self.bottom.len() > 0
+    /// Rough flops of one sweep pair (forward and backward) on `ncols`
+    /// columns: about `4 n^2` per block and column, and the fixed cost of a
+    /// block's half dozen kernel calls counted as 2048 more (without it a
+    /// solve at L256 h8 B2, 257 blocks of 32, stayed on one thread: 0.45 ms
+    /// against 0.28–0.35 ms split).
+    fn sweep_flops(&self, ncols: usize) -> f64 {
+        self.sizes.iter().map(|&n| (4 * n * n + 2048) as f64).sum::<f64>() * ncols as f64
+    }
+
+    /// True when the two chains of a solve on `ncols` columns run on two
+    /// threads (two-sided strategy, blocks on both sides of the middle, and
+    /// enough work for the policy to split).
+    fn parallel_chains(&self, ncols: usize) -> bool {
+        self.strategy == Strategy::TwoSided
+            && self.top.len() > 0
+            && self.bottom.len() > 0
+            && self.par.split_work(self.sweep_flops(ncols))
     }
 
     /// faer parallelism of the kernels on a block of size `n`: sequential
     /// while the two chains occupy the threads, so that nothing nests.
-    fn kernel_par(&self, n: usize) -> faer::Par {
-        if self.parallel_chains() {
+    fn kernel_par(&self, n: usize, chains_parallel: bool) -> faer::Par {
+        if chains_parallel {
             faer::Par::Seq
         } else {
             self.par.kernel_par(n)

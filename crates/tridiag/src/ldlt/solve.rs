@@ -28,7 +28,11 @@ impl BlockLdlt {
         self.check_rhs("solve_in_place", rhs.rb())?;
         let max_block = self.sizes.iter().copied().max().unwrap_or(0);
         let threads = rayon::current_num_threads();
-        if !self.parallel_chains() && self.par.split_columns(max_block) && rhs.ncols() >= 2 * MIN_COLS_PER_TASK {
+        let flops = self.sweep_flops(rhs.ncols());
+        if !self.parallel_chains(rhs.ncols())
+            && self.par.split_columns(max_block, flops)
+            && rhs.ncols() >= 2 * MIN_COLS_PER_TASK
+        {
             let chunk = rhs.ncols().div_ceil(threads).max(MIN_COLS_PER_TASK);
             self.solve_split(rhs, chunk);
         } else {
@@ -82,7 +86,8 @@ impl BlockLdlt {
         if m == 0 {
             return;
         }
-        let kernel = |n: usize| self.kernel_par(n);
+        let chains_parallel = self.parallel_chains(m);
+        let kernel = |n: usize| self.kernel_par(n, chains_parallel);
         let mid = self.middle_index;
         let (top_part, rest) = rhs.split_at_row_mut(self.offsets[mid]);
         let (mut mid_part, bottom_part) = rest.split_at_row_mut(self.sizes[mid]);
@@ -97,7 +102,7 @@ impl BlockLdlt {
             to_mid
         };
         let (mut top_part, mut bottom_part) = (top_part, bottom_part);
-        let (from_top, from_bottom) = if self.parallel_chains() {
+        let (from_top, from_bottom) = if chains_parallel {
             rayon::join(|| forward(&self.top, top_part.rb_mut()), || forward(&self.bottom, bottom_part.rb_mut()))
         } else {
             (forward(&self.top, top_part.rb_mut()), forward(&self.bottom, bottom_part.rb_mut()))
@@ -113,7 +118,7 @@ impl BlockLdlt {
             let mut mem = MemBuffer::new(chain.scratch(m, &kernel));
             chain.backward(part, end, &kernel, MemStack::new(&mut mem));
         };
-        if self.parallel_chains() {
+        if chains_parallel {
             rayon::join(|| backward(&self.top, top_part), || backward(&self.bottom, bottom_part));
         } else {
             backward(&self.top, top_part);
