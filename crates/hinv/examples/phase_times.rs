@@ -8,9 +8,12 @@
 //! criterion's whole grid is too slow and a fresh process measures the
 //! allocator as much as the code (`examples/allocator.rs` does that).
 //!
-//! `cargo run --release -p hinv --example phase_times -- L h B [reps]`
+//! `cargo run --release -p hinv --example phase_times -- L h B [reps [gain]]`
 //! (tanh layers of width `h` on 5 inputs, cross-entropy over 3 classes, no
-//! bias, batch `B`; the same networks as `cargo xtask bench`).
+//! bias, batch `B`; the same networks as `cargo xtask bench`, whose
+//! initialisation `gain` multiplies: at PyTorch's (gain 1) a deep network's
+//! activations and second derivatives fall below the normal range of
+//! doubles, at gain 1.73 they stay in it).
 
 use std::time::Instant;
 
@@ -23,13 +26,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args().skip(1).map(|s| s.parse()).collect::<Result<_, _>>()?;
-    let [depth, width, batch, ..] = args[..] else {
-        return Err("usage: phase_times L h B [reps]".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: phase_times L h B [reps [gain]]";
+    let sizes: Vec<usize> = args.iter().take(4).map(|s| s.parse()).collect::<Result<_, _>>()?;
+    let [depth, width, batch, ..] = sizes[..] else {
+        return Err(usage.into());
     };
-    let reps = args.get(3).copied().unwrap_or(20).max(1);
+    let reps = sizes.get(3).copied().unwrap_or(20).max(1);
+    let gain: f64 = args.get(4).map_or(Ok(1.0), |s| s.parse())?;
     let net = Network::builder(5).without_bias().dense(width, Activation::Tanh).repeat(depth).cross_entropy(3)?;
-    let params = net.init_params(20240601);
+    let mut params = net.init_params(20240601);
+    params.scale(gain);
     let data = Batch::random_classification(5, 3, batch, 20240602);
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let mut times: [Vec<f64>; 7] = Default::default();
@@ -73,8 +80,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times[6].push(ms(t));
     }
     let [deriv, factor, first, solve, sweeps, hvp, e2e] = times.map(median);
+    // How far the network's numbers sink: arithmetic on products of
+    // entries below 1e-154 leaves the normal range of doubles (subnormal
+    // numbers, slow on x86), which bends the time against depth.
+    let d = net.derivatives(&params, &data)?;
+    let (mut smallest, mut tiny, mut nonzero) = (f64::INFINITY, 0usize, 0usize);
+    for b in &d.layers {
+        for block in b.named().map(|(_, block)| block.to_dense()) {
+            for v in block.col_iter().flat_map(|c| c.iter().map(|v| v.abs())).filter(|&v| v > 0.0) {
+                (smallest, nonzero) = (smallest.min(v), nonzero + 1);
+                tiny += usize::from(v < 1e-154);
+            }
+        }
+    }
+    println!("derivative blocks: {tiny} of {nonzero} non-zero entries below 1e-154, smallest {smallest:.1e}");
     println!(
-        "L{depth} h{width} B{batch}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
+        "L{depth} h{width} B{batch} gain {gain}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
          first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, end to end {e2e:.3}; \
          at most {refinements} refinements"
     );
