@@ -27,13 +27,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: phase_times L h B [reps [gain]]";
-    let sizes: Vec<usize> = args.iter().take(4).map(|s| s.parse()).collect::<Result<_, _>>()?;
-    let [depth, width, batch, ..] = sizes[..] else {
-        return Err(usage.into());
+    let usage = "usage: phase_times L h B [reps [gain]] (L, h, B and reps whole numbers, gain a number)";
+    let whole = |i: usize, default: usize| args.get(i).map_or(Ok(default), |s| s.parse::<usize>().map_err(|_| usage));
+    let (depth, width, batch) = match args.len() {
+        3..=5 => (whole(0, 0)?, whole(1, 0)?, whole(2, 0)?),
+        _ => return Err(usage.into()),
     };
-    let reps = sizes.get(3).copied().unwrap_or(20).max(1);
-    let gain: f64 = args.get(4).map_or(Ok(1.0), |s| s.parse())?;
+    let reps = whole(3, 20)?.max(1);
+    let gain: f64 = args.get(4).map_or(Ok(1.0), |s| s.parse().map_err(|_| usage))?;
     let net = Network::builder(5).without_bias().dense(width, Activation::Tanh).repeat(depth).cross_entropy(3)?;
     let mut params = net.init_params(20240601);
     params.scale(gain);
@@ -41,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let mut times: [Vec<f64>; 7] = Default::default();
     let mut refinements = 0;
+    let mut elimination = None;
     // A fixed random unit vector, like the bench's right-hand side.
     let n = net.num_params();
     let unit: Vec<f64> = (0..n).map(|i| (i as f64 * 0.754_877_666).fract() - 0.5).collect();
@@ -59,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let first = f.solve_with(rhs, &SolveOptions::default())?;
         times[2].push(ms(t));
         refinements = refinements.max(first.report.refinements);
+        elimination = Some(f.elimination());
         let t = Instant::now();
         std::hint::black_box(f.solve_with(rhs, &SolveOptions::default())?);
         times[3].push(ms(t));
@@ -88,7 +91,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for b in &d.layers {
         for block in b.named().map(|(_, block)| block.to_dense()) {
             for v in block.col_iter().flat_map(|c| c.iter().map(|v| v.abs())).filter(|&v| v > 0.0) {
-                (smallest, nonzero) = (smallest.min(v), nonzero + 1);
+                smallest = smallest.min(v);
+                nonzero += 1;
                 tiny += usize::from(v < 1e-154);
             }
         }
@@ -97,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "L{depth} h{width} B{batch} gain {gain}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
          first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, end to end {e2e:.3}; \
-         at most {refinements} refinements"
+         at most {refinements} refinements, elimination {elimination:?}"
     );
     Ok(())
 }

@@ -173,12 +173,19 @@ fn blockwise_transpose_of_the_layer_grid_is_the_hand_built_interleaving() {
 }
 
 /// The parallelism policy changes where the work runs, never the result:
-/// `Auto` (which keeps a network this small on one thread) gives exactly
-/// `Seq`'s factorization, and `Rayon(2)`, which splits the layers and the
-/// two chains whatever the size (and runs faer's kernels on two threads
-/// when the chains are sequential), agrees to rounding.
+/// `Auto` gives exactly `Seq`'s factorization (split or not, every piece
+/// runs the same sequential kernels), and `Rayon(2)`, which splits the
+/// layers and the two chains whatever the size (and runs faer's kernels on
+/// two threads when the chains are sequential), agrees to rounding. Run on
+/// a pool of two threads, so that the split branches run whatever
+/// `RAYON_NUM_THREADS` says.
 #[test]
 fn parallelism_policies_agree() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(policies_agree_on_two_threads);
+}
+
+fn policies_agree_on_two_threads() {
     use hinv::{ParPolicy, Strategy};
     let net = network(4, 5, 12, Activation::Tanh, true, true, false);
     let curv = Curvature::new(&net, &params(&net, 1.5, 31), &batch_for(&net, 4, 3, false, 32)).unwrap();

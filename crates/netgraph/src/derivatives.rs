@@ -18,7 +18,7 @@ use crate::product::LayerProduct;
 /// layers to a sleeping thread costs more than it saves: `cargo run
 /// --release -p hinv --example phase_times -- 16 4 2 101` computed the
 /// blocks in 0.11 ms split across two threads and in 0.08 ms on one.
-const MIN_SPLIT_FLOPS: f64 = 1e6;
+const SPLIT_LAYERS_MIN_FLOPS: f64 = 1e6;
 
 /// What computing one layer's blocks costs, roughly, in flops: about
 /// `4 p (a_in + a_out)` for a dense layer's `A`, `G`, `E` and `Dx`, and a
@@ -92,6 +92,19 @@ impl Network {
     /// instead of the memory available at the time of the call, so that
     /// whether it refuses does not depend on the machine's load.
     pub fn derivatives_within(&self, params: &Params, batch: &Batch, limit: u64) -> Result<Derivatives> {
+        self.derivatives_split(params, batch, limit, None)
+    }
+
+    /// [`Network::derivatives_within`], with the layers split across rayon
+    /// threads when `split` says so (`None`: when their work reaches
+    /// [`SPLIT_LAYERS_MIN_FLOPS`] and there is a second thread).
+    fn derivatives_split(
+        &self,
+        params: &Params,
+        batch: &Batch,
+        limit: u64,
+        split: Option<bool>,
+    ) -> Result<Derivatives> {
         self.check_derivatives_memory(batch.batch_size(), limit)?;
         let fwd = self.forward(params, batch)?;
         let bwd = self.backward(params, &fwd)?;
@@ -104,14 +117,16 @@ impl Network {
                 if l == 0 { layer.first_blocks(x, z, &fwd.targets, b) } else { layer.blocks(x, z, &fwd.targets, b) };
             (blocks, layer.product(x, z, &fwd.targets, b))
         };
-        let work: f64 =
-            (0..param_sizes.len()).map(|l| block_flops(param_sizes[l], act_sizes[l], act_sizes[l + 1])).sum();
-        let (layers, products): (Vec<LayerBlocks>, Vec<_>) =
-            if work >= MIN_SPLIT_FLOPS && rayon::current_num_threads() > 1 {
-                self.layers().par_iter().enumerate().map(of_layer).unzip()
-            } else {
-                self.layers().iter().enumerate().map(of_layer).unzip()
-            };
+        let split = split.unwrap_or_else(|| {
+            let work: f64 =
+                param_sizes.iter().zip(act_sizes.windows(2)).map(|(&p, a)| block_flops(p, a[0], a[1])).sum();
+            work >= SPLIT_LAYERS_MIN_FLOPS && rayon::current_num_threads() > 1
+        });
+        let (layers, products): (Vec<LayerBlocks>, Vec<_>) = if split {
+            self.layers().par_iter().enumerate().map(of_layer).unzip()
+        } else {
+            self.layers().iter().enumerate().map(of_layer).unzip()
+        };
         for (l, (blocks, layer)) in layers.iter().zip(self.layers()).enumerate() {
             let (a_out, a_in, p) = (act_sizes[l + 1], act_sizes[l], param_sizes[l]);
             let expected = [(a_out, p), (a_out, a_in), (p, p), (p, a_in), (a_in, a_in)];
@@ -149,5 +164,30 @@ impl Network {
             })
             .collect::<Result<_>>()?;
         Ok(Mat::from_fn(n, n, |i, j| 0.5 * (cols[j][i] + cols[i][j])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Activation, Batch, Network};
+
+    /// The layers' blocks do not depend on whether they were computed on
+    /// one thread or split across two.
+    #[test]
+    fn split_and_sequential_layers_agree() {
+        let net = Network::builder(4).dense(5, Activation::Tanh).repeat(7).cross_entropy(3).expect("network");
+        let params = net.init_params(7);
+        let batch = Batch::random_classification(4, 3, 3, 8);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a two-thread pool");
+        let run =
+            |split| pool.install(|| net.derivatives_split(&params, &batch, u64::MAX, Some(split)).expect("blocks"));
+        let (seq, par) = (run(false), run(true));
+        assert_eq!(seq.gradient, par.gradient);
+        assert_eq!(seq.layers.len(), par.layers.len());
+        for (l, (a, b)) in seq.layers.iter().zip(&par.layers).enumerate() {
+            for ((name, x), (_, y)) in a.named().into_iter().zip(b.named()) {
+                assert_eq!(x.to_dense(), y.to_dense(), "layer {l}, block {name}");
+            }
+        }
     }
 }

@@ -8,9 +8,10 @@ pub enum ParPolicy {
     /// Everything sequential.
     Seq,
     /// faer kernels run on the global rayon pool with this many threads
-    /// (0 = all), and independent work (the two chains of
-    /// [`Strategy::TwoSided`]) is split whatever its size, with sequential
-    /// kernels inside.
+    /// (0 = all), and the two chains of [`Strategy::TwoSided`] are split
+    /// whatever their size, with sequential kernels inside (as before
+    /// [`ParPolicy::split_work`] existed; `BlockDiagLdlt` keeps its own
+    /// threshold of `2^18` for `sum n^3` with every policy but `Seq`).
     Rayon(usize),
     /// Chosen per block by its size: sequential kernels below
     /// [`ParPolicy::AUTO_THRESHOLD`] (measured: two threads slow every
@@ -47,16 +48,16 @@ impl ParPolicy {
     pub const MIN_SPLIT_FLOPS: f64 = 1.5e6;
 
     /// True when independent pieces of work totalling about `flops` should
-    /// run on different rayon threads: never for `Seq` or with one thread,
-    /// always for `Rayon(_)`, and for `Auto` from
-    /// [`ParPolicy::MIN_SPLIT_FLOPS`] on.
+    /// run on different rayon threads: never for `Seq`, always for
+    /// `Rayon(_)` (on a one-thread pool the pieces then run one after the
+    /// other, with the kernels they would have on two threads), and for
+    /// `Auto` from [`ParPolicy::MIN_SPLIT_FLOPS`] on, given a second thread.
     pub fn split_work(self, flops: f64) -> bool {
-        rayon::current_num_threads() > 1
-            && match self {
-                ParPolicy::Seq => false,
-                ParPolicy::Rayon(_) => true,
-                ParPolicy::Auto => flops >= Self::MIN_SPLIT_FLOPS,
-            }
+        match self {
+            ParPolicy::Seq => false,
+            ParPolicy::Rayon(_) => true,
+            ParPolicy::Auto => flops >= Self::MIN_SPLIT_FLOPS && rayon::current_num_threads() > 1,
+        }
     }
 
     /// True when independent columns of a right-hand side may be solved on
@@ -85,9 +86,11 @@ pub enum Strategy {
     #[default]
     Sequential,
     /// "Burn at both ends": eliminate top-down and bottom-up at the same
-    /// time and meet at the block that balances the two halves' work; with
-    /// a parallel [`ParPolicy`] the halves run on two rayon threads (their
-    /// kernels sequential, so threads never nest). Same solution, and by
+    /// time and meet at the block that balances the two halves' work; the
+    /// halves run on two rayon threads (their kernels sequential, so
+    /// threads never nest) when the policy splits them
+    /// ([`ParPolicy::split_work`]: always for `Rayon(_)`, for `Auto` from
+    /// [`ParPolicy::MIN_SPLIT_FLOPS`] of work). Same solution, and by
     /// Haynsworth the same inertia and determinant, as [`Strategy::Sequential`].
     TwoSided,
     /// [`Strategy::TwoSided`] from [`AUTO_TWO_SIDED_MIN_BLOCKS`] blocks on,

@@ -25,10 +25,10 @@ pub struct FactorOptions {
     /// ([`ParPolicy::MIN_SPLIT_FLOPS`]): small networks run on the calling
     /// thread.
     pub par: ParPolicy,
-    /// Order of the block elimination (and whether its halves run in
-    /// parallel). The default, [`Strategy::Auto`], eliminates networks of
-    /// about 10 layers and more from both ends on two threads, shallower
-    /// ones top-down; see `docs/tridiag-parallel.md`.
+    /// Order of the block elimination. The default, [`Strategy::Auto`],
+    /// eliminates networks of about 10 layers and more from both ends
+    /// (on two threads when `par` finds the work worth it), shallower ones
+    /// top-down; see `docs/tridiag-parallel.md`.
     pub strategy: Strategy,
     /// Refuse to factor when [`factor_bytes`] exceeds this many bytes
     /// (`None`: no limit). The pivoted elimination that solves

@@ -17,8 +17,9 @@ impl BlockLdlt {
     ///
     /// Columns are split across rayon threads when the policy is
     /// [`crate::ParPolicy::Auto`], the two-sided chains are not already
-    /// running in parallel, and every block is small enough for its kernels
-    /// to run sequentially, so threads never nest.
+    /// running in parallel, every block is small enough for its kernels to
+    /// run sequentially (so threads never nest), and the sweeps have work
+    /// worth a thread ([`crate::ParPolicy::split_work`]).
     ///
     /// # Errors
     /// [`TridiagError::ShapeMismatch`] when `rhs` has not `dim` rows,
