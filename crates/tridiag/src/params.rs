@@ -9,9 +9,9 @@ pub enum ParPolicy {
     Seq,
     /// faer kernels run on the global rayon pool with this many threads
     /// (0 = all), and the two chains of [`Strategy::TwoSided`] are split
-    /// whatever their size, with sequential kernels inside (as before
-    /// [`ParPolicy::split_work`] existed; `BlockDiagLdlt` keeps its own
-    /// threshold of `2^18` for `sum n^3` with every policy but `Seq`).
+    /// whatever their size, with sequential kernels inside, so that a caller
+    /// can force the parallel paths (tests do). `BlockDiagLdlt` keeps its
+    /// own threshold of `2^18` for `sum n^3` with every policy but `Seq`.
     Rayon(usize),
     /// Chosen per block by its size: sequential kernels below
     /// [`ParPolicy::AUTO_THRESHOLD`] (measured: two threads slow every
