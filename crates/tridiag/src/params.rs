@@ -43,8 +43,8 @@ impl ParPolicy {
     /// threads. Below it, waking a sleeping thread and handing it the
     /// work (tens of µs from a thread outside the pool) costs more than
     /// the thread saves: `cargo run --release -p hinv --example
-    /// phase_times -- 16 4 2 101` factored in 0.21–0.28 ms with every
-    /// region split and 0.13 ms on one thread.
+    /// phase_times -- 16 4 2 101` factored in 0.19–0.28 ms at `4ca017e`,
+    /// where every region split, and factors in 0.13 ms on one thread.
     pub const MIN_SPLIT_FLOPS: f64 = 1.5e6;
 
     /// True when independent pieces of work totalling about `flops` should
