@@ -63,16 +63,37 @@ mod tests {
         assert!(split_rows(m.as_mut(), &[]).is_empty());
     }
 
-    /// Split or not, every item is mapped once and the results (or the
-    /// first error, in layer order) come back alike.
+    /// Split or not, every item is mapped once and the results come back
+    /// in layer order; with two failing layers the error is the first in
+    /// layer order even when a thread meets the later one first (layer 3
+    /// waits, up to a second, for layer 45 to fail on the other thread).
     #[test]
     fn map_layers_agrees_split_and_in_order() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         for split in [false, true] {
             let items: Vec<usize> = (0..50).collect();
-            let out = map_layers(split, items, Scratch::default, |_, l, i| Ok::<_, usize>(l * 100 + i));
+            let out =
+                pool.install(|| map_layers(split, items, Scratch::default, |_, l, i| Ok::<_, usize>(l * 100 + i)));
             assert_eq!(out, Ok((0..50).map(|l| l * 101).collect::<Vec<_>>()));
-            let items: Vec<usize> = (0..50).collect();
-            let out = map_layers(split, items, Scratch::default, |_, l, _| if l % 7 == 3 { Err(l) } else { Ok(()) });
+            let late_failed = AtomicBool::new(false);
+            let out = pool.install(|| {
+                map_layers(split, vec![(); 50], Scratch::default, |_, l, ()| match l {
+                    3 => {
+                        let start = Instant::now();
+                        while split && !late_failed.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(1) {
+                            std::thread::yield_now();
+                        }
+                        Err(l)
+                    }
+                    45 => {
+                        late_failed.store(true, Ordering::SeqCst);
+                        Err(l)
+                    }
+                    _ => Ok(()),
+                })
+            });
             assert_eq!(out, Err(3), "split {split}");
         }
     }

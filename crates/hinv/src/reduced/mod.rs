@@ -46,17 +46,18 @@ mod multipliers;
 mod pack;
 mod part;
 mod projected;
+mod solve;
 
 use blockmat::reduce::{max_abs, max_col_norm};
 use blockmat::{Block, Tridiag};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, Par};
 use netgraph::Derivatives;
 use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
-use layers::{map_layers, split_rows};
+use layers::map_layers;
 use multipliers::{Built, DxPieces, Multipliers, Scratch};
 use pack::{MatPack, Ragged};
 use projected::Projection;
@@ -176,7 +177,7 @@ struct Pieces {
 #[cfg(test)]
 impl Pieces {
     /// `Dx_l A_l^-1 Dx_l^T`, the `z` part of the layer's block.
-    fn zfill(&self) -> MatRef<'_, f64> {
+    fn zfill(&self) -> faer::MatRef<'_, f64> {
         let a = self.block.nrows() / 2;
         self.block.as_ref().submatrix(0, 0, a, a)
     }
@@ -253,59 +254,6 @@ impl Reduced {
     /// Size of the lifted system this eliminates.
     pub(crate) fn lifted_dim(&self) -> usize {
         self.ldlt.dim() + self.layers.iter().map(|l| l.xg.nrows()).sum::<usize>()
-    }
-
-    /// `(H + eps I)^-1 g` for the columns of `g` (`p x k`, the layers'
-    /// parameters stacked), through `R`.
-    pub(crate) fn solve(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>, TridiagError> {
-        let k = g.ncols();
-        let mut t = g.to_owned();
-        let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
-        let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(e.members.widest())).max().unwrap_or(0);
-        let scratch = || Scratch::new(width, k);
-        // Each layer reads and writes its own rows (of `t`: its parameters;
-        // of `r`: `y_{l-1}` and `z_l`, which follow each other), so the
-        // layers split across threads as the eliminations did.
-        let split = self.par.split_work(self.substitution_flops(k));
-        let pbounds = blockmat::offsets(&self.layers.iter().map(|e| e.xg.nrows()).collect::<Vec<_>>());
-        let rbounds: Vec<usize> = std::iter::once(0)
-            .chain(self.layers.iter().zip(&self.offsets).map(|(e, off)| off + e.xdx.acts()))
-            .collect();
-        let rows: Vec<_> = split_rows(t.as_mut(), &pbounds).into_iter().zip(split_rows(r.as_mut(), &rbounds)).collect();
-        map_layers(split, rows, scratch, |scratch, l, (tl, rl)| {
-            let e = &self.layers[l];
-            let gl = g.subrows(pbounds[l], tl.nrows());
-            // y_{l-1}: -G_l^T A_l^-1 g_l; z_l: -Dx_l A_l^-1 g_l.
-            let (y, z) = rl.split_at_row_mut(e.xg.ncols());
-            e.xdx.sub_transposed(&e.members, gl, z, scratch);
-            if l > 0 {
-                matmul(y, Accum::Add, e.xg.transpose(), gl, -1.0, Par::Seq);
-            }
-            e.solver().apply(&e.members, tl, scratch)
-        })?;
-        self.ldlt.solve_in_place(r.as_mut())?;
-        let r = r.as_ref();
-        map_layers(split, split_rows(t.as_mut(), &pbounds), scratch, |scratch, l, mut xl| {
-            let e = &self.layers[l];
-            e.xdx.sub(&e.members, r.subrows(self.offsets[l], e.xdx.acts()), xl.as_mut(), scratch);
-            if l > 0 {
-                let ap = e.xg.ncols();
-                matmul(xl, Accum::Add, e.xg.as_ref(), r.subrows(self.offsets[l - 1] + ap, ap), -1.0, Par::Seq);
-            }
-            Ok::<_, TridiagError>(())
-        })?;
-        Ok(t)
-    }
-
-    /// What the two substitutions of a solve on `k` columns cost, roughly,
-    /// in flops: per layer and column, the products with `A^-1 Dx^T` and
-    /// `A^-1 G` both ways, bounded by `4 p_l (a_l + a_{l-1})`, and a fixed
-    /// cost for the calls.
-    fn substitution_flops(&self, k: usize) -> f64 {
-        const PER_LAYER: f64 = 2048.0;
-        let per_column: f64 =
-            self.layers.iter().map(|e| PER_LAYER + 4.0 * (e.xg.nrows() * (e.xdx.acts() + e.xg.ncols())) as f64).sum();
-        per_column * k as f64
     }
 }
 
@@ -547,35 +495,5 @@ fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
     symmetrize(m.as_mut());
     for i in 0..m.nrows().min(m.ncols()) {
         m[(i, i)] += eps;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use netgraph::{Activation, Batch, Network};
-
-    /// A solve runs its substitutions split across threads or in order,
-    /// with the same kernels on each layer: on one factorization the two
-    /// give the same solution bit for bit, and it solves the system (the
-    /// residual against the exact HVP is rounding: cond(H + eps I) is below
-    /// 1e4 here, so 1e-10 leaves a wide margin). Run on a pool of two
-    /// threads, so that the split runs whatever `RAYON_NUM_THREADS` says.
-    #[test]
-    fn split_and_ordered_substitutions_agree() {
-        let net = Network::builder(5).dense(6, Activation::Tanh).repeat(7).cross_entropy(3).unwrap();
-        let d = net.derivatives(&net.init_params(7), &Batch::random_classification(5, 3, 3, 8)).unwrap();
-        let (eps, p) = (0.1, net.num_params());
-        let params = FactorParams { par: ParPolicy::Seq, ..FactorParams::default() };
-        let mut r = Reduced::factor(&d, eps, &params, true).unwrap().unwrap();
-        let g = Mat::from_fn(p, 2, |i, j| ((i * 3 + j * 5) % 7) as f64 - 3.0);
-        let ordered = r.solve(g.as_ref()).unwrap();
-        r.par = ParPolicy::Rayon(2);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let split = pool.install(|| r.solve(g.as_ref())).unwrap();
-        assert!(ordered == split, "split and ordered substitutions differ");
-        let hx = crate::curvature::hvp_many(&d, split.as_ref()).unwrap();
-        let residual = (&g - &hx - &split * faer::Scale(eps)).norm_max();
-        assert!(residual <= 1e-10 * g.norm_max(), "residual {residual:e}");
     }
 }

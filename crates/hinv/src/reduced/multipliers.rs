@@ -266,6 +266,11 @@ impl Multipliers {
         }
     }
 
+    /// Numbers stored: each group's parameters times the rows it touches.
+    pub(super) fn entries(&self) -> usize {
+        self.x.entries()
+    }
+
     /// The most rows of `Dx` a group touches.
     pub(super) fn widest_rows(&self) -> usize {
         self.rows.widest()
