@@ -122,6 +122,28 @@ fn foreign_derivatives_are_checked() {
     assert!(matches!(e, HinvError::Overflow { what: OverflowSite::Gradient { index: 0 }, .. }), "{e}");
 }
 
+/// A non-finite derivative block is reported by layer and name, the first
+/// in layer order when there are several (the later one a NaN, the earlier
+/// an infinity, in different blocks), in a shallow and a deep network.
+#[test]
+fn first_non_finite_block_in_layer_order() {
+    for depth in [3, 64] {
+        let net = network(3, 8, depth, Activation::Tanh, true, false, false);
+        let good = net.derivatives(&params(&net, 1.0, 3), &batch_for(&net, 3, 2, false, 4)).unwrap();
+        let poisoned = |b: &blockmat::Block, value: f64| {
+            let (r, c) = b.shape();
+            blockmat::Block::dense(faer::Mat::from_fn(r, c, |i, j| if (i, j) == (r - 1, c - 1) { value } else { 0.0 }))
+        };
+        let (early, late) = (depth / 2, depth - 1);
+        let mut d = good.clone();
+        d.layers[late].a = poisoned(&d.layers[late].a, f64::NAN);
+        d.layers[early].dx = poisoned(&d.layers[early].dx, f64::INFINITY);
+        let e = Curvature::from_derivatives(d).unwrap_err();
+        let want = OverflowSite::DerivativeBlock { layer: early + 1, block: "Dx" };
+        assert!(matches!(e, HinvError::Overflow { what, value } if what == want && value == f64::INFINITY), "{e}");
+    }
+}
+
 /// The memory budget of the derivative blocks is the caller's when given,
 /// not the machine's free memory at the time of the call.
 #[test]
