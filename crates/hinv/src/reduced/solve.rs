@@ -60,8 +60,9 @@ impl Reduced {
     /// `A^-1 G`), one with each group's explicit inverse, and a fixed cost
     /// for the calls. With it, L256 h8 B2 (2e6) and L16 h32 B2 (4e6)
     /// split and the demo (4e5) and L16 h8 B16 (6e5) do not: at `051e0b2`,
-    /// whose estimate was about twice this, forcing the split of the last
-    /// two gained nothing in `phase_times` (and lost at L16 h8 B4).
+    /// whose estimate counted every row of `Dx` for each group (1.3–1.7x
+    /// this at these sizes), forcing the split of the last two gained
+    /// nothing in `phase_times` (and lost at L16 h8 B4).
     fn substitution_flops(&self, k: usize) -> f64 {
         const PER_LAYER: usize = 2048;
         let per_column: usize = self
