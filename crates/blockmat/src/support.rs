@@ -152,10 +152,8 @@ impl Block {
         match self {
             Block::Zero { .. } => None,
             Block::Identity { scale, .. } => (!scale.is_finite()).then_some(*scale),
-            Block::Dense(m) => (0..m.ncols()).find_map(|j| first_non_finite_in(m.col(j))),
-            Block::LowRank(l) => [&l.left, &l.core, &l.right]
-                .into_iter()
-                .find_map(|m| (0..m.ncols()).find_map(|j| first_non_finite_in(m.col(j)))),
+            Block::Dense(m) => first_non_finite_in(m.as_ref()),
+            Block::LowRank(l) => [&l.left, &l.core, &l.right].into_iter().find_map(|m| first_non_finite_in(m.as_ref())),
             Block::Diag(d) => d.blocks.iter().find_map(Block::first_non_finite),
             Block::Bidiag(b) => b.diag.iter().chain(&b.off).find_map(Block::first_non_finite),
             Block::Tridiag(t) => {
@@ -166,28 +164,35 @@ impl Block {
     }
 }
 
-/// The first NaN or infinity of a column. Every block of every network is
-/// checked this way, so the common case (all finite) is one vectorisable
-/// pass: `v * 0` is zero for a finite `v` and NaN otherwise, and the sum
-/// of those is NaN exactly when some entry is not finite.
-fn first_non_finite_in(c: faer::ColRef<'_, f64>) -> Option<f64> {
-    let poisoned = match c.try_as_col_major() {
-        Some(c) => {
-            let mut acc = [0.0f64; 4];
-            let mut chunks = c.as_slice().chunks_exact(4);
-            for q in &mut chunks {
-                for (a, v) in acc.iter_mut().zip(q) {
+/// The first NaN or infinity of a matrix, column by column. Every block of
+/// every network is checked this way, so the common case (all finite) is
+/// one vectorisable pass over the columns with a single verdict at the end:
+/// `v * 0` is zero for a finite `v` and NaN otherwise, and the sum of those
+/// is NaN exactly when some entry is not finite. (A verdict per column
+/// cost a fifth more instructions on a deep network's many short columns:
+/// 3.2M against 2.6M for `Curvature::new` at L256 h8 B2 under callgrind.)
+fn first_non_finite_in(m: faer::MatRef<'_, f64>) -> Option<f64> {
+    let mut acc = [0.0f64; 4];
+    let mut strided = false;
+    for j in 0..m.ncols() {
+        match m.col(j).try_as_col_major() {
+            Some(c) => {
+                let mut chunks = c.as_slice().chunks_exact(4);
+                for q in &mut chunks {
+                    for (a, v) in acc.iter_mut().zip(q) {
+                        *a += v * 0.0;
+                    }
+                }
+                for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
                     *a += v * 0.0;
                 }
             }
-            let tail: f64 = chunks.remainder().iter().map(|v| v * 0.0).sum();
-            // NaN compares unequal to everything.
-            acc.iter().sum::<f64>() + tail != 0.0
+            None => strided = true,
         }
-        None => true,
-    };
-    if poisoned {
-        c.iter().copied().find(|v| !v.is_finite())
+    }
+    // NaN compares unequal to everything.
+    if strided || acc.iter().sum::<f64>() != 0.0 {
+        (0..m.ncols()).find_map(|j| m.col(j).iter().copied().find(|v| !v.is_finite()))
     } else {
         None
     }
