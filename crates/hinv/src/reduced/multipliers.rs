@@ -53,32 +53,41 @@ impl DxPieces {
         let mut max_abs = 0.0f64;
         let mut mark = vec![false; acts];
         for cols in members.iter() {
-            let mut chunk = chunk.as_mut().subcols_mut(0, cols.len());
-            // A group's columns come in a few runs (a unit's weights, then
-            // its bias), each written in one call.
-            let mut at = 0;
-            while at < cols.len() {
-                let run = cols[at..].iter().enumerate().take_while(|&(k, &c)| c == cols[at] + k).count();
-                let dst = chunk.as_mut().subcols_mut(at, run);
-                dx.write_columns_to(cols[at], dst).map_err(|_| TridiagError::ShapeMismatch {
-                    op: "Dx columns of a parameter group",
-                    expected: (acts, cols[at] + run),
-                    found: dx.shape(),
-                })?;
-                at += run;
-            }
+            // A dense Dx's consecutive columns (a unit without a bias) are
+            // read where they are; other groups' columns are copied out
+            // in a few runs (a unit's weights, then its bias), each written
+            // in one call.
+            let in_place = dx.as_dense().zip(consecutive(cols)).filter(|(m, first)| first + cols.len() <= m.ncols());
+            let src = match in_place {
+                Some((m, first)) => m.as_ref().subcols(first, cols.len()),
+                None => {
+                    let mut chunk = chunk.as_mut().subcols_mut(0, cols.len());
+                    let mut at = 0;
+                    while at < cols.len() {
+                        let run = cols[at..].iter().enumerate().take_while(|&(k, &c)| c == cols[at] + k).count();
+                        let dst = chunk.as_mut().subcols_mut(at, run);
+                        dx.write_columns_to(cols[at], dst).map_err(|_| TridiagError::ShapeMismatch {
+                            op: "Dx columns of a parameter group",
+                            expected: (acts, cols[at] + run),
+                            found: dx.shape(),
+                        })?;
+                        at += run;
+                    }
+                    chunk.into_const()
+                }
+            };
             for j in 0..cols.len() {
-                // The chunk is a view of an owned matrix: its columns are
-                // slices (faer's element iterator costs several times more).
-                match chunk.as_ref().col(j).try_as_col_major() {
+                // Columns of an owned matrix are slices (faer's element
+                // iterator costs several times more).
+                match src.col(j).try_as_col_major() {
                     Some(col) => mark.iter_mut().zip(col.as_slice()).for_each(|(f, v)| *f |= *v != 0.0),
-                    None => mark.iter_mut().zip(chunk.as_ref().col(j).iter()).for_each(|(f, v)| *f |= *v != 0.0),
+                    None => mark.iter_mut().zip(src.col(j).iter()).for_each(|(f, v)| *f |= *v != 0.0),
                 }
             }
             touched.clear();
             touched.extend((0..acts).filter(|&i| mark[i]));
             mark.iter_mut().for_each(|f| *f = false);
-            d.push_gathered(chunk.as_ref().subcols(0, cols.len()), &touched);
+            d.push_gathered(src, &touched);
             let piece = d.get(d.len() - 1).expect("just pushed");
             for (a, &r) in touched.iter().enumerate() {
                 row_sq[r] += piece.row(a).squared_norm_l2();
