@@ -239,6 +239,11 @@ fn first_non_finite_finds_every_kind_at_every_position() {
     assert_eq!(Block::dense(m).first_non_finite(), None);
     let nested = Block::block_diag(vec![Block::identity(2), Block::dense(Mat::from_fn(2, 2, |_, _| f64::NAN))]);
     assert!(nested.first_non_finite().is_some_and(f64::is_nan));
+    // Two different non-finite entries: the first in column-major order is
+    // reported, in a column's tail before a later column's head.
+    let mut m = Mat::<f64>::zeros(7, 3);
+    (m[(6, 0)], m[(0, 2)]) = (f64::NEG_INFINITY, f64::NAN);
+    assert_eq!(Block::dense(m).first_non_finite(), Some(f64::NEG_INFINITY));
 }
 
 #[test]

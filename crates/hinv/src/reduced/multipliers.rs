@@ -54,9 +54,10 @@ impl DxPieces {
         let mut mark = vec![false; acts];
         for cols in members.iter() {
             // A dense Dx's consecutive columns (a unit without a bias) are
-            // read where they are; other groups' columns are copied out
-            // in a few runs (a unit's weights, then its bias), each written
-            // in one call.
+            // read where they are: `push_gathered` copies the touched rows
+            // anyway, so a copy of the whole columns first was pure cost.
+            // Other groups' columns are copied out in a few runs (a unit's
+            // weights, then its bias), each written in one call.
             let in_place = dx.as_dense().zip(consecutive(cols)).filter(|(m, first)| first + cols.len() <= m.ncols());
             let src = match in_place {
                 Some((m, first)) => m.as_ref().subcols(first, cols.len()),
