@@ -51,7 +51,12 @@ impl DxPieces {
         let mut d = MatPack::with_capacity(members.entries() * acts / groups, members.len());
         let mut touched = Vec::with_capacity(acts);
         let mut max_abs = 0.0f64;
-        let mut mark = vec![false; acts];
+        // 1.0 for a row with a non-zero (or NaN) entry in the group's
+        // columns: an f64 mask, which the compiler vectorises over a
+        // column. With a bool mask `DxPieces::of` took 15.1M instead of
+        // 12.3M instructions at L16 h32 B2 (callgrind, `one_solve 16 32 2`),
+        // whose every group scans all 64 rows of its 32 columns.
+        let mut mark = vec![0.0f64; acts];
         for cols in members.iter() {
             // A dense Dx's consecutive columns (a unit without a bias) are
             // read where they are: `push_gathered` copies the touched rows
@@ -81,13 +86,17 @@ impl DxPieces {
                 // Columns of an owned matrix are slices (faer's element
                 // iterator costs several times more).
                 match src.col(j).try_as_col_major() {
-                    Some(col) => mark.iter_mut().zip(col.as_slice()).for_each(|(f, v)| *f |= *v != 0.0),
-                    None => mark.iter_mut().zip(src.col(j).iter()).for_each(|(f, v)| *f |= *v != 0.0),
+                    Some(col) => {
+                        mark.iter_mut().zip(col.as_slice()).for_each(|(f, v)| *f = if *v != 0.0 { 1.0 } else { *f })
+                    }
+                    None => {
+                        mark.iter_mut().zip(src.col(j).iter()).for_each(|(f, v)| *f = if *v != 0.0 { 1.0 } else { *f })
+                    }
                 }
             }
             touched.clear();
-            touched.extend((0..acts).filter(|&i| mark[i]));
-            mark.iter_mut().for_each(|f| *f = false);
+            touched.extend((0..acts).filter(|&i| mark[i] != 0.0));
+            mark.iter_mut().for_each(|f| *f = 0.0);
             d.push_gathered(src, &touched);
             let piece = d.get(d.len() - 1).expect("just pushed");
             for (a, &r) in touched.iter().enumerate() {
