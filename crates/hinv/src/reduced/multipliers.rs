@@ -82,16 +82,13 @@ impl DxPieces {
                     chunk.into_const()
                 }
             };
+            let set = |(f, v): (&mut f64, &f64)| *f = if *v != 0.0 { 1.0 } else { *f };
             for j in 0..cols.len() {
                 // Columns of an owned matrix are slices (faer's element
                 // iterator costs several times more).
                 match src.col(j).try_as_col_major() {
-                    Some(col) => {
-                        mark.iter_mut().zip(col.as_slice()).for_each(|(f, v)| *f = if *v != 0.0 { 1.0 } else { *f })
-                    }
-                    None => {
-                        mark.iter_mut().zip(src.col(j).iter()).for_each(|(f, v)| *f = if *v != 0.0 { 1.0 } else { *f })
-                    }
+                    Some(col) => mark.iter_mut().zip(col.as_slice()).for_each(set),
+                    None => mark.iter_mut().zip(src.col(j).iter()).for_each(set),
                 }
             }
             touched.clear();
