@@ -37,6 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let f = curv.factor_with(1e-3, &FactorOptions::default())?;
     let rhs = faer::MatRef::from_column_major_slice(&g, g.len(), 1);
     let solved = f.solve_with(rhs, &SolveOptions::default())?;
-    println!("p = {}, elimination {:?}, backward error {:.1e}", g.len(), f.elimination(), solved.report.backward_error);
+    println!(
+        "p = {}, elimination {:?}, backward error {:.1e} (initial {:.1e}, {} refinements)",
+        g.len(),
+        f.elimination(),
+        solved.report.backward_error,
+        solved.report.initial_backward_error,
+        solved.report.refinements
+    );
     Ok(())
 }

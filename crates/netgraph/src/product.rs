@@ -18,6 +18,7 @@ use faer::reborrow::{IntoConst, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::activation::Activation;
+use crate::coupling::UnitCoupling;
 
 /// One layer's products with the five blocks of ALGORITHM.md, for one
 /// column (all vectors flat; activations row-major `batch x features`,
@@ -59,6 +60,14 @@ pub trait LayerProduct: Send + Sync + std::fmt::Debug {
     /// `None` (the default) when it cannot give them, and the Gauss–Newton
     /// products then read the blocks.
     fn gauss_newton(&self) -> Option<Arc<dyn LayerProduct>> {
+        None
+    }
+    /// The layer's `G` by its units' factors, when it is that of a linear
+    /// map ([`UnitCoupling`]); `None` (the default) when it is not, and
+    /// solvers read the formed block. Like the products, it must equal the
+    /// block to rounding: hinv's parameters-first elimination forms
+    /// `G^T A^-1 G` and `A^-1 G` through it.
+    fn unit_coupling(&self) -> Option<UnitCoupling> {
         None
     }
 }
@@ -171,6 +180,12 @@ impl LayerProduct for DenseProduct {
         let start = out * inp + batch * inp + batch * out;
         ggn.data[start..].fill(0.0);
         Some(Arc::new(ggn))
+    }
+
+    /// `W`, the input, `c` and `beta` copied out: `G` of `dense.rs`.
+    fn unit_coupling(&self) -> Option<UnitCoupling> {
+        let [w, z, _, c, beta] = self.parts();
+        UnitCoupling::new(w.to_owned(), z.to_owned(), c.to_owned(), beta.to_owned(), self.bias).ok()
     }
 
     fn tangent(&self, v: &[f64], t_in: Option<&[f64]>, t_out: &mut [f64], _scratch: &mut [f64]) {

@@ -47,12 +47,13 @@ mod pack;
 mod part;
 mod projected;
 mod solve;
+mod units;
 
 use blockmat::reduce::{max_abs, max_col_norm};
 use blockmat::{Block, Tridiag};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
-use netgraph::Derivatives;
+use netgraph::{Derivatives, UnitCoupling};
 use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
@@ -119,8 +120,8 @@ struct LayerElimination {
     /// `A_l^-1 Dx_l^T` (`p_l x a_l`, stored by group), the multipliers of
     /// `z_l`.
     xdx: Multipliers,
-    /// `A_l^-1 G_l` (`p_l x a_{l-1}`; no columns for the first layer).
-    xg: Mat<f64>,
+    /// How a solve applies `A_l^-1 G_l`.
+    g: InputCoupling,
     /// Groups eliminated on a small subspace ([`projected`]); their block
     /// in `ldlt` is the projected `T`.
     projections: Vec<Option<Projection>>,
@@ -151,6 +152,27 @@ impl LayerElimination {
     fn pivot_margin(&self) -> f64 {
         let eps = self.projections.iter().flatten().map(|p| self.eps.abs() / p.residual);
         eps.fold(self.ldlt.pivot_margin(), f64::min)
+    }
+}
+
+/// How a solve applies a layer's `A_l^-1 G_l` (`p_l x a_{l-1}`).
+#[derive(Debug)]
+enum InputCoupling {
+    /// Formed (no columns for the first layer).
+    Formed(Mat<f64>),
+    /// `G_l` by its units' factors, then `A_l^-1` group by group: a
+    /// product costs `O(batch p_l)` plus the groups' inverses instead of
+    /// `p_l a_{l-1}` ([`units`]).
+    Units(UnitCoupling),
+}
+
+impl InputCoupling {
+    /// `(p_l, a_{l-1})`.
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            InputCoupling::Formed(m) => m.shape(),
+            InputCoupling::Units(u) => u.shape(),
+        }
     }
 }
 
@@ -253,7 +275,7 @@ impl Reduced {
 
     /// Size of the lifted system this eliminates.
     pub(crate) fn lifted_dim(&self) -> usize {
-        self.ldlt.dim() + self.layers.iter().map(|l| l.xg.nrows()).sum::<usize>()
+        self.ldlt.dim() + self.layers.iter().map(|l| l.g.shape().0).sum::<usize>()
     }
 }
 
@@ -362,33 +384,53 @@ fn eliminate(
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
     let mut z_scale = kappa * dx.max_row_norm * xdx_norm;
-    let (mut xg, mut coupling, mut yfill) = (Mat::<f64>::zeros(b.dx.ncols(), 0), None, None);
+    let (mut g_solve, mut coupling, mut yfill) = (InputCoupling::Formed(Mat::zeros(b.dx.ncols(), 0)), None, None);
     let mut y_scale = 0.0;
     if l > 0 {
-        let g_owned;
-        let g = match b.g.as_dense() {
-            Some(m) => m,
+        let mut c = b.dz.to_dense();
+        scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
+        // A dense layer's G through its units' factors, when its groups are
+        // its units, G is large enough to gain ([`units::MIN_ENTRIES`]), and
+        // every pivot is non-zero (else the elimination is refused anyway).
+        let units = d.product(l).and_then(|p| p.unit_coupling()).filter(|u| {
+            let (p, a) = u.shape();
+            safe && p * a >= units::MIN_ENTRIES && units::units_are_groups(u, &members)
+        });
+        let (y, cf, g_col_norm, xg_norm) = match units {
+            Some(u) => {
+                let f = units::fills(&u, &solver, &xdx)?;
+                scale = scale.max(f.g_max);
+                g_solve = InputCoupling::Units(u);
+                (f.y, f.cf, f.g_col_norm, f.xg_col_norm)
+            }
             None => {
-                g_owned = b.g.to_dense();
-                &g_owned
+                let g_owned;
+                let g = match b.g.as_dense() {
+                    Some(m) => m,
+                    None => {
+                        g_owned = b.g.to_dense();
+                        &g_owned
+                    }
+                };
+                scale = scale.max(max_abs(g.as_ref()));
+                let mut xg = g.clone();
+                if safe {
+                    let k = xg.ncols();
+                    solver.apply(&members, xg.as_mut(), scratch.reserve(members.widest(), k))?;
+                }
+                let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
+                matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
+                symmetrize(y.as_mut());
+                let cf = xdx.dx_times(&dx, &members, xg.as_ref(), scratch);
+                let norms = (max_col_norm(g.as_ref()), max_col_norm(xg.as_ref()));
+                g_solve = InputCoupling::Formed(xg);
+                (y, cf, norms.0, norms.1)
             }
         };
-        let mut c = b.dz.to_dense();
-        scale = scale.max(max_abs(g.as_ref())).max(max_abs(c.as_ref())).max(b.e.max_abs());
-        xg = g.clone();
-        if safe {
-            let k = xg.ncols();
-            solver.apply(&members, xg.as_mut(), scratch.reserve(members.widest(), k))?;
-        }
-        let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
-        matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
-        symmetrize(y.as_mut());
-        let cf = xdx.dx_times(&dx, &members, xg.as_ref(), scratch);
         fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
         // Every entry of a product `a b` sums magnitudes `|a| |b|` bounded
         // (Cauchy–Schwarz) by a row norm of `a` times a column norm of `b`.
-        let xg_norm = max_col_norm(xg.as_ref());
-        y_scale = kappa * max_col_norm(g.as_ref()) * xg_norm;
+        y_scale = kappa * g_col_norm * xg_norm;
         z_scale = z_scale.max(kappa * dx.max_row_norm * xg_norm);
         c -= &cf;
         coupling = Some(c);
@@ -396,7 +438,7 @@ fn eliminate(
     }
     let growth = if safe { fill / scale } else { f64::INFINITY };
     Ok(Pieces {
-        elim: LayerElimination { members, ldlt, inverses, xdx, xg, projections, eps },
+        elim: LayerElimination { members, ldlt, inverses, xdx, g: g_solve, projections, eps },
         block,
         coupling,
         yfill,

@@ -282,6 +282,11 @@ impl Multipliers {
         }
     }
 
+    /// Each group's rows of `Dx_l` and its multipliers `A_g^-1 Dx_l[rows, g]^T`.
+    pub(super) fn groups(&self) -> impl Iterator<Item = (&[usize], MatRef<'_, f64>)> + '_ {
+        self.rows.iter().enumerate().map(|(g, rows)| (rows, self.x.get(g).expect("one multiplier per group")))
+    }
+
     /// Numbers stored: each group's parameters times the rows it touches.
     pub(super) fn entries(&self) -> usize {
         self.x.entries()

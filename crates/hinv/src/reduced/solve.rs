@@ -8,7 +8,13 @@ use tridiag::TridiagError;
 
 use super::layers::{map_layers, split_rows};
 use super::multipliers::Scratch;
-use super::Reduced;
+use super::{InputCoupling, Reduced};
+
+/// A product with a layer's `G` refused its shapes: `R`'s rows and the
+/// coupling disagree, which the factorization rules out.
+fn units_shape_error(u: &netgraph::UnitCoupling, found: (usize, usize)) -> TridiagError {
+    TridiagError::ShapeMismatch { op: "a layer's G by its units' factors", expected: (u.shape().1, found.1), found }
+}
 
 impl Reduced {
     /// `(H + eps I)^-1 g` for the columns of `g` (`p x k`, the layers'
@@ -23,31 +29,46 @@ impl Reduced {
         // of `r`: `y_{l-1}` and `z_l`, which follow each other), so the
         // layers split across threads as the eliminations did.
         let split = self.par.split_work(self.substitution_flops(k));
-        let pbounds = blockmat::offsets(&self.layers.iter().map(|e| e.xg.nrows()).collect::<Vec<_>>());
+        let pbounds = blockmat::offsets(&self.layers.iter().map(|e| e.g.shape().0).collect::<Vec<_>>());
         let rbounds: Vec<usize> = std::iter::once(0)
             .chain(self.layers.iter().zip(&self.offsets).map(|(e, off)| off + e.xdx.acts()))
             .collect();
         let rows: Vec<_> = split_rows(t.as_mut(), &pbounds).into_iter().zip(split_rows(r.as_mut(), &rbounds)).collect();
-        map_layers(split, rows, scratch, |scratch, l, (tl, rl)| {
+        map_layers(split, rows, scratch, |scratch, l, (mut tl, rl)| {
             let e = &self.layers[l];
             let gl = g.subrows(pbounds[l], tl.nrows());
             // y_{l-1}: -G_l^T A_l^-1 g_l; z_l: -Dx_l A_l^-1 g_l.
-            debug_assert_eq!(rl.nrows(), e.xg.ncols() + e.xdx.acts(), "layer {l}'s rows of R");
-            let (y, z) = rl.split_at_row_mut(e.xg.ncols());
+            let ap = e.g.shape().1;
+            debug_assert_eq!(rl.nrows(), ap + e.xdx.acts(), "layer {l}'s rows of R");
+            let (mut y, z) = rl.split_at_row_mut(ap);
             e.xdx.sub_transposed(&e.members, gl, z, scratch);
-            if l > 0 {
-                matmul(y, Accum::Add, e.xg.transpose(), gl, -1.0, Par::Seq);
+            if let InputCoupling::Formed(xg) = &e.g {
+                matmul(y.as_mut(), Accum::Add, xg.transpose(), gl, -1.0, Par::Seq);
             }
-            e.solver().apply(&e.members, tl, scratch)
+            e.solver().apply(&e.members, tl.as_mut(), scratch)?;
+            if let InputCoupling::Units(u) = &e.g {
+                u.tmul_add(tl.as_ref(), y, -1.0).map_err(|_| units_shape_error(u, (ap, k)))?;
+            }
+            Ok(())
         })?;
         self.ldlt.solve_in_place(r.as_mut())?;
         let r = r.as_ref();
         map_layers(split, split_rows(t.as_mut(), &pbounds), scratch, |scratch, l, mut xl| {
             let e = &self.layers[l];
             e.xdx.sub(&e.members, r.subrows(self.offsets[l], e.xdx.acts()), xl.as_mut(), scratch);
-            if l > 0 {
-                let ap = e.xg.ncols();
-                matmul(xl, Accum::Add, e.xg.as_ref(), r.subrows(self.offsets[l - 1] + ap, ap), -1.0, Par::Seq);
+            if l == 0 {
+                return Ok(());
+            }
+            let ap = e.g.shape().1;
+            let y = r.subrows(self.offsets[l - 1] + ap, ap);
+            match &e.g {
+                InputCoupling::Formed(xg) => matmul(xl, Accum::Add, xg.as_ref(), y, -1.0, Par::Seq),
+                InputCoupling::Units(u) => {
+                    let mut v = Mat::<f64>::zeros(xl.nrows(), k);
+                    u.mul_add(y, v.as_mut(), 1.0).map_err(|_| units_shape_error(u, (ap, k)))?;
+                    e.solver().apply(&e.members, v.as_mut(), scratch)?;
+                    xl -= &v;
+                }
             }
             Ok::<_, TridiagError>(())
         })?;
@@ -56,10 +77,13 @@ impl Reduced {
 
     /// What the two substitutions of a solve on `k` columns cost, roughly,
     /// in flops: per layer and column, a product with each stored
-    /// multiplier both ways (`A^-1 Dx^T` on the rows each group touches,
-    /// `A^-1 G`), one with each group's explicit inverse, and a fixed cost
-    /// for the calls. With it, L256 h8 B2 (2e6) and L16 h32 B2 (4e6)
-    /// split and the demo (4e5) and L16 h8 B16 (6e5) do not: at `051e0b2`,
+    /// multiplier both ways (`A^-1 Dx^T` on the rows each group touches),
+    /// with `A^-1 G` (formed: `2 p_l a_{l-1}` each way; through the units'
+    /// factors: three small products each way, and a second application of
+    /// `A_l^-1`), one application of `A_l^-1` (counted as products with
+    /// explicit inverses, `2 n_g^2` per group), and a fixed cost for the
+    /// calls. With it, L256 h8 B2 (2.0e6) and L16 h32 B2 (2.5e6) split
+    /// and the demo (3.8e5) and L16 h8 B16 (6.2e5) do not: at `051e0b2`,
     /// whose estimate counted every row of `Dx` for each group (1.3–1.7x
     /// this at these sizes), forcing the split of the last two gained
     /// nothing in `phase_times` (and lost at L16 h8 B4).
@@ -68,7 +92,14 @@ impl Reduced {
         let per_column: usize = self
             .layers
             .iter()
-            .map(|e| PER_LAYER + 4 * (e.xdx.entries() + e.xg.nrows() * e.xg.ncols()) + 2 * e.inverses.entries())
+            .map(|e| {
+                let apply = 2 * e.members.iter().map(|m| m.len() * m.len()).sum::<usize>();
+                let (g, applies) = match &e.g {
+                    InputCoupling::Formed(m) => (4 * m.nrows() * m.ncols(), 1),
+                    InputCoupling::Units(u) => (12 * u.batch() * u.shape().0, 2),
+                };
+                PER_LAYER + 4 * e.xdx.entries() + g + applies * apply
+            })
             .sum();
         (per_column * k) as f64
     }

@@ -1,0 +1,289 @@
+//! The fills of a dense layer's `G` through its units' factors.
+//!
+//! Eliminating layer `l`'s parameters fills `R` with `G^T A^-1 G` (on
+//! `y_{l-1}`) and `Dx A^-1 G` (the coupling). Formed densely, `A^-1 G` is
+//! `p_l x a_{l-1}` and `G^T A^-1 G` costs `2 batch^2 in^3 out` flops: at
+//! width 32 and beyond, most of the factorization. A dense layer's `G`
+//! is, for unit `k` and sample `s` ([`netgraph::UnitCoupling`]),
+//!
+//! ```text
+//! G_k^s = c_sk z~_s w_k^T + beta_sk J        (J = [I; 0]: the unit's weights)
+//! ```
+//!
+//! so with `X_k = (A_k + eps I)^-1`, `P_k = X_k Z~^T` and `Xj_k = X_k J`
+//! (the unit's inverse on its weights' columns),
+//!
+//! ```text
+//! X_k G_k^t = c_tk P_kt w_k^T + beta_tk Xj_k
+//! (G^T A^-1 G)_st = sum_k  c_sk c_tk (z~_s . P_kt) w_k w_k^T
+//!                        + c_sk beta_tk w_k P_ks[:in]^T + beta_sk c_tk P_kt[:in] w_k^T
+//!                        + beta_sk beta_tk Xj_k[:in, :]
+//! ```
+//!
+//! The first three terms are two products with `W` (`4 batch^2 in^2 out`
+//! flops), the last one product of the stacked `Xj_k` with the `out x
+//! batch^2` products of `beta` (`2 batch^2 in^2 out`): `in / 3` times fewer
+//! flops than the dense route, and nothing of size `p_l x a_{l-1}` is
+//! formed. `Dx A^-1 G` follows from the multipliers `m = X_k Dx[r, k]^T`
+//! already at hand: row `r`, sample `t`: `c_tk (m . z~_t) w_k + beta_tk m[:in]`.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, Par};
+use netgraph::UnitCoupling;
+use tridiag::TridiagError;
+
+use super::group_solver::GroupSolver;
+use super::multipliers::Multipliers;
+use super::pack::Ragged;
+
+/// Layers whose `G` has fewer entries than this are eliminated through the
+/// formed `G`, whose products are then a few small calls. Measured in
+/// instructions (`one_solve` under callgrind, one thread, both routes
+/// forced): the factors' route factors L16 h16 B2 (`p a_{l-1}` = 8192),
+/// h8 B16 (8192), h8 B8 and the demo in 2–7% more instructions, L16 h16 B4
+/// (16384) in 12% fewer, h16 B8 in 12% and h24 B2 in 7% fewer, h32 B2 in
+/// 24% fewer.
+pub(super) const MIN_ENTRIES: usize = 1 << 14;
+
+/// Whether group `k` of `members` is exactly unit `k`'s parameters, for
+/// every unit (the groups of a dense layer's `A`, unless the layer
+/// reported another structure).
+pub(super) fn units_are_groups(u: &UnitCoupling, members: &Ragged) -> bool {
+    members.len() == u.units()
+        && members
+            .iter()
+            .enumerate()
+            .all(|(k, m)| m.len() == u.unit_params() && m.iter().copied().eq(u.unit_indices(k)))
+}
+
+/// What layer `l`'s `G` fills into `R`, and the scales of its errors.
+pub(super) struct UnitFills {
+    /// `G^T A^-1 G` (`a_{l-1}` square, symmetric).
+    pub(super) y: Mat<f64>,
+    /// `Dx A^-1 G` (`a_l x a_{l-1}`).
+    pub(super) cf: Mat<f64>,
+    /// Largest `|G_ij|`.
+    pub(super) g_max: f64,
+    /// Largest column norm of `G`.
+    pub(super) g_col_norm: f64,
+    /// Largest column norm of `A^-1 G`.
+    pub(super) xg_col_norm: f64,
+}
+
+/// The fills of `u` (whose units are `solver`'s groups, [`units_are_groups`])
+/// with the multipliers `xdx` of the same layer.
+pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multipliers) -> Result<UnitFills, TridiagError> {
+    let (batch, inp, units, n) = (u.batch(), u.inputs(), u.units(), u.unit_params());
+    let (w, c, beta) = (u.w(), u.c(), u.beta());
+    let a_in = batch * inp;
+    // `Z~^T` (`n x batch`): each sample's input, then 1 for the bias.
+    let zt = Mat::from_fn(n, batch, |i, s| if i < inp { u.z()[(s, i)] } else { 1.0 });
+    let (mut p, mut xj) = (Mat::<f64>::zeros(n, batch), Mat::<f64>::zeros(n, inp));
+    let mut tmp = Mat::<f64>::zeros(n, batch.max(inp));
+    let (mut zp, mut xp) = (Mat::<f64>::zeros(batch, batch), Mat::<f64>::zeros(inp, batch));
+    // Every unit's `Xj_k[:in, :]`, one column each, for the `beta beta` term.
+    let mut stacked = Mat::<f64>::zeros(inp * inp, units);
+    // Rows `s out + k`, columns `t in + j`: the factor `F` of `W^T F`.
+    let mut f = Mat::<f64>::zeros(batch * units, a_in);
+    let mut xg_sq = vec![0.0f64; a_in];
+    let mut cf = Mat::<f64>::zeros(xdx.acts(), a_in);
+    let mut alpha = Mat::<f64>::zeros(batch, xdx.widest_rows());
+    for (k, (rows, m)) in xdx.groups().enumerate() {
+        p.copy_from(&zt);
+        solver.solve_with(k, p.as_mut(), tmp.as_mut().subcols_mut(0, batch))?;
+        match solver.inverses.get(k) {
+            Some(inv) => xj.copy_from(inv.subcols(0, inp)),
+            None => {
+                xj.fill(0.0);
+                (0..inp).for_each(|j| xj[(j, j)] = 1.0);
+                solver.solve_with(k, xj.as_mut(), tmp.as_mut().subcols_mut(0, inp))?;
+            }
+        }
+        matmul(zp.as_mut(), Accum::Replace, zt.transpose(), p.as_ref(), 1.0, Par::Seq);
+        matmul(xp.as_mut(), Accum::Replace, xj.transpose(), p.as_ref(), 1.0, Par::Seq);
+        let mut col = stacked.as_mut().col_mut(k);
+        for j in 0..inp {
+            for i in 0..inp {
+                col[j * inp + i] = xj[(i, j)];
+            }
+        }
+        let xj_sq: Vec<f64> = (0..inp).map(|j| xj.col(j).squared_norm_l2()).collect();
+        for t in 0..batch {
+            let (ct, bt, p_sq) = (c[(t, k)], beta[(t, k)], p.col(t).squared_norm_l2());
+            for j in 0..inp {
+                let cw = ct * w[(k, j)];
+                xg_sq[t * inp + j] += cw * cw * p_sq + 2.0 * cw * bt * xp[(j, t)] + bt * bt * xj_sq[j];
+            }
+            for s in 0..batch {
+                let (cs, half) = (c[(s, k)], 0.5 * c[(s, k)] * ct * zp[(s, t)]);
+                let row = s * units + k;
+                for j in 0..inp {
+                    f[(row, t * inp + j)] = half * w[(k, j)] + cs * bt * p[(j, s)];
+                }
+            }
+        }
+        let mut alpha = alpha.as_mut().subcols_mut(0, rows.len());
+        matmul(alpha.as_mut(), Accum::Replace, zt.transpose(), m, 1.0, Par::Seq);
+        for t in 0..batch {
+            let (ct, bt) = (c[(t, k)], beta[(t, k)]);
+            for j in 0..inp {
+                let (wj, mut dst) = (w[(k, j)], cf.as_mut().col_mut(t * inp + j));
+                for (a, &r) in rows.iter().enumerate() {
+                    dst[r] = ct * alpha[(t, a)] * wj + bt * m[(j, a)];
+                }
+            }
+        }
+    }
+    let mut y = Mat::<f64>::zeros(a_in, a_in);
+    for s in 0..batch {
+        let dst = y.as_mut().subrows_mut(s * inp, inp);
+        matmul(dst, Accum::Replace, w.transpose(), f.as_ref().subrows(s * units, units), 1.0, Par::Seq);
+    }
+    let half = y.clone();
+    y += half.transpose();
+    let products = Mat::from_fn(units, batch * batch, |k, st| beta[(st % batch, k)] * beta[(st / batch, k)]);
+    let mut beta_terms = Mat::<f64>::zeros(inp * inp, batch * batch);
+    matmul(beta_terms.as_mut(), Accum::Replace, stacked.as_ref(), products.as_ref(), 1.0, Par::Seq);
+    for t in 0..batch {
+        for s in 0..batch {
+            let col = beta_terms.col(s + batch * t);
+            let mut block = y.as_mut().submatrix_mut(s * inp, t * inp, inp, inp);
+            add_column_major(col.try_as_col_major().expect("an owned matrix").as_slice(), block.as_mut());
+        }
+    }
+    super::symmetrize(y.as_mut());
+    let (g_max, g_col_norm) = g_scales(u, zt.as_ref());
+    let xg_col_norm = xg_sq.into_iter().fold(0.0f64, f64::max).sqrt();
+    Ok(UnitFills { y, cf, g_max, g_col_norm, xg_col_norm })
+}
+
+/// `block += ` the column-major `in x in` matrix `v`.
+fn add_column_major(v: &[f64], mut block: MatMut<'_, f64>) {
+    let n = block.nrows();
+    for j in 0..block.ncols() {
+        for i in 0..n {
+            block[(i, j)] += v[j * n + i];
+        }
+    }
+}
+
+/// Largest `|G_ij|` and largest column norm of `G`, from its factors: in
+/// column `(t, j)`, unit `k`'s entries are `c_tk w_kj z~_t[i]`, plus
+/// `beta_tk` at `i = j`.
+fn g_scales(u: &UnitCoupling, zt: faer::MatRef<'_, f64>) -> (f64, f64) {
+    let (w, c, beta) = (u.w(), u.c(), u.beta());
+    let (mut g_max, mut col_sq_max) = (0.0f64, 0.0f64);
+    for t in 0..u.batch() {
+        let zt_t = zt.col(t);
+        let z_sq = zt_t.squared_norm_l2();
+        // The two largest `|z~_t[i]|`, and where the largest is: the
+        // largest off the identity's entry in each column.
+        let (mut first, mut second, mut at) = (0.0f64, 0.0f64, usize::MAX);
+        for (i, v) in zt_t.iter().map(|v| v.abs()).enumerate() {
+            if v > first {
+                (second, first, at) = (first, v, i);
+            } else if v > second {
+                second = v;
+            }
+        }
+        for j in 0..u.inputs() {
+            let off = if at == j { second } else { first };
+            let mut col_sq = 0.0;
+            for k in 0..u.units() {
+                let (cw, b) = (c[(t, k)] * w[(k, j)], beta[(t, k)]);
+                g_max = g_max.max(cw.abs() * off).max((cw * zt_t[j] + b).abs());
+                col_sq += cw * cw * z_sq + 2.0 * cw * zt_t[j] * b + b * b;
+            }
+            col_sq_max = col_sq_max.max(col_sq);
+        }
+    }
+    (g_max, col_sq_max.max(0.0).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use faer::Mat;
+    use netgraph::{Activation, Batch, Network};
+    use tridiag::FactorParams;
+
+    use super::super::multipliers::Scratch;
+    use super::super::{eliminate, InputCoupling, Reduced};
+
+    /// Each hidden layer's fills through its units' factors against the
+    /// formed `G`'s (the same derivatives with their products forgotten),
+    /// and a solve through each: with and without a bias, batch 1 to 5,
+    /// widths where the groups have explicit inverses and where they are
+    /// projected (64 inputs at batch 2: low-rank unit blocks), residual
+    /// layers, and a network far from its initialisation (a sigmoid at
+    /// gain 3). The two routes sum the same products in different orders,
+    /// so they differ by rounding: a few hundred `u` of each fill's error
+    /// scale (the bound the certificate uses), at most `1e-12` of it.
+    #[test]
+    fn unit_fills_match_the_formed_route() {
+        let cases = [
+            (true, 4, 16, Activation::Tanh, 1e-3),
+            (false, 1, 26, Activation::Tanh, 1e-3),
+            (true, 5, 16, Activation::Sigmoid, 1e-1),
+            (false, 2, 64, Activation::Tanh, 1e-2),
+            (true, 8, 13, Activation::Softplus(netgraph::Softplus::default()), 1.0),
+        ];
+        for (case, &(bias, batch, width, act, eps)) in cases.iter().enumerate() {
+            let mut b = Network::builder(5);
+            if !bias {
+                b = b.without_bias();
+            }
+            let net = b.dense(width, act).repeat(2).residual(act).dense(width, act).cross_entropy(3).unwrap();
+            let mut params = net.init_params(case as u64 + 3);
+            if case == 2 {
+                params.scale(3.0);
+            }
+            let fp = FactorParams::default();
+            let mut s = Scratch::default();
+            // A small layer's G is used formed.
+            if case == 0 {
+                let net = Network::builder(5).dense(8, act).repeat(2).cross_entropy(3).unwrap();
+                let d = net.derivatives(&net.init_params(1), &Batch::random_classification(5, 3, batch, 2)).unwrap();
+                let small = eliminate(&d, 1, eps, &fp, &mut s).unwrap();
+                assert!(matches!(small.elim.g, InputCoupling::Formed(_)), "a small layer's G is formed");
+            }
+            let data = Batch::random_classification(5, 3, batch, 11 + case as u64);
+            let d = net.derivatives(&params, &data).unwrap();
+            let mut formed = d.clone();
+            formed.forget_products();
+            // Layer 1 has no G, the loss layer no unit factors.
+            for l in 1..d.layers.len() - 1 {
+                let units = eliminate(&d, l, eps, &fp, &mut s).unwrap();
+                let dense = eliminate(&formed, l, eps, &fp, &mut s).unwrap();
+                assert!(matches!(units.elim.g, InputCoupling::Units(_)), "case {case} layer {l}: units");
+                assert!(matches!(dense.elim.g, InputCoupling::Formed(_)), "case {case} layer {l}: formed");
+                let close = |a: f64, b: f64, what: &str| {
+                    assert!(
+                        (a - b).abs() <= 1e-12 * a.abs().max(b.abs()),
+                        "case {case} layer {l} {what}: {a:e} vs {b:e}"
+                    );
+                };
+                close(units.y_scale, dense.y_scale, "y scale");
+                close(units.z_scale, dense.z_scale, "z scale");
+                close(units.growth, dense.growth, "growth");
+                let (y, yd) = (units.yfill.as_ref().unwrap(), dense.yfill.as_ref().unwrap());
+                let (c, cd) = (units.coupling.as_ref().unwrap(), dense.coupling.as_ref().unwrap());
+                let y_err = (y - yd).norm_max();
+                let c_err = (c - cd).norm_max();
+                assert!(y_err <= 1e-12 * dense.y_scale, "case {case} layer {l}: G^T A^-1 G off by {y_err:e}");
+                assert!(c_err <= 1e-12 * dense.z_scale.max(1.0), "case {case} layer {l}: coupling off by {c_err:e}");
+                assert!(y_err > 0.0 || y.norm_max() == 0.0, "case {case} layer {l}: the two routes are distinct");
+            }
+            // The solves differ by the fills' rounding, amplified by the
+            // conditioning of the lifted system: compared against each
+            // other's scale, with the exact HVP's residual as the judge.
+            let rhs = Mat::from_fn(net.num_params(), 2, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+            let xu = Reduced::factor(&d, eps, &fp, true).unwrap().unwrap().solve(rhs.as_ref()).unwrap();
+            let xd = Reduced::factor(&formed, eps, &fp, true).unwrap().unwrap().solve(rhs.as_ref()).unwrap();
+            let hx = crate::curvature::hvp_many(&d, xu.as_ref()).unwrap();
+            let residual = (&rhs - &hx - &xu * faer::Scale(eps)).norm_max();
+            let diff = (&xu - &xd).norm_max();
+            assert!(diff <= 1e-6 * xd.norm_max(), "case {case}: solves differ by {diff:e} of {:e}", xd.norm_max());
+            assert!(residual <= 1e-6 * rhs.norm_max(), "case {case}: residual {residual:e}");
+        }
+    }
+}
