@@ -78,6 +78,22 @@ impl GroupSolver<'_> {
         Ok(())
     }
 
+    /// `out <- (A_g + eps I)^-1 [I; 0]` for group `g`: the first
+    /// `out.ncols()` columns of its inverse, copied from the explicit
+    /// inverse, formed from a projection, or solved for with the factors.
+    pub(super) fn inverse_columns(&self, g: usize, mut out: MatMut<'_, f64>) -> Result<(), TridiagError> {
+        if let Some(Some(p)) = self.projections.get(g) {
+            return projected::inverse_columns(p, g, self.eps, self.ldlt, out);
+        }
+        if let Some(inv) = self.inverses.get(g) {
+            out.copy_from(inv.subcols(0, out.ncols()));
+            return Ok(());
+        }
+        out.fill(0.0);
+        (0..out.ncols()).for_each(|j| out[(j, j)] = 1.0);
+        self.ldlt.solve_block_in_place(g, out)
+    }
+
     /// `m <- A^-1 m` group by group (rows of `m` in the layer's flat
     /// order), in `scratch` (room for the largest group).
     pub(super) fn apply(

@@ -140,6 +140,28 @@ pub(super) fn solve(
     Ok(())
 }
 
+/// `out <- (A_g + eps I)^-1 [I; 0]`: the first `out.ncols()` columns of a
+/// projected group's inverse, `I / eps + Q (T^-1 - I / eps) Q_1^T` with
+/// `Q_1^T` the first columns of `Q^T`: one product of inner size `r`,
+/// where [`solve`] on the identity makes three.
+pub(super) fn inverse_columns(
+    p: &Projection,
+    g: usize,
+    eps: f64,
+    ldlt: &BlockDiagLdlt,
+    mut out: MatMut<'_, f64>,
+) -> Result<(), TridiagError> {
+    let cols = out.ncols();
+    let q1t = p.q.as_ref().subrows(0, cols).transpose();
+    let mut m = q1t.to_owned();
+    ldlt.solve_block_in_place(g, m.as_mut())?;
+    m -= q1t * faer::Scale(1.0 / eps);
+    out.fill(0.0);
+    (0..cols).for_each(|j| out[(j, j)] = 1.0 / eps);
+    matmul(out.as_mut(), Accum::Add, p.q.as_ref(), m.as_ref(), 1.0, Par::Seq);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +208,13 @@ mod tests {
             solve(&p, 0, eps, &ldlt, x.as_mut(), scratch.as_mut()).unwrap();
             let resid = &dense * &x - &b;
             assert!(resid.norm_max() <= 1e-9 * b.norm_max() * dense.norm_max().max(1.0) * (1.0 + x.norm_max()));
+            // The inverse's leading columns: `(A + eps I) X = [I; 0]` alike.
+            let cols = n - 1;
+            let mut xj = Mat::from_fn(n, cols, |_, _| f64::NAN);
+            inverse_columns(&p, 0, eps, &ldlt, xj.as_mut()).unwrap();
+            let mut resid = &dense * &xj;
+            (0..cols).for_each(|j| resid[(j, j)] -= 1.0);
+            assert!(resid.norm_max() <= 1e-9 * dense.norm_max().max(1.0) * (1.0 + xj.norm_max()));
         }
     }
 

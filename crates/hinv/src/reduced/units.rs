@@ -28,7 +28,7 @@
 //! already at hand: row `r`, sample `t`: `c_tk (m . z~_t) w_k + beta_tk m[:in]`.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use netgraph::UnitCoupling;
 use tridiag::TridiagError;
 
@@ -78,35 +78,24 @@ pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multiplier
     let a_in = batch * inp;
     // `Z~^T` (`n x batch`): each sample's input, then 1 for the bias.
     let zt = Mat::from_fn(n, batch, |i, s| if i < inp { u.z()[(s, i)] } else { 1.0 });
-    let (mut p, mut xj) = (Mat::<f64>::zeros(n, batch), Mat::<f64>::zeros(n, inp));
-    let mut tmp = Mat::<f64>::zeros(n, batch.max(inp));
+    let mut p = Mat::<f64>::zeros(n, batch);
+    let mut tmp = Mat::<f64>::zeros(n, batch);
     let (mut zp, mut xp) = (Mat::<f64>::zeros(batch, batch), Mat::<f64>::zeros(inp, batch));
-    // Every unit's `Xj_k[:in, :]`, one column each, for the `beta beta` term.
-    let mut stacked = Mat::<f64>::zeros(inp * inp, units);
+    // Every unit's `Xj_k` (`n x in`), one column each: the `beta beta` term
+    // is one product with them.
+    let mut stacked = vec![0.0; n * inp * units];
     // Rows `s out + k`, columns `t in + j`: the factor `F` of `W^T F`.
     let mut f = Mat::<f64>::zeros(batch * units, a_in);
     let mut xg_sq = vec![0.0f64; a_in];
     let mut cf = Mat::<f64>::zeros(xdx.acts(), a_in);
     let mut alpha = Mat::<f64>::zeros(batch, xdx.widest_rows());
-    for (k, (rows, m)) in xdx.groups().enumerate() {
+    for ((k, (rows, m)), xj_slice) in xdx.groups().enumerate().zip(stacked.chunks_exact_mut(n * inp)) {
         p.copy_from(&zt);
-        solver.solve_with(k, p.as_mut(), tmp.as_mut().subcols_mut(0, batch))?;
-        match solver.inverses.get(k) {
-            Some(inv) => xj.copy_from(inv.subcols(0, inp)),
-            None => {
-                xj.fill(0.0);
-                (0..inp).for_each(|j| xj[(j, j)] = 1.0);
-                solver.solve_with(k, xj.as_mut(), tmp.as_mut().subcols_mut(0, inp))?;
-            }
-        }
+        solver.solve_with(k, p.as_mut(), tmp.as_mut())?;
+        solver.inverse_columns(k, MatMut::from_column_major_slice_mut(xj_slice, n, inp))?;
+        let xj = MatRef::from_column_major_slice(xj_slice, n, inp);
         matmul(zp.as_mut(), Accum::Replace, zt.transpose(), p.as_ref(), 1.0, Par::Seq);
         matmul(xp.as_mut(), Accum::Replace, xj.transpose(), p.as_ref(), 1.0, Par::Seq);
-        let mut col = stacked.as_mut().col_mut(k);
-        for j in 0..inp {
-            for i in 0..inp {
-                col[j * inp + i] = xj[(i, j)];
-            }
-        }
         let xj_sq: Vec<f64> = (0..inp).map(|j| xj.col(j).squared_norm_l2()).collect();
         for t in 0..batch {
             let (ct, bt, p_sq) = (c[(t, k)], beta[(t, k)], p.col(t).squared_norm_l2());
@@ -142,29 +131,20 @@ pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multiplier
     let half = y.clone();
     y += half.transpose();
     let products = Mat::from_fn(units, batch * batch, |k, st| beta[(st % batch, k)] * beta[(st / batch, k)]);
-    let mut beta_terms = Mat::<f64>::zeros(inp * inp, batch * batch);
-    matmul(beta_terms.as_mut(), Accum::Replace, stacked.as_ref(), products.as_ref(), 1.0, Par::Seq);
-    for t in 0..batch {
-        for s in 0..batch {
-            let col = beta_terms.col(s + batch * t);
-            let mut block = y.as_mut().submatrix_mut(s * inp, t * inp, inp, inp);
-            add_column_major(col.try_as_col_major().expect("an owned matrix").as_slice(), block.as_mut());
-        }
+    let mut beta_terms = vec![0.0; n * inp * batch * batch];
+    let stacked = MatRef::from_column_major_slice(&stacked, n * inp, units);
+    let mut terms = MatMut::from_column_major_slice_mut(&mut beta_terms, n * inp, batch * batch);
+    matmul(terms.as_mut(), Accum::Replace, stacked, products.as_ref(), 1.0, Par::Seq);
+    for (st, term) in beta_terms.chunks_exact(n * inp).enumerate() {
+        let (s, t) = (st % batch, st / batch);
+        let term = MatRef::from_column_major_slice(term, n, inp).subrows(0, inp);
+        let mut block = y.as_mut().submatrix_mut(s * inp, t * inp, inp, inp);
+        block += term;
     }
     super::symmetrize(y.as_mut());
     let (g_max, g_col_norm) = g_scales(u, zt.as_ref());
     let xg_col_norm = xg_sq.into_iter().fold(0.0f64, f64::max).sqrt();
     Ok(UnitFills { y, cf, g_max, g_col_norm, xg_col_norm })
-}
-
-/// `block += ` the column-major `in x in` matrix `v`.
-fn add_column_major(v: &[f64], mut block: MatMut<'_, f64>) {
-    let n = block.nrows();
-    for j in 0..block.ncols() {
-        for i in 0..n {
-            block[(i, j)] += v[j * n + i];
-        }
-    }
 }
 
 /// Largest `|G_ij|` and largest column norm of `G`, from its factors: in
