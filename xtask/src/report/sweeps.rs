@@ -77,7 +77,7 @@ impl Sweep {
     /// The flop count's exponent at large sizes, per route (see [`section`]).
     fn predicted(self, route: Route) -> &'static str {
         match (self, route) {
-            (Sweep::Width, Route::Hinv) => "4 (3 while R dominates)",
+            (Sweep::Width, Route::Hinv) => "3 at B = 2 (projected units; 4 with dense unit blocks)",
             (Sweep::Batch, Route::Hinv) => "3 (2 for B < 3h/8)",
             (Sweep::Width, Route::Dense) => "6",
             (Sweep::Batch, Route::Dense) => "0 to 1",
@@ -172,13 +172,16 @@ pub fn section(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
     )?;
     writeln!(
         md,
-        "What the flop count predicts (per layer, parameters-first elimination, `crates/hinv/src/reduced/mod.rs`): \
-         the `h` unit blocks of `A_l` (`h x h` each) cost `h^4` to factor and invert, independent of `B`; \
-         the products with `Dx_l` and `G_l` (`h^2 x hB`) up to `h^4 B^2`; the factorization of `R`'s blocks \
-         of `2a = 2hB` costs `(2hB)^3/3`. So hinv tends to `h^4` in width (`R`'s `h^3` term leads only while \
-         `B > 3h/8`) and to `B^3` in batch (`B^2` below `B = 3h/8`). The dense route builds `H` from `p` \
-         HVPs (`p^2 B`) and factors it (`2p^3/3`, `p ~ L h^2`): `h^6` in width, nearly flat in batch. Small \
-         blocks are bound by per-call overhead, which lowers every measured exponent at the small end.\n"
+        "What the flop count predicts (per layer, parameters-first elimination, `crates/hinv/src/reduced/`): \
+         the `h` unit blocks of `A_l` (`h x h` each) cost `h^4` to factor and invert, independent of `B` \
+         (about `h^3 B` when a unit of low rank is eliminated on its projection, at `8B <= h`); the fill \
+         `G_l^T A_l^-1 G_l` costs `6 h^3 B^2` through `G_l`'s unit factors (`units.rs`, for `G_l` of 16384 \
+         entries or more; `2 h^4 B^2` through the formed `G_l`), the other fills less; the factorization of \
+         `R`'s blocks of `2a = 2hB` costs `(2hB)^3/3`. So hinv tends to `h^4` in width while the unit blocks \
+         are factored densely and to `h^3` when they are projected (small batches), and to `B^3` in batch. \
+         The dense route builds `H` from `p` HVPs (`p^2 B`) and factors it (`2p^3/3`, `p ~ L h^2`): `h^6` \
+         in width, nearly flat in batch. Small blocks are bound by per-call overhead, which lowers every \
+         measured exponent at the small end.\n"
     )?;
     writeln!(
         md,

@@ -398,9 +398,13 @@ fn eliminate(
         });
         let (y, cf, g_col_norm, xg_norm) = match units {
             Some(u) => {
-                let f = units::fills(&u, &solver, &xdx)?;
+                let (p, a) = u.shape();
+                let f = units::fills(&u, &solver, &xdx, p * a < units::SOLVE_FACTORS_MIN)?;
                 scale = scale.max(f.g_max);
-                g_solve = InputCoupling::Units(u);
+                g_solve = match f.xg {
+                    Some(xg) => InputCoupling::Formed(xg),
+                    None => InputCoupling::Units(u),
+                };
                 (f.y, f.cf, f.g_col_norm, f.xg_col_norm)
             }
             None => {

@@ -45,6 +45,16 @@ use super::pack::Ragged;
 /// 24% fewer.
 pub(super) const MIN_ENTRIES: usize = 1 << 14;
 
+/// A layer through the factors' route whose `G` has fewer entries than this
+/// keeps `A^-1 G` formed for its solves (written from the factors: no more
+/// flops): one product with it costs fewer instructions than the factors'
+/// three small ones and a second application of `A_l^-1`, measured at L16
+/// h24 B2 (27648 entries: a refined solve 17.4M instructions through the
+/// factors, 15.3M formed) and even at L16 h32 B2 (65536: 26.0M and
+/// 26.4M); at width 64 the formed `A^-1 G` (4 MB a layer) is read from
+/// memory and the factors' route is the faster.
+pub(super) const SOLVE_FACTORS_MIN: usize = 1 << 16;
+
 /// Whether group `k` of `members` is exactly unit `k`'s parameters, for
 /// every unit (the groups of a dense layer's `A`, unless the layer
 /// reported another structure).
@@ -68,11 +78,19 @@ pub(super) struct UnitFills {
     pub(super) g_col_norm: f64,
     /// Largest column norm of `A^-1 G`.
     pub(super) xg_col_norm: f64,
+    /// `A^-1 G` formed (`p_l x a_{l-1}`), when asked for.
+    pub(super) xg: Option<Mat<f64>>,
 }
 
 /// The fills of `u` (whose units are `solver`'s groups, [`units_are_groups`])
-/// with the multipliers `xdx` of the same layer.
-pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multipliers) -> Result<UnitFills, TridiagError> {
+/// with the multipliers `xdx` of the same layer, and `A^-1 G` formed if
+/// `form` (for the solves of a layer below [`SOLVE_FACTORS_MIN`]).
+pub(super) fn fills(
+    u: &UnitCoupling,
+    solver: &GroupSolver<'_>,
+    xdx: &Multipliers,
+    form: bool,
+) -> Result<UnitFills, TridiagError> {
     let (batch, inp, units, n) = (u.batch(), u.inputs(), u.units(), u.unit_params());
     let (w, c, beta) = (u.w(), u.c(), u.beta());
     let a_in = batch * inp;
@@ -89,6 +107,7 @@ pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multiplier
     let mut xg_sq = vec![0.0f64; a_in];
     let mut cf = Mat::<f64>::zeros(xdx.acts(), a_in);
     let mut alpha = Mat::<f64>::zeros(batch, xdx.widest_rows());
+    let mut xg = form.then(|| Mat::<f64>::zeros(u.shape().0, a_in));
     for ((k, (rows, m)), xj_slice) in xdx.groups().enumerate().zip(stacked.chunks_exact_mut(n * inp)) {
         p.copy_from(&zt);
         solver.solve_with(k, p.as_mut(), tmp.as_mut())?;
@@ -97,6 +116,9 @@ pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multiplier
         matmul(zp.as_mut(), Accum::Replace, zt.transpose(), p.as_ref(), 1.0, Par::Seq);
         matmul(xp.as_mut(), Accum::Replace, xj.transpose(), p.as_ref(), 1.0, Par::Seq);
         let xj_sq: Vec<f64> = (0..inp).map(|j| xj.col(j).squared_norm_l2()).collect();
+        if let Some(xg) = xg.as_mut() {
+            write_unit_columns(u, k, p.as_ref(), xj, xg.as_mut());
+        }
         for t in 0..batch {
             let (ct, bt, p_sq) = (c[(t, k)], beta[(t, k)], p.col(t).squared_norm_l2());
             for j in 0..inp {
@@ -144,7 +166,30 @@ pub(super) fn fills(u: &UnitCoupling, solver: &GroupSolver<'_>, xdx: &Multiplier
     super::symmetrize(y.as_mut());
     let (g_max, g_col_norm) = g_scales(u, zt.as_ref());
     let xg_col_norm = xg_sq.into_iter().fold(0.0f64, f64::max).sqrt();
-    Ok(UnitFills { y, cf, g_max, g_col_norm, xg_col_norm })
+    Ok(UnitFills { y, cf, g_max, g_col_norm, xg_col_norm, xg })
+}
+
+/// Unit `k`'s rows of `A^-1 G`: in column `(t, j)`, `c_tk w_kj P_kt +
+/// beta_tk Xj_k[:, j]`, the weights' rows a slice of the column.
+fn write_unit_columns(u: &UnitCoupling, k: usize, p: MatRef<'_, f64>, xj: MatRef<'_, f64>, mut xg: MatMut<'_, f64>) {
+    let (inp, units) = (u.inputs(), u.units());
+    for t in 0..u.batch() {
+        let (ct, bt) = (u.c()[(t, k)], u.beta()[(t, k)]);
+        let pt = p.col(t).try_as_col_major().expect("an owned matrix").as_slice();
+        for j in 0..inp {
+            let cw = ct * u.w()[(k, j)];
+            let xj_j = xj.col(j).try_as_col_major().expect("a packed column").as_slice();
+            let mut col = xg.as_mut().col_mut(t * inp + j);
+            let dst = col.as_mut().try_as_col_major_mut().expect("an owned matrix").as_slice_mut();
+            dst[k * inp..(k + 1) * inp]
+                .iter_mut()
+                .zip(pt.iter().zip(xj_j))
+                .for_each(|(d, (p, x))| *d = cw * p + bt * x);
+            if u.has_bias() {
+                dst[units * inp + k] = cw * pt[inp] + bt * xj_j[inp];
+            }
+        }
+    }
 }
 
 /// Largest `|G_ij|` and largest column norm of `G`, from its factors: in
@@ -197,7 +242,9 @@ mod tests {
     /// layers, and a network far from its initialisation (a sigmoid at
     /// gain 3). The two routes sum the same products in different orders,
     /// so they differ by rounding: a few hundred `u` of each fill's error
-    /// scale (the bound the certificate uses), at most `1e-12` of it.
+    /// scale (the bound the certificate uses), at most `1e-12` of it; so
+    /// do the `A^-1 G` written from the factors for a smaller layer's
+    /// solves, and the solves through them or through the factors.
     #[test]
     fn unit_fills_match_the_formed_route() {
         let cases = [
@@ -231,11 +278,24 @@ mod tests {
             let mut formed = d.clone();
             formed.forget_products();
             // Layer 1 has no G, the loss layer no unit factors.
+            let mut through_units = false;
             for l in 1..d.layers.len() - 1 {
                 let units = eliminate(&d, l, eps, &fp, &mut s).unwrap();
                 let dense = eliminate(&formed, l, eps, &fp, &mut s).unwrap();
-                assert!(matches!(units.elim.g, InputCoupling::Units(_)), "case {case} layer {l}: units");
-                assert!(matches!(dense.elim.g, InputCoupling::Formed(_)), "case {case} layer {l}: formed");
+                let (p, a) = units.elim.g.shape();
+                match (&units.elim.g, &dense.elim.g) {
+                    (InputCoupling::Units(_), InputCoupling::Formed(_)) => {
+                        assert!(p * a >= super::SOLVE_FACTORS_MIN, "case {case} layer {l}: solved through units")
+                    }
+                    // Written from the factors for the solves: the formed route's `A^-1 G` to rounding.
+                    (InputCoupling::Formed(xu), InputCoupling::Formed(xd)) => {
+                        assert!(p * a < super::SOLVE_FACTORS_MIN, "case {case} layer {l}: formed for the solves");
+                        let err = (xu - xd).norm_max();
+                        assert!(err <= 1e-12 * xd.norm_max(), "case {case} layer {l}: A^-1 G off by {err:e}");
+                    }
+                    _ => panic!("case {case} layer {l}: the formed route's G is formed"),
+                }
+                through_units |= matches!(units.elim.g, InputCoupling::Units(_));
                 let close = |a: f64, b: f64, what: &str| {
                     assert!(
                         (a - b).abs() <= 1e-12 * a.abs().max(b.abs()),
@@ -253,6 +313,8 @@ mod tests {
                 assert!(c_err <= 1e-12 * dense.z_scale.max(1.0), "case {case} layer {l}: coupling off by {c_err:e}");
                 assert!(y_err > 0.0 || y.norm_max() == 0.0, "case {case} layer {l}: the two routes are distinct");
             }
+            // Only the widest layers' solves go through the factors.
+            assert_eq!(through_units, width == 64, "case {case}: solves through the units' factors");
             // The solves differ by the fills' rounding, amplified by the
             // conditioning of the lifted system: compared against each
             // other's scale, with the exact HVP's residual as the judge.
