@@ -158,7 +158,10 @@ impl LayerElimination {
 /// How a solve applies a layer's `A_l^-1 G_l` (`p_l x a_{l-1}`).
 #[derive(Debug)]
 enum InputCoupling {
-    /// Formed (no columns for the first layer).
+    /// Exactly zero: the first layer (no columns), or a `G` of zeros (the
+    /// Gauss–Newton matrix's hidden layers).
+    Zero { params: usize, inputs: usize },
+    /// Formed.
     Formed(Mat<f64>),
     /// `G_l` by its units' factors, then `A_l^-1` group by group: a
     /// product costs `O(batch p_l)` plus the groups' inverses instead of
@@ -170,6 +173,7 @@ impl InputCoupling {
     /// `(p_l, a_{l-1})`.
     fn shape(&self) -> (usize, usize) {
         match self {
+            InputCoupling::Zero { params, inputs } => (*params, *inputs),
             InputCoupling::Formed(m) => m.shape(),
             InputCoupling::Units(u) => u.shape(),
         }
@@ -384,15 +388,23 @@ fn eliminate(
     symmetrize(zfill.as_mut());
     let mut fill = max_abs(zfill.as_ref());
     let mut z_scale = kappa * dx.max_row_norm * xdx_norm;
-    let (mut g_solve, mut coupling, mut yfill) = (InputCoupling::Formed(Mat::zeros(b.dx.ncols(), 0)), None, None);
+    let (p_l, a_in) = b.g.shape();
+    let (mut g_solve, mut coupling, mut yfill) = (InputCoupling::Zero { params: p_l, inputs: 0 }, None, None);
     let mut y_scale = 0.0;
-    if l > 0 {
+    let factors = if l > 0 { d.product(l).and_then(|p| p.unit_coupling()) } else { None };
+    if l > 0 && (b.g.is_zero() || factors.as_ref().is_some_and(UnitCoupling::is_zero)) {
+        // No fills: `R`'s coupling is `Dz_l` itself, and the solves skip `G`.
+        let c = b.dz.to_dense();
+        scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
+        g_solve = InputCoupling::Zero { params: p_l, inputs: a_in };
+        coupling = Some(c);
+    } else if l > 0 {
         let mut c = b.dz.to_dense();
         scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
         // A dense layer's G through its units' factors, when its groups are
         // its units, G is large enough to gain ([`units::MIN_ENTRIES`]), and
         // every pivot is non-zero (else the elimination is refused anyway).
-        let units = d.product(l).and_then(|p| p.unit_coupling()).filter(|u| {
+        let units = factors.filter(|u| {
             let (p, a) = u.shape();
             safe && p * a >= units::MIN_ENTRIES && units::units_are_groups(u, &members)
         });

@@ -62,6 +62,7 @@ impl Reduced {
             let ap = e.g.shape().1;
             let y = r.subrows(self.offsets[l - 1] + ap, ap);
             match &e.g {
+                InputCoupling::Zero { .. } => {}
                 InputCoupling::Formed(xg) => matmul(xl, Accum::Add, xg.as_ref(), y, -1.0, Par::Seq),
                 InputCoupling::Units(u) => {
                     let mut v = Mat::<f64>::zeros(xl.nrows(), k);
@@ -95,6 +96,7 @@ impl Reduced {
             .map(|e| {
                 let apply = 2 * e.members.iter().map(|m| m.len() * m.len()).sum::<usize>();
                 let (g, applies) = match &e.g {
+                    InputCoupling::Zero { .. } => (0, 1),
                     InputCoupling::Formed(m) => (4 * m.nrows() * m.ncols(), 1),
                     InputCoupling::Units(u) => (12 * u.batch() * u.shape().0, 2),
                 };

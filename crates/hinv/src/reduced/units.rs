@@ -329,3 +329,51 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod zero_tests {
+    use faer::Mat;
+    use netgraph::{Activation, Batch, Network};
+    use tridiag::FactorParams;
+
+    use super::super::multipliers::Scratch;
+    use super::super::{eliminate, InputCoupling, Reduced};
+
+    /// The Gauss–Newton matrix's hidden layers have `G = 0` exactly (a
+    /// zero block, and products whose factors say so): no fills, `R`'s
+    /// coupling is `Dz` itself, and the solves skip `G`. The same
+    /// elimination through a dense `G` of zeros fills zeros: the two agree bit for bit on the couplings and to rounding on
+    /// the solves (the same pivots; the formed route adds products of zero).
+    #[test]
+    fn zero_coupling_skips_the_fills() {
+        let net = Network::builder(5).dense(16, Activation::Tanh).repeat(3).cross_entropy(3).unwrap();
+        let (params, data) = (net.init_params(4), Batch::random_classification(5, 3, 4, 5));
+        let d = net.ggn_derivatives(&params, &data).unwrap().derivatives;
+        // The same blocks with each hidden `G` a dense matrix of zeros and
+        // no products to say so.
+        let mut formed = d.clone();
+        formed.forget_products();
+        let hidden = formed.layers.len() - 1;
+        for b in &mut formed.layers[1..hidden] {
+            assert!(b.g.is_zero(), "a hidden Gauss-Newton layer's G is a zero block");
+            let (p, a) = b.g.shape();
+            b.g = blockmat::Block::dense(Mat::zeros(p, a));
+        }
+        let (fp, eps) = (FactorParams::default(), 1e-2);
+        let mut s = Scratch::default();
+        for l in 1..d.layers.len() - 1 {
+            let zero = eliminate(&d, l, eps, &fp, &mut s).unwrap();
+            let dense = eliminate(&formed, l, eps, &fp, &mut s).unwrap();
+            assert!(matches!(zero.elim.g, InputCoupling::Zero { .. }), "layer {l}");
+            assert!(matches!(dense.elim.g, InputCoupling::Formed(_)), "layer {l}");
+            assert!(zero.yfill.is_none() && dense.yfill.as_ref().unwrap().norm_max() == 0.0, "layer {l}");
+            assert_eq!(zero.coupling, dense.coupling, "layer {l}");
+            assert_eq!((zero.y_scale, zero.z_scale), (0.0, dense.z_scale), "layer {l}");
+        }
+        let rhs = Mat::from_fn(net.num_params(), 2, |i, j| ((i * 5 + j) % 9) as f64 - 4.0);
+        let xz = Reduced::factor(&d, eps, &fp, true).unwrap().unwrap().solve(rhs.as_ref()).unwrap();
+        let xd = Reduced::factor(&formed, eps, &fp, true).unwrap().unwrap().solve(rhs.as_ref()).unwrap();
+        let diff = (&xz - &xd).norm_max();
+        assert!(diff <= 1e-10 * xd.norm_max(), "solves differ by {diff:e}");
+    }
+}
