@@ -132,6 +132,24 @@ impl Layer for Dense {
         self.blocks_of(x, z, b_out, false)
     }
 
+    /// `Dx` and `Dz` alone: the slopes `act'(u)` do not depend on `b_out`.
+    fn gauss_newton_blocks(
+        &self,
+        x: &[f64],
+        z: MatRef<'_, f64>,
+        _targets: &Targets,
+        b_out: &[f64],
+        first: bool,
+    ) -> LayerBlocks {
+        let (batch, inp, out) = (z.nrows(), self.inp, self.out);
+        let p = self.num_params();
+        let (d1, _) = self.derivs(x, z, MatRef::from_row_major_slice(b_out, batch, out));
+        let dx = unitwise_jacobian(d1.as_ref(), z, self.bias);
+        let dz = if first { Block::zeros(batch * out, batch * inp) } else { self.input_jacobian(x, d1.as_ref()) };
+        let a_in = batch * inp;
+        LayerBlocks { dx, dz, a: Block::zeros(p, p), g: Block::zeros(p, a_in), e: Block::zeros(a_in, a_in) }
+    }
+
     fn product(
         &self,
         x: &[f64],
@@ -162,15 +180,7 @@ impl Dense {
             return first_layer_blocks(dx, a, batch * inp);
         }
 
-        let dz = (0..batch)
-            .map(|s| {
-                let m = Mat::from_fn(out, inp, |k, j| {
-                    let id = if self.residual && k == j { 1.0 } else { 0.0 };
-                    d1[(s, k)] * w[(k, j)] + id
-                });
-                Block::dense(m)
-            })
-            .collect();
+        let dz = self.input_jacobian(x, d1.as_ref());
 
         // G[(k, j), (s, j')] = c[s, k] z[s, j] w[k, j'] + [j = j'] b[s, k] d1[s, k],
         // and the bias row (k) = c[s, k] w[k, j']: written a column at a
@@ -206,6 +216,21 @@ impl Dense {
             })
             .collect();
 
-        LayerBlocks { dx, dz: Block::block_diag(dz), a, g: Block::dense(g), e: Block::block_diag(e) }
+        LayerBlocks { dx, dz, a, g: Block::dense(g), e: Block::block_diag(e) }
+    }
+
+    /// `Dz`, per sample `diag(act'(u_s)) W` (plus `I` for a residual layer).
+    fn input_jacobian(&self, x: &[f64], d1: MatRef<'_, f64>) -> Block {
+        let w = weights(x, self.out, self.inp);
+        let dz = (0..d1.nrows())
+            .map(|s| {
+                let m = Mat::from_fn(self.out, self.inp, |k, j| {
+                    let id = if self.residual && k == j { 1.0 } else { 0.0 };
+                    d1[(s, k)] * w[(k, j)] + id
+                });
+                Block::dense(m)
+            })
+            .collect();
+        Block::block_diag(dz)
     }
 }

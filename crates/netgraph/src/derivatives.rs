@@ -93,18 +93,22 @@ impl Network {
     /// instead of the memory available at the time of the call, so that
     /// whether it refuses does not depend on the machine's load.
     pub fn derivatives_within(&self, params: &Params, batch: &Batch, limit: u64) -> Result<Derivatives> {
-        self.derivatives_split(params, batch, limit, None)
+        self.derivatives_split(params, batch, limit, None, false)
     }
 
     /// [`Network::derivatives_within`], with the layers split across rayon
     /// threads when `split` says so (`None`: when their work reaches
     /// [`SPLIT_LAYERS_MIN_FLOPS`] and there is a second thread).
-    fn derivatives_split(
+    ///
+    /// With `gauss_newton`, the hidden layers give only the blocks the
+    /// generalized Gauss–Newton matrix keeps ([`Layer::gauss_newton_blocks`]).
+    pub(crate) fn derivatives_split(
         &self,
         params: &Params,
         batch: &Batch,
         limit: u64,
         split: Option<bool>,
+        gauss_newton: bool,
     ) -> Result<Derivatives> {
         self.check_derivatives_memory(batch.batch_size(), limit)?;
         let fwd = self.forward(params, batch)?;
@@ -114,8 +118,13 @@ impl Network {
         let of_layer = |(l, layer): (usize, &Arc<dyn Layer>)| {
             let (x, z, b) = (params.layer(l), fwd.activations[l].as_ref(), &bwd.b[l + 1]);
             // The first layer reads data: its input derivatives are not wanted.
-            let blocks =
-                if l == 0 { layer.first_blocks(x, z, &fwd.targets, b) } else { layer.blocks(x, z, &fwd.targets, b) };
+            let blocks = if gauss_newton && l + 1 < self.num_layers() {
+                layer.gauss_newton_blocks(x, z, &fwd.targets, b, l == 0)
+            } else if l == 0 {
+                layer.first_blocks(x, z, &fwd.targets, b)
+            } else {
+                layer.blocks(x, z, &fwd.targets, b)
+            };
             (blocks, layer.product(x, z, &fwd.targets, b))
         };
         let split = split.unwrap_or_else(|| {
@@ -180,8 +189,9 @@ mod tests {
         let params = net.init_params(7);
         let batch = Batch::random_classification(4, 3, 3, 8);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a two-thread pool");
-        let run =
-            |split| pool.install(|| net.derivatives_split(&params, &batch, u64::MAX, Some(split)).expect("blocks"));
+        let run = |split| {
+            pool.install(|| net.derivatives_split(&params, &batch, u64::MAX, Some(split), false).expect("blocks"))
+        };
         let (seq, par) = (run(false), run(true));
         assert_eq!(seq.gradient, par.gradient);
         assert_eq!(seq.layers.len(), par.layers.len());

@@ -109,6 +109,24 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
         let a_in = blocks.e.nrows();
         first_layer_blocks(blocks.dx, blocks.a, a_in)
     }
+    /// The blocks of this layer in the generalized Gauss–Newton matrix,
+    /// as a hidden layer: `Dx` and `Dz` as [`Layer::blocks`] (or
+    /// [`Layer::first_blocks`] when `first`) gives them, `A`, `G` and `E`
+    /// zero blocks. The default computes all five and drops three; a layer
+    /// whose second derivatives are costly overrides it (a dense layer's
+    /// `G` alone is `p x batch in`).
+    fn gauss_newton_blocks(
+        &self,
+        x: &[f64],
+        z: MatRef<'_, f64>,
+        targets: &Targets,
+        b_out: &[f64],
+        first: bool,
+    ) -> LayerBlocks {
+        let b = if first { self.first_blocks(x, z, targets, b_out) } else { self.blocks(x, z, targets, b_out) };
+        let (p, a_in) = b.g.shape();
+        LayerBlocks { a: Block::zeros(p, p), g: Block::zeros(p, a_in), e: Block::zeros(a_in, a_in), ..b }
+    }
     /// For a loss layer `z_L = l(o(z; x))`: the outputs `o`, their
     /// Jacobians and the loss's Hessian `Lambda` with respect to them
     /// ([`crate::ggn::OutputCurvature`]), from which the Gauss–Newton
