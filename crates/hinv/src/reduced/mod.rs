@@ -391,66 +391,43 @@ fn eliminate(
     let (p_l, a_in) = b.g.shape();
     let (mut g_solve, mut coupling, mut yfill) = (InputCoupling::Zero { params: p_l, inputs: 0 }, None, None);
     let mut y_scale = 0.0;
-    let factors = if l > 0 { d.product(l).and_then(|p| p.unit_coupling()) } else { None };
-    if l > 0 && (b.g.is_zero() || factors.as_ref().is_some_and(UnitCoupling::is_zero)) {
-        // No fills: `R`'s coupling is `Dz_l` itself, and the solves skip `G`.
-        let c = b.dz.to_dense();
-        scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
-        g_solve = InputCoupling::Zero { params: p_l, inputs: a_in };
-        coupling = Some(c);
-    } else if l > 0 {
+    if l > 0 {
         let mut c = b.dz.to_dense();
         scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
-        // A dense layer's G through its units' factors, when its groups are
-        // its units, G is large enough to gain ([`units::MIN_ENTRIES`]), and
-        // every pivot is non-zero (else the elimination is refused anyway).
-        let units = factors.filter(|u| {
-            let (p, a) = u.shape();
-            safe && p * a >= units::MIN_ENTRIES && units::units_are_groups(u, &members)
-        });
-        let (y, cf, g_col_norm, xg_norm) = match units {
-            Some(u) => {
+        let factors = d.product(l).and_then(|p| p.unit_coupling());
+        if b.g.is_zero() || factors.as_ref().is_some_and(UnitCoupling::is_zero) {
+            // No fills: `R`'s coupling is `Dz_l` itself, and the solves skip `G`.
+            g_solve = InputCoupling::Zero { params: p_l, inputs: a_in };
+        } else {
+            // A dense layer's G through its units' factors, when its groups
+            // are its units, G is large enough to gain ([`units::MIN_ENTRIES`]),
+            // and every pivot is non-zero (else the elimination is refused anyway).
+            let units = factors.filter(|u| {
                 let (p, a) = u.shape();
-                let f = units::fills(&u, &solver, &xdx, p * a < units::SOLVE_FACTORS_MIN)?;
-                scale = scale.max(f.g_max);
-                g_solve = match f.xg {
-                    Some(xg) => InputCoupling::Formed(xg),
-                    None => InputCoupling::Units(u),
-                };
-                (f.y, f.cf, f.g_col_norm, f.xg_col_norm)
-            }
-            None => {
-                let g_owned;
-                let g = match b.g.as_dense() {
-                    Some(m) => m,
-                    None => {
-                        g_owned = b.g.to_dense();
-                        &g_owned
-                    }
-                };
-                scale = scale.max(max_abs(g.as_ref()));
-                let mut xg = g.clone();
-                if safe {
-                    let k = xg.ncols();
-                    solver.apply(&members, xg.as_mut(), scratch.reserve(members.widest(), k))?;
+                safe && p * a >= units::MIN_ENTRIES && units::units_are_groups(u, &members)
+            });
+            let f = match units {
+                Some(u) => {
+                    let (p, a) = u.shape();
+                    let f = units::fills(&u, &solver, &xdx, p * a < units::SOLVE_FACTORS_MIN)?;
+                    g_solve = InputCoupling::Units(u);
+                    f
                 }
-                let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
-                matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
-                symmetrize(y.as_mut());
-                let cf = xdx.dx_times(&dx, &members, xg.as_ref(), scratch);
-                let norms = (max_col_norm(g.as_ref()), max_col_norm(xg.as_ref()));
+                None => formed_fills(&b.g, safe.then_some(&solver), &members, &dx, &xdx, scratch)?,
+            };
+            if let Some(xg) = f.xg {
                 g_solve = InputCoupling::Formed(xg);
-                (y, cf, norms.0, norms.1)
             }
-        };
-        fill = fill.max(max_abs(y.as_ref())).max(max_abs(cf.as_ref()));
-        // Every entry of a product `a b` sums magnitudes `|a| |b|` bounded
-        // (Cauchy–Schwarz) by a row norm of `a` times a column norm of `b`.
-        y_scale = kappa * g_col_norm * xg_norm;
-        z_scale = z_scale.max(kappa * dx.max_row_norm * xg_norm);
-        c -= &cf;
+            scale = scale.max(f.g_max);
+            fill = fill.max(max_abs(f.y.as_ref())).max(max_abs(f.cf.as_ref()));
+            // Every entry of a product `a b` sums magnitudes `|a| |b|` bounded
+            // (Cauchy–Schwarz) by a row norm of `a` times a column norm of `b`.
+            y_scale = kappa * f.g_col_norm * f.xg_col_norm;
+            z_scale = z_scale.max(kappa * dx.max_row_norm * f.xg_col_norm);
+            c -= &f.cf;
+            yfill = Some(f.y);
+        }
         coupling = Some(c);
-        yfill = Some(y);
     }
     let growth = if safe { fill / scale } else { f64::INFINITY };
     Ok(Pieces {
@@ -462,6 +439,43 @@ fn eliminate(
         cond,
         z_scale,
         y_scale,
+    })
+}
+
+/// The fills of a layer's formed `G`, through the formed `A^-1 G` (kept
+/// for the solves). Without a `solver` (a zero pivot) `G` stands in for
+/// `A^-1 G`: the elimination is refused anyway.
+fn formed_fills(
+    g: &Block,
+    solver: Option<&GroupSolver<'_>>,
+    members: &pack::Ragged,
+    dx: &DxPieces,
+    xdx: &Multipliers,
+    scratch: &mut Scratch,
+) -> Result<units::Fills, TridiagError> {
+    let g_owned;
+    let g = match g.as_dense() {
+        Some(m) => m,
+        None => {
+            g_owned = g.to_dense();
+            &g_owned
+        }
+    };
+    let mut xg = g.clone();
+    if let Some(s) = solver {
+        s.apply(members, xg.as_mut(), scratch.reserve(members.widest(), g.ncols()))?;
+    }
+    let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
+    matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
+    symmetrize(y.as_mut());
+    let cf = xdx.dx_times(dx, members, xg.as_ref(), scratch);
+    Ok(units::Fills {
+        y,
+        cf,
+        g_max: max_abs(g.as_ref()),
+        g_col_norm: max_col_norm(g.as_ref()),
+        xg_col_norm: max_col_norm(xg.as_ref()),
+        xg: Some(xg),
     })
 }
 

@@ -66,8 +66,9 @@ pub(super) fn units_are_groups(u: &UnitCoupling, members: &Ragged) -> bool {
             .all(|(k, m)| m.len() == u.unit_params() && m.iter().copied().eq(u.unit_indices(k)))
 }
 
-/// What layer `l`'s `G` fills into `R`, and the scales of its errors.
-pub(super) struct UnitFills {
+/// What layer `l`'s `G` fills into `R`, and the scales of its errors
+/// (through the units' factors here, or the formed `G` in `formed_fills`).
+pub(super) struct Fills {
     /// `G^T A^-1 G` (`a_{l-1}` square, symmetric).
     pub(super) y: Mat<f64>,
     /// `Dx A^-1 G` (`a_l x a_{l-1}`).
@@ -90,7 +91,7 @@ pub(super) fn fills(
     solver: &GroupSolver<'_>,
     xdx: &Multipliers,
     form: bool,
-) -> Result<UnitFills, TridiagError> {
+) -> Result<Fills, TridiagError> {
     let (batch, inp, units, n) = (u.batch(), u.inputs(), u.units(), u.unit_params());
     let (w, c, beta) = (u.w(), u.c(), u.beta());
     let a_in = batch * inp;
@@ -166,7 +167,7 @@ pub(super) fn fills(
     super::symmetrize(y.as_mut());
     let (g_max, g_col_norm) = g_scales(u, zt.as_ref());
     let xg_col_norm = xg_sq.into_iter().fold(0.0f64, f64::max).sqrt();
-    Ok(UnitFills { y, cf, g_max, g_col_norm, xg_col_norm, xg })
+    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg })
 }
 
 /// Unit `k`'s rows of `A^-1 G`: in column `(t, j)`, `c_tk w_kj P_kt +
