@@ -111,12 +111,6 @@ impl UnitCoupling {
         self.beta.as_ref()
     }
 
-    /// Whether `G` is exactly zero (`c = beta = 0`: a layer of the
-    /// Gauss–Newton matrix, or a linear activation's second derivative).
-    pub fn is_zero(&self) -> bool {
-        self.c.norm_max() == 0.0 && self.beta.norm_max() == 0.0
-    }
-
     /// Unit `k`'s parameters, in the layer's order: its weights
     /// `k in .. (k + 1) in`, then its bias `out in + k`.
     pub fn unit_indices(&self, k: usize) -> impl Iterator<Item = usize> {

@@ -175,7 +175,7 @@ pub fn section(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         "What the flop count predicts (per layer, parameters-first elimination, `crates/hinv/src/reduced/`): \
          the `h` unit blocks of `A_l` (`h x h` each) cost `h^4` to factor and invert, independent of `B` \
          (about `h^3 B` when a unit of low rank is eliminated on its projection, at `8B <= h`); the fill \
-         `G_l^T A_l^-1 G_l` costs `6 h^3 B^2` through `G_l`'s unit factors (`units.rs`, for `G_l` of 16384 \
+         `G_l^T A_l^-1 G_l` costs `4 h^3 B^2` through `G_l`'s unit factors (`units.rs`, for `G_l` of 32768 \
          entries or more; `2 h^4 B^2` through the formed `G_l`), the other fills less; the factorization of \
          `R`'s blocks of `2a = 2hB` costs `(2hB)^3/3`. So hinv tends to `h^4` in width while the unit blocks \
          are factored densely and to `h^3` when they are projected (small batches), and to `B^3` in batch. \

@@ -158,10 +158,11 @@ impl LayerElimination {
 /// How a solve applies a layer's `A_l^-1 G_l` (`p_l x a_{l-1}`).
 #[derive(Debug)]
 enum InputCoupling {
-    /// Exactly zero: the first layer (no columns), or a `G` of zeros (the
+    /// Exactly zero: the first layer (no columns), or a zero block (the
     /// Gauss–Newton matrix's hidden layers).
     Zero { params: usize, inputs: usize },
-    /// Formed.
+    /// Formed, one product per solve: layers too small for the units'
+    /// route to gain ([`units::SOLVE_FACTORS_MIN`]) or without it.
     Formed(Mat<f64>),
     /// `G_l` by its units' factors, then `A_l^-1` group by group: a
     /// product costs `O(batch p_l)` plus the groups' inverses instead of
@@ -395,16 +396,19 @@ fn eliminate(
         let mut c = b.dz.to_dense();
         scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
         let factors = d.product(l).and_then(|p| p.unit_coupling());
-        if b.g.is_zero() || factors.as_ref().is_some_and(UnitCoupling::is_zero) {
+        if b.g.is_zero() {
             // No fills: `R`'s coupling is `Dz_l` itself, and the solves skip `G`.
             g_solve = InputCoupling::Zero { params: p_l, inputs: a_in };
         } else {
             // A dense layer's G through its units' factors, when its groups
             // are its units, G is large enough to gain ([`units::MIN_ENTRIES`]),
-            // and every pivot is non-zero (else the elimination is refused anyway).
+            // every pivot is non-zero (else the elimination is refused
+            // anyway), and the factors are the formed block's.
             let units = factors.filter(|u| {
                 let (p, a) = u.shape();
-                safe && p * a >= units::MIN_ENTRIES && units::units_are_groups(u, &members)
+                safe && p * a >= units::MIN_ENTRIES
+                    && units::units_are_groups(u, &members)
+                    && units::agrees_with(u, &b.g)
             });
             let f = match units {
                 Some(u) => {

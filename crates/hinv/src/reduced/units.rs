@@ -20,10 +20,10 @@
 //!                        + beta_sk beta_tk Xj_k[:in, :]
 //! ```
 //!
-//! The first three terms are two products with `W` (`4 batch^2 in^2 out`
-//! flops), the last one product of the stacked `Xj_k` with the `out x
-//! batch^2` products of `beta` (`2 batch^2 in^2 out`): `in / 3` times fewer
-//! flops than the dense route, and nothing of size `p_l x a_{l-1}` is
+//! The first three terms are one product with `W` per sample and that
+//! product's transpose (`2 batch^2 in^2 out` flops), the last one product
+//! of the stacked `Xj_k` with the `out x batch^2` products of `beta`
+//! (`2 batch^2 in^2 out`): `in / 2` times fewer flops than the dense route, and nothing of size `p_l x a_{l-1}` is
 //! formed. `Dx A^-1 G` follows from the multipliers `m = X_k Dx[r, k]^T`
 //! already at hand: row `r`, sample `t`: `c_tk (m . z~_t) w_k + beta_tk m[:in]`.
 
@@ -38,21 +38,26 @@ use super::pack::Ragged;
 
 /// Layers whose `G` has fewer entries than this are eliminated through the
 /// formed `G`, whose products are then a few small calls. Measured in
-/// instructions (`one_solve` under callgrind, one thread, both routes
-/// forced): the factors' route factors L16 h16 B2 (`p a_{l-1}` = 8192),
-/// h8 B16 (8192), h8 B8 and the demo in 2–7% more instructions, L16 h16 B4
-/// (16384) in 12% fewer, h16 B8 in 12% and h24 B2 in 7% fewer, h32 B2 in
-/// 24% fewer.
-pub(super) const MIN_ENTRIES: usize = 1 << 14;
+/// instructions of `Factorization::new` (`one_solve` under callgrind, one
+/// thread, against `540bdd0`'s formed route; docs/benchmarks.md): with the
+/// check that the factors agree with `G` ([`agrees_with`]), the factors'
+/// route took 5% fewer at L16 h16 B4 (`p a_{l-1}` = 16384) and 2% more at
+/// L16 h24 B2 (27648), 7% fewer at L16 h16 B8 (32768), 19% at h32 B2; in
+/// a build without the check and with the threshold overridden (not
+/// kept), 2–7% more at h16 B2 (8192), h8 B16, h8 B8 and the demo.
+pub(super) const MIN_ENTRIES: usize = 1 << 15;
 
 /// A layer through the factors' route whose `G` has fewer entries than this
 /// keeps `A^-1 G` formed for its solves (written from the factors: no more
-/// flops): one product with it costs fewer instructions than the factors'
-/// three small ones and a second application of `A_l^-1`, measured at L16
-/// h24 B2 (27648 entries: a refined solve 17.4M instructions through the
-/// factors, 15.3M formed) and even at L16 h32 B2 (65536: 26.0M and
-/// 26.4M); at width 64 the formed `A^-1 G` (4 MB a layer) is read from
-/// memory and the factors' route is the faster.
+/// flops); from this size on (`>=`) it solves through the factors. One
+/// product with the formed matrix costs fewer instructions than the
+/// factors' three small ones and a second application of `A_l^-1` at L16
+/// h24 B2 (27648 entries: a refined solve 15.3M instructions formed, 17.4M
+/// through the factors); at L16 h32 B2 (65536) the two cost the same
+/// (26.4M formed, 26.0M through the factors), and the factors' route
+/// stores 0.5 MB a layer less; at width 64 the formed `A^-1 G` (4 MB a
+/// layer) is read from memory, and the factors' route is the faster
+/// (docs/benchmarks.md).
 pub(super) const SOLVE_FACTORS_MIN: usize = 1 << 16;
 
 /// Whether group `k` of `members` is exactly unit `k`'s parameters, for
@@ -66,6 +71,70 @@ pub(super) fn units_are_groups(u: &UnitCoupling, members: &Ragged) -> bool {
             .all(|(k, m)| m.len() == u.unit_params() && m.iter().copied().eq(u.unit_indices(k)))
 }
 
+/// Whether `u` is the layer's formed `G` entry by entry, to the rounding of
+/// `c w z + beta` summed in either order. The factors come from the
+/// layer's products, which a user layer writes; the rest of hinv (the
+/// interleaved elimination, the certificate's second opinion, the
+/// reference routes) reads the block, so the factors are used only where
+/// they say the same matrix. Reading `G` once costs `p_l a_{l-1}`
+/// comparisons, against `2 batch in` times that for the formed route's
+/// fills.
+pub(super) fn agrees_with(u: &UnitCoupling, g: &blockmat::Block) -> bool {
+    if u.shape() != g.shape() {
+        return false;
+    }
+    let owned;
+    let g = match g.as_dense() {
+        Some(m) => m,
+        None => {
+            owned = g.to_dense();
+            &owned
+        }
+    };
+    let (batch, inp, units, n) = (u.batch(), u.inputs(), u.units(), u.unit_params());
+    let (w, c, beta) = (u.w(), u.c(), u.beta());
+    let mut zt = vec![1.0; n];
+    for t in 0..batch {
+        zt[..inp].iter_mut().enumerate().for_each(|(i, v)| *v = u.z()[(t, i)]);
+        for j in 0..inp {
+            let col = g.col(t * inp + j);
+            let Some(col) = col.try_as_col_major() else { return false };
+            let col = col.as_slice();
+            // A boolean reduction without branches (a float one would
+            // not vectorise); a NaN strays.
+            let mut bad = false;
+            for k in 0..units {
+                let (cw, b) = (c[(t, k)] * w[(k, j)], beta[(t, k)]);
+                let (g, z) = (&col[k * inp..(k + 1) * inp], &zt[..inp]);
+                for i in 0..inp {
+                    let (rank_one, id) = (cw * z[i], if i == j { b } else { 0.0 });
+                    bad |= strays(g[i] - rank_one - id, rank_one.abs() + id.abs());
+                }
+                if u.has_bias() {
+                    bad |= strays(col[units * inp + k] - cw, cw.abs());
+                }
+            }
+            if bad {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// How far `c w z + beta`, summed in either order, may stray from the
+/// formed entry, relative to its terms' magnitudes.
+const AGREEMENT: f64 = 4.0 * f64::EPSILON;
+
+/// Whether a deviation exceeds the rounding of terms of magnitude
+/// `magnitude`, or is NaN: the negated comparison is false for a NaN in
+/// one instruction, where `is_nan() ||` cost 3M more at L16 h32 B2.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+#[inline(always)]
+fn strays(deviation: f64, magnitude: f64) -> bool {
+    !(deviation.abs() <= AGREEMENT * magnitude)
+}
+
 /// What layer `l`'s `G` fills into `R`, and the scales of its errors
 /// (through the units' factors here, or the formed `G` in `formed_fills`).
 pub(super) struct Fills {
@@ -75,9 +144,10 @@ pub(super) struct Fills {
     pub(super) cf: Mat<f64>,
     /// Largest `|G_ij|`.
     pub(super) g_max: f64,
-    /// Largest column norm of `G`.
+    /// Largest column norm of `G`, or a bound on it from magnitudes
+    /// before cancellation (the units' route sums those).
     pub(super) g_col_norm: f64,
-    /// Largest column norm of `A^-1 G`.
+    /// Largest column norm of `A^-1 G`, or a bound on it alike.
     pub(super) xg_col_norm: f64,
     /// `A^-1 G` formed (`p_l x a_{l-1}`), when asked for.
     pub(super) xg: Option<Mat<f64>>,
@@ -99,7 +169,7 @@ pub(super) fn fills(
     let zt = Mat::from_fn(n, batch, |i, s| if i < inp { u.z()[(s, i)] } else { 1.0 });
     let mut p = Mat::<f64>::zeros(n, batch);
     let mut tmp = Mat::<f64>::zeros(n, batch);
-    let (mut zp, mut xp) = (Mat::<f64>::zeros(batch, batch), Mat::<f64>::zeros(inp, batch));
+    let mut zp = Mat::<f64>::zeros(batch, batch);
     // Every unit's `Xj_k` (`n x in`), one column each: the `beta beta` term
     // is one product with them.
     let mut stacked = vec![0.0; n * inp * units];
@@ -115,16 +185,18 @@ pub(super) fn fills(
         solver.inverse_columns(k, MatMut::from_column_major_slice_mut(xj_slice, n, inp))?;
         let xj = MatRef::from_column_major_slice(xj_slice, n, inp);
         matmul(zp.as_mut(), Accum::Replace, zt.transpose(), p.as_ref(), 1.0, Par::Seq);
-        matmul(xp.as_mut(), Accum::Replace, xj.transpose(), p.as_ref(), 1.0, Par::Seq);
-        let xj_sq: Vec<f64> = (0..inp).map(|j| xj.col(j).squared_norm_l2()).collect();
+        let xj_norm: Vec<f64> = (0..inp).map(|j| xj.col(j).norm_l2()).collect();
         if let Some(xg) = xg.as_mut() {
             write_unit_columns(u, k, p.as_ref(), xj, xg.as_mut());
         }
         for t in 0..batch {
-            let (ct, bt, p_sq) = (c[(t, k)], beta[(t, k)], p.col(t).squared_norm_l2());
+            let (ct, bt, p_norm) = (c[(t, k)], beta[(t, k)], p.col(t).norm_l2());
             for j in 0..inp {
                 let cw = ct * w[(k, j)];
-                xg_sq[t * inp + j] += cw * cw * p_sq + 2.0 * cw * bt * xp[(j, t)] + bt * bt * xj_sq[j];
+                // The magnitudes the column sums before it cancels: what
+                // its rounding scales with, and a bound on its norm.
+                let bound = cw.abs() * p_norm + bt.abs() * xj_norm[j];
+                xg_sq[t * inp + j] += bound * bound;
             }
             for s in 0..batch {
                 let (cs, half) = (c[(s, k)], 0.5 * c[(s, k)] * ct * zp[(s, t)]);
@@ -141,7 +213,8 @@ pub(super) fn fills(
             for j in 0..inp {
                 let (wj, mut dst) = (w[(k, j)], cf.as_mut().col_mut(t * inp + j));
                 for (a, &r) in rows.iter().enumerate() {
-                    dst[r] = ct * alpha[(t, a)] * wj + bt * m[(j, a)];
+                    // Added: a row of `Dx` touching several groups sums their shares.
+                    dst[r] += ct * alpha[(t, a)] * wj + bt * m[(j, a)];
                 }
             }
         }
@@ -193,15 +266,16 @@ fn write_unit_columns(u: &UnitCoupling, k: usize, p: MatRef<'_, f64>, xj: MatRef
     }
 }
 
-/// Largest `|G_ij|` and largest column norm of `G`, from its factors: in
-/// column `(t, j)`, unit `k`'s entries are `c_tk w_kj z~_t[i]`, plus
-/// `beta_tk` at `i = j`.
+/// Largest `|G_ij|`, and a bound on the column norms of `G` from its
+/// factors (`|c_tk w_kj| ||z~_t|| + |beta_tk|` per unit): in column
+/// `(t, j)`, unit `k`'s entries are `c_tk w_kj z~_t[i]`, plus `beta_tk` at
+/// `i = j`.
 fn g_scales(u: &UnitCoupling, zt: faer::MatRef<'_, f64>) -> (f64, f64) {
     let (w, c, beta) = (u.w(), u.c(), u.beta());
     let (mut g_max, mut col_sq_max) = (0.0f64, 0.0f64);
     for t in 0..u.batch() {
         let zt_t = zt.col(t);
-        let z_sq = zt_t.squared_norm_l2();
+        let z_norm = zt_t.norm_l2();
         // The two largest `|z~_t[i]|`, and where the largest is: the
         // largest off the identity's entry in each column.
         let (mut first, mut second, mut at) = (0.0f64, 0.0f64, usize::MAX);
@@ -218,12 +292,13 @@ fn g_scales(u: &UnitCoupling, zt: faer::MatRef<'_, f64>) -> (f64, f64) {
             for k in 0..u.units() {
                 let (cw, b) = (c[(t, k)] * w[(k, j)], beta[(t, k)]);
                 g_max = g_max.max(cw.abs() * off).max((cw * zt_t[j] + b).abs());
-                col_sq += cw * cw * z_sq + 2.0 * cw * zt_t[j] * b + b * b;
+                let bound = cw.abs() * z_norm + b.abs();
+                col_sq += bound * bound;
             }
             col_sq_max = col_sq_max.max(col_sq);
         }
     }
-    (g_max, col_sq_max.max(0.0).sqrt())
+    (g_max, col_sq_max.sqrt())
 }
 
 #[cfg(test)]
@@ -249,11 +324,11 @@ mod tests {
     #[test]
     fn unit_fills_match_the_formed_route() {
         let cases = [
-            (true, 4, 16, Activation::Tanh, 1e-3),
-            (false, 1, 26, Activation::Tanh, 1e-3),
-            (true, 5, 16, Activation::Sigmoid, 1e-1),
+            (true, 4, 24, Activation::Tanh, 1e-3),
+            (false, 1, 36, Activation::Tanh, 1e-3),
+            (true, 5, 20, Activation::Sigmoid, 1e-1),
             (false, 2, 64, Activation::Tanh, 1e-2),
-            (true, 8, 13, Activation::Softplus(netgraph::Softplus::default()), 1.0),
+            (true, 8, 16, Activation::Softplus(netgraph::Softplus::default()), 1.0),
         ];
         for (case, &(bias, batch, width, act, eps)) in cases.iter().enumerate() {
             let mut b = Network::builder(5);
@@ -278,6 +353,22 @@ mod tests {
             let d = net.derivatives(&params, &data).unwrap();
             let mut formed = d.clone();
             formed.forget_products();
+            // The factors agree with the formed block; factors that do not
+            // (a tampered `beta`, one relative ulp-scale change too large to
+            // be rounding; another batch's shape) are refused.
+            let u = d.product(1).and_then(|p| p.unit_coupling()).expect("a dense layer's factors");
+            assert!(super::agrees_with(&u, &d.layers[1].g), "case {case}: the factors are G's");
+            let tampered = u.beta().to_owned() * faer::Scale(1.0 + 1e-13);
+            let tampered =
+                netgraph::UnitCoupling::new(u.w().to_owned(), u.z().to_owned(), u.c().to_owned(), tampered, bias);
+            assert!(!super::agrees_with(&tampered.unwrap(), &d.layers[1].g), "case {case}: tampered beta");
+            let (zs, cs, bs) =
+                (u.z().subrows(0, batch - 1), u.c().subrows(0, batch - 1), u.beta().subrows(0, batch - 1));
+            if batch > 1 {
+                let fewer =
+                    netgraph::UnitCoupling::new(u.w().to_owned(), zs.to_owned(), cs.to_owned(), bs.to_owned(), bias);
+                assert!(!super::agrees_with(&fewer.unwrap(), &d.layers[1].g), "case {case}: another shape");
+            }
             // Layer 1 has no G, the loss layer no unit factors.
             let mut through_units = false;
             for l in 1..d.layers.len() - 1 {
@@ -303,8 +394,13 @@ mod tests {
                         "case {case} layer {l} {what}: {a:e} vs {b:e}"
                     );
                 };
-                close(units.y_scale, dense.y_scale, "y scale");
-                close(units.z_scale, dense.z_scale, "z scale");
+                // The units' route scales its errors by the magnitudes it
+                // sums (a bound on the norms the formed route measures).
+                let at_least = |a: f64, b: f64, what: &str| {
+                    assert!(a >= b * (1.0 - 1e-12), "case {case} layer {l} {what}: {a:e} below {b:e}");
+                };
+                at_least(units.y_scale, dense.y_scale, "y scale");
+                at_least(units.z_scale, dense.z_scale, "z scale");
                 close(units.growth, dense.growth, "growth");
                 let (y, yd) = (units.yfill.as_ref().unwrap(), dense.yfill.as_ref().unwrap());
                 let (c, cd) = (units.coupling.as_ref().unwrap(), dense.coupling.as_ref().unwrap());
@@ -341,7 +437,7 @@ mod zero_tests {
     use super::super::{eliminate, InputCoupling, Reduced};
 
     /// The Gauss–Newton matrix's hidden layers have `G = 0` exactly (a
-    /// zero block, and products whose factors say so): no fills, `R`'s
+    /// zero block): no fills, `R`'s
     /// coupling is `Dz` itself, and the solves skip `G`. The same
     /// elimination through a dense `G` of zeros fills zeros: the two agree bit for bit on the couplings and to rounding on
     /// the solves (the same pivots; the formed route adds products of zero).
