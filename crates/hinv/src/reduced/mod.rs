@@ -395,7 +395,6 @@ fn eliminate(
     if l > 0 {
         let mut c = b.dz.to_dense();
         scale = scale.max(max_abs(c.as_ref())).max(b.e.max_abs());
-        let factors = d.product(l).and_then(|p| p.unit_coupling());
         if b.g.is_zero() {
             // No fills: `R`'s coupling is `Dz_l` itself, and the solves skip `G`.
             g_solve = InputCoupling::Zero { params: p_l, inputs: a_in };
@@ -404,12 +403,11 @@ fn eliminate(
             // are its units, G is large enough to gain ([`units::MIN_ENTRIES`]),
             // every pivot is non-zero (else the elimination is refused
             // anyway), and the factors are the formed block's.
-            let units = factors.filter(|u| {
-                let (p, a) = u.shape();
-                safe && p * a >= units::MIN_ENTRIES
-                    && units::units_are_groups(u, &members)
-                    && units::agrees_with(u, &b.g)
-            });
+            // Asked for only where the route may pay: the factors are copies.
+            let large = p_l * a_in >= units::MIN_ENTRIES;
+            let factors = if large { d.product(l).and_then(|p| p.unit_coupling()) } else { None };
+            // (`agrees_with` also checks the factors' shape against `G`'s.)
+            let units = factors.filter(|u| safe && units::units_are_groups(u, &members) && units::agrees_with(u, &b.g));
             let f = match units {
                 Some(u) => {
                     let (p, a) = u.shape();

@@ -10,10 +10,15 @@ use super::layers::{map_layers, split_rows};
 use super::multipliers::Scratch;
 use super::{InputCoupling, Reduced};
 
-/// A product with a layer's `G` refused its shapes: `R`'s rows and the
-/// coupling disagree, which the factorization rules out.
-fn units_shape_error(u: &netgraph::UnitCoupling, found: (usize, usize)) -> TridiagError {
-    TridiagError::ShapeMismatch { op: "a layer's G by its units' factors", expected: (u.shape().1, found.1), found }
+/// A product with a layer's `G` refused its shapes (`R`'s rows and the
+/// coupling disagree, which the factorization rules out), with the shapes
+/// it names.
+fn units_shape_error(e: netgraph::NetError) -> TridiagError {
+    let (expected, found) = match e {
+        netgraph::NetError::Shape { expected, found, .. } => (expected, found),
+        _ => ((0, 0), (0, 0)),
+    };
+    TridiagError::ShapeMismatch { op: "a layer's G by its units' factors", expected, found }
 }
 
 impl Reduced {
@@ -47,7 +52,7 @@ impl Reduced {
             }
             e.solver().apply(&e.members, tl.as_mut(), scratch)?;
             if let InputCoupling::Units(u) = &e.g {
-                u.tmul_add(tl.as_ref(), y, -1.0).map_err(|_| units_shape_error(u, (ap, k)))?;
+                u.tmul_add(tl.as_ref(), y, -1.0).map_err(units_shape_error)?;
             }
             Ok(())
         })?;
@@ -66,7 +71,7 @@ impl Reduced {
                 InputCoupling::Formed(xg) => matmul(xl, Accum::Add, xg.as_ref(), y, -1.0, Par::Seq),
                 InputCoupling::Units(u) => {
                     let mut v = Mat::<f64>::zeros(xl.nrows(), k);
-                    u.mul_add(y, v.as_mut(), 1.0).map_err(|_| units_shape_error(u, (ap, k)))?;
+                    u.mul_add(y, v.as_mut(), 1.0).map_err(units_shape_error)?;
                     e.solver().apply(&e.members, v.as_mut(), scratch)?;
                     xl -= &v;
                 }

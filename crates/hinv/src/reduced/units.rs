@@ -42,7 +42,7 @@ use super::pack::Ragged;
 /// thread, against `540bdd0`'s formed route; docs/benchmarks.md): with the
 /// check that the factors agree with `G` ([`agrees_with`]), the factors'
 /// route took 5% fewer at L16 h16 B4 (`p a_{l-1}` = 16384) and 2% more at
-/// L16 h24 B2 (27648), 7% fewer at L16 h16 B8 (32768), 19% at h32 B2; in
+/// L16 h24 B2 (27648), 7% fewer at L16 h16 B8 (32768), 18% at h32 B2; in
 /// a build without the check and with the threshold overridden (not
 /// kept), 2–7% more at h16 B2 (8192), h8 B16, h8 B8 and the demo.
 pub(super) const MIN_ENTRIES: usize = 1 << 15;
