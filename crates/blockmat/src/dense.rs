@@ -23,6 +23,24 @@ impl Block {
         out
     }
 
+    /// The dense matrix this block represents, borrowed from a
+    /// [`Block::Dense`] leaf and formed otherwise: for readers that need
+    /// dense storage but not ownership.
+    ///
+    /// ```
+    /// use blockmat::Block;
+    /// use std::borrow::Cow;
+    /// let leaf = Block::dense(faer::Mat::identity(2, 2));
+    /// assert!(matches!(leaf.dense_view(), Cow::Borrowed(_)));
+    /// assert!(matches!(Block::identity(2).dense_view(), Cow::Owned(_)));
+    /// ```
+    pub fn dense_view(&self) -> std::borrow::Cow<'_, Mat<f64>> {
+        match self.as_dense() {
+            Some(m) => std::borrow::Cow::Borrowed(m),
+            None => std::borrow::Cow::Owned(self.to_dense()),
+        }
+    }
+
     /// Overwrites `out` with the dense matrix this block represents,
     /// without allocating: for callers that densify many blocks into one
     /// reused buffer.

@@ -196,14 +196,7 @@ impl Pattern {
                 }
             }
             Block::Dense(_) | Block::LowRank(_) => {
-                let owned;
-                let m = match b.as_dense() {
-                    Some(m) => m,
-                    None => {
-                        owned = b.to_dense();
-                        &owned
-                    }
-                };
+                let m = b.dense_view();
                 for j in 0..m.ncols() {
                     for i in 0..m.nrows() {
                         if m[(i, j)] != 0.0 {

@@ -455,14 +455,8 @@ fn formed_fills(
     xdx: &Multipliers,
     scratch: &mut Scratch,
 ) -> Result<units::Fills, TridiagError> {
-    let g_owned;
-    let g = match g.as_dense() {
-        Some(m) => m,
-        None => {
-            g_owned = g.to_dense();
-            &g_owned
-        }
-    };
+    let g = g.dense_view();
+    let g: &Mat<f64> = &g;
     let mut xg = g.clone();
     if let Some(s) = solver {
         s.apply(members, xg.as_mut(), scratch.reserve(members.widest(), g.ncols()))?;

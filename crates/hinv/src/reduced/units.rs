@@ -83,14 +83,7 @@ pub(super) fn agrees_with(u: &UnitCoupling, g: &blockmat::Block) -> bool {
     if u.shape() != g.shape() {
         return false;
     }
-    let owned;
-    let g = match g.as_dense() {
-        Some(m) => m,
-        None => {
-            owned = g.to_dense();
-            &owned
-        }
-    };
+    let g = g.dense_view();
     let (batch, inp, units, n) = (u.batch(), u.inputs(), u.units(), u.unit_params());
     let (w, c, beta) = (u.w(), u.c(), u.beta());
     let mut zt = vec![1.0; n];
