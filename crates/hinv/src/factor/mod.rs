@@ -12,6 +12,8 @@
 mod options;
 mod shifted;
 mod solve;
+#[cfg(test)]
+mod tests;
 
 pub use shifted::SHIFT_BUDGET;
 pub use solve::Solution;
@@ -43,6 +45,9 @@ pub struct Factorization {
     engine: Engine,
     /// The elimination pivoted across blocks, computed on first need.
     lu: OnceLock<PivotedLu>,
+    /// The log-determinant through the parameters-first elimination,
+    /// computed on first need (`None`: refused on the second run).
+    reduced_det: OnceLock<Option<SignedLogDet>>,
     /// The interleaved elimination as a second opinion on an uncertain
     /// parameters-first inertia, computed on first need.
     interleaved: OnceLock<Option<BlockLdlt>>,
@@ -79,6 +84,7 @@ impl Factorization {
         let f = Factorization {
             engine,
             lu: OnceLock::new(),
+            reduced_det: OnceLock::new(),
             interleaved: OnceLock::new(),
             lifted_offsets: x_offsets(&derivs),
             lifted_extra: derivs.act_sizes[1..].iter().sum(),
@@ -230,16 +236,51 @@ impl Factorization {
     /// products of the network are ill-conditioned its Schur complements
     /// grow and that sum loses up to `1e-13 cond` (relative); refinement
     /// repairs solves, not determinants. So this runs Gaussian elimination
-    /// with partial pivoting across blocks on the equilibrated lifted
-    /// system ([`tridiag::PivotedLu`]) on first use (about the block
-    /// factorization's time, linear in depth) and keeps it for solves.
+    /// with partial pivoting across blocks, on first use, and keeps its
+    /// answer:
+    ///
+    /// - after the parameters-first elimination whose growth times its
+    ///   groups' condition is at most 1e4 (tanh networks at PyTorch's
+    ///   initialisation with `eps = 1e-3` reach 2e3–7e3), on its Schur
+    ///   complement `R` (blocks of `2 a_l`), the groups' pivots giving the
+    ///   rest: about twice the factorization's time;
+    /// - otherwise on the equilibrated lifted system
+    ///   ([`tridiag::PivotedLu`], blocks of `p_l + 2 a_l`), whose factors it
+    ///   keeps for solves: up to 100 times the parameters-first
+    ///   factorization's time on wide layers.
+    ///
+    /// Both are linear in depth; docs/numerics.md, "The log-determinant",
+    /// has their accuracy.
     ///
     /// # Errors
     /// [`HinvError::TooLarge`] when the pivoted factors would exceed the
     /// memory limit; [`HinvError::Factor`] should the lifted system fail
     /// its input checks (it passed them once already).
     pub fn log_det(&self) -> Result<SignedLogDet> {
+        if let Some(d) = self.reduced_log_det()? {
+            return Ok(d);
+        }
         Ok(self.det_from(self.pivoted_lu()?))
+    }
+
+    /// The log-determinant through the parameters-first elimination, on
+    /// first call: the groups' pivots and `R` pivoted across its blocks
+    /// ([`Reduced::pivoted_log_det`]); `None` when the engine is the
+    /// interleaved one or its growth (times its groups' condition) is above
+    /// [`REDUCED_LOG_DET_LIMIT`].
+    fn reduced_log_det(&self) -> Result<Option<SignedLogDet>> {
+        let Engine::ParametersFirst(r) = &self.engine else { return Ok(None) };
+        if r.growth().max(1.0) * r.cond() > REDUCED_LOG_DET_LIMIT {
+            return Ok(None);
+        }
+        if let Some(d) = self.reduced_det.get() {
+            return Ok(*d);
+        }
+        let d = Reduced::pivoted_log_det(&self.derivs, self.eps, &factor_params(&self.opts))
+            .map_err(|e| map_factor_error(e, self.eps))?;
+        // det K' = (-1)^(sum a_l) det(H + eps I), as in `det_from`.
+        let d = d.map(|d| SignedLogDet { sign: if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign }, ..d });
+        Ok(*self.reduced_det.get_or_init(|| d))
     }
 
     /// `det(H + eps I)` from the pivoted factors of the lifted system.
@@ -387,6 +428,17 @@ fn factor_params(opts: &FactorOptions) -> FactorParams {
         ..FactorParams::default()
     }
 }
+
+/// Largest growth of the parameters-first elimination times the largest
+/// condition estimate of its groups for which [`Factorization::log_det`]
+/// takes its determinant from that elimination (the groups' pivots, and
+/// `R` pivoted across blocks) instead of pivoting across the whole lifted
+/// system's blocks (up to 100 times slower at width 32). Both amplify the
+/// elimination's rounding, which a determinant cannot refine away. Chosen
+/// well below where the route's error approaches its bar (0.9 of it at
+/// 1e9–1e10 in `factor::tests`' table; docs/numerics.md, "The
+/// log-determinant").
+const REDUCED_LOG_DET_LIMIT: f64 = 1e4;
 
 /// Below this [`BlockLdlt::pivot_margin`], a certified count is checked
 /// against the parity of the pivoted determinant (which costs about one

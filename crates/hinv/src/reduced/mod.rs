@@ -54,7 +54,7 @@ use blockmat::{Block, Tridiag};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use netgraph::{Derivatives, UnitCoupling};
-use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, TridiagError};
+use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, PivotedLu, SignedLogDet, TridiagError};
 
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
@@ -100,6 +100,8 @@ pub(crate) struct Reduced {
     offsets: Vec<usize>,
     /// Largest fill relative to its layer's entries.
     growth: f64,
+    /// Largest condition estimate of a group's `A_g + eps I`.
+    cond: f64,
     /// Whether a solve's substitutions may split across threads.
     par: ParPolicy,
 }
@@ -145,6 +147,18 @@ impl LayerElimination {
             i.negative += n;
         }
         i
+    }
+
+    /// `log|det(A_l + eps I)|` and its sign: the factored blocks, and each
+    /// projected group's `eps` directions.
+    fn log_det(&self) -> SignedLogDet {
+        let n: usize = self.projections.iter().flatten().map(Projection::eps_directions).sum();
+        let odd = n % 2 == 1 && self.eps < 0.0;
+        SignedLogDet {
+            // (`0 ln 0` would be NaN: with no such directions `eps = 0` adds nothing.)
+            log_abs: self.ldlt.log_abs_det() + if n > 0 { n as f64 * self.eps.abs().ln() } else { 0.0 },
+            sign: if odd { -self.ldlt.det_sign() } else { self.ldlt.det_sign() },
+        }
     }
 
     /// Smallest margin of a pivot over its bound, the projected groups'
@@ -220,26 +234,12 @@ impl Reduced {
         params: &FactorParams,
         force: bool,
     ) -> Result<std::result::Result<Reduced, Refusal>, TridiagError> {
-        let nl = d.layers.len();
-        let work: f64 = (0..nl).map(|l| elimination_flops(d, l)).sum();
-        let split = params.par.split_work(work);
-        // The buffers grow to the widest layer of a run.
-        let mut pieces = map_layers(split, vec![(); nl], Scratch::default, |s, l, ()| eliminate(d, l, eps, params, s))?;
-        let mut growth = 0.0f64;
-        for (l, p) in pieces.iter().enumerate() {
-            // An exactly singular unit block cannot be eliminated at all,
-            // forced or not.
-            if p.growth.is_infinite() || (p.elim.inertia().uncertain > 0 && !force) {
-                return Ok(Err(Refusal::UncertainPivot { layer: l }));
-            }
-            if p.growth > GROWTH_LIMIT && !force {
-                return Ok(Err(Refusal::Growth { layer: l, growth: p.growth }));
-            }
-            if p.cond > COND_LIMIT && !force {
-                return Ok(Err(Refusal::IllConditioned { layer: l, cond: p.cond }));
-            }
-            growth = growth.max(p.growth);
-        }
+        let Eliminated { mut pieces, growth, split } = match eliminate_layers(d, eps, params, force)? {
+            Ok(e) => e,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let nl = pieces.len();
+        let cond = pieces.iter().map(|p| p.cond).fold(1.0f64, f64::max);
         let r = assemble(d, &mut pieces, split)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
@@ -254,8 +254,32 @@ impl Reduced {
             ldlt,
             offsets: blockmat::offsets(&sizes),
             growth,
+            cond,
             par: params.par,
         }))
+    }
+
+    /// `log|det|` of the lifted system and its sign, with `R` eliminated by
+    /// partial pivoting across its blocks ([`tridiag::PivotedLu`]) instead
+    /// of block LDLᵀ:
+    /// `det K' = prod_l det(A_l + eps I) det(R)`. `R` was factored in
+    /// place, so the layers' eliminations run again to rebuild it; `None`
+    /// when they are refused (as [`Reduced::factor`] would refuse them).
+    pub(crate) fn pivoted_log_det(
+        d: &Derivatives,
+        eps: f64,
+        params: &FactorParams,
+    ) -> Result<Option<SignedLogDet>, TridiagError> {
+        let Ok(Eliminated { mut pieces, split, .. }) = eliminate_layers(d, eps, params, false)? else {
+            return Ok(None);
+        };
+        let r = assemble(d, &mut pieces, split)?;
+        let lu = PivotedLu::factor(&r, params.par, params.symmetry_tol)?;
+        let d = pieces
+            .iter()
+            .map(|p| p.elim.log_det())
+            .fold(lu.log_det(), |acc, l| SignedLogDet { log_abs: acc.log_abs + l.log_abs, sign: acc.sign * l.sign });
+        Ok(Some(d))
     }
 
     /// The factored Schur complement `R`.
@@ -266,6 +290,11 @@ impl Reduced {
     /// Largest fill relative to its layer's entries.
     pub(crate) fn growth(&self) -> f64 {
         self.growth
+    }
+
+    /// Largest condition estimate of a group's `A_g + eps I`.
+    pub(crate) fn cond(&self) -> f64 {
+        self.cond
     }
 
     /// Inertia of the lifted system: the parameters' blocks plus `R`.
@@ -282,6 +311,47 @@ impl Reduced {
     pub(crate) fn lifted_dim(&self) -> usize {
         self.ldlt.dim() + self.layers.iter().map(|l| l.g.shape().0).sum::<usize>()
     }
+}
+
+/// Every layer's eliminated parameters and what they leave for `R`.
+struct Eliminated {
+    pieces: Vec<Pieces>,
+    /// The largest growth of a layer.
+    growth: f64,
+    /// Whether the layers split across threads (so may `R`'s assembly).
+    split: bool,
+}
+
+/// Every layer's parameters eliminated (layers in parallel when the work
+/// is worth it); `Ok(Err(refusal))` when the elimination would not be
+/// stable enough.
+fn eliminate_layers(
+    d: &Derivatives,
+    eps: f64,
+    params: &FactorParams,
+    force: bool,
+) -> Result<std::result::Result<Eliminated, Refusal>, TridiagError> {
+    let nl = d.layers.len();
+    let work: f64 = (0..nl).map(|l| elimination_flops(d, l)).sum();
+    let split = params.par.split_work(work);
+    // The buffers grow to the widest layer of a run.
+    let pieces = map_layers(split, vec![(); nl], Scratch::default, |s, l, ()| eliminate(d, l, eps, params, s))?;
+    let mut growth = 0.0f64;
+    for (l, p) in pieces.iter().enumerate() {
+        // An exactly singular unit block cannot be eliminated at all,
+        // forced or not.
+        if p.growth.is_infinite() || (p.elim.inertia().uncertain > 0 && !force) {
+            return Ok(Err(Refusal::UncertainPivot { layer: l }));
+        }
+        if p.growth > GROWTH_LIMIT && !force {
+            return Ok(Err(Refusal::Growth { layer: l, growth: p.growth }));
+        }
+        if p.cond > COND_LIMIT && !force {
+            return Ok(Err(Refusal::IllConditioned { layer: l, cond: p.cond }));
+        }
+        growth = growth.max(p.growth);
+    }
+    Ok(Ok(Eliminated { pieces, growth, split }))
 }
 
 /// What eliminating layer `l`'s parameters costs, roughly, in flops: the
