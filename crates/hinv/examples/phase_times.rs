@@ -2,7 +2,9 @@
 //! medians over repeated runs of the derivative blocks, the factorization,
 //! the first refined solve (which also estimates `||H + eps I||`), a solve
 //! on the same factorization, the block sweeps over the factored `R` alone,
-//! one HVP, and end to end (a fresh `Curvature`, factorization and first
+//! one HVP, the first `inertia` and `log_det` calls on a factorization
+//! (each may run a second elimination, which it keeps), and end to end (a
+//! fresh `Curvature`, factorization and first
 //! solve of a random right-hand side, dropped inside the timing, as
 //! `cargo xtask bench` measures it). For before/after comparisons of the engine, where
 //! criterion's whole grid is too slow and a fresh process measures the
@@ -40,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     params.scale(gain);
     let data = Batch::random_classification(5, 3, batch, 20240602);
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    let mut times: [Vec<f64>; 7] = Default::default();
+    let mut times: [Vec<f64>; 9] = Default::default();
     let mut refinements = 0;
     let mut elimination = None;
     // A fixed random unit vector, like the bench's right-hand side.
@@ -73,6 +75,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         std::hint::black_box(curv.hvp(&g)?);
         times[5].push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(f.inertia());
+        times[7].push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(f.log_det()?);
+        times[8].push(ms(t));
         drop((f, curv));
         let t = Instant::now();
         {
@@ -82,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         times[6].push(ms(t));
     }
-    let [deriv, factor, first, solve, sweeps, hvp, e2e] = times.map(median);
+    let [deriv, factor, first, solve, sweeps, hvp, e2e, inertia, log_det] = times.map(median);
     // How far the network's numbers sink: arithmetic on products of
     // entries below 1e-154 leaves the normal range of doubles (subnormal
     // numbers, slow on x86), which bends the time against depth.
@@ -100,7 +108,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("derivative blocks: {tiny} of {nonzero} non-zero entries below 1e-154, smallest {smallest:.1e}");
     println!(
         "L{depth} h{width} B{batch} gain {gain}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
-         first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, end to end {e2e:.3}; \
+         first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, inertia {inertia:.3}, \
+         log-det {log_det:.3}, end to end {e2e:.3}; \
          at most {refinements} refinements, elimination {elimination:?}"
     );
     Ok(())

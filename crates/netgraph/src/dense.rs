@@ -138,14 +138,19 @@ impl Layer for Dense {
         x: &[f64],
         z: MatRef<'_, f64>,
         _targets: &Targets,
-        b_out: &[f64],
+        _b_out: &[f64],
         first: bool,
     ) -> LayerBlocks {
-        let (batch, inp, out) = (z.nrows(), self.inp, self.out);
+        let (batch, inp) = (z.nrows(), self.inp);
         let p = self.num_params();
-        let (d1, _) = self.derivs(x, z, MatRef::from_row_major_slice(b_out, batch, out));
+        let mut d1 = affine(x, z, self.out, self.bias);
+        for k in 0..d1.ncols() {
+            for s in 0..d1.nrows() {
+                d1[(s, k)] = self.act.eval(d1[(s, k)]).1;
+            }
+        }
         let dx = unitwise_jacobian(d1.as_ref(), z, self.bias);
-        let dz = if first { Block::zeros(batch * out, batch * inp) } else { self.input_jacobian(x, d1.as_ref()) };
+        let dz = if first { Block::zeros(batch * self.out, batch * inp) } else { self.input_jacobian(x, d1.as_ref()) };
         let a_in = batch * inp;
         LayerBlocks { dx, dz, a: Block::zeros(p, p), g: Block::zeros(p, a_in), e: Block::zeros(a_in, a_in) }
     }

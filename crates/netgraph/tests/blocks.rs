@@ -313,3 +313,31 @@ fn wide_inputs_keep_unit_blocks_as_factors() {
         assert_eq!(rows.collect::<Vec<_>>(), vec!["low-rank"; 16]);
     }
 }
+
+/// A user layer that overrides neither `first_blocks` nor
+/// `gauss_newton_blocks` gets the defaults (all five blocks computed, then
+/// `A`, `G`, `E` dropped): they agree bit for bit with a dense layer's own
+/// override, which computes `Dx` and `Dz` alone, as a hidden and as a first
+/// layer, whatever the layer's `E` (here scaled, as the defaults drop it).
+#[test]
+fn default_gauss_newton_blocks_match_the_dense_override() {
+    let none = Targets::Classes(vec![]);
+    for (bias, act) in [(true, Activation::Tanh), (false, Activation::Sigmoid)] {
+        let layer = Tampered { inner: Dense::new(3, 4, act, bias), e_scale: 3.0, products_of: None };
+        let mut r = rng(5);
+        let x = uniform_vec(&mut r, layer.num_params(), 0.8);
+        let z = uniform_mat(&mut r, 2, 3, 1.5);
+        let b = uniform_vec(&mut r, layer.output_len(2), 1.0);
+        for first in [false, true] {
+            let got = layer.gauss_newton_blocks(&x, z.as_ref(), &none, &b, first);
+            let want = layer.inner.gauss_newton_blocks(&x, z.as_ref(), &none, &b, first);
+            assert_eq!(got.dx.to_dense(), want.dx.to_dense(), "bias {bias}, first {first}: Dx");
+            assert_eq!(got.dz.to_dense(), want.dz.to_dense(), "bias {bias}, first {first}: Dz");
+            assert_eq!(got.dz.is_zero(), first, "bias {bias}: Dz is zero exactly for a first layer");
+            for (name, g, w) in [("A", &got.a, &want.a), ("G", &got.g, &want.g), ("E", &got.e, &want.e)] {
+                assert!(g.is_zero() && w.is_zero(), "bias {bias}, first {first}: {name} is a zero block");
+                assert_eq!(g.shape(), w.shape(), "bias {bias}, first {first}: {name}'s shape");
+            }
+        }
+    }
+}

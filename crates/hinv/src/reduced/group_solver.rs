@@ -126,9 +126,10 @@ mod tests {
     use faer::Mat;
     use tridiag::FactorParams;
 
-    /// `apply` against the dense `A^-1 m`, with groups of consecutive rows
-    /// (solved in place), a group with a row apart (gathered, as a unit
-    /// with a bias), and a 1x1 group: both paths give the same answer.
+    /// `apply` and `inverse_columns` against the dense `A^-1`, with groups
+    /// of consecutive rows (solved in place), a group with a row apart
+    /// (gathered, as a unit with a bias), and a 1x1 group: both paths
+    /// (explicit inverses, factors alone) give the same answer.
     #[test]
     fn apply_matches_the_dense_inverse() {
         // Rows 0-2 and 3-5 consecutive; rows 6, 7 and 9 one group; row 8 alone.
@@ -172,6 +173,19 @@ mod tests {
             // Well-conditioned 3x3 blocks: a few ulps.
             let err = (&m - &oracle).norm_max();
             assert!(err <= 1e-13 * oracle.norm_max(), "explicit {explicit}: {err:e}");
+            // The leading columns of each group's inverse, copied from the
+            // explicit inverse or solved for with the factors (a large
+            // group's route), against the dense inverse's.
+            let inv = dense.partial_piv_lu().solve(Mat::<f64>::identity(p, p));
+            for (g, rows) in groups.iter().enumerate() {
+                for k in 1..=rows.len() {
+                    let mut out = Mat::<f64>::from_fn(rows.len(), k, |_, _| f64::NAN);
+                    solver.inverse_columns(g, out.as_mut()).expect("inverse columns");
+                    let want = Mat::<f64>::from_fn(rows.len(), k, |i, j| inv[(rows[i], rows[j])]);
+                    let err = (&out - &want).norm_max();
+                    assert!(err <= 1e-13 * want.norm_max(), "explicit {explicit}, group {g}, {k} columns: {err:e}");
+                }
+            }
         }
     }
 }
