@@ -98,11 +98,12 @@ pub(super) fn agrees_with(u: &UnitCoupling, g: &blockmat::Block) -> bool {
             let mut bad = false;
             for k in 0..units {
                 let (cw, b) = (c[(t, k)] * w[(k, j)], beta[(t, k)]);
-                let (g, z) = (&col[k * inp..(k + 1) * inp], &zt[..inp]);
-                for i in 0..inp {
-                    let (rank_one, id) = (cw * z[i], if i == j { b } else { 0.0 });
-                    bad |= strays(g[i] - rank_one - id, rank_one.abs() + id.abs());
-                }
+                let g = &col[k * inp..(k + 1) * inp];
+                // The rank-one term alone but on the diagonal entry `j`:
+                // two runs without a per-entry test, which vectorise.
+                bad |= rank_one_strays(&g[..j], &zt[..j], cw) | rank_one_strays(&g[j + 1..], &zt[j + 1..inp], cw);
+                let rank_one = cw * zt[j];
+                bad |= strays(g[j] - rank_one - b, rank_one.abs() + b.abs());
                 if u.has_bias() {
                     bad |= strays(col[units * inp + k] - cw, cw.abs());
                 }
@@ -126,6 +127,15 @@ const AGREEMENT: f64 = 4.0 * f64::EPSILON;
 #[inline(always)]
 fn strays(deviation: f64, magnitude: f64) -> bool {
     !(deviation.abs() <= AGREEMENT * magnitude)
+}
+
+/// Whether some `g_i` strays from `cw z_i`.
+#[inline(always)]
+fn rank_one_strays(g: &[f64], z: &[f64], cw: f64) -> bool {
+    g.iter().zip(z).fold(false, |bad, (&g, &z)| {
+        let rank_one = cw * z;
+        bad | strays(g - rank_one, rank_one.abs())
+    })
 }
 
 /// What layer `l`'s `G` fills into `R`, and the scales of its errors
@@ -361,6 +371,27 @@ mod tests {
                 let fewer =
                     netgraph::UnitCoupling::new(u.w().to_owned(), zs.to_owned(), cs.to_owned(), bs.to_owned(), bias);
                 assert!(!super::agrees_with(&fewer.unwrap(), &d.layers[1].g), "case {case}: another shape");
+            }
+            // One entry of G off by far more than rounding is found wherever
+            // it sits in a unit's rows (the first, the diagonal, the last
+            // input, the bias), for the first, a middle and the last input
+            // and unit of the last sample.
+            let g = d.layers[1].g.to_dense();
+            let delta = 1e-10 * g.norm_max();
+            let (inp, units, t) = (u.inputs(), u.units(), batch - 1);
+            for j in [0, inp / 2, inp - 1] {
+                for k in [0, units / 2, units - 1] {
+                    let mut rows = vec![k * inp, k * inp + j, k * inp + inp - 1];
+                    if bias {
+                        rows.push(units * inp + k);
+                    }
+                    for r in rows {
+                        let mut off = g.clone();
+                        off[(r, t * inp + j)] += delta;
+                        let off = blockmat::Block::dense(off);
+                        assert!(!super::agrees_with(&u, &off), "case {case}: G off at ({r}, {})", t * inp + j);
+                    }
+                }
             }
             // Layer 1 has no G, the loss layer no unit factors.
             let mut through_units = false;
