@@ -240,10 +240,12 @@ impl Factorization {
     /// answer:
     ///
     /// - after the parameters-first elimination whose growth times its
-    ///   groups' condition is at most 1e4 (tanh networks at PyTorch's
-    ///   initialisation with `eps = 1e-3` reach 2e3–7e3), on its Schur
-    ///   complement `R` (blocks of `2 a_l`), the groups' pivots giving the
-    ///   rest: about twice the factorization's time;
+    ///   groups' condition is at most 1e4 (tanh networks of 16 layers and
+    ///   more at PyTorch's initialisation with `eps = 1e-3` reach 2e3–7e3),
+    ///   on its Schur complement `R` (blocks of `2 a_l`), the groups'
+    ///   pivots giving the rest: 1.3–4.8 times the factorization's time
+    ///   (docs/benchmarks.md), and accurate to `eps_mach cond(H + eps I)`
+    ///   times at most that amplification;
     /// - otherwise on the equilibrated lifted system
     ///   ([`tridiag::PivotedLu`], blocks of `p_l + 2 a_l`), whose factors it
     ///   keeps for solves: up to 100 times the parameters-first
@@ -266,21 +268,38 @@ impl Factorization {
     /// The log-determinant through the parameters-first elimination, on
     /// first call: the groups' pivots and `R` pivoted across its blocks
     /// ([`Reduced::pivoted_log_det`]); `None` when the engine is the
-    /// interleaved one or its growth (times its groups' condition) is above
+    /// interleaved one or its amplification of rounding
+    /// ([`Reduced::log_det_amplification`]) is above
     /// [`REDUCED_LOG_DET_LIMIT`].
     fn reduced_log_det(&self) -> Result<Option<SignedLogDet>> {
         let Engine::ParametersFirst(r) = &self.engine else { return Ok(None) };
-        if r.growth().max(1.0) * r.cond() > REDUCED_LOG_DET_LIMIT {
+        // (A forced elimination with an uncertain group pivot would be
+        // refused when run again.)
+        if r.log_det_amplification() > REDUCED_LOG_DET_LIMIT || r.has_uncertain_group_pivot() {
             return Ok(None);
         }
         if let Some(d) = self.reduced_det.get() {
             return Ok(*d);
         }
+        // A second elimination next to the first: bounded by the lifted
+        // system's estimate (more than this route keeps), as the other.
+        check_memory(&self.derivs, self.opts.memory_limit, 2)?;
         let d = Reduced::pivoted_log_det(&self.derivs, self.eps, &factor_params(&self.opts))
             .map_err(|e| map_factor_error(e, self.eps))?;
-        // det K' = (-1)^(sum a_l) det(H + eps I), as in `det_from`.
-        let d = d.map(|d| SignedLogDet { sign: if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign }, ..d });
+        let d = d.map(|d| SignedLogDet { sign: self.lifted_sign(d.sign), ..d });
         Ok(*self.reduced_det.get_or_init(|| d))
+    }
+
+    /// The sign of `det(H + eps I)` from the lifted system's: `det K' =
+    /// (-1)^(sum a_l) det(H + eps I)`; a zero stays `+0`.
+    fn lifted_sign(&self, sign: f64) -> f64 {
+        if sign == 0.0 {
+            0.0
+        } else if self.lifted_extra % 2 == 1 {
+            -sign
+        } else {
+            sign
+        }
     }
 
     /// `det(H + eps I)` from the pivoted factors of the lifted system.
@@ -288,7 +307,7 @@ impl Factorization {
         let d = lu.log_det();
         // det K = (-1)^(sum a_l) det(lu_scale (H + eps I)): the (y, z) part of
         // the lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
-        let sign = if self.lifted_extra % 2 == 1 { -d.sign } else { d.sign };
+        let sign = self.lifted_sign(d.sign);
         // The scale is known: the pivoted factors exist.
         let scale = self.lu_scale().unwrap_or(1.0);
         let log_abs = d.log_abs - self.num_params() as f64 * scale.ln();
@@ -307,7 +326,10 @@ impl Factorization {
     /// the parity of the negative count against the sign of the pivoted
     /// elimination's determinant whenever that has run (for a solve or the
     /// determinant) or a pivot clears its bound by less than a factor 1000
-    /// (then this call runs it: about one more factorization). A count the factorization cannot vouch for is never
+    /// (then this call runs it: one more factorization, of the whole
+    /// lifted system), and against the sign [`Factorization::log_det`]
+    /// found through the parameters-first elimination when it has run. A
+    /// count the factorization cannot vouch for is never
     /// returned as certain: a lifted count that violates Haynsworth's
     /// theorem (a broken elimination) makes every eigenvalue uncertain.
     pub fn inertia(&self) -> Inertia {
@@ -396,18 +418,18 @@ impl Factorization {
         } else {
             self.lu.get()
         };
-        if let Some(lu) = lu {
-            let det = self.det_from(lu).sign;
-            let parity = if out.zero > 0 {
-                0.0
-            } else if out.negative % 2 == 1 {
-                -1.0
-            } else {
-                1.0
-            };
-            if det != parity && out.uncertain == 0 {
-                out.uncertain = 1;
-            }
+        // The determinant through the parameters-first elimination, when a
+        // `log_det` call has computed it, is one more sign to agree with.
+        let signs = [lu.map(|lu| self.det_from(lu).sign), self.reduced_det.get().copied().flatten().map(|d| d.sign)];
+        let parity = if out.zero > 0 {
+            0.0
+        } else if out.negative % 2 == 1 {
+            -1.0
+        } else {
+            1.0
+        };
+        if signs.iter().flatten().any(|&det| det != parity) && out.uncertain == 0 {
+            out.uncertain = 1;
         }
         out
     }
@@ -430,7 +452,9 @@ fn factor_params(opts: &FactorOptions) -> FactorParams {
 }
 
 /// Largest growth of the parameters-first elimination times the largest
-/// condition estimate of its groups for which [`Factorization::log_det`]
+/// condition estimate of its groups (and a projected group's residual in
+/// units of rounding, [`Reduced::log_det_amplification`]) for which
+/// [`Factorization::log_det`]
 /// takes its determinant from that elimination (the groups' pivots, and
 /// `R` pivoted across blocks) instead of pivoting across the whole lifted
 /// system's blocks (up to 100 times slower at width 32). Both amplify the

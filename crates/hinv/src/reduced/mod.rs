@@ -102,6 +102,9 @@ pub(crate) struct Reduced {
     growth: f64,
     /// Largest condition estimate of a group's `A_g + eps I`.
     cond: f64,
+    /// Largest residual of a projected group relative to its block
+    /// (`eps_mach` without projections).
+    perturbation: f64,
     /// Whether a solve's substitutions may split across threads.
     par: ParPolicy,
 }
@@ -209,6 +212,8 @@ struct Pieces {
     growth: f64,
     /// Largest condition estimate of a group's `A_g + eps I`.
     cond: f64,
+    /// Largest residual of a projected group relative to its block.
+    perturbation: f64,
     /// The scales of the errors of the fills into `R`'s block `l` (`z`
     /// part and coupling) and block `l - 1` (`y` part).
     z_scale: f64,
@@ -240,6 +245,7 @@ impl Reduced {
         };
         let nl = pieces.len();
         let cond = pieces.iter().map(|p| p.cond).fold(1.0f64, f64::max);
+        let perturbation = pieces.iter().map(|p| p.perturbation).fold(f64::EPSILON, f64::max);
         let r = assemble(d, &mut pieces, split)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
@@ -255,6 +261,7 @@ impl Reduced {
             offsets: blockmat::offsets(&sizes),
             growth,
             cond,
+            perturbation,
             par: params.par,
         }))
     }
@@ -275,10 +282,11 @@ impl Reduced {
         };
         let r = assemble(d, &mut pieces, split)?;
         let lu = PivotedLu::factor(&r, params.par, params.symmetry_tol)?;
-        let d = pieces
-            .iter()
-            .map(|p| p.elim.log_det())
-            .fold(lu.log_det(), |acc, l| SignedLogDet { log_abs: acc.log_abs + l.log_abs, sign: acc.sign * l.sign });
+        let d = pieces.iter().map(|p| p.elim.log_det()).fold(lu.log_det(), |acc, l| SignedLogDet {
+            log_abs: acc.log_abs + l.log_abs,
+            // (A zero stays `+0`.)
+            sign: if acc.sign == 0.0 || l.sign == 0.0 { 0.0 } else { acc.sign * l.sign },
+        });
         Ok(Some(d))
     }
 
@@ -292,9 +300,26 @@ impl Reduced {
         self.growth
     }
 
-    /// Largest condition estimate of a group's `A_g + eps I`.
-    pub(crate) fn cond(&self) -> f64 {
-        self.cond
+    /// How much the parameters' elimination may amplify rounding into a
+    /// determinant taken through it: its growth, times the largest
+    /// condition estimate of a group, times the largest residual of a
+    /// projected group (relative to its block) in units of `64 eps_mach`:
+    /// a residual within the rounding a group's own factorization may
+    /// commit (about `n eps_mach` for `n` parameters) adds nothing.
+    pub(crate) fn log_det_amplification(&self) -> f64 {
+        self.growth.max(1.0) * self.cond * (self.perturbation / (64.0 * f64::EPSILON)).max(1.0)
+    }
+
+    /// Whether a group's pivot is within its rounding bound (possible only
+    /// when the elimination was forced).
+    pub(crate) fn has_uncertain_group_pivot(&self) -> bool {
+        self.layers.iter().any(|l| l.inertia().uncertain > 0)
+    }
+
+    /// How many groups were eliminated on a projection.
+    #[cfg(test)]
+    pub(crate) fn projected_groups(&self) -> usize {
+        self.layers.iter().map(|l| l.projections.iter().flatten().count()).sum()
     }
 
     /// Inertia of the lifted system: the parameters' blocks plus `R`.
@@ -509,6 +534,7 @@ fn eliminate(
         yfill,
         growth,
         cond,
+        perturbation,
         z_scale,
         y_scale,
     })

@@ -373,8 +373,9 @@ mod tests {
                 assert!(!super::agrees_with(&fewer.unwrap(), &d.layers[1].g), "case {case}: another shape");
             }
             // One entry of G off by far more than rounding is found wherever
-            // it sits in a unit's rows (the first, the diagonal, the last
-            // input, the bias), for the first, a middle and the last input
+            // it sits in a unit's rows (the first, the diagonal and its
+            // neighbours, the last input, the bias), for the first, a middle
+            // and the last input
             // and unit of the last sample.
             let g = d.layers[1].g.to_dense();
             let delta = 1e-10 * g.norm_max();
@@ -382,6 +383,10 @@ mod tests {
             for j in [0, inp / 2, inp - 1] {
                 for k in [0, units / 2, units - 1] {
                     let mut rows = vec![k * inp, k * inp + j, k * inp + inp - 1];
+                    // Next to the diagonal, where the runs around it end.
+                    rows.extend(
+                        [j.checked_sub(1), (j + 1 < inp).then_some(j + 1)].into_iter().flatten().map(|i| k * inp + i),
+                    );
                     if bias {
                         rows.push(units * inp + k);
                     }
