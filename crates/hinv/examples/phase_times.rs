@@ -11,12 +11,13 @@
 //! criterion's whole grid is too slow and a fresh process measures the
 //! allocator as much as the code (`examples/allocator.rs` does that).
 //!
-//! `cargo run --release -p hinv --example phase_times -- L h B [reps [gain]]`
+//! `cargo run --release -p hinv --example phase_times -- L h B [reps [gain [eps]]]`
 //! (tanh layers of width `h` on 5 inputs, cross-entropy over 3 classes, no
 //! bias, batch `B`; the same networks as `cargo xtask bench`, whose
 //! initialisation `gain` multiplies: at PyTorch's (gain 1) a deep network's
 //! activations and second derivatives fall below the normal range of
-//! doubles, at gain 1.73 they stay in it).
+//! doubles, at gain 1.73 they stay in it; `eps` defaults to 1e-3, a
+//! negative one shifts into the spectrum as counting eigenvalues does).
 
 use std::time::Instant;
 
@@ -30,14 +31,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: phase_times L h B [reps [gain]] (L, h, B and reps whole numbers, gain a number)";
+    let usage = "usage: phase_times L h B [reps [gain [eps]]] (L, h, B and reps whole numbers, gain and eps numbers)";
     let whole = |i: usize, default: usize| args.get(i).map_or(Ok(default), |s| s.parse::<usize>().map_err(|_| usage));
     let (depth, width, batch) = match args.len() {
-        3..=5 => (whole(0, 0)?, whole(1, 0)?, whole(2, 0)?),
+        3..=6 => (whole(0, 0)?, whole(1, 0)?, whole(2, 0)?),
         _ => return Err(usage.into()),
     };
     let reps = whole(3, 20)?.max(1);
     let gain: f64 = args.get(4).map_or(Ok(1.0), |s| s.parse().map_err(|_| usage))?;
+    let eps: f64 = args.get(5).map_or(Ok(1e-3), |s| s.parse().map_err(|_| usage))?;
     let net = Network::builder(5).without_bias().dense(width, Activation::Tanh).repeat(depth).cross_entropy(3)?;
     let mut params = net.init_params(20240601);
     params.scale(gain);
@@ -59,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let g = curv.gradient().to_vec();
         let rhs = faer::MatRef::from_column_major_slice(&g, g.len(), 1);
         let t = Instant::now();
-        let f = curv.factor(1e-3)?;
+        let f = curv.factor(eps)?;
         times[1].push(ms(t));
         let t = Instant::now();
         let first = f.solve_with(rhs, &SolveOptions::default())?;
@@ -82,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // elimination that the other would then reuse.
         drop(f);
         for (slot, query) in [(7, 0), (8, 1)] {
-            let f = curv.factor(1e-3)?;
+            let f = curv.factor(eps)?;
             let t = Instant::now();
             if query == 0 {
                 std::hint::black_box(f.inertia());
@@ -95,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         {
             let c = Curvature::new(&net, &params, &data)?;
-            let f = c.factor(1e-3)?;
+            let f = c.factor(eps)?;
             std::hint::black_box(f.solve(&unit)?);
         }
         times[6].push(ms(t));
@@ -117,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("derivative blocks: {tiny} of {nonzero} non-zero entries below 1e-154, smallest {smallest:.1e}");
     println!(
-        "L{depth} h{width} B{batch} gain {gain}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
+        "L{depth} h{width} B{batch} gain {gain} eps {eps:e}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
          first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, inertia {inertia:.3}, \
          log-det {log_det:.3}, end to end {e2e:.3}; \
          at most {refinements} refinements, elimination {elimination:?}, growth {}",

@@ -327,7 +327,12 @@ impl Factorization {
     /// elimination's determinant whenever that has run (for a solve or the
     /// determinant) or a pivot clears its bound by less than a factor 1000
     /// (then this call runs it: one more factorization, of the whole
-    /// lifted system), and against the sign [`Factorization::log_det`]
+    /// lifted system, or, after a parameters-first elimination whose count
+    /// cannot stand alone, the interleaved elimination as a second opinion
+    /// first; neither where the lifted system's dense blocks would cost
+    /// more than 1000 times the parameters-first ones, wide layers, whose
+    /// count is then uncertain by one: [`Elimination::Interleaved`]
+    /// certifies it at that cost), and against the sign [`Factorization::log_det`]
     /// found through the parameters-first elimination when it has run. A
     /// count the factorization cannot vouch for is never
     /// returned as certain: a lifted count that violates Haynsworth's
@@ -376,7 +381,7 @@ impl Factorization {
     /// first need; `None` when it is the engine itself, or cannot run
     /// (memory limit, a breakdown).
     fn interleaved_ldlt(&self) -> Option<&BlockLdlt> {
-        if !matches!(self.engine, Engine::ParametersFirst(_)) {
+        if !matches!(self.engine, Engine::ParametersFirst(_)) || !self.second_elimination_affordable() {
             return None;
         }
         self.interleaved
@@ -386,6 +391,25 @@ impl Factorization {
                 BlockLdlt::factor(&k, &factor_params(&self.opts)).ok()
             })
             .as_ref()
+    }
+
+    /// Whether a count may run a second elimination of the whole lifted
+    /// system (the interleaved second opinion, the pivoted parity check):
+    /// always after the interleaved elimination (its blocks are that
+    /// system's), and after the parameters-first one unless the lifted
+    /// system's dense blocks would cost more than [`SECOND_OPINION_LIMIT`]
+    /// times `R`'s and more than [`SECOND_OPINION_FLOOR`] flops (wide
+    /// layers: at L16 h64 B2 the first `inertia` call took 30.6 s and
+    /// 9.2 GB against a factorization of 51 ms).
+    fn second_elimination_affordable(&self) -> bool {
+        if !matches!(self.engine, Engine::ParametersFirst(_)) {
+            return true;
+        }
+        let d = &self.derivs;
+        let cube = |n: usize| (n as f64).powi(3);
+        let lifted: f64 = d.param_sizes.iter().zip(&d.act_sizes[1..]).map(|(&p, &a)| cube(p + 2 * a)).sum();
+        let reduced: f64 = d.act_sizes[1..].iter().map(|&a| cube(2 * a)).sum();
+        lifted <= SECOND_OPINION_LIMIT * reduced || lifted / 3.0 <= SECOND_OPINION_FLOOR
     }
 
     /// The inertia of `H + eps I` from the lifted system's counts `k`
@@ -406,10 +430,11 @@ impl Factorization {
         // 714 of seed 1: margin 8, count 153 certified, dense 154; the
         // pivoted determinant's sign gave the parity of 154).
         let lu = if out.uncertain == 0 && margin < PARITY_MARGIN {
-            match self.pivoted_lu() {
-                Ok(lu) => Some(lu),
-                Err(_) => {
-                    // No second opinion (memory limit): the count stands
+            match self.second_elimination_affordable().then(|| self.pivoted_lu()) {
+                Some(Ok(lu)) => Some(lu),
+                _ => {
+                    // No second opinion (memory limit, or far costlier
+                    // than the factorization): the count stands
                     // unverified, and says so.
                     out.uncertain = 1;
                     None
@@ -463,6 +488,26 @@ fn factor_params(opts: &FactorOptions) -> FactorParams {
 /// 1e9–1e10 in `factor::tests`' table; docs/numerics.md, "The
 /// log-determinant").
 const REDUCED_LOG_DET_LIMIT: f64 = 1e4;
+
+/// How many times the cost of `R`'s dense blocks (`sum_l (2 a_l)^3`) a
+/// count's second elimination of the whole lifted system
+/// (`sum_l (p_l + 2 a_l)^3`) may cost: beyond it, and beyond
+/// [`SECOND_OPINION_FLOOR`], a count that would need one is reported
+/// uncertain by one instead. The ratio is
+/// `(1 + h / 2B)^3` for tanh layers of width `h` at batch `B`: 125 at
+/// L16 h16 B2 (first `inertia` call 14.6 ms against a factorization of
+/// 1.7 ms), 729 at h32 (248 ms against 8.8 ms), 4913 at h64 (30.6 s and
+/// 9.2 GB against 51 ms); `cargo run --release -p hinv --example
+/// phase_times -- 16 h 2 reps` before this limit.
+const SECOND_OPINION_LIMIT: f64 = 1000.0;
+
+/// Below this many flops (`sum_l (p_l + 2 a_l)^3 / 3`, under a second on
+/// two cores) a count's second elimination runs whatever its ratio to
+/// `R`'s blocks: small networks keep their certified counts (with the
+/// ratio alone, `cargo xtask differential --cases 3000 --seed 1`
+/// certified 1642 counts instead of 1684).
+/// L16 h32 B2 is below it (8.2e9), L16 h64 B2 far above (4.4e11).
+const SECOND_OPINION_FLOOR: f64 = 1e10;
 
 /// Below this [`BlockLdlt::pivot_margin`], a certified count is checked
 /// against the parity of the pivoted determinant (which costs about one

@@ -61,8 +61,10 @@ impl Default for FactorOptions {
 #[serde(rename_all = "kebab-case")]
 pub enum Elimination {
     /// [`Elimination::ParametersFirst`] when its fill stays within
-    /// `1e4` times the lifted system's entries and every pivot of
-    /// `A_l + eps I` is certain, else [`Elimination::Interleaved`].
+    /// `1e10` times the lifted system's entries, every group of
+    /// `A_l + eps I` has a condition estimate within `1e8` and every pivot
+    /// of it is certain, else [`Elimination::Interleaved`]
+    /// (docs/numerics.md, "Eliminating the parameters first").
     #[default]
     Auto,
     /// Each layer's unknowns `(x_l, y_l, z_l)` together, Bunch–Kaufman

@@ -182,3 +182,27 @@ fn the_inertia_is_checked_against_the_reduced_determinant() {
     g.reduced_det.set(Some(SignedLogDet { sign: -1.0, ..d })).unwrap();
     assert_eq!(g.inertia().uncertain, 1, "a disagreeing sign");
 }
+
+/// Where the lifted system's blocks would cost far more than `R`'s (width
+/// 40 at batch 1: about 8500 times, and 1.7e10 flops), a count that would
+/// need a second elimination runs none and is reported uncertain by one;
+/// the interleaved elimination, asked for (about a second), certifies the
+/// count, which the first one's uncertainty covers.
+#[test]
+fn no_second_elimination_beyond_the_cost_limit() {
+    let net = Network::builder(5).without_bias().dense(40, Activation::Tanh).repeat(12).cross_entropy(3).unwrap();
+    let p = net.init_params(20240601);
+    let batch = Batch::random_classification(5, 3, 1, 20240602);
+    let curv = Curvature::new(&net, &p, &batch).unwrap();
+    let eps = 1e-3;
+    let f = curv.factor(eps).unwrap();
+    assert!(matches!(f.engine, Engine::ParametersFirst(_)) && !f.second_elimination_affordable());
+    assert!(f.judged_margin() < super::PARITY_MARGIN, "a count that would need a second opinion");
+    let i = f.inertia();
+    assert!(f.interleaved.get().is_none() && f.lu.get().is_none(), "no second elimination ran");
+    assert!(i.uncertain >= 1, "{i:?}");
+    let opts = FactorOptions { elimination: super::Elimination::Interleaved, ..FactorOptions::default() };
+    let j = curv.factor_with(eps, &opts).unwrap().inertia();
+    assert_eq!(j.uncertain, 0, "the interleaved count is certified: {j:?}");
+    assert!(i.negative.abs_diff(j.negative) <= i.uncertain, "{i:?} vs interleaved {j:?}");
+}

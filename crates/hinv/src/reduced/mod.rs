@@ -68,10 +68,10 @@ use projected::Projection;
 /// Largest fill of the parameters-first elimination, relative to the
 /// largest entry of the layer's own blocks (and the `-I` blocks), that is
 /// accepted. Gaussian elimination's backward error scales with this growth,
-/// so at `1e4` the factorization is a few digits less accurate than the
+/// so near it the factorization is digits less accurate than the
 /// interleaved one in the worst case; refinement with the exact HVP
-/// recovers them (one more step), and the certificate sees the fill in each
-/// block's scale.
+/// recovers them, and the certificate sees the fill in each block's scale
+/// (docs/numerics.md, "Eliminating the parameters first").
 pub(crate) const GROWTH_LIMIT: f64 = 1e10;
 
 /// Why the parameters-first elimination was not used.
@@ -508,7 +508,7 @@ fn eliminate(
             let f = match units {
                 Some(u) => {
                     let (p, a) = u.shape();
-                    let f = units::fills(&u, &solver, &xdx, p * a < units::SOLVE_FACTORS_MIN)?;
+                    let f = units::fills(&u, &solver, &xdx, p * a < units::SOLVE_FACTORS_MIN, scratch)?;
                     g_solve = InputCoupling::Units(u);
                     f
                 }

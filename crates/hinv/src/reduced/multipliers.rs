@@ -121,6 +121,9 @@ pub(super) struct Scratch {
     b: Vec<f64>,
     /// Rows of the matrices the buffers are seen as.
     rows: usize,
+    /// The units' route's products ([`super::units::fills`]), which it
+    /// overwrites whole: grown, never cleared.
+    units: Vec<f64>,
 }
 
 impl Default for Scratch {
@@ -132,7 +135,7 @@ impl Default for Scratch {
 impl Scratch {
     /// Room for groups of up to `width` parameters or rows, `k` columns.
     pub(super) fn new(width: usize, k: usize) -> Scratch {
-        Scratch { a: vec![0.0; width * k], b: vec![0.0; width * k], rows: width }
+        Scratch { a: vec![0.0; width * k], b: vec![0.0; width * k], rows: width, units: Vec::new() }
     }
 
     /// Makes room for groups of up to `width` rows, `k` columns: the
@@ -148,6 +151,15 @@ impl Scratch {
         }
         self.rows = width;
         self
+    }
+
+    /// A buffer of `len` entries for the units' route, holding whatever a
+    /// previous layer left there.
+    pub(super) fn units(&mut self, len: usize) -> &mut [f64] {
+        if self.units.len() < len {
+            self.units.resize(len, 0.0);
+        }
+        &mut self.units[..len]
     }
 
     /// The two buffers as `width x k` matrices (`width` of the last
