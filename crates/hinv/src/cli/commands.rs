@@ -156,7 +156,8 @@ pub fn solve(
     let rel = norm(&r) / norm(&g).max(f64::MIN_POSITIVE);
     write_out(out, &x)?;
     // Next to a solve, the inertia the factorization already holds: no
-    // second elimination to certify it (`hinv inertia` runs those).
+    // second elimination to certify it (`hinv inertia` runs those, where
+    // they cost less than `factor`'s SECOND_OPINION_LIMIT).
     let inertia = f.inertia_from_pivots();
     if m.json {
         print_json(&json!({

@@ -149,7 +149,7 @@ impl Factorization {
     /// (`Dx_l A_l^-1 Dx_l^T`, `G_l^T A_l^-1 G_l`, `Dx_l A_l^-1 G_l`) relative
     /// to the largest entry of its layer's blocks; `None` when the
     /// elimination was interleaved. [`Elimination::Auto`] accepts up to
-    /// `1e4`.
+    /// `1e10`.
     pub fn growth(&self) -> Option<f64> {
         match &self.engine {
             Engine::Interleaved(_) => None,
@@ -330,9 +330,11 @@ impl Factorization {
     /// lifted system, or, after a parameters-first elimination whose count
     /// cannot stand alone, the interleaved elimination as a second opinion
     /// first; neither where the lifted system's dense blocks would cost
-    /// more than 1000 times the parameters-first ones, wide layers, whose
-    /// count is then uncertain by one: [`Elimination::Interleaved`]
-    /// certifies it at that cost), and against the sign [`Factorization::log_det`]
+    /// more than 1000 times those of the Schur complement `R` and more
+    /// than 1e10 flops, wide layers, whose count is then uncertain by the
+    /// pivots of `R` within the bound it is judged by, at least one:
+    /// [`Elimination::Interleaved`] runs the whole check at that cost), and
+    /// against the sign [`Factorization::log_det`]
     /// found through the parameters-first elimination when it has run. A
     /// count the factorization cannot vouch for is never
     /// returned as certain: a lifted count that violates Haynsworth's
@@ -402,14 +404,28 @@ impl Factorization {
     /// layers: at L16 h64 B2 the first `inertia` call took 30.6 s and
     /// 9.2 GB against a factorization of 51 ms).
     fn second_elimination_affordable(&self) -> bool {
-        if !matches!(self.engine, Engine::ParametersFirst(_)) {
-            return true;
-        }
-        let d = &self.derivs;
-        let cube = |n: usize| (n as f64).powi(3);
-        let lifted: f64 = d.param_sizes.iter().zip(&d.act_sizes[1..]).map(|(&p, &a)| cube(p + 2 * a)).sum();
-        let reduced: f64 = d.act_sizes[1..].iter().map(|&a| cube(2 * a)).sum();
-        lifted <= SECOND_OPINION_LIMIT * reduced || lifted / 3.0 <= SECOND_OPINION_FLOOR
+        !matches!(self.engine, Engine::ParametersFirst(_))
+            || second_elimination_within_limits(&self.derivs.param_sizes, &self.derivs.act_sizes)
+    }
+
+    /// How many pivots a count without its second opinion may have signed
+    /// wrongly: after the parameters-first elimination, those of `R` within
+    /// the bound its count is judged by (their own bound times
+    /// `PARITY_MARGIN` times the growth, [`Factorization::judged_margin`]);
+    /// otherwise those within `PARITY_MARGIN` times their own bound.
+    fn unverified_pivots(&self) -> usize {
+        let (ldlt, inflate) = match &self.engine {
+            Engine::Interleaved(l) => (l, PARITY_MARGIN),
+            Engine::ParametersFirst(r) => (r.schur(), PARITY_MARGIN * r.growth().max(1.0)),
+        };
+        // (A NaN pivot counts.)
+        let within = |pivots: &[f64], bound: f64| {
+            pivots
+                .iter()
+                .filter(|p| p.abs().partial_cmp(&(bound * inflate)) != Some(std::cmp::Ordering::Greater))
+                .count()
+        };
+        ldlt.error_bounds().iter().zip(ldlt.diagnostics()).map(|(&e, d)| within(&d.pivots, e)).sum()
     }
 
     /// The inertia of `H + eps I` from the lifted system's counts `k`
@@ -430,16 +446,19 @@ impl Factorization {
         // 714 of seed 1: margin 8, count 153 certified, dense 154; the
         // pivoted determinant's sign gave the parity of 154).
         let lu = if out.uncertain == 0 && margin < PARITY_MARGIN {
-            match self.second_elimination_affordable().then(|| self.pivoted_lu()) {
-                Some(Ok(lu)) => Some(lu),
-                _ => {
-                    // No second opinion (memory limit, or far costlier
-                    // than the factorization): the count stands
-                    // unverified, and says so.
-                    out.uncertain = 1;
-                    None
-                }
+            // One already factored (a solve's fallback, a breakdown) serves.
+            let lu = match self.lu.get() {
+                Some(lu) => Some(lu),
+                None if self.second_elimination_affordable() => self.pivoted_lu().ok(),
+                None => None,
+            };
+            if lu.is_none() {
+                // No second opinion (memory limit, or far costlier than
+                // the factorization): the count stands unverified, and
+                // says by how much.
+                out.uncertain = self.unverified_pivots().clamp(1, p);
             }
+            lu
         } else {
             self.lu.get()
         };
@@ -493,12 +512,13 @@ const REDUCED_LOG_DET_LIMIT: f64 = 1e4;
 /// count's second elimination of the whole lifted system
 /// (`sum_l (p_l + 2 a_l)^3`) may cost: beyond it, and beyond
 /// [`SECOND_OPINION_FLOOR`], a count that would need one is reported
-/// uncertain by one instead. The ratio is
-/// `(1 + h / 2B)^3` for tanh layers of width `h` at batch `B`: 125 at
-/// L16 h16 B2 (first `inertia` call 14.6 ms against a factorization of
-/// 1.7 ms), 729 at h32 (248 ms against 8.8 ms), 4913 at h64 (30.6 s and
-/// 9.2 GB against 51 ms); `cargo run --release -p hinv --example
-/// phase_times -- 16 h 2 reps` before this limit.
+/// uncertain instead (by the pivots of `R` within the bound it is judged
+/// by, at least one). The ratio is about `(1 + h / 2B)^3` for tanh
+/// layers of width `h` at batch `B`: 118 at L16 h16 B2 (first `inertia`
+/// call 14.6 ms against a factorization of 1.7 ms), 684 at h32 (248 ms
+/// against 8.8 ms), 4607 at h64 (30.6 s and 9.2 GB against 51 ms);
+/// `cargo run --release -p hinv --example phase_times -- 16 h 2 reps`
+/// before this limit.
 const SECOND_OPINION_LIMIT: f64 = 1000.0;
 
 /// Below this many flops (`sum_l (p_l + 2 a_l)^3 / 3`, under a second on
@@ -506,8 +526,19 @@ const SECOND_OPINION_LIMIT: f64 = 1000.0;
 /// `R`'s blocks: small networks keep their certified counts (with the
 /// ratio alone, `cargo xtask differential --cases 3000 --seed 1`
 /// certified 1642 counts instead of 1684).
-/// L16 h32 B2 is below it (8.2e9), L16 h64 B2 far above (4.4e11).
+/// L16 h32 B2 is below it (7.7e9), L16 h64 B2 far above (4.1e11).
 const SECOND_OPINION_FLOOR: f64 = 1e10;
+
+/// Whether the lifted system of layers with `param_sizes` parameters and
+/// `act_sizes[1..]` outputs costs at most [`SECOND_OPINION_LIMIT`] times
+/// its parameters-first Schur complement's blocks or at most
+/// [`SECOND_OPINION_FLOOR`] flops.
+fn second_elimination_within_limits(param_sizes: &[usize], act_sizes: &[usize]) -> bool {
+    let cube = |n: usize| (n as f64).powi(3);
+    let lifted: f64 = param_sizes.iter().zip(&act_sizes[1..]).map(|(&p, &a)| cube(p + 2 * a)).sum();
+    let reduced: f64 = act_sizes[1..].iter().map(|&a| cube(2 * a)).sum();
+    lifted <= SECOND_OPINION_LIMIT * reduced || lifted / 3.0 <= SECOND_OPINION_FLOOR
+}
 
 /// Below this [`BlockLdlt::pivot_margin`], a certified count is checked
 /// against the parity of the pivoted determinant (which costs about one

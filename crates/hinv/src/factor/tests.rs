@@ -200,9 +200,37 @@ fn no_second_elimination_beyond_the_cost_limit() {
     assert!(f.judged_margin() < super::PARITY_MARGIN, "a count that would need a second opinion");
     let i = f.inertia();
     assert!(f.interleaved.get().is_none() && f.lu.get().is_none(), "no second elimination ran");
-    assert!(i.uncertain >= 1, "{i:?}");
+    assert_eq!(i.uncertain, f.unverified_pivots().max(1), "{i:?}");
+    drop(f);
     let opts = FactorOptions { elimination: super::Elimination::Interleaved, ..FactorOptions::default() };
     let j = curv.factor_with(eps, &opts).unwrap().inertia();
     assert_eq!(j.uncertain, 0, "the interleaved count is certified: {j:?}");
     assert!(i.negative.abs_diff(j.negative) <= i.uncertain, "{i:?} vs interleaved {j:?}");
+}
+
+/// The cost rule on the benchmarks' shapes: tanh layers of width `h` on 5
+/// inputs, 3 classes, batch `B`, no bias (the ratio is about
+/// `(1 + h / 2B)^3`, the flops `L (h^2 + 2 B h)^3 / 3`).
+#[test]
+fn second_elimination_limits_on_the_benchmark_shapes() {
+    let shapes = |l: usize, h: usize, b: usize| {
+        let mut params = vec![5 * h];
+        params.extend(std::iter::repeat_n(h * h, l - 1));
+        params.push(3 * h);
+        let mut acts = vec![5 * b];
+        acts.extend(std::iter::repeat_n(h * b, l));
+        acts.push(1);
+        (params, acts)
+    };
+    for (l, h, b, within) in [
+        (16, 32, 2, true),  // ratio 729
+        (16, 64, 2, false), // ratio 4913, 4.1e11 flops
+        (16, 8, 16, true),  // ratio 2
+        (12, 40, 1, false), // ratio ~8500, 1.7e10 flops
+        (3, 24, 1, true),   // ratio ~2200 but 2.4e8 flops: under the floor
+        (256, 8, 2, true),  // ratio 27
+    ] {
+        let (params, acts) = shapes(l, h, b);
+        assert_eq!(super::second_elimination_within_limits(&params, &acts), within, "L{l} h{h} B{b}");
+    }
 }
