@@ -246,7 +246,8 @@ impl PyLaplace {
         };
         let params = net.params(weights)?;
         let batch = net.batch(x, y)?;
-        let opts = LaplaceOptions { curvature: kind, likelihood: Some(likelihood), route, memory_limit };
+        let opts =
+            LaplaceOptions { curvature: kind, likelihood: Some(likelihood), route, memory_limit, ..Default::default() };
         let n = &net.net;
         let inner = py.detach(|| Laplace::new(n, &params, &batch, &opts)).map_err(|e| hinv_err(py, e))?;
         Ok(PyLaplace { inner, input_dim: n.input_dim(), outputs: net.spec.loss.outputs() })

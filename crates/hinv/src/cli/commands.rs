@@ -384,6 +384,7 @@ pub fn laplace(a: &super::LaplaceArgs) -> Result<Outcome, CliError> {
         likelihood,
         route: a.route.get(),
         memory_limit: Some(memory_limit(&a.memory)),
+        ..LaplaceOptions::default()
     };
     let (lap, derivs_s) = phase("derivative blocks", || Laplace::new(&net, &params, &batch, &opts));
     let lap = lap?;
