@@ -456,7 +456,7 @@ impl Factorization {
                 // No second opinion (memory limit, or far costlier than
                 // the factorization): the count stands unverified, and
                 // says by how much.
-                out.uncertain = self.unverified_pivots().clamp(1, p);
+                out.uncertain = self.unverified_pivots().max(1).min(p);
             }
             lu
         } else {
