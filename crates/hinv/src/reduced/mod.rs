@@ -145,7 +145,7 @@ impl LayerElimination {
     /// group's `eps` directions.
     fn inertia(&self) -> Inertia {
         let mut i = self.ldlt.inertia();
-        let n: usize = self.projections.iter().flatten().map(Projection::eps_directions).sum();
+        let n = self.eps_directions();
         if self.eps > 0.0 {
             i.positive += n;
         } else {
@@ -154,10 +154,16 @@ impl LayerElimination {
         i
     }
 
+    /// How many directions of the projected groups see `eps` alone (no
+    /// factored pivot stands for them).
+    fn eps_directions(&self) -> usize {
+        self.projections.iter().flatten().map(Projection::eps_directions).sum()
+    }
+
     /// `log|det(A_l + eps I)|` and its sign: the factored blocks, and each
     /// projected group's `eps` directions.
     fn log_det(&self) -> SignedLogDet {
-        let n: usize = self.projections.iter().flatten().map(Projection::eps_directions).sum();
+        let n = self.eps_directions();
         let odd = n % 2 == 1 && self.eps < 0.0;
         SignedLogDet {
             // (`0 ln 0` would be NaN: with no such directions `eps = 0` adds nothing.)
