@@ -7,6 +7,14 @@ use crate::reduced::Reduced;
 use crate::reference::{self, DenseLimit, Spectrum};
 use crate::Curvature;
 
+/// The benchmarks' network (tanh layers of width `h` on 5 inputs, 3
+/// classes, no bias, PyTorch's initialisation) at depth `l` and batch `b`.
+fn benchmark_curvature(l: usize, h: usize, b: usize) -> Curvature {
+    let net = Network::builder(5).without_bias().dense(h, Activation::Tanh).repeat(l).cross_entropy(3).unwrap();
+    let p = net.init_params(20240601);
+    Curvature::new(&net, &p, &Batch::random_classification(5, 3, b, 20240602)).unwrap()
+}
+
 /// The bar both routes are held to: the issue's `1e-9` (relative) up to
 /// cond 1e8, and beyond it what a backward error of `64 u ||H + eps I||`
 /// may move `log|det|` by to first order (Weyl: each `log|lambda + eps|`
@@ -147,10 +155,7 @@ fn log_det_through_projected_groups_meets_the_dense_spectrum() {
 /// initialisation, so `cond(H + eps I)` is near 1).
 #[test]
 fn log_det_routes_agree_at_width_32() {
-    let net = Network::builder(5).without_bias().dense(32, Activation::Tanh).repeat(16).cross_entropy(3).unwrap();
-    let p = net.init_params(20240601);
-    let batch = Batch::random_classification(5, 3, 2, 20240602);
-    let curv = Curvature::new(&net, &p, &batch).unwrap();
+    let curv = benchmark_curvature(16, 32, 2);
     let f = curv.factor(1e-3).unwrap();
     let Engine::ParametersFirst(r) = &f.engine else { panic!("the parameters-first elimination") };
     assert!(r.log_det_amplification() <= REDUCED_LOG_DET_LIMIT, "{:e}", r.log_det_amplification());
@@ -168,10 +173,7 @@ fn log_det_routes_agree_at_width_32() {
 /// eigenvalues of `H + eps I` positive).
 #[test]
 fn the_inertia_is_checked_against_the_reduced_determinant() {
-    let net = Network::builder(5).without_bias().dense(10, Activation::Tanh).repeat(30).cross_entropy(3).unwrap();
-    let p = net.init_params(20240601);
-    let batch = Batch::random_classification(5, 3, 2, 20240602);
-    let curv = Curvature::new(&net, &p, &batch).unwrap();
+    let curv = benchmark_curvature(30, 10, 2);
     let f = curv.factor(1e-3).unwrap();
     let d = f.log_det().unwrap();
     assert_eq!(Some(d), f.reduced_det.get().copied().flatten(), "the route taken");
@@ -190,10 +192,7 @@ fn the_inertia_is_checked_against_the_reduced_determinant() {
 /// count, which the first one's uncertainty covers.
 #[test]
 fn no_second_elimination_beyond_the_cost_limit() {
-    let net = Network::builder(5).without_bias().dense(40, Activation::Tanh).repeat(12).cross_entropy(3).unwrap();
-    let p = net.init_params(20240601);
-    let batch = Batch::random_classification(5, 3, 1, 20240602);
-    let curv = Curvature::new(&net, &p, &batch).unwrap();
+    let curv = benchmark_curvature(12, 40, 1);
     let eps = 1e-3;
     let f = curv.factor(eps).unwrap();
     assert!(matches!(f.engine, Engine::ParametersFirst(_)) && !f.second_elimination_affordable());
