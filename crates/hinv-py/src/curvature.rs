@@ -2,7 +2,7 @@
 //! one batch, and the products, factorizations and eigenvalue counts they
 //! give. Every long call releases the GIL.
 
-use hinv::{Curvature, CurvatureKind, CurvatureOptions, FactorOptions, Route};
+use hinv::{Curvature, CurvatureKind, CurvatureOptions, Elimination, FactorOptions, Route};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 
@@ -103,7 +103,15 @@ impl PyCurvature {
     /// A singular ``H + eps I`` raises SingularError unless
     /// ``allow_singular`` (the zero eigenvalues then show in ``inertia()``;
     /// solves fail). ``memory_limit`` refuses factors needing more bytes.
-    #[pyo3(signature = (eps, *, route = "auto", allow_singular = false, memory_limit = None))]
+    ///
+    /// ``elimination`` (lifted route): ``"auto"`` (default: each layer's
+    /// parameters first where the fill stays small, else interleaved),
+    /// ``"interleaved"`` (each layer's whole block pivoted together: the
+    /// most stable, and ``inertia()`` checked by a second elimination
+    /// however much it costs; on wide layers ``"auto"`` may leave such a
+    /// count uncertain instead) or ``"parameters_first"`` (forced, for
+    /// measurements).
+    #[pyo3(signature = (eps, *, route = "auto", allow_singular = false, memory_limit = None, elimination = "auto"))]
     fn factor(
         &self,
         py: Python<'_>,
@@ -111,9 +119,11 @@ impl PyCurvature {
         route: &str,
         allow_singular: bool,
         memory_limit: Option<u64>,
+        elimination: &str,
     ) -> PyResult<PyFactorization> {
         let route = parse_route(py, route)?;
-        let opts = FactorOptions { allow_singular, memory_limit, ..FactorOptions::default() };
+        let elimination = parse_elimination(py, elimination)?;
+        let opts = FactorOptions { allow_singular, memory_limit, elimination, ..FactorOptions::default() };
         let f = py.detach(|| self.inner.factor_route(eps, &opts, route)).map_err(|e| hinv_err(py, e))?;
         Ok(PyFactorization { inner: f, num_params: self.inner.num_params() })
     }
@@ -135,6 +145,8 @@ impl PyCurvature {
     /// How many eigenvalues of H lie strictly below ``t`` (Sylvester's law of
     /// inertia on one factorization of ``H - t I``), with ``uncertain``: the
     /// exact count lies within ``uncertain`` of ``count`` (0: certified).
+    /// ``factor(-t, allow_singular=True, elimination="interleaved").inertia()``
+    /// counts with the interleaved elimination's full check.
     fn count_eigenvalues_below(&self, py: Python<'_>, t: f64) -> PyResult<EigenvalueCount> {
         let c = py.detach(|| self.inner.count_eigenvalues_below(t)).map_err(|e| hinv_err(py, e))?;
         Ok(EigenvalueCount { count: c.count, uncertain: c.uncertain })
@@ -143,16 +155,29 @@ impl PyCurvature {
     /// The smallest eigenvalue of H, bracketed by certified eigenvalue counts
     /// to ``max(rel_tol |lambda|, abs_tol ||H||)`` (shift-invert Lanczos
     /// verified by counting, or bisection on counts). Raises
-    /// UncertifiedError when the counts stay uncertain.
-    #[pyo3(signature = (*, rel_tol = 1e-10, abs_tol = 1e-12))]
-    fn lambda_min(&self, py: Python<'_>, rel_tol: f64, abs_tol: f64) -> PyResult<spectrum::Eigenvalue> {
-        spectrum::lambda_min(&self.inner, py, rel_tol, abs_tol)
+    /// UncertifiedError when the counts stay uncertain; ``elimination`` as
+    /// for ``factor``.
+    #[pyo3(signature = (*, rel_tol = 1e-10, abs_tol = 1e-12, elimination = "auto"))]
+    fn lambda_min(
+        &self,
+        py: Python<'_>,
+        rel_tol: f64,
+        abs_tol: f64,
+        elimination: &str,
+    ) -> PyResult<spectrum::Eigenvalue> {
+        spectrum::lambda_min(&self.inner, py, rel_tol, abs_tol, parse_elimination(py, elimination)?)
     }
 
     /// The largest eigenvalue of H; see ``lambda_min``.
-    #[pyo3(signature = (*, rel_tol = 1e-10, abs_tol = 1e-12))]
-    fn lambda_max(&self, py: Python<'_>, rel_tol: f64, abs_tol: f64) -> PyResult<spectrum::Eigenvalue> {
-        spectrum::lambda_max(&self.inner, py, rel_tol, abs_tol)
+    #[pyo3(signature = (*, rel_tol = 1e-10, abs_tol = 1e-12, elimination = "auto"))]
+    fn lambda_max(
+        &self,
+        py: Python<'_>,
+        rel_tol: f64,
+        abs_tol: f64,
+        elimination: &str,
+    ) -> PyResult<spectrum::Eigenvalue> {
+        spectrum::lambda_max(&self.inner, py, rel_tol, abs_tol, parse_elimination(py, elimination)?)
     }
 
     /// How many eigenvalues of H lie in ``[lower, upper)``, with ``uncertain``.
@@ -163,9 +188,16 @@ impl PyCurvature {
     /// The exact trust-region step for the gradient: ``p`` minimises
     /// ``g.p + p.H p / 2`` over ``||p|| <= radius`` (Moré–Sorensen, the hard
     /// case included). ``p`` is the step itself: ``w += step.p``.
-    #[pyo3(signature = (radius, *, tolerance = 1e-12))]
-    fn trust_region_step(&self, py: Python<'_>, radius: f64, tolerance: f64) -> PyResult<spectrum::TrustRegionStep> {
-        spectrum::trust_region_step(&self.inner, py, radius, tolerance)
+    /// ``elimination`` as for ``factor``.
+    #[pyo3(signature = (radius, *, tolerance = 1e-12, elimination = "auto"))]
+    fn trust_region_step(
+        &self,
+        py: Python<'_>,
+        radius: f64,
+        tolerance: f64,
+        elimination: &str,
+    ) -> PyResult<spectrum::TrustRegionStep> {
+        spectrum::trust_region_step(&self.inner, py, radius, tolerance, parse_elimination(py, elimination)?)
     }
 
     fn __repr__(&self) -> String {
@@ -216,6 +248,11 @@ fn kind_name(k: CurvatureKind) -> &'static str {
 }
 
 /// ``"auto"`` / ``"lifted"`` / ``"woodbury"`` to the Rust choice (None: auto).
+/// ``"auto"``, ``"interleaved"`` or ``"parameters_first"``.
+pub fn parse_elimination(py: Python<'_>, elimination: &str) -> PyResult<Elimination> {
+    elimination.parse().map_err(|e: String| invalid_arg(py, e))
+}
+
 pub fn parse_route(py: Python<'_>, route: &str) -> PyResult<Option<Route>> {
     match route {
         "auto" => Ok(None),

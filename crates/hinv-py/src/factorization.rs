@@ -300,6 +300,18 @@ impl PyFactorization {
         route_name(self.inner.route())
     }
 
+    /// ``"interleaved"`` or ``"parameters_first"``: the block elimination
+    /// that factored the lifted system (``"auto"`` resolved); None on the
+    /// Woodbury route.
+    #[getter]
+    fn elimination(&self) -> Option<&'static str> {
+        self.inner.as_lifted().map(|f| match f.elimination() {
+            hinv::Elimination::ParametersFirst => "parameters_first",
+            // The lifted engine reports only the two it ran.
+            hinv::Elimination::Interleaved | hinv::Elimination::Auto => "interleaved",
+        })
+    }
+
     /// Size of the lifted system (``sum_l p_l + 2 a_l``); None on the
     /// Woodbury route.
     #[getter]

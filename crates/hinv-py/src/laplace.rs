@@ -8,7 +8,7 @@ use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray2, PyArray3};
 use pyo3::prelude::*;
 
-use crate::curvature::{parse_kind, parse_route};
+use crate::curvature::{parse_elimination, parse_kind, parse_route};
 use crate::errors::{hinv_err, invalid_arg, shape_err};
 use crate::factorization::{route_name, Inertia};
 use crate::network::PyNetwork;
@@ -33,6 +33,10 @@ use crate::network::PyNetwork;
 /// - ``route``: ``"auto"`` (default), ``"lifted"`` or ``"woodbury"``
 ///   (``Curvature.factor``).
 /// - ``memory_limit``: bytes allowed for the derivative blocks and factors.
+/// - ``elimination``: ``"auto"`` (default), ``"interleaved"`` or
+///   ``"parameters_first"`` (``Curvature.factor``); ``"interleaved"``
+///   checks the posterior's inertia at any cost where ``"auto"`` may leave
+///   it uncertain (wide layers, the Hessian).
 #[pyclass(module = "hinv", frozen, name = "Laplace")]
 pub struct PyLaplace {
     inner: Laplace,
@@ -218,7 +222,7 @@ fn rows<'py>(py: Python<'py>, r: &[Vec<f64>], c: usize) -> Bound<'py, PyArray2<f
 #[pymethods]
 impl PyLaplace {
     #[new]
-    #[pyo3(signature = (net, weights, x, y, *, curvature = "ggn", sigma_noise = None, route = "auto", memory_limit = None))]
+    #[pyo3(signature = (net, weights, x, y, *, curvature = "ggn", sigma_noise = None, route = "auto", memory_limit = None, elimination = "auto"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -230,9 +234,11 @@ impl PyLaplace {
         sigma_noise: Option<f64>,
         route: &str,
         memory_limit: Option<u64>,
+        elimination: &str,
     ) -> PyResult<PyLaplace> {
         let kind = parse_kind(py, curvature)?;
         let route = parse_route(py, route)?;
+        let elimination = parse_elimination(py, elimination)?;
         let likelihood = match (net.spec.loss, sigma_noise) {
             (netgraph::LossSpec::CrossEntropy { .. }, None) => Likelihood::Classification,
             (netgraph::LossSpec::CrossEntropy { .. }, Some(_)) => {
@@ -246,8 +252,7 @@ impl PyLaplace {
         };
         let params = net.params(weights)?;
         let batch = net.batch(x, y)?;
-        let opts =
-            LaplaceOptions { curvature: kind, likelihood: Some(likelihood), route, memory_limit, ..Default::default() };
+        let opts = LaplaceOptions { curvature: kind, likelihood: Some(likelihood), route, memory_limit, elimination };
         let n = &net.net;
         let inner = py.detach(|| Laplace::new(n, &params, &batch, &opts)).map_err(|e| hinv_err(py, e))?;
         Ok(PyLaplace { inner, input_dim: n.input_dim(), outputs: net.spec.loss.outputs() })

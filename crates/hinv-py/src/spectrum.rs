@@ -3,7 +3,10 @@
 //! certified brackets, interval counts, histograms and the exact
 //! trust-region step.
 
-use hinv::{Curvature, End, ExtremeEigenvalue, Method, SpectrumOptions, StepKind, TrustRegionOptions};
+use hinv::{
+    Curvature, Elimination, End, ExtremeEigenvalue, FactorOptions, Method, SpectrumOptions, StepKind,
+    TrustRegionOptions,
+};
 use pyo3::prelude::*;
 
 use crate::arrays::{matrix, vector};
@@ -153,23 +156,36 @@ fn eigenvalue(py: Python<'_>, e: ExtremeEigenvalue) -> Eigenvalue {
     }
 }
 
-fn spectrum_options(rel_tol: f64, abs_tol: f64) -> SpectrumOptions {
-    SpectrumOptions { rel_tol, abs_tol, ..SpectrumOptions::default() }
+fn spectrum_options(rel_tol: f64, abs_tol: f64, elimination: Elimination) -> SpectrumOptions {
+    let factor = FactorOptions { elimination, ..FactorOptions::default() };
+    SpectrumOptions { rel_tol, abs_tol, factor, ..SpectrumOptions::default() }
 }
 
 /// The smallest eigenvalue of H, bracketed by certified eigenvalue counts
 /// to ``max(rel_tol |lambda|, abs_tol ||H||)`` (shift-invert Lanczos
 /// verified by counting, or bisection). Raises HinvError (uncertified)
 /// when the counts stay uncertain.
-pub fn lambda_min(curv: &Curvature, py: Python<'_>, rel_tol: f64, abs_tol: f64) -> PyResult<Eigenvalue> {
-    let opts = spectrum_options(rel_tol, abs_tol);
+pub fn lambda_min(
+    curv: &Curvature,
+    py: Python<'_>,
+    rel_tol: f64,
+    abs_tol: f64,
+    elimination: Elimination,
+) -> PyResult<Eigenvalue> {
+    let opts = spectrum_options(rel_tol, abs_tol, elimination);
     let e = py.detach(|| curv.lambda_min(&opts)).map_err(|e| hinv_err(py, e))?;
     Ok(eigenvalue(py, e))
 }
 
 /// The largest eigenvalue of H; see ``lambda_min``.
-pub fn lambda_max(curv: &Curvature, py: Python<'_>, rel_tol: f64, abs_tol: f64) -> PyResult<Eigenvalue> {
-    let opts = spectrum_options(rel_tol, abs_tol);
+pub fn lambda_max(
+    curv: &Curvature,
+    py: Python<'_>,
+    rel_tol: f64,
+    abs_tol: f64,
+    elimination: Elimination,
+) -> PyResult<Eigenvalue> {
+    let opts = spectrum_options(rel_tol, abs_tol, elimination);
     let e = py.detach(|| curv.lambda_max(&opts)).map_err(|e| hinv_err(py, e))?;
     Ok(eigenvalue(py, e))
 }
@@ -182,8 +198,17 @@ pub fn count_in(curv: &Curvature, py: Python<'_>, lower: f64, upper: f64) -> PyR
 
 /// The exact trust-region step of radius ``radius`` for the gradient
 /// (Moré–Sorensen, hard case included). ``p`` is the step: ``w += p``.
-pub fn trust_region_step(curv: &Curvature, py: Python<'_>, radius: f64, tolerance: f64) -> PyResult<TrustRegionStep> {
-    let opts = TrustRegionOptions { tolerance, ..TrustRegionOptions::default() };
+pub fn trust_region_step(
+    curv: &Curvature,
+    py: Python<'_>,
+    radius: f64,
+    tolerance: f64,
+    elimination: Elimination,
+) -> PyResult<TrustRegionStep> {
+    let defaults = TrustRegionOptions::default();
+    let spectrum =
+        SpectrumOptions { factor: FactorOptions { elimination, ..FactorOptions::default() }, ..defaults.spectrum };
+    let opts = TrustRegionOptions { tolerance, spectrum, ..defaults };
     let s = py.detach(|| curv.trust_region_step(radius, &opts)).map_err(|e| hinv_err(py, e))?;
     Ok(TrustRegionStep {
         p: vector(py, s.p).into_any().unbind(),

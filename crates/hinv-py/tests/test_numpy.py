@@ -358,3 +358,35 @@ def test_solve_shifted_against_numpy(gain):
         A = H + 100.0 * np.eye(curv.num_params)
         ref = np.linalg.solve(A, b[:, 0])
         assert np.linalg.norm(far.x - ref) <= solve_error_bound(A) * np.linalg.norm(ref)
+
+
+def test_elimination_choice_reaches_every_factorization():
+    """``elimination=`` selects the block elimination of the lifted system;
+    both give numpy's answers, and the spectral tools and the Laplace
+    posterior accept it."""
+    net, w, x, y = problem(spec(), seed=2, gain=2.5)
+    curv = hinv.Curvature(net, w, x, y)
+    eps = 1e-3
+    A = dense_hessian(curv) + eps * np.eye(curv.num_params)
+    evals = np.linalg.eigvalsh(A)
+    sign, logabs = np.linalg.slogdet(A)
+    g = curv.gradient
+    ref = np.linalg.solve(A, g)
+    for name in ["interleaved", "parameters_first"]:
+        f = curv.factor(eps, elimination=name)
+        assert f.elimination == name
+        assert np.linalg.norm(f.solve(g) - ref) <= solve_error_bound(A) * np.linalg.norm(ref)
+        d = f.log_det()
+        assert d.sign == sign and abs(d.log_abs - logabs) <= 1e-12 * abs(logabs) + solve_error_bound(A)
+        i = f.inertia()
+        assert abs(i.negative - int((evals < 0).sum())) <= i.uncertain
+    assert curv.factor(eps).elimination in ("interleaved", "parameters_first")
+    assert hinv.Curvature(net, w, x, y, curvature="ggn").factor(eps, route="woodbury").elimination is None
+    scale = np.abs(evals).max()
+    low = curv.lambda_min(elimination="interleaved")
+    assert low.lower - 1e-13 * scale <= evals[0] - eps <= low.upper + 1e-13 * scale
+    assert curv.trust_region_step(1.0, elimination="interleaved").converged
+    ev = [hinv.Laplace(net, w, x, y, elimination=e).evidence(1.0).log_marginal_likelihood for e in ["auto", "interleaved"]]
+    assert ev[0] == pytest.approx(ev[1], rel=1e-10)
+    with pytest.raises(hinv.InvalidArgumentError, match="use auto, interleaved or parameters-first"):
+        curv.factor(eps, elimination="lifted")

@@ -135,8 +135,8 @@ pub enum HinvError {
     /// Hessian), or the factorization could not certify their signs.
     #[error(
         "{what} is not certifiably positive definite at prior precision {delta:e}: inertia {} positive, {} negative, \
-         {} zero ({} uncertain); use the Gauss-Newton curvature or a larger prior precision",
-        inertia.positive, inertia.negative, inertia.zero, inertia.uncertain
+         {} zero ({} uncertain); use the Gauss-Newton curvature or a larger prior precision{}",
+        inertia.positive, inertia.negative, inertia.zero, inertia.uncertain, uncertain_counts_hint(inertia)
     )]
     NotPositiveDefinite {
         /// Which matrix.
@@ -398,4 +398,16 @@ pub(crate) fn check_vector(what: &'static str, v: faer::MatRef<'_, f64>, expecte
         }
     }
     Ok(())
+}
+
+/// What else may certify counts left uncertain: on wide layers a count
+/// after the parameters-first elimination skips the second elimination
+/// that would check it (docs/numerics.md, "Inertia").
+fn uncertain_counts_hint(inertia: &tridiag::Inertia) -> &'static str {
+    if inertia.uncertain > 0 {
+        ", or, for uncertain counts on wide layers, the interleaved elimination (`LaplaceOptions::elimination`, \
+         `--elimination interleaved`, `elimination=\"interleaved\"` in Python), which checks them at a higher cost"
+    } else {
+        ""
+    }
 }

@@ -262,6 +262,66 @@ fn numeric_flags_take_negative_numbers_and_exponents() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `--elimination` reaches every command that factors the lifted system:
+/// the JSON names the elimination that ran, and both give the library's
+/// counts.
+#[test]
+fn the_elimination_flag_reaches_the_factorization() {
+    let dir = scratch("elimination");
+    let (files, curv) = model_files(&dir);
+    let expected = curv.factor(1e-3).unwrap().inertia();
+    for (flag, ran) in [("interleaved", "interleaved"), ("parameters-first", "parameters-first")] {
+        let v = run_json("inertia", &files, &["--shift", "-1e-3", "--elimination", flag]);
+        assert_eq!(v["elimination"], ran, "{v}");
+        assert_eq!((v["below"].as_u64(), v["certified"].as_bool()), (Some(expected.negative as u64), Some(true)));
+        let v = run_json("logdet", &files, &["--elimination", flag]);
+        assert_eq!(v["elimination"], ran, "{v}");
+        let v = run_json("solve", &files, &["--elimination", flag]);
+        assert_eq!(v["elimination"], ran, "{v}");
+    }
+    // Spectral brackets factor at shifts next to eigenvalues, where a forced
+    // parameters-first elimination's growth leaves counts uncertain (the
+    // reason `auto` refuses it there): these run interleaved.
+    for sub in [&["spectrum", "--bins", "4"][..], &["trust-region", "--radius", "0.5"], &["laplace"]] {
+        let v = run_json(sub[0], &files, &[&sub[1..], &["--elimination", "interleaved"]].concat());
+        assert!(v.is_object(), "{sub:?}");
+    }
+    let mut args = vec!["inertia", "--elimination", "lifted"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("`lifted` is not an elimination: use auto, interleaved or parameters-first"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// On wide layers a count after the parameters-first elimination is left
+/// uncertain rather than checked by a second elimination costing hundreds
+/// of factorizations; the warning names the flag that runs that check,
+/// and the flag certifies the count.
+#[test]
+fn an_uncertain_wide_count_points_to_the_interleaved_elimination() {
+    use netgraph::{Activation, Batch, Network};
+    let dir = scratch("wide-count");
+    // The shape of `factor::tests::no_second_elimination_beyond_the_cost_limit`.
+    let net = Network::builder(5).without_bias().dense(40, Activation::Tanh).repeat(12).cross_entropy(3).unwrap();
+    let params = net.init_params(20240601);
+    let batch = Batch::random_classification(5, 3, 1, 20240602);
+    let mut files = write_model(&dir, &net, &params, &batch);
+    files.push("--json".into());
+    let mut args = vec!["inertia", "--shift", "-1e-3"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 3, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["elimination"].as_str(), v["certified"].as_bool()), (Some("parameters-first"), Some(false)));
+    assert!(err.contains("or pass --elimination interleaved"), "{err}");
+    let w = run_json("inertia", &files, &["--shift", "-1e-3", "--elimination", "interleaved"]);
+    assert_eq!((w["elimination"].as_str(), w["certified"].as_bool()), (Some("interleaved"), Some(true)), "{w}");
+    let off = v["below"].as_u64().unwrap().abs_diff(w["below"].as_u64().unwrap());
+    assert!(off <= v["uncertain"].as_u64().unwrap(), "{v} vs {w}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The code blocks of docs/pytorch.md whose first line is `# {name}`.
 fn page_script(page: &str, name: &str) -> String {
     let first = format!("# {name}");
@@ -439,11 +499,12 @@ fn flags_a_command_would_ignore_are_refused() {
     let dir = scratch("ignored-flags");
     let (files, _) = model_files(&dir);
     let flags: Vec<&str> = files.iter().map(String::as_str).collect();
-    let refused: [(&str, &[&str], &str); 10] = [
+    let refused: [(&str, &[&str], &str); 11] = [
         ("gradient", &["--curvature", "ggn"], "unexpected argument '--curvature'"),
         ("gradient", &["--route", "lifted"], "unexpected argument '--route'"),
         ("gradient", &["--memory-limit", "1G"], "unexpected argument '--memory-limit'"),
         ("hvp", &["--route", "woodbury"], "unexpected argument '--route'"),
+        ("hvp", &["--elimination", "interleaved"], "unexpected argument '--elimination'"),
         ("spectrum", &["--route", "woodbury"], "unexpected argument '--route'"),
         ("trust-region", &["--radius", "1", "--route", "lifted"], "unexpected argument '--route'"),
         ("spectrum", &["--k", "3"], "--nearest <SIGMA>"),

@@ -94,13 +94,20 @@ fn header(md: &mut String, info: &RunInfo, d: &Data<'_>) -> anyhow::Result<()> {
     writeln!(md, "| CPU | {} |\n| cores | {} |\n| memory | {:.1} GiB |", m.cpu, m.cores, m.memory_gib)?;
     writeln!(md, "| rustc | {} |\n| date | {} |", m.rustc, m.date)?;
     let fmt_load = |l: Option<f64>| l.map_or("?".to_string(), |v| format!("{v:.2}"));
-    writeln!(md, "| load average (1 min) before / after | {} / {} |\n", fmt_load(info.load.0), fmt_load(info.load.1))?;
-    let busy = [info.load.0, info.load.1].iter().flatten().any(|&l| l > 0.5 * m.cores as f64);
+    writeln!(
+        md,
+        "| load average (1 min) before / after (after: the benchmarks' own load included) | {} / {} |\n",
+        fmt_load(info.load.0),
+        fmt_load(info.load.1)
+    )?;
+    // Only the load before the run tells of other work: after it, the
+    // average still holds the benchmarks themselves (every run was flagged).
+    let busy = info.load.0.is_some_and(|l| l > 0.5 * m.cores as f64);
     if busy {
         writeln!(
             md,
-            "**The machine was busy** (load above half the core count, other builds running): absolute times \
-             are noisy, ratios measured back to back less so.\n"
+            "**The machine was busy** (load above half the core count before the run: other work running): \
+             absolute times are noisy, ratios measured back to back less so.\n"
         )?;
     }
     writeln!(

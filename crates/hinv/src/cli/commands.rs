@@ -8,7 +8,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::progress::phase;
-use super::{CurvatureArgs, MemoryArg, ModelArgs};
+use super::{CurvatureArgs, FactorArgs, MemoryArg, ModelArgs};
 
 /// Everything a command can fail with; printed as one line by `main`.
 #[derive(Debug, Error)]
@@ -79,10 +79,15 @@ fn memory_limit(m: &MemoryArg) -> u64 {
     m.memory_limit.unwrap_or_else(netgraph::memory::default_limit)
 }
 
-/// Factor options for a command: the memory limit from the flag, or the
-/// memory available now.
-pub(super) fn factor_options(c: &CurvatureArgs, allow_singular: bool) -> hinv::FactorOptions {
-    hinv::FactorOptions { allow_singular, memory_limit: Some(memory_limit(&c.memory)), ..Default::default() }
+/// Factor options for a command: the elimination asked for, and the
+/// memory limit from the flag or the memory available now.
+pub(super) fn factor_options(c: &FactorArgs, allow_singular: bool) -> hinv::FactorOptions {
+    hinv::FactorOptions {
+        allow_singular,
+        memory_limit: Some(memory_limit(&c.curvature.memory)),
+        elimination: c.elimination.elimination,
+        ..Default::default()
+    }
 }
 
 /// `H` or `GGN`, for messages.
@@ -131,7 +136,7 @@ pub(super) fn print_json(v: &serde_json::Value) {
 }
 
 pub fn solve(
-    c: &CurvatureArgs,
+    c: &FactorArgs,
     route: Option<hinv::Route>,
     rhs: Option<&Path>,
     eps: f64,
@@ -139,8 +144,8 @@ pub fn solve(
     tolerance: Option<f64>,
     accept_inexact: bool,
 ) -> Result<Outcome, CliError> {
-    let m = &c.model;
-    let l = load(c)?;
+    let m = &c.curvature.model;
+    let l = load(&c.curvature)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(c, false), route));
     let f = f?;
@@ -213,17 +218,26 @@ fn uncertainty_text(i: &hinv::Inertia) -> String {
     }
 }
 
-/// The outcome of an inertia-like answer.
-fn inertia_outcome(i: &hinv::Inertia) -> Outcome {
+/// The outcome of an inertia-like answer; `elimination`: the lifted
+/// system's, when that route ran.
+fn inertia_outcome(i: &hinv::Inertia, elimination: Option<hinv::Elimination>) -> Outcome {
     if i.is_certified() {
-        Outcome::Vouched
-    } else {
-        Outcome::Unvouched(format!(
-            "the inertia is not certified: each count may be off by up to {} (eigenvalues too close to the shift for \
-             this factorization to sign them); move the shift or eps away from the spectrum",
-            i.uncertain
-        ))
+        return Outcome::Vouched;
     }
+    // After the parameters-first elimination a count may have been left
+    // uncertain rather than checked by a second elimination costing
+    // hundreds of factorizations (wide layers): the interleaved one runs
+    // that check at any cost.
+    let interleaved = if elimination == Some(hinv::Elimination::ParametersFirst) {
+        ", or pass --elimination interleaved (slower on wide layers)"
+    } else {
+        ""
+    };
+    Outcome::Unvouched(format!(
+        "the inertia is not certified: each count may be off by up to {} (eigenvalues too close to the shift for \
+         this factorization to sign them); move the shift or eps away from the spectrum{interleaved}",
+        i.uncertain
+    ))
 }
 
 pub fn hvp(c: &CurvatureArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<Outcome, CliError> {
@@ -259,9 +273,9 @@ pub fn hvp(c: &CurvatureArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<
     Ok(Outcome::Vouched)
 }
 
-pub fn logdet(c: &CurvatureArgs, route: Option<hinv::Route>, eps: f64) -> Result<Outcome, CliError> {
-    let m = &c.model;
-    let l = load(c)?;
+pub fn logdet(c: &FactorArgs, route: Option<hinv::Route>, eps: f64) -> Result<Outcome, CliError> {
+    let m = &c.curvature.model;
+    let l = load(&c.curvature)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(c, true), route));
     let f = f?;
     // The factorization gives the inertia; the determinant is a second,
@@ -274,6 +288,7 @@ pub fn logdet(c: &CurvatureArgs, route: Option<hinv::Route>, eps: f64) -> Result
             "command": "logdet",
             "curvature": l.curv.kind(),
             "route": f.route(),
+            "elimination": f.as_lifted().map(|f| f.elimination()),
             "eps": eps,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s, "log_det": logdet_s},
@@ -292,18 +307,21 @@ pub fn logdet(c: &CurvatureArgs, route: Option<hinv::Route>, eps: f64) -> Result
     Ok(Outcome::Vouched)
 }
 
-pub fn inertia(c: &CurvatureArgs, route: Option<hinv::Route>, shift: f64) -> Result<Outcome, CliError> {
-    let m = &c.model;
+pub fn inertia(c: &FactorArgs, route: Option<hinv::Route>, shift: f64) -> Result<Outcome, CliError> {
+    let m = &c.curvature.model;
     if !shift.is_finite() {
         return Err(HinvError::InvalidNumber { what: "the shift", value: shift, expected: "a finite number" }.into());
     }
-    let l = load(c)?;
+    let l = load(&c.curvature)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_route(-shift, &factor_options(c, true), route));
-    let i = f?.inertia();
+    let f = f?;
+    let i = f.inertia();
     if m.json {
         print_json(&json!({
             "command": "inertia",
             "curvature": l.curv.kind(),
+            "route": f.route(),
+            "elimination": f.as_lifted().map(|f| f.elimination()),
             "shift": shift,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "factor": factor_s},
@@ -325,7 +343,7 @@ pub fn inertia(c: &CurvatureArgs, route: Option<hinv::Route>, shift: f64) -> Res
         );
         println!("  time: derivatives {:.3} s, factor {factor_s:.3} s", l.derivs_s);
     }
-    Ok(inertia_outcome(&i))
+    Ok(inertia_outcome(&i, f.as_lifted().map(|f| f.elimination())))
 }
 
 /// The gradient alone needs one forward and one backward pass, not the
@@ -384,7 +402,7 @@ pub fn laplace(a: &super::LaplaceArgs) -> Result<Outcome, CliError> {
         likelihood,
         route: a.route.get(),
         memory_limit: Some(memory_limit(&a.memory)),
-        ..LaplaceOptions::default()
+        elimination: a.elimination.elimination,
     };
     let (lap, derivs_s) = phase("derivative blocks", || Laplace::new(&net, &params, &batch, &opts));
     let lap = lap?;

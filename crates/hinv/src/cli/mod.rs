@@ -68,7 +68,8 @@ enum Command {
 
 // Each command offers only the flags it uses: `ModelArgs` (files, --json)
 // everywhere, `CurvatureArgs` (+ --memory-limit, --curvature) where the
-// derivative blocks are computed, `FactorRoute` (--route) where a
+// derivative blocks are computed, `FactorArgs` (+ --elimination) where the
+// lifted system is factored, `FactorRoute` (--route) where a
 // factorization's route can be chosen.
 
 /// The network, its weights and the batch.
@@ -111,6 +112,28 @@ struct CurvatureArgs {
     /// J^T Lambda J (the Fisher for cross-entropy).
     #[arg(long, value_name = "hessian|ggn", default_value = "hessian")]
     curvature: hinv::CurvatureKind,
+}
+
+/// A curvature whose lifted system is factored.
+#[derive(Debug, Args)]
+struct FactorArgs {
+    #[command(flatten)]
+    curvature: CurvatureArgs,
+    #[command(flatten)]
+    elimination: EliminationArg,
+}
+
+/// `--elimination`.
+#[derive(Debug, Args)]
+struct EliminationArg {
+    /// Block elimination of the lifted system: auto (each layer's
+    /// parameters first where the fill stays small, else interleaved),
+    /// interleaved (each layer's whole block pivoted together: the most
+    /// stable, and an eigenvalue count's full check however much a second
+    /// elimination costs) or parameters-first (even where its fill is large:
+    /// for measurements).
+    #[arg(long, value_name = "auto|interleaved|parameters-first", default_value = "auto")]
+    elimination: hinv::Elimination,
 }
 
 /// `--route`, for the commands whose factorizations can take either route.
@@ -178,7 +201,7 @@ struct DemoArgs {
 #[derive(Debug, Args)]
 struct SolveArgs {
     #[command(flatten)]
-    curvature: CurvatureArgs,
+    curvature: FactorArgs,
     #[command(flatten)]
     route: FactorRoute,
     /// Right-hand side, a flat .npy vector (default: the gradient).
@@ -217,7 +240,7 @@ struct HvpArgs {
 #[derive(Debug, Args)]
 struct EpsArgs {
     #[command(flatten)]
-    curvature: CurvatureArgs,
+    curvature: FactorArgs,
     #[command(flatten)]
     route: FactorRoute,
     /// Regularisation: the determinant of H + eps I.
@@ -228,7 +251,7 @@ struct EpsArgs {
 #[derive(Debug, Args)]
 struct InertiaArgs {
     #[command(flatten)]
-    curvature: CurvatureArgs,
+    curvature: FactorArgs,
     #[command(flatten)]
     route: FactorRoute,
     /// Count the eigenvalues of H below, at and above this value.
@@ -248,7 +271,7 @@ struct GradientArgs {
 #[derive(Debug, Args)]
 struct SpectrumArgs {
     #[command(flatten)]
-    curvature: CurvatureArgs,
+    curvature: FactorArgs,
     /// Number of histogram bins over [lambda_min, lambda_max] (one factorization per edge).
     #[arg(long, default_value_t = 32)]
     bins: usize,
@@ -281,7 +304,7 @@ struct SpectrumArgs {
 #[derive(Debug, Args)]
 struct TrustRegionArgs {
     #[command(flatten)]
-    curvature: CurvatureArgs,
+    curvature: FactorArgs,
     /// The trust-region radius Delta.
     #[arg(long, value_name = "DELTA", allow_hyphen_values = true)]
     radius: f64,
@@ -305,6 +328,8 @@ struct LaplaceArgs {
     curvature: hinv::CurvatureKind,
     #[command(flatten)]
     route: FactorRoute,
+    #[command(flatten)]
+    elimination: EliminationArg,
     /// Prior precision delta (prior N(0, I / delta)); not with --optimize.
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true, conflicts_with = "optimize")]
     prior_precision: f64,

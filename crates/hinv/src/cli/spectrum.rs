@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::commands::{factor_options, load, norm, print_json, rhs_or_gradient, sizes, write_out, CliError, Outcome};
 use super::progress::phase;
-use super::CurvatureArgs;
+use super::FactorArgs;
 
 /// Which bins `hinv spectrum` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,8 +42,8 @@ fn edges_text(h: &Histogram) -> String {
     s
 }
 
-pub fn spectrum(c: &CurvatureArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, CliError> {
-    let m = &c.model;
+pub fn spectrum(c: &FactorArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, CliError> {
+    let m = &c.curvature.model;
     if !(req.zero_tol.is_finite() && req.zero_tol >= 0.0) {
         return Err(HinvError::InvalidNumber {
             what: "--zero-tol",
@@ -52,7 +52,7 @@ pub fn spectrum(c: &CurvatureArgs, req: &SpectrumRequest<'_>) -> Result<Outcome,
         }
         .into());
     }
-    let l = load(c)?;
+    let l = load(&c.curvature)?;
     let opts = SpectrumOptions { factor: factor_options(c, true), ..SpectrumOptions::default() };
     let mut warnings = Vec::new();
     let ((lmin, lmax), ext_s) = phase("extreme eigenvalues", || (l.curv.lambda_min(&opts), l.curv.lambda_max(&opts)));
@@ -100,7 +100,12 @@ pub fn spectrum(c: &CurvatureArgs, req: &SpectrumRequest<'_>) -> Result<Outcome,
     let (lin, sym) = hists?;
     for h in [&lin, &sym].into_iter().flatten() {
         if !h.certified {
-            warnings.push("some histogram counts are uncertain (marked ±)".into());
+            let more = if c.elimination.elimination == hinv::Elimination::Interleaved {
+                ""
+            } else {
+                " (on wide layers --elimination interleaved may certify them, at a higher cost)"
+            };
+            warnings.push(format!("some histogram counts are uncertain (marked ±){more}"));
         }
     }
     let pairs = match req.nearest {
@@ -184,14 +189,9 @@ pub fn spectrum(c: &CurvatureArgs, req: &SpectrumRequest<'_>) -> Result<Outcome,
     }
 }
 
-pub fn trust_region(
-    c: &CurvatureArgs,
-    rhs: Option<&Path>,
-    radius: f64,
-    out: Option<&Path>,
-) -> Result<Outcome, CliError> {
-    let m = &c.model;
-    let l = load(c)?;
+pub fn trust_region(c: &FactorArgs, rhs: Option<&Path>, radius: f64, out: Option<&Path>) -> Result<Outcome, CliError> {
+    let m = &c.curvature.model;
+    let l = load(&c.curvature)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
     let opts = TrustRegionOptions {
         spectrum: SpectrumOptions { factor: factor_options(c, true), ..SpectrumOptions::default() },

@@ -80,6 +80,29 @@ pub enum Elimination {
     ParametersFirst,
 }
 
+impl std::str::FromStr for Elimination {
+    type Err = String;
+
+    /// `auto`, `interleaved` or `parameters-first` (also `parameters_first`),
+    /// the names the command line and the Python package take.
+    ///
+    /// ```
+    /// use hinv::Elimination;
+    ///
+    /// assert_eq!("interleaved".parse(), Ok(Elimination::Interleaved));
+    /// assert_eq!("Parameters_First".parse(), Ok(Elimination::ParametersFirst));
+    /// assert!("lifted".parse::<Elimination>().unwrap_err().contains("auto, interleaved or parameters-first"));
+    /// ```
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "auto" => Ok(Elimination::Auto),
+            "interleaved" => Ok(Elimination::Interleaved),
+            "parameters-first" => Ok(Elimination::ParametersFirst),
+            _ => Err(format!("`{s}` is not an elimination: use auto, interleaved or parameters-first")),
+        }
+    }
+}
+
 /// The accuracy a solve must reach before it is returned.
 ///
 /// The default asks for a normwise backward error of at most `64 eps_mach`
