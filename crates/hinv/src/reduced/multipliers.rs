@@ -162,6 +162,23 @@ impl Scratch {
         &mut self.units[..len]
     }
 
+    /// The units' buffer taken out, at least `len` entries long (holding
+    /// whatever was left there), so that the group solves can use the
+    /// rest of the scratch meanwhile; [`Scratch::restore_units`] puts it
+    /// back.
+    pub(super) fn take_units(&mut self, len: usize) -> Vec<f64> {
+        let mut v = std::mem::take(&mut self.units);
+        if v.len() < len {
+            v.resize(len, 0.0);
+        }
+        v
+    }
+
+    /// Puts back a buffer of [`Scratch::take_units`].
+    pub(super) fn restore_units(&mut self, v: Vec<f64>) {
+        self.units = v;
+    }
+
     /// The two buffers as `width x k` matrices (`width` of the last
     /// [`Scratch::reserve`] or [`Scratch::new`]).
     pub(super) fn pair(&mut self, k: usize) -> (MatMut<'_, f64>, MatMut<'_, f64>) {

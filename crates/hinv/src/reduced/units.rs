@@ -182,6 +182,7 @@ pub(super) fn fills(
     // Rows `s out + k`, columns `t in + j`: the factor `F` of `W^T F`.
     let mut f = Mat::<f64>::zeros(batch * units, a_in);
     let mut xg_sq = vec![0.0f64; a_in];
+    let mut xj_norm = vec![0.0f64; inp];
     let mut cf = Mat::<f64>::zeros(xdx.acts(), a_in);
     let mut alpha = Mat::<f64>::zeros(batch, xdx.widest_rows());
     let mut xg = form.then(|| Mat::<f64>::zeros(u.shape().0, a_in));
@@ -191,7 +192,7 @@ pub(super) fn fills(
         solver.inverse_columns(k, MatMut::from_column_major_slice_mut(xj_slice, n, inp))?;
         let xj = MatRef::from_column_major_slice(xj_slice, n, inp);
         matmul(zp.as_mut(), Accum::Replace, zt.transpose(), p.as_ref(), 1.0, Par::Seq);
-        let xj_norm: Vec<f64> = (0..inp).map(|j| xj.col(j).norm_l2()).collect();
+        xj_norm.iter_mut().enumerate().for_each(|(j, v)| *v = xj.col(j).norm_l2());
         if let Some(xg) = xg.as_mut() {
             write_unit_columns(u, k, p.as_ref(), xj, xg.as_mut());
         }
@@ -230,8 +231,14 @@ pub(super) fn fills(
         let dst = y.as_mut().subrows_mut(s * inp, inp);
         matmul(dst, Accum::Replace, w.transpose(), f.as_ref().subrows(s * units, units), 1.0, Par::Seq);
     }
-    let half = y.clone();
-    y += half.transpose();
+    // `Y + Y^T` in place (a copy of `Y` was `a_{l-1}^2` per layer).
+    for j in 0..a_in {
+        for i in j..a_in {
+            let sum = y[(i, j)] + y[(j, i)];
+            y[(i, j)] = sum;
+            y[(j, i)] = sum;
+        }
+    }
     let products = Mat::from_fn(units, batch * batch, |k, st| beta[(st % batch, k)] * beta[(st / batch, k)]);
     let stacked = MatRef::from_column_major_slice(stacked, n * inp, units);
     let mut terms = MatMut::from_column_major_slice_mut(beta_terms, n * inp, batch * batch);
