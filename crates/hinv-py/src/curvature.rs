@@ -2,7 +2,7 @@
 //! one batch, and the products, factorizations and eigenvalue counts they
 //! give. Every long call releases the GIL.
 
-use hinv::{Curvature, CurvatureKind, CurvatureOptions, Elimination, FactorOptions, Route};
+use hinv::{Curvature, CurvatureKind, CurvatureOptions, Elimination, End, FactorOptions, Route};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 
@@ -165,7 +165,7 @@ impl PyCurvature {
         abs_tol: f64,
         elimination: &str,
     ) -> PyResult<spectrum::Eigenvalue> {
-        spectrum::lambda_min(&self.inner, py, rel_tol, abs_tol, parse_elimination(py, elimination)?)
+        spectrum::extreme_eigenvalue(&self.inner, py, End::Min, rel_tol, abs_tol, parse_elimination(py, elimination)?)
     }
 
     /// The largest eigenvalue of H; see ``lambda_min``.
@@ -177,7 +177,7 @@ impl PyCurvature {
         abs_tol: f64,
         elimination: &str,
     ) -> PyResult<spectrum::Eigenvalue> {
-        spectrum::lambda_max(&self.inner, py, rel_tol, abs_tol, parse_elimination(py, elimination)?)
+        spectrum::extreme_eigenvalue(&self.inner, py, End::Max, rel_tol, abs_tol, parse_elimination(py, elimination)?)
     }
 
     /// How many eigenvalues of H lie in ``[lower, upper)``, with ``uncertain``.

@@ -161,32 +161,20 @@ fn spectrum_options(rel_tol: f64, abs_tol: f64, elimination: Elimination) -> Spe
     SpectrumOptions { rel_tol, abs_tol, factor, ..SpectrumOptions::default() }
 }
 
-/// The smallest eigenvalue of H, bracketed by certified eigenvalue counts
-/// to ``max(rel_tol |lambda|, abs_tol ||H||)`` (shift-invert Lanczos
-/// verified by counting, or bisection). Raises HinvError (uncertified)
-/// when the counts stay uncertain.
-pub fn lambda_min(
+/// The smallest (``End::Min``) or largest eigenvalue of H, bracketed by
+/// certified eigenvalue counts to ``max(rel_tol |lambda|, abs_tol ||H||)``
+/// (shift-invert Lanczos verified by counting, or bisection). Raises
+/// HinvError (uncertified) when the counts stay uncertain.
+pub fn extreme_eigenvalue(
     curv: &Curvature,
     py: Python<'_>,
+    end: End,
     rel_tol: f64,
     abs_tol: f64,
     elimination: Elimination,
 ) -> PyResult<Eigenvalue> {
     let opts = spectrum_options(rel_tol, abs_tol, elimination);
-    let e = py.detach(|| curv.lambda_min(&opts)).map_err(|e| hinv_err(py, e))?;
-    Ok(eigenvalue(py, e))
-}
-
-/// The largest eigenvalue of H; see ``lambda_min``.
-pub fn lambda_max(
-    curv: &Curvature,
-    py: Python<'_>,
-    rel_tol: f64,
-    abs_tol: f64,
-    elimination: Elimination,
-) -> PyResult<Eigenvalue> {
-    let opts = spectrum_options(rel_tol, abs_tol, elimination);
-    let e = py.detach(|| curv.lambda_max(&opts)).map_err(|e| hinv_err(py, e))?;
+    let e = py.detach(|| curv.extreme_eigenvalue(end, &opts)).map_err(|e| hinv_err(py, e))?;
     Ok(eigenvalue(py, e))
 }
 
