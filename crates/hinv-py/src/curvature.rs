@@ -107,9 +107,10 @@ impl PyCurvature {
     /// ``elimination`` (lifted route): ``"auto"`` (default: each layer's
     /// parameters first where the fill stays small, else interleaved),
     /// ``"interleaved"`` (each layer's whole block pivoted together: the
-    /// most stable, and ``inertia()`` checked by a second elimination
-    /// however much it costs; on wide layers ``"auto"`` may leave such a
-    /// count uncertain instead) or ``"parameters_first"`` (forced, for
+    /// most stable, ``inertia()`` checked by a second elimination where
+    /// needed, within ``memory_limit``, at up to hundreds of
+    /// factorizations' cost on wide layers, where ``"auto"`` may leave such
+    /// a count uncertain instead) or ``"parameters_first"`` (forced, for
     /// measurements).
     #[pyo3(signature = (eps, *, route = "auto", allow_singular = false, memory_limit = None, elimination = "auto"))]
     fn factor(
@@ -247,12 +248,21 @@ fn kind_name(k: CurvatureKind) -> &'static str {
     }
 }
 
-/// ``"auto"`` / ``"lifted"`` / ``"woodbury"`` to the Rust choice (None: auto).
-/// ``"auto"``, ``"interleaved"`` or ``"parameters_first"``.
+/// ``"auto"``, ``"interleaved"`` or ``"parameters_first"`` (Python's
+/// spellings, exactly, as for ``route``) to the Rust choice.
 pub fn parse_elimination(py: Python<'_>, elimination: &str) -> PyResult<Elimination> {
-    elimination.parse().map_err(|e: String| invalid_arg(py, e))
+    match elimination {
+        "auto" => Ok(Elimination::Auto),
+        "interleaved" => Ok(Elimination::Interleaved),
+        "parameters_first" => Ok(Elimination::ParametersFirst),
+        other => Err(invalid_arg(
+            py,
+            format!("elimination must be \"auto\", \"interleaved\" or \"parameters_first\", not {other:?}"),
+        )),
+    }
 }
 
+/// ``"auto"`` / ``"lifted"`` / ``"woodbury"`` to the Rust choice (None: auto).
 pub fn parse_route(py: Python<'_>, route: &str) -> PyResult<Option<Route>> {
     match route {
         "auto" => Ok(None),

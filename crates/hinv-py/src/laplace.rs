@@ -35,7 +35,7 @@ use crate::network::PyNetwork;
 /// - ``memory_limit``: bytes allowed for the derivative blocks and factors.
 /// - ``elimination``: ``"auto"`` (default), ``"interleaved"`` or
 ///   ``"parameters_first"`` (``Curvature.factor``); ``"interleaved"``
-///   checks the posterior's inertia at any cost where ``"auto"`` may leave
+///   checks the posterior's inertia (within ``memory_limit``) where ``"auto"`` may leave
 ///   it uncertain (wide layers, the Hessian).
 #[pyclass(module = "hinv", frozen, name = "Laplace")]
 pub struct PyLaplace {

@@ -136,7 +136,7 @@ pub enum HinvError {
     #[error(
         "{what} is not certifiably positive definite at prior precision {delta:e}: inertia {} positive, {} negative, \
          {} zero ({} uncertain); use the Gauss-Newton curvature or a larger prior precision{}",
-        inertia.positive, inertia.negative, inertia.zero, inertia.uncertain, uncertain_counts_hint(inertia)
+        inertia.positive, inertia.negative, inertia.zero, inertia.uncertain, uncertain_counts_hint(inertia, *elimination)
     )]
     NotPositiveDefinite {
         /// Which matrix.
@@ -145,6 +145,9 @@ pub enum HinvError {
         delta: f64,
         /// Its inertia.
         inertia: tridiag::Inertia,
+        /// The elimination of the lifted system that factored it (`None`:
+        /// the Woodbury route).
+        elimination: Option<crate::Elimination>,
     },
     /// A dense matrix computation (a reference solve, an eigendecomposition,
     /// a Cholesky factorization of a small matrix) failed.
@@ -402,11 +405,12 @@ pub(crate) fn check_vector(what: &'static str, v: faer::MatRef<'_, f64>, expecte
 
 /// What else may certify counts left uncertain: on wide layers a count
 /// after the parameters-first elimination skips the second elimination
-/// that would check it (docs/numerics.md, "Inertia").
-fn uncertain_counts_hint(inertia: &tridiag::Inertia) -> &'static str {
-    if inertia.uncertain > 0 {
-        ", or, for uncertain counts on wide layers, the interleaved elimination (`LaplaceOptions::elimination`, \
-         `--elimination interleaved`, `elimination=\"interleaved\"` in Python), which checks them at a higher cost"
+/// that would check it (docs/numerics.md, "Eliminating the parameters
+/// first"); the interleaved one runs it.
+fn uncertain_counts_hint(inertia: &tridiag::Inertia, elimination: Option<crate::Elimination>) -> &'static str {
+    if inertia.uncertain > 0 && elimination == Some(crate::Elimination::ParametersFirst) {
+        ", or, since the parameters-first elimination left counts uncertain, the interleaved elimination (the \
+         `elimination` option), which checks them at a higher cost"
     } else {
         ""
     }

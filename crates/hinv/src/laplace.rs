@@ -242,6 +242,7 @@ impl Laplace {
                 what: "the posterior precision s C + delta I",
                 delta,
                 inertia: i,
+                elimination: f.as_lifted().map(|f| f.elimination()),
             });
         }
         Ok(f)
@@ -422,6 +423,21 @@ mod tests {
     use super::{Laplace, LaplaceOptions};
     use crate::factor::Elimination;
     use crate::ggn::{CurvatureKind, Route};
+
+    /// A refused posterior names the interleaved elimination only where it
+    /// may help: counts left uncertain after the parameters-first one.
+    #[test]
+    fn a_refusal_names_the_interleaved_elimination_where_it_may_help() {
+        let refusal = |uncertain, elimination| {
+            let inertia = tridiag::Inertia { positive: 10, negative: 0, zero: 0, uncertain };
+            let e = crate::HinvError::NotPositiveDefinite { what: "the posterior", delta: 1.0, inertia, elimination };
+            e.to_string().contains("the interleaved elimination")
+        };
+        assert!(refusal(2, Some(Elimination::ParametersFirst)));
+        assert!(!refusal(0, Some(Elimination::ParametersFirst)));
+        assert!(!refusal(2, Some(Elimination::Interleaved)));
+        assert!(!refusal(2, None));
+    }
 
     /// The posterior's lifted factorization runs the elimination the
     /// options ask for, and both answer the same evidence (the same matrix).

@@ -284,8 +284,14 @@ fn the_elimination_flag_reaches_the_factorization() {
     // reason `auto` refuses it there): these run interleaved.
     for sub in [&["spectrum", "--bins", "4"][..], &["trust-region", "--radius", "0.5"], &["laplace"]] {
         let v = run_json(sub[0], &files, &[&sub[1..], &["--elimination", "interleaved"]].concat());
-        assert!(v.is_object(), "{sub:?}");
+        assert_eq!(v["elimination"], "interleaved", "{sub:?}");
     }
+    // The Woodbury route factors no lifted system: the flag with it would be ignored.
+    let mut args = vec!["solve", "--curvature", "ggn", "--route", "woodbury", "--elimination", "interleaved"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.contains("--route woodbury factors none"), "{err}");
     let mut args = vec!["inertia", "--elimination", "lifted"];
     args.extend(files.iter().map(String::as_str));
     let (code, _, err) = run(&args);

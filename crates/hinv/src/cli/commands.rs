@@ -90,6 +90,21 @@ pub(super) fn factor_options(c: &FactorArgs, allow_singular: bool) -> hinv::Fact
     }
 }
 
+/// `--elimination` chooses among eliminations of the lifted system, which
+/// `--route woodbury` does not factor: asked for with it, a flag the
+/// command would ignore (where `--route auto` takes the Woodbury route,
+/// the choice is documented to have no effect).
+fn lifted_only(route: Option<hinv::Route>, elimination: hinv::Elimination) -> Result<(), CliError> {
+    if route == Some(hinv::Route::Woodbury) && elimination != hinv::Elimination::Auto {
+        return Err(CliError::Usage(
+            "--elimination chooses how the lifted system is eliminated, and --route woodbury factors none: \
+             drop one of them"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `H` or `GGN`, for messages.
 fn cname(curv: &Curvature) -> &'static str {
     match curv.kind() {
@@ -145,6 +160,7 @@ pub fn solve(
     accept_inexact: bool,
 ) -> Result<Outcome, CliError> {
     let m = &c.curvature.model;
+    lifted_only(route, c.elimination.elimination)?;
     let l = load(&c.curvature)?;
     let g = rhs_or_gradient(&l.curv, rhs)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(c, false), route));
@@ -227,9 +243,10 @@ fn inertia_outcome(i: &hinv::Inertia, elimination: Option<hinv::Elimination>) ->
     // After the parameters-first elimination a count may have been left
     // uncertain rather than checked by a second elimination costing
     // hundreds of factorizations (wide layers): the interleaved one runs
-    // that check at any cost.
+    // that check (within the memory limit).
     let interleaved = if elimination == Some(hinv::Elimination::ParametersFirst) {
-        ", or pass --elimination interleaved (slower on wide layers)"
+        ", or pass --elimination interleaved, which checks the count by factoring the whole lifted system \
+         (on wide layers hundreds of times the time and memory of this factorization)"
     } else {
         ""
     };
@@ -275,6 +292,7 @@ pub fn hvp(c: &CurvatureArgs, rhs: Option<&Path>, out: Option<&Path>) -> Result<
 
 pub fn logdet(c: &FactorArgs, route: Option<hinv::Route>, eps: f64) -> Result<Outcome, CliError> {
     let m = &c.curvature.model;
+    lifted_only(route, c.elimination.elimination)?;
     let l = load(&c.curvature)?;
     let (f, factor_s) = phase("factorization", || l.curv.factor_route(eps, &factor_options(c, true), route));
     let f = f?;
@@ -309,6 +327,7 @@ pub fn logdet(c: &FactorArgs, route: Option<hinv::Route>, eps: f64) -> Result<Ou
 
 pub fn inertia(c: &FactorArgs, route: Option<hinv::Route>, shift: f64) -> Result<Outcome, CliError> {
     let m = &c.curvature.model;
+    lifted_only(route, c.elimination.elimination)?;
     if !shift.is_finite() {
         return Err(HinvError::InvalidNumber { what: "the shift", value: shift, expected: "a finite number" }.into());
     }
@@ -379,6 +398,7 @@ pub fn gradient(m: &ModelArgs, out: Option<&Path>) -> Result<Outcome, CliError> 
 pub fn laplace(a: &super::LaplaceArgs) -> Result<Outcome, CliError> {
     use hinv::laplace::{Laplace, LaplaceOptions, Likelihood};
     let m = &a.model;
+    lifted_only(a.route.get(), a.elimination.elimination)?;
     let (net, params, batch, load_s) = read_model(m)?;
     let likelihood = match net.spec().map(|s| s.loss) {
         Some(netgraph::LossSpec::Mse { .. }) => {
@@ -444,6 +464,7 @@ pub fn laplace(a: &super::LaplaceArgs) -> Result<Outcome, CliError> {
         print_json(&json!({
             "command": "laplace",
             "curvature": lap.curvature().kind(),
+            "elimination": opts.elimination,
             "likelihood": lap.likelihood(),
             "sizes": sizes(lap.curvature()),
             "timings_s": {"load": load_s, "derivatives": derivs_s, "evidence": evidence_s, "predictive": predict_s},

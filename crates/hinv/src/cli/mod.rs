@@ -126,13 +126,11 @@ struct FactorArgs {
 /// `--elimination`.
 #[derive(Debug, Args)]
 struct EliminationArg {
-    /// Block elimination of the lifted system: auto (each layer's
-    /// parameters first where the fill stays small, else interleaved),
-    /// interleaved (each layer's whole block pivoted together: the most
-    /// stable, and an eigenvalue count's full check however much a second
-    /// elimination costs) or parameters-first (even where its fill is large:
-    /// for measurements).
-    #[arg(long, value_name = "auto|interleaved|parameters-first", default_value = "auto")]
+    // One line, so that the help keeps its compact layout; the details
+    // (what auto leaves uncertain on wide layers, the cost of interleaved)
+    // are in the README and docs/numerics.md.
+    /// Elimination of the lifted system (lifted route): auto, interleaved (the most stable: checks every eigenvalue count, within --memory-limit, at up to hundreds of factorizations' cost on wide layers) or parameters-first (forced, for measurements)
+    #[arg(long, value_name = "KIND", default_value = "auto")]
     elimination: hinv::Elimination,
 }
 

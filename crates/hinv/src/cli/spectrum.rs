@@ -100,13 +100,14 @@ pub fn spectrum(c: &FactorArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, Cl
     let (lin, sym) = hists?;
     for h in [&lin, &sym].into_iter().flatten() {
         if !h.certified {
-            let more = if c.elimination.elimination == hinv::Elimination::Interleaved {
-                ""
-            } else {
-                " (on wide layers --elimination interleaved may certify them, at a higher cost)"
-            };
-            warnings.push(format!("some histogram counts are uncertain (marked ±){more}"));
+            warnings.push("some histogram counts are uncertain (marked ±)".into());
         }
+    }
+    // Every warning so far is a count left uncertain (a bracket stops where
+    // its counts do): on wide layers the default elimination may leave
+    // counts uncertain that the interleaved one checks.
+    if !warnings.is_empty() && c.elimination.elimination != hinv::Elimination::Interleaved {
+        warnings.push("on wide layers --elimination interleaved may certify these counts, at a higher cost".into());
     }
     let pairs = match req.nearest {
         Some(sigma) => {
@@ -135,6 +136,8 @@ pub fn spectrum(c: &FactorArgs, req: &SpectrumRequest<'_>) -> Result<Outcome, Cl
     if m.json {
         print_json(&json!({
             "command": "spectrum",
+            // The elimination every count's factorization was asked for.
+            "elimination": opts.factor.elimination,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "extremes": ext_s, "signs": signs_s,
                           "histogram": hist_s, "eigenpairs": pairs.as_ref().map(|p| p.1)},
@@ -203,6 +206,7 @@ pub fn trust_region(c: &FactorArgs, rhs: Option<&Path>, radius: f64, out: Option
     if m.json {
         print_json(&json!({
             "command": "trust-region",
+            "elimination": opts.spectrum.factor.elimination,
             "sizes": sizes(&l.curv),
             "timings_s": {"load": l.load_s, "derivatives": l.derivs_s, "step": tr_s},
             "report": s,

@@ -121,8 +121,9 @@ pub(super) struct Scratch {
     b: Vec<f64>,
     /// Rows of the matrices the buffers are seen as.
     rows: usize,
-    /// The units' route's products ([`super::units::fills`]), which it
-    /// overwrites whole: grown, never cleared.
+    /// The units' route's buffer: its products in an elimination
+    /// ([`super::units::fills`], which overwrites them whole) and `A^-1 G y`
+    /// in a solve (cleared there); grown, never cleared here.
     units: Vec<f64>,
 }
 

@@ -75,10 +75,15 @@ impl Reduced {
                     let (p, mut buf) = (xl.nrows(), scratch.take_units(xl.nrows() * k));
                     let mut v = MatMut::from_column_major_slice_mut(&mut buf[..p * k], p, k);
                     v.fill(0.0);
-                    u.mul_add(y, v.as_mut(), 1.0).map_err(units_shape_error)?;
-                    e.solver().apply(&e.members, v.as_mut(), scratch)?;
-                    xl -= &v;
+                    let applied = u
+                        .mul_add(y, v.as_mut(), 1.0)
+                        .map_err(units_shape_error)
+                        .and_then(|()| e.solver().apply(&e.members, v.as_mut(), scratch));
+                    if applied.is_ok() {
+                        xl -= &v;
+                    }
                     scratch.restore_units(buf);
+                    applied?;
                 }
             }
             Ok::<_, TridiagError>(())

@@ -403,7 +403,9 @@ impl Curvature {
                     what: "the extreme eigenvalue's outer bound",
                     why: format!("no certified count found beyond {t:e} (||H|| estimated at {scale:e})"),
                     hint: "the spectrum is too close to singular everywhere for the factorization's certificate; \
-                           try a smaller network or batch",
+                           on wide layers the interleaved elimination (`SpectrumOptions::factor`, \
+                           `--elimination interleaved`) checks counts the default leaves uncertain; \
+                           else try a smaller network or batch",
                 });
             }
         };
