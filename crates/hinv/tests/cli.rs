@@ -325,6 +325,12 @@ fn an_uncertain_wide_count_points_to_the_interleaved_elimination() {
     assert_eq!((w["elimination"].as_str(), w["certified"].as_bool()), (Some("interleaved"), Some(true)), "{w}");
     let off = v["below"].as_u64().unwrap().abs_diff(w["below"].as_u64().unwrap());
     assert!(off <= v["uncertain"].as_u64().unwrap(), "{v} vs {w}");
+    // The spectrum's uncertain counts name it too.
+    let mut args = vec!["spectrum", "--bins", "2", "--scale", "linear"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--elimination interleaved may certify these counts"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
