@@ -146,10 +146,12 @@ impl PyCurvature {
     /// How many eigenvalues of H lie strictly below ``t`` (Sylvester's law of
     /// inertia on one factorization of ``H - t I``), with ``uncertain``: the
     /// exact count lies within ``uncertain`` of ``count`` (0: certified).
-    /// ``factor(-t, allow_singular=True, elimination="interleaved").inertia()``
-    /// counts with the interleaved elimination's full check.
-    fn count_eigenvalues_below(&self, py: Python<'_>, t: f64) -> PyResult<EigenvalueCount> {
-        let c = py.detach(|| self.inner.count_eigenvalues_below(t)).map_err(|e| hinv_err(py, e))?;
+    /// ``elimination`` as for ``factor``: ``"interleaved"`` checks a count
+    /// that ``"auto"`` may leave uncertain on wide layers.
+    #[pyo3(signature = (t, *, elimination = "auto"))]
+    fn count_eigenvalues_below(&self, py: Python<'_>, t: f64, elimination: &str) -> PyResult<EigenvalueCount> {
+        let opts = FactorOptions { elimination: parse_elimination(py, elimination)?, ..FactorOptions::default() };
+        let c = py.detach(|| self.inner.count_eigenvalues_below_with(t, &opts)).map_err(|e| hinv_err(py, e))?;
         Ok(EigenvalueCount { count: c.count, uncertain: c.uncertain })
     }
 
@@ -181,9 +183,11 @@ impl PyCurvature {
         spectrum::extreme_eigenvalue(&self.inner, py, End::Max, rel_tol, abs_tol, parse_elimination(py, elimination)?)
     }
 
-    /// How many eigenvalues of H lie in ``[lower, upper)``, with ``uncertain``.
-    fn count_in(&self, py: Python<'_>, lower: f64, upper: f64) -> PyResult<spectrum::IntervalCount> {
-        spectrum::count_in(&self.inner, py, lower, upper)
+    /// How many eigenvalues of H lie in ``[lower, upper)``, with
+    /// ``uncertain``; ``elimination`` as for ``factor``.
+    #[pyo3(signature = (lower, upper, *, elimination = "auto"))]
+    fn count_in(&self, py: Python<'_>, lower: f64, upper: f64, elimination: &str) -> PyResult<spectrum::IntervalCount> {
+        spectrum::count_in(&self.inner, py, lower, upper, parse_elimination(py, elimination)?)
     }
 
     /// The exact trust-region step for the gradient: ``p`` minimises

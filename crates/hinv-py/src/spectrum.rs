@@ -179,8 +179,15 @@ pub fn extreme_eigenvalue(
 }
 
 /// How many eigenvalues of H lie in ``[lower, upper)`` (two factorizations).
-pub fn count_in(curv: &Curvature, py: Python<'_>, lower: f64, upper: f64) -> PyResult<IntervalCount> {
-    let c = py.detach(|| curv.count_in(lower, upper)).map_err(|e| hinv_err(py, e))?;
+pub fn count_in(
+    curv: &Curvature,
+    py: Python<'_>,
+    lower: f64,
+    upper: f64,
+    elimination: Elimination,
+) -> PyResult<IntervalCount> {
+    let opts = FactorOptions { elimination, ..FactorOptions::default() };
+    let c = py.detach(|| curv.count_in_with(lower, upper, &opts)).map_err(|e| hinv_err(py, e))?;
     Ok(IntervalCount { lower: c.lower, upper: c.upper, count: c.count, uncertain: c.uncertain })
 }
 

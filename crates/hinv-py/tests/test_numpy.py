@@ -383,6 +383,10 @@ def test_elimination_choice_reaches_every_factorization():
     assert curv.factor(eps).elimination in ("interleaved", "parameters_first")
     assert hinv.Curvature(net, w, x, y, curvature="ggn").factor(eps, route="woodbury").elimination is None
     scale = np.abs(evals).max()
+    below = curv.count_eigenvalues_below(-eps, elimination="interleaved")
+    assert abs(below.count - int((evals < 0).sum())) <= below.uncertain
+    inside = curv.count_in(-0.5, 0.5, elimination="parameters_first")
+    assert abs(inside.count - int(((evals - eps >= -0.5) & (evals - eps < 0.5)).sum())) <= inside.uncertain
     low = curv.lambda_min(elimination="interleaved")
     assert low.lower - 1e-13 * scale <= evals[0] - eps <= low.upper + 1e-13 * scale
     assert curv.trust_region_step(1.0, elimination="interleaved").converged

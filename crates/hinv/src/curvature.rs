@@ -234,10 +234,19 @@ impl Curvature {
     /// `uncertain` of `count` (see [`Factorization::inertia`]).
     /// Eigenvalues equal to `t` exactly are not counted.
     pub fn count_eigenvalues_below(&self, t: f64) -> Result<EigenvalueCount> {
+        self.count_eigenvalues_below_with(t, &FactorOptions::default())
+    }
+
+    /// [`Curvature::count_eigenvalues_below`] with explicit factor options
+    /// (the elimination, the memory limit; `allow_singular` is always
+    /// set): for example [`crate::Elimination::Interleaved`], which checks
+    /// a count that the default elimination may leave uncertain on wide
+    /// layers.
+    pub fn count_eigenvalues_below_with(&self, t: f64, opts: &FactorOptions) -> Result<EigenvalueCount> {
         if !t.is_finite() {
             return Err(HinvError::InvalidNumber { what: "the threshold", value: t, expected: "a finite number" });
         }
-        let opts = FactorOptions { allow_singular: true, ..FactorOptions::default() };
+        let opts = FactorOptions { allow_singular: true, ..opts.clone() };
         let i = self.factor_with(-t, &opts)?.inertia();
         Ok(EigenvalueCount { count: i.negative, uncertain: i.uncertain })
     }

@@ -201,10 +201,18 @@ fn no_second_elimination_beyond_the_cost_limit() {
     assert!(f.interleaved.get().is_none() && f.lu.get().is_none(), "no second elimination ran");
     assert_eq!(i.uncertain, f.unverified_pivots().max(1), "{i:?}");
     drop(f);
+    // The same count asked of the curvature with the interleaved
+    // elimination (the eigenvalues of H below -eps: H + eps I's negative ones).
     let opts = FactorOptions { elimination: super::Elimination::Interleaved, ..FactorOptions::default() };
-    let j = curv.factor_with(eps, &opts).unwrap().inertia();
+    let j = curv.count_eigenvalues_below_with(-eps, &opts).unwrap();
     assert_eq!(j.uncertain, 0, "the interleaved count is certified: {j:?}");
-    assert!(i.negative.abs_diff(j.negative) <= i.uncertain, "{i:?} vs interleaved {j:?}");
+    assert!(i.negative.abs_diff(j.count) <= i.uncertain, "{i:?} vs interleaved {j:?}");
+    assert_eq!(curv.count_eigenvalues_below(-eps).unwrap().uncertain, i.uncertain, "the default is the first count");
+    // And an interval from there to beyond the spectrum (certified at its top).
+    let (top, p) = (1e6, curv.num_params());
+    let c = curv.count_in_with(-eps, top, &opts).unwrap();
+    assert_eq!((c.count, c.uncertain), (p - j.count, 0), "{c:?}");
+    assert!(curv.count_in(-eps, top).unwrap().uncertain >= i.uncertain);
 }
 
 /// The cost rule on the benchmarks' shapes: tanh layers of width `h` on 5

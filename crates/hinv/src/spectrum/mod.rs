@@ -323,6 +323,14 @@ impl Curvature {
     /// # Ok::<(), hinv::HinvError>(())
     /// ```
     pub fn count_in(&self, lower: f64, upper: f64) -> Result<IntervalCount> {
+        self.count_in_with(lower, upper, &FactorOptions::default())
+    }
+
+    /// [`Curvature::count_in`] with explicit factor options (the
+    /// elimination, the memory limit; `allow_singular` is always set): for
+    /// example [`crate::Elimination::Interleaved`], which checks counts
+    /// that the default elimination may leave uncertain on wide layers.
+    pub fn count_in_with(&self, lower: f64, upper: f64, opts: &FactorOptions) -> Result<IntervalCount> {
         for (what, v) in [("the interval's lower end", lower), ("the interval's upper end", upper)] {
             if !v.is_finite() {
                 return Err(HinvError::InvalidNumber { what, value: v, expected: "a finite number" });
@@ -335,7 +343,7 @@ impl Curvature {
                 expected: "at least its lower end",
             });
         }
-        let counter = Counter::new(self, &FactorOptions::default());
+        let counter = Counter::new(self, opts);
         let (a, _) = counter.factor_at(lower)?;
         let (b, _) = counter.factor_at(upper)?;
         Ok(IntervalCount {
