@@ -156,6 +156,13 @@ fn flag() -> impl Strategy<Value = Vec<String>> {
         number().prop_map(|v| vec!["--shift".into(), v]),
         number().prop_map(|v| vec!["--refine".into(), v]),
         Just(vec!["--json".to_string()]),
+        // The factorization's choices, alone and against each other
+        // (`--route woodbury` with an elimination, or with the Hessian).
+        prop::sample::select(vec!["auto", "interleaved", "parameters-first", "parameters_first", "bogus", ""])
+            .prop_map(|v| vec!["--elimination".into(), v.to_string()]),
+        prop::sample::select(vec!["auto", "lifted", "woodbury", "bogus"])
+            .prop_map(|v| vec!["--route".into(), v.to_string()]),
+        prop::sample::select(vec!["hessian", "ggn", "bogus"]).prop_map(|v| vec!["--curvature".into(), v.to_string()]),
         prop::sample::select(vec!["--bogus", "-x", "--", "--eps", "--spec=", "--help"])
             .prop_map(|s| vec![s.to_string()]),
     ]
