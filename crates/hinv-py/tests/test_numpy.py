@@ -394,6 +394,11 @@ def test_elimination_choice_reaches_every_factorization():
     laplace = [hinv.Laplace(net, w, x, y, route="lifted", elimination=e) for e in ["interleaved", "parameters_first"]]
     ev = [lap.evidence(1.0).log_marginal_likelihood for lap in laplace]
     assert ev[0] == pytest.approx(ev[1], rel=1e-10)
+    ggn = hinv.Curvature(net, w, x, y, curvature="ggn")
+    with pytest.raises(hinv.InvalidArgumentError, match='route="woodbury" factors none'):
+        ggn.factor(eps, route="woodbury", elimination="interleaved")
+    with pytest.raises(hinv.InvalidArgumentError, match='route="woodbury" factors none'):
+        hinv.Laplace(net, w, x, y, route="woodbury", elimination="parameters_first")
     for bad in ["lifted", "parameters-first"]:
         with pytest.raises(hinv.InvalidArgumentError, match='"auto", "interleaved" or "parameters_first"'):
             curv.factor(eps, elimination=bad)
