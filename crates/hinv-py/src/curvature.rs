@@ -124,7 +124,6 @@ impl PyCurvature {
     ) -> PyResult<PyFactorization> {
         let route = parse_route(py, route)?;
         let elimination = parse_elimination(py, elimination)?;
-        lifted_only(py, route, elimination)?;
         let opts = FactorOptions { allow_singular, memory_limit, elimination, ..FactorOptions::default() };
         let f = py.detach(|| self.inner.factor_route(eps, &opts, route)).map_err(|e| hinv_err(py, e))?;
         Ok(PyFactorization { inner: f, num_params: self.inner.num_params() })
@@ -265,21 +264,6 @@ pub fn parse_elimination(py: Python<'_>, elimination: &str) -> PyResult<Eliminat
             format!("elimination must be \"auto\", \"interleaved\" or \"parameters_first\", not {other:?}"),
         )),
     }
-}
-
-/// An elimination other than ``"auto"`` asked for with ``route="woodbury"``,
-/// which factors no lifted system: refused rather than ignored (as the
-/// command line refuses the pair).
-pub fn lifted_only(py: Python<'_>, route: Option<Route>, elimination: Elimination) -> PyResult<()> {
-    if route == Some(Route::Woodbury) && elimination != Elimination::Auto {
-        return Err(invalid_arg(
-            py,
-            "elimination chooses how the lifted system is eliminated, and route=\"woodbury\" factors none: \
-             drop one of them"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 /// ``"auto"`` / ``"lifted"`` / ``"woodbury"`` to the Rust choice (None: auto).

@@ -84,9 +84,9 @@ pub fn hinv_err(py: Python<'_>, e: HinvError) -> PyErr {
                 ],
             )
         }
-        HinvError::WrongCurvature { .. } | HinvError::MissingOption { .. } => {
-            raise(py, "InvalidArgumentError", msg, &[])
-        }
+        HinvError::WrongCurvature { .. }
+        | HinvError::MissingOption { .. }
+        | HinvError::EliminationWithoutLiftedSystem { .. } => raise(py, "InvalidArgumentError", msg, &[]),
         HinvError::TooLarge { needed, limit, .. } => {
             raise(py, "TooLargeError", msg, &[("needed", obj(py, needed.0)), ("limit", obj(py, limit.0))])
         }

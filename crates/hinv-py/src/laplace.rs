@@ -8,7 +8,7 @@ use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray2, PyArray3};
 use pyo3::prelude::*;
 
-use crate::curvature::{lifted_only, parse_elimination, parse_kind, parse_route};
+use crate::curvature::{parse_elimination, parse_kind, parse_route};
 use crate::errors::{hinv_err, invalid_arg, shape_err};
 use crate::factorization::{route_name, Inertia};
 use crate::network::PyNetwork;
@@ -239,7 +239,6 @@ impl PyLaplace {
         let kind = parse_kind(py, curvature)?;
         let route = parse_route(py, route)?;
         let elimination = parse_elimination(py, elimination)?;
-        lifted_only(py, route, elimination)?;
         let likelihood = match (net.spec.loss, sigma_noise) {
             (netgraph::LossSpec::CrossEntropy { .. }, None) => Likelihood::Classification,
             (netgraph::LossSpec::CrossEntropy { .. }, Some(_)) => {

@@ -390,15 +390,19 @@ def test_elimination_choice_reaches_every_factorization():
     low = curv.lambda_min(elimination="interleaved")
     assert low.lower - 1e-13 * scale <= evals[0] - eps <= low.upper + 1e-13 * scale
     assert curv.trust_region_step(1.0, elimination="interleaved").converged
-    # The lifted route (``"auto"`` may take the Woodbury one, which has no elimination).
+    # Both eliminations of the lifted route give one evidence.
     laplace = [hinv.Laplace(net, w, x, y, route="lifted", elimination=e) for e in ["interleaved", "parameters_first"]]
     ev = [lap.evidence(1.0).log_marginal_likelihood for lap in laplace]
     assert ev[0] == pytest.approx(ev[1], rel=1e-10)
     ggn = hinv.Curvature(net, w, x, y, curvature="ggn")
-    with pytest.raises(hinv.InvalidArgumentError, match='route="woodbury" factors none'):
+    refused = "with the Woodbury route, which factors no lifted system"
+    with pytest.raises(hinv.InvalidArgumentError, match=refused):
         ggn.factor(eps, route="woodbury", elimination="interleaved")
-    with pytest.raises(hinv.InvalidArgumentError, match='route="woodbury" factors none'):
+    with pytest.raises(hinv.InvalidArgumentError, match=refused):
         hinv.Laplace(net, w, x, y, route="woodbury", elimination="parameters_first")
+    # Alone, an elimination takes the lifted route (it is one of the lifted system).
+    f = ggn.factor(eps, elimination="interleaved")
+    assert (f.route, f.elimination) == ("lifted", "interleaved")
     for bad in ["lifted", "parameters-first"]:
         with pytest.raises(hinv.InvalidArgumentError, match='"auto", "interleaved" or "parameters_first"'):
             curv.factor(eps, elimination=bad)

@@ -172,6 +172,17 @@ pub enum HinvError {
         /// What to do instead.
         hint: &'static str,
     },
+    /// An elimination of the lifted system was asked for together with the
+    /// Woodbury route, which factors no lifted system
+    /// ([`crate::FactorOptions::check_route`]).
+    #[error(
+        "the {elimination} elimination was asked for with the Woodbury route, which factors no lifted system: \
+         leave the elimination at auto, or take the lifted or the automatic route"
+    )]
+    EliminationWithoutLiftedSystem {
+        /// The elimination asked for.
+        elimination: crate::Elimination,
+    },
     /// An option that has no default for this input was not given.
     #[error("{option} must be given explicitly: {why}")]
     MissingOption {

@@ -23,16 +23,18 @@ use tridiag::{Inertia, SignedLogDet};
 
 use crate::curvature::Curvature;
 use crate::error::{check_vector, DenseFailure, DenseMatrix, HinvError, Result};
-use crate::factor::{FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
+use crate::factor::{Elimination, FactorOptions, Factorization, Solution, SolveMethod, SolveOptions, SolveReport};
 
 /// Which curvature a [`Curvature`] holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CurvatureKind {
     /// The Hessian of the batch loss (the default).
     #[default]
     Hessian,
     /// The generalized Gauss–Newton matrix `J^T Lambda J` (for softmax
     /// cross-entropy, the Fisher), positive semi-definite.
+    #[serde(rename = "ggn")]
     GaussNewton,
 }
 
@@ -58,6 +60,7 @@ impl std::str::FromStr for CurvatureKind {
 
 /// An exact route to `(C + delta I)^-1` and its determinant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Route {
     /// The lifted block-tridiagonal system, factored layer by layer.
     Lifted,
@@ -415,16 +418,21 @@ impl Curvature {
     }
 
     /// Factors `C + eps I` by `route`, or by the cheaper route when `None`
-    /// (the Woodbury route only for a Gauss–Newton curvature and `eps > 0`).
+    /// (the Woodbury route only for a Gauss–Newton curvature and `eps > 0`,
+    /// and only when `opts.elimination` is [`Elimination::Auto`]: an
+    /// elimination asked for is an elimination of the lifted system).
     ///
     /// # Errors
-    /// A forced Woodbury route returns [`HinvError::IllConditioned`] where
+    /// [`HinvError::EliminationWithoutLiftedSystem`] for a forced Woodbury
+    /// route with an elimination other than [`Elimination::Auto`]. A forced
+    /// Woodbury route returns [`HinvError::IllConditioned`] where
     /// `eps` is below the rounding of `U^T U` (then `delta I + U^T U` is
     /// numerically singular); with `None` the lifted route is taken instead.
     pub fn factor_route(&self, eps: f64, opts: &FactorOptions, route: Option<Route>) -> Result<CurvatureFactor> {
+        opts.check_route(route)?;
         let chosen = match route {
             Some(r) => r,
-            None if eps > 0.0 => self.route_costs().cheaper(),
+            None if eps > 0.0 && opts.elimination == Elimination::Auto => self.route_costs().cheaper(),
             None => Route::Lifted,
         };
         let inner = match chosen {

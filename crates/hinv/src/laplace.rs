@@ -46,6 +46,7 @@ use crate::ggn::{CurvatureFactor, CurvatureKind, Route};
 
 /// The likelihood the loss stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Likelihood {
     /// Softmax cross-entropy: a categorical likelihood.
     Classification,
@@ -66,7 +67,8 @@ pub struct LaplaceOptions {
     /// The likelihood; `None`: from the network's loss, with `sigma = 1`
     /// for regression.
     pub likelihood: Option<Likelihood>,
-    /// Force a route; `None`: the cheaper by predicted cost.
+    /// Force a route; `None`: the cheaper by predicted cost, or the lifted
+    /// route when `elimination` is not [`Elimination::Auto`].
     pub route: Option<Route>,
     /// Memory budget of the derivative blocks and the factorizations.
     pub memory_limit: Option<u64>,
@@ -152,7 +154,16 @@ pub struct Predictive {
 impl Laplace {
     /// Computes the curvature of the network at `params` on the training
     /// `batch`.
+    ///
+    /// # Errors
+    /// [`HinvError::EliminationWithoutLiftedSystem`] for a forced Woodbury
+    /// route with an elimination other than [`Elimination::Auto`] (an
+    /// elimination alone takes the lifted route);
+    /// [`HinvError::MissingOption`] for custom layers without a likelihood;
+    /// the curvature's own errors ([`Curvature::new_with`]).
     pub fn new(net: &Network, params: &Params, batch: &Batch, opts: &LaplaceOptions) -> Result<Laplace> {
+        // Refused before the curvature is computed, not at the first posterior.
+        FactorOptions { elimination: opts.elimination, ..FactorOptions::default() }.check_route(opts.route)?;
         let likelihood = match (opts.likelihood, net.spec().map(|s| s.loss)) {
             (Some(l), _) => l,
             (None, Some(LossSpec::CrossEntropy { .. })) => Likelihood::Classification,

@@ -49,6 +49,7 @@ impl Default for TrustRegionOptions {
 
 /// Where the trust-region solution lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// `H` positive definite and the Newton step `-H^-1 g` inside the region (`lambda = 0`).
     Interior,

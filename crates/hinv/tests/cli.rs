@@ -270,7 +270,7 @@ fn the_elimination_flag_reaches_the_factorization() {
     let dir = scratch("elimination");
     let (files, curv) = model_files(&dir);
     let expected = curv.factor(1e-3).unwrap().inertia();
-    for (flag, ran) in [("interleaved", "interleaved"), ("parameters-first", "parameters-first")] {
+    for (flag, ran) in [("interleaved", "interleaved"), ("parameters-first", "parameters_first")] {
         let v = run_json("inertia", &files, &["--shift", "-1e-3", "--elimination", flag]);
         assert_eq!(v["elimination"], ran, "{v}");
         assert_eq!((v["below"].as_u64(), v["certified"].as_bool()), (Some(expected.negative as u64), Some(true)));
@@ -286,12 +286,15 @@ fn the_elimination_flag_reaches_the_factorization() {
         let v = run_json(sub[0], &files, &[&sub[1..], &["--elimination", "interleaved"]].concat());
         assert_eq!(v["elimination"], "interleaved", "{sub:?}");
     }
-    // The Woodbury route factors no lifted system: the flag with it would be ignored.
+    // The Woodbury route factors no lifted system: the flag with it would be
+    // ignored, so the pair is refused; alone, the flag takes the lifted route.
     let mut args = vec!["solve", "--curvature", "ggn", "--route", "woodbury", "--elimination", "interleaved"];
     args.extend(files.iter().map(String::as_str));
     let (code, out, err) = run(&args);
     assert_eq!(code, 2, "{err}");
-    assert!(out.is_empty() && err.contains("--route woodbury factors none"), "{err}");
+    assert!(out.is_empty() && err.contains("with the Woodbury route, which factors no lifted system"), "{err}");
+    let v = run_json("solve", &files, &["--curvature", "ggn", "--elimination", "interleaved"]);
+    assert_eq!((&v["route"], &v["elimination"]), (&"lifted".into(), &"interleaved".into()), "{v}");
     let mut args = vec!["inertia", "--elimination", "lifted"];
     args.extend(files.iter().map(String::as_str));
     let (code, _, err) = run(&args);
@@ -319,7 +322,7 @@ fn an_uncertain_wide_count_points_to_the_interleaved_elimination() {
     let (code, out, err) = run(&args);
     assert_eq!(code, 3, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v["elimination"].as_str(), v["certified"].as_bool()), (Some("parameters-first"), Some(false)));
+    assert_eq!((v["elimination"].as_str(), v["certified"].as_bool()), (Some("parameters_first"), Some(false)));
     assert!(err.contains("or pass --elimination interleaved"), "{err}");
     let w = run_json("inertia", &files, &["--shift", "-1e-3", "--elimination", "interleaved"]);
     assert_eq!((w["elimination"].as_str(), w["certified"].as_bool()), (Some("interleaved"), Some(true)), "{w}");
@@ -457,7 +460,7 @@ fn spectrum_and_trust_region_through_files() {
     let p = netgraph::read_npy_vector(&step).unwrap();
     let lib = curv.trust_region_step(0.5, &hinv::TrustRegionOptions::default()).unwrap();
     assert_eq!(p, lib.p);
-    assert_eq!(v["report"]["kind"], "Boundary");
+    assert_eq!(v["report"]["kind"], "boundary");
     assert!((v["report"]["step_norm"].as_f64().unwrap() - 0.5).abs() < 1e-10);
 
     // Bad radius: an error, exit 2.
@@ -486,7 +489,7 @@ fn ggn_and_laplace_commands_match_the_library() {
         let got = v["log_abs_det"].as_f64().unwrap();
         // Two exact routes: agreement to ~u cond (cond ~ 1e2 here).
         assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{route}: {got} vs {want}");
-        assert_eq!(v["curvature"], "GaussNewton");
+        assert_eq!(v["curvature"], "ggn");
         let s = run_json("solve", &files, &["--curvature", "ggn", "--route", route]);
         assert_eq!(s["inertia"]["negative"], 0);
     }

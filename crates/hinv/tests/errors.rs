@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use hinv::reference;
-use hinv::{Curvature, CurvatureKind, DenseFailure, DenseMatrix, FactorOptions, HinvError, OverflowSite};
+use hinv::{
+    Curvature, CurvatureKind, DenseFailure, DenseMatrix, Elimination, FactorOptions, HinvError, OverflowSite, Route,
+};
 use netgraph::Activation;
 
 fn small() -> Curvature {
@@ -191,6 +193,12 @@ fn typed_fields_of_dense_route_and_shift_errors() {
         "{e}"
     );
     insta::assert_snapshot!("woodbury_on_hessian", e.to_string());
+    // An elimination asked for with a route that has none is refused, not
+    // ignored, before any factorization.
+    let opts = FactorOptions { elimination: Elimination::ParametersFirst, ..FactorOptions::default() };
+    let e = curv.factor_route(1e-3, &opts, Some(Route::Woodbury)).map(|_| ()).unwrap_err();
+    assert!(matches!(e, HinvError::EliminationWithoutLiftedSystem { elimination: Elimination::ParametersFirst }));
+    insta::assert_snapshot!("elimination_without_lifted_system", e.to_string());
 
     // The message template of a shifted solve that ran out of budget
     // (tests/shifted.rs reaches it on a real network).

@@ -7,7 +7,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use hinv::laplace::{Laplace, LaplaceOptions, Likelihood};
 use hinv::reference::{self, DenseLimit};
-use hinv::{Curvature, CurvatureKind, CurvatureOptions, FactorOptions, HinvError, Route, SolveOptions};
+use hinv::{Curvature, CurvatureKind, CurvatureOptions, Elimination, FactorOptions, HinvError, Route, SolveOptions};
 use netgraph::{Activation, Batch, Network, Params, Targets};
 
 const U: f64 = f64::EPSILON;
@@ -213,6 +213,20 @@ fn automatic_route_choice() {
     assert_eq!(h.factor_route(1e-3, &FactorOptions::default(), None).unwrap().route(), Route::Lifted);
     assert!(matches!(h.factor_woodbury(1e-3), Err(HinvError::WrongCurvature { .. })));
     assert!(matches!(curv.factor_woodbury(0.0), Err(HinvError::InvalidNumber { .. })));
+    // An elimination asked for is one of the lifted system: it takes the
+    // lifted route where the cost would take the Woodbury one, and is
+    // refused with a forced Woodbury route rather than ignored.
+    for elimination in [Elimination::Interleaved, Elimination::ParametersFirst] {
+        let opts = FactorOptions { elimination, ..FactorOptions::default() };
+        let f = curv.factor_route(1e-3, &opts, None).unwrap();
+        assert_eq!(f.route(), Route::Lifted);
+        assert_eq!(f.as_lifted().map(|f| f.elimination()), Some(elimination));
+        let e = curv.factor_route(1e-3, &opts, Some(Route::Woodbury)).map(|_| ()).unwrap_err();
+        assert!(matches!(e, HinvError::EliminationWithoutLiftedSystem { elimination: el } if el == elimination));
+        let lopts = LaplaceOptions { route: Some(Route::Woodbury), elimination, ..LaplaceOptions::default() };
+        let e = Laplace::new(&net, &params, &batch, &lopts).map(|_| ()).unwrap_err();
+        assert!(matches!(e, HinvError::EliminationWithoutLiftedSystem { .. }), "{e}");
+    }
 }
 
 /// Dense evidence from the spectrum of the dense curvature.

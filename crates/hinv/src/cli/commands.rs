@@ -90,19 +90,10 @@ pub(super) fn factor_options(c: &FactorArgs, allow_singular: bool) -> hinv::Fact
     }
 }
 
-/// `--elimination` chooses among eliminations of the lifted system, which
-/// `--route woodbury` does not factor: asked for with it, a flag the
-/// command would ignore (where `--route auto` takes the Woodbury route,
-/// the choice is documented to have no effect).
+/// The library's refusal of `--elimination` with `--route woodbury`
+/// (`FactorOptions::check_route`), before the files are read.
 fn lifted_only(route: Option<hinv::Route>, elimination: hinv::Elimination) -> Result<(), CliError> {
-    if route == Some(hinv::Route::Woodbury) && elimination != hinv::Elimination::Auto {
-        return Err(CliError::Usage(
-            "--elimination chooses how the lifted system is eliminated, and --route woodbury factors none: \
-             drop one of them"
-                .into(),
-        ));
-    }
-    Ok(())
+    Ok(hinv::FactorOptions { elimination, ..Default::default() }.check_route(route)?)
 }
 
 /// `H` or `GGN`, for messages.

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use tridiag::{ParPolicy, Strategy};
 
+use crate::{HinvError, Result, Route};
+
 /// Knobs of [`crate::Curvature::factor_with`].
 ///
 /// The block LDLᵀ stops only at pivots that are exactly zero: a relative
@@ -35,8 +37,39 @@ pub struct FactorOptions {
     /// ill-conditioned systems is checked against the same limit, together
     /// with the block factorization, when it is first needed.
     pub memory_limit: Option<u64>,
-    /// Which block elimination factors the lifted system.
+    /// Which block elimination factors the lifted system. Other than
+    /// [`Elimination::Auto`] it also chooses the lifted route where
+    /// [`crate::Curvature::factor_route`] would choose by cost, and it is
+    /// refused with the Woodbury route, which factors no lifted system
+    /// ([`FactorOptions::check_route`]).
     pub elimination: Elimination,
+}
+
+impl FactorOptions {
+    /// Refuses a forced [`Route::Woodbury`] together with an elimination
+    /// other than [`Elimination::Auto`]: that route factors no lifted
+    /// system, so the elimination asked for would be silently ignored.
+    /// [`crate::Curvature::factor_route`] and [`crate::laplace::Laplace`]
+    /// call it; front ends call it to refuse the pair before any work.
+    ///
+    /// ```
+    /// use hinv::{Elimination, FactorOptions, HinvError, Route};
+    ///
+    /// let opts = FactorOptions { elimination: Elimination::Interleaved, ..FactorOptions::default() };
+    /// assert!(opts.check_route(Some(Route::Lifted)).is_ok());
+    /// assert!(opts.check_route(None).is_ok()); // the lifted route, then
+    /// let e = opts.check_route(Some(Route::Woodbury)).unwrap_err();
+    /// assert!(matches!(e, HinvError::EliminationWithoutLiftedSystem { elimination: Elimination::Interleaved }));
+    /// ```
+    ///
+    /// # Errors
+    /// [`HinvError::EliminationWithoutLiftedSystem`] for that pair.
+    pub fn check_route(&self, route: Option<Route>) -> Result<()> {
+        if route == Some(Route::Woodbury) && self.elimination != Elimination::Auto {
+            return Err(HinvError::EliminationWithoutLiftedSystem { elimination: self.elimination });
+        }
+        Ok(())
+    }
 }
 
 impl Default for FactorOptions {
@@ -58,7 +91,7 @@ impl Default for FactorOptions {
 /// with the exact HVP; they differ in cost and in how much growth their
 /// pivots allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum Elimination {
     /// [`Elimination::ParametersFirst`] when its fill stays within
     /// `1e10` times the lifted system's entries, every group of
@@ -78,6 +111,18 @@ pub enum Elimination {
     /// the interleaved elimination runs ([`crate::Factorization::elimination`]
     /// tells which did).
     ParametersFirst,
+}
+
+impl std::fmt::Display for Elimination {
+    /// The name [`Elimination::from_str`](std::str::FromStr) takes:
+    /// `auto`, `interleaved` or `parameters-first`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Elimination::Auto => "auto",
+            Elimination::Interleaved => "interleaved",
+            Elimination::ParametersFirst => "parameters-first",
+        })
+    }
 }
 
 impl std::str::FromStr for Elimination {
@@ -134,6 +179,7 @@ impl Default for SolveOptions {
 
 /// Which elimination produced a solution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SolveMethod {
     /// The block LDLᵀ (Bunch–Kaufman blocks), refined with the exact HVP.
     BlockLdlt,

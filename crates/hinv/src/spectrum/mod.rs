@@ -161,6 +161,7 @@ pub struct RangeEstimate {
 
 /// Which end of the spectrum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum End {
     /// The smallest eigenvalue.
     Min,
@@ -170,6 +171,7 @@ pub enum End {
 
 /// How an extreme eigenvalue was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Shift-invert Lanczos, then two counts around the Rayleigh quotient.
     ShiftInvert,
