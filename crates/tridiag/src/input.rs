@@ -34,28 +34,11 @@ pub(crate) struct Scales {
     pub(crate) norm: f64,
 }
 
-/// Frobenius norm of `m`, from a plain sum of squares over column slices
-/// with four independent accumulators (so that it vectorises: faer's
-/// overflow-safe `norm_l2` costs ~10% of a factorization of small blocks).
-/// When the plain sum overflows, or is so small that squares may have
-/// underflowed, faer's scaled `norm_l2` is used instead, so that the result
-/// stays right for entries beyond `1e+-154`.
+/// Frobenius norm of `m` ([`blockmat::reduce::norm_l2`]: a plain sum of
+/// squares that vectorises where it is exact to rounding; faer's
+/// overflow-safe `norm_l2` cost ~10% of a factorization of small blocks).
 pub(crate) fn norm_fro(m: faer::MatRef<'_, f64>) -> f64 {
-    norm_from_sum_sq(m, blockmat::reduce::sum_sq(m), None)
-}
-
-/// [`norm_fro`] of `m` from its plain sum of squares `sum` (and its largest
-/// entry, when known).
-fn norm_from_sum_sq(m: faer::MatRef<'_, f64>, sum: f64, max: Option<f64>) -> f64 {
-    // Below MIN_POSITIVE / EPSILON the squares that underflowed (each below
-    // MIN_POSITIVE) may weigh more than a rounding error of the sum.
-    if sum.is_finite()
-        && (sum >= f64::MIN_POSITIVE / f64::EPSILON || sum == 0.0 && max.unwrap_or_else(|| max_abs(m)) == 0.0)
-    {
-        sum.sqrt()
-    } else {
-        m.norm_l2()
-    }
+    blockmat::reduce::norm_l2(m)
 }
 
 /// A Frobenius norm accumulated block by block as `scale * sqrt(ssq)`
@@ -154,7 +137,7 @@ fn check_diagonal(d: MatRef<'_, f64>, k: usize, symmetry_tol: f64) -> Result<Sca
         return Err(TridiagError::NonFinite { what: "diagonal", block: k });
     }
     check_symmetric_against(d, k, symmetry_tol * max_abs)?;
-    Ok(Scales { max_abs, norm: norm_from_sum_sq(d, sum, Some(max_abs)) })
+    Ok(Scales { max_abs, norm: blockmat::reduce::norm_from_sum_sq(d, sum, Some(max_abs)) })
 }
 
 /// Diagonal block `k` given by value (moved out of the input): a dense

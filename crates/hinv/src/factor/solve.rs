@@ -4,6 +4,7 @@
 //! beyond `cond ≈ 1e8`, or a breakdown), with the elimination pivoted
 //! across blocks, which is as accurate as a dense LU.
 
+use blockmat::reduce::norm_l2;
 use faer::{Mat, MatRef};
 
 use super::{Factorization, SolveMethod, SolveOptions, SolveReport};
@@ -189,7 +190,7 @@ impl Factorization {
             // Accept a step only if it shrinks the residual itself: the
             // normwise backward error also shrinks when `x` merely grows,
             // which is how a diverging refinement looks.
-            let (old, new) = (it.r.norm_l2(), cand.r.norm_l2());
+            let (old, new) = (norm_l2(it.r.as_ref()), norm_l2(cand.r.as_ref()));
             if new.partial_cmp(&old) != Some(std::cmp::Ordering::Less) {
                 break;
             }
@@ -215,9 +216,9 @@ impl Factorization {
         let r = Mat::from_fn(g.nrows(), g.ncols(), |i, j| g[(i, j)] - hx[(i, j)] - self.eps * x[(i, j)]);
         let mut norm_lower = lower.max(self.norm.get().copied().unwrap_or(0.0));
         for j in 0..x.ncols() {
-            let nx = x.col(j).norm_l2();
+            let nx = norm_l2(x.col(j).as_mat());
             if nx > 0.0 {
-                norm_lower = norm_lower.max((g.col(j) - r.col(j)).norm_l2() / nx);
+                norm_lower = norm_lower.max(norm_l2((g.col(j) - r.col(j)).as_mat()) / nx);
             }
         }
         let backward_error = backward_error(g, x.as_ref(), r.as_ref(), norm_lower);
@@ -279,8 +280,8 @@ impl Factorization {
 fn backward_error(g: MatRef<'_, f64>, x: MatRef<'_, f64>, r: MatRef<'_, f64>, norm: f64) -> f64 {
     let mut worst: f64 = 0.0;
     for j in 0..g.ncols() {
-        let denom = norm * x.col(j).norm_l2() + g.col(j).norm_l2();
-        let be = if denom > 0.0 { r.col(j).norm_l2() / denom } else { 0.0 };
+        let denom = norm * norm_l2(x.col(j).as_mat()) + norm_l2(g.col(j).as_mat());
+        let be = if denom > 0.0 { norm_l2(r.col(j).as_mat()) / denom } else { 0.0 };
         // A NaN backward error must never pass for a small one.
         worst = if be.is_nan() { f64::INFINITY } else { worst.max(be) };
     }
@@ -305,14 +306,14 @@ pub(crate) fn operator_norm_estimate(d: &netgraph::Derivatives, eps: f64) -> Res
     let mut v = Mat::from_fn(n, 1, |i, _| 1.0 + 0.5 * ((i as f64 * 0.618_033_988_7).fract() - 0.5));
     let mut est = 0.0;
     for _ in 0..8 {
-        let nv = v.col(0).norm_l2();
+        let nv = norm_l2(v.as_ref());
         if nv == 0.0 || !nv.is_finite() {
             break;
         }
         v *= faer::Scale(1.0 / nv);
         let hv = hvp_many(d, v.as_ref())?;
         let w = &hv + &(&v * faer::Scale(eps));
-        let new = w.col(0).norm_l2();
+        let new = norm_l2(w.as_ref());
         let done = (new - est).abs() <= 1e-2 * new;
         est = new;
         v = w;

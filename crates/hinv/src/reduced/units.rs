@@ -27,6 +27,7 @@
 //! formed. `Dx A^-1 G` follows from the multipliers `m = X_k Dx[r, k]^T`
 //! already at hand: row `r`, sample `t`: `c_tk (m . z~_t) w_k + beta_tk m[:in]`.
 
+use blockmat::reduce::norm_l2;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use netgraph::UnitCoupling;
@@ -192,12 +193,12 @@ pub(super) fn fills(
         solver.inverse_columns(k, MatMut::from_column_major_slice_mut(xj_slice, n, inp))?;
         let xj = MatRef::from_column_major_slice(xj_slice, n, inp);
         matmul(zp.as_mut(), Accum::Replace, zt.transpose(), p.as_ref(), 1.0, Par::Seq);
-        xj_norm.iter_mut().enumerate().for_each(|(j, v)| *v = xj.col(j).norm_l2());
+        xj_norm.iter_mut().enumerate().for_each(|(j, v)| *v = norm_l2(xj.col(j).as_mat()));
         if let Some(xg) = xg.as_mut() {
             write_unit_columns(u, k, p.as_ref(), xj, xg.as_mut());
         }
         for t in 0..batch {
-            let (ct, bt, p_norm) = (c[(t, k)], beta[(t, k)], p.col(t).norm_l2());
+            let (ct, bt, p_norm) = (c[(t, k)], beta[(t, k)], norm_l2(p.col(t).as_mat()));
             for j in 0..inp {
                 let cw = ct * w[(k, j)];
                 // The magnitudes the column sums before it cancels: what
@@ -287,7 +288,7 @@ fn g_scales(u: &UnitCoupling, zt: faer::MatRef<'_, f64>) -> (f64, f64) {
     let (mut g_max, mut col_sq_max) = (0.0f64, 0.0f64);
     for t in 0..u.batch() {
         let zt_t = zt.col(t);
-        let z_norm = zt_t.norm_l2();
+        let z_norm = norm_l2(zt_t.as_mat());
         // The two largest `|z~_t[i]|`, and where the largest is: the
         // largest off the identity's entry in each column.
         let (mut first, mut second, mut at) = (0.0f64, 0.0f64, usize::MAX);
