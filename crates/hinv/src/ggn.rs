@@ -16,7 +16,6 @@
 
 use std::sync::Arc;
 
-use blockmat::reduce::norm_l2;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par, Side};
 use serde::Serialize;
@@ -182,12 +181,7 @@ impl WoodburyFactorization {
     fn backward_error(&self, g: MatRef<'_, f64>, x: MatRef<'_, f64>) -> (Mat<f64>, f64) {
         let ax = self.apply(x);
         let r = Mat::from_fn(g.nrows(), g.ncols(), |i, j| g[(i, j)] - ax[(i, j)]);
-        let mut worst: f64 = 0.0;
-        for j in 0..g.ncols() {
-            let denom = self.norm * norm_l2(x.col(j).as_mat()) + norm_l2(g.col(j).as_mat());
-            let be = if denom > 0.0 { norm_l2(r.col(j).as_mat()) / denom } else { 0.0 };
-            worst = if be.is_nan() { f64::INFINITY } else { worst.max(be) };
-        }
+        let worst = crate::factor::backward_error(g, x, r.as_ref(), self.norm);
         (r, worst)
     }
 

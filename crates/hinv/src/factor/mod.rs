@@ -16,6 +16,7 @@ mod solve;
 mod tests;
 
 pub use shifted::SHIFT_BUDGET;
+pub(crate) use solve::backward_error;
 pub use solve::Solution;
 
 use std::sync::{Arc, OnceLock};

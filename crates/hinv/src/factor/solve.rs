@@ -276,8 +276,9 @@ impl Factorization {
     }
 }
 
-/// The largest column backward error `||r_j|| / (norm ||x_j|| + ||g_j||)`.
-fn backward_error(g: MatRef<'_, f64>, x: MatRef<'_, f64>, r: MatRef<'_, f64>, norm: f64) -> f64 {
+/// The largest column backward error `||r_j|| / (norm ||x_j|| + ||g_j||)`
+/// (infinite for a NaN), of either route's solves.
+pub(crate) fn backward_error(g: MatRef<'_, f64>, x: MatRef<'_, f64>, r: MatRef<'_, f64>, norm: f64) -> f64 {
     let mut worst: f64 = 0.0;
     for j in 0..g.ncols() {
         let denom = norm * norm_l2(x.col(j).as_mat()) + norm_l2(g.col(j).as_mat());
