@@ -4,12 +4,13 @@
 //! Each runs over column slices with four independent accumulators, so
 //! the loop is not one serial chain of `f64::max` (whose NaN handling does
 //! not vectorise) or of additions. faer's `norm_max` and `norm_l2` are
-//! overflow-safe and NaN-aware, and cost several times more on the small
-//! blocks a block elimination scans once per block.
+//! NaN-aware and cost several times more on the small blocks a block
+//! elimination scans once per block, and on long vectors ([`norm_l2`]).
 //!
-//! Comparisons are `>`: a NaN entry is skipped, not propagated. Callers
-//! refuse non-finite input before it reaches them
-//! ([`crate::Block::first_non_finite`]).
+//! The largest-entry reductions compare with `>`: a NaN entry is skipped,
+//! not propagated. Callers refuse non-finite input before it reaches them
+//! ([`crate::Block::first_non_finite`]); [`norm_l2`] alone propagates a
+//! NaN, for callers that test the norm itself.
 //!
 //! ```
 //! use blockmat::reduce;
@@ -29,7 +30,8 @@ pub fn max_abs(m: MatRef<'_, f64>) -> f64 {
 /// `sum m[i, j]^2`, plainly: it overflows beyond entries of about
 /// `1e154` (use [`norm_l2`] where that matters).
 pub fn sum_sq(m: MatRef<'_, f64>) -> f64 {
-    columns(m, sum_sq_slice).sum()
+    // (From +0: an empty `f64` sum is -0, whose square root is -0.)
+    columns(m, sum_sq_slice).fold(0.0, |a, b| a + b)
 }
 
 /// The Frobenius norm (a column's Euclidean norm), from [`sum_sq`] where
@@ -37,7 +39,7 @@ pub fn sum_sq(m: MatRef<'_, f64>) -> f64 {
 /// largest one.
 ///
 /// faer's `norm_l2` scales as it sums, which costs: 20 times this on a
-/// column of 62 000 (179 against 9 µs; 11x at 65 entries;
+/// column of 61 952 (179 against 9 µs; 10x at 65 entries;
 /// `cargo run --release -p blockmat --example norms`), the length of a
 /// solve's vectors at 16 layers of width 64, of which a refined solve
 /// takes a dozen norms.
@@ -56,9 +58,11 @@ pub fn norm_l2(m: MatRef<'_, f64>) -> f64 {
     norm_from_sum_sq(m, sum_sq(m), None)
 }
 
-/// [`norm_l2`] of `m` from its plain sum of squares `sum` (and its largest
-/// entry `max`, when known), for a caller that computed them anyway.
+/// [`norm_l2`] of `m` from its plain sum of squares `sum` ([`sum_sq`]) and,
+/// when known, its largest `|m[i, j]|` `max` ([`max_abs`]), for a caller
+/// that computed them anyway.
 pub fn norm_from_sum_sq(m: MatRef<'_, f64>, sum: f64, max: Option<f64>) -> f64 {
+    debug_assert!(max.is_none_or(|v| v >= 0.0 || v.is_nan()), "max is a largest magnitude, not {max:?}");
     // Below MIN_POSITIVE / EPSILON the squares that underflowed (each below
     // MIN_POSITIVE) may weigh more than a rounding error of the sum; a NaN
     // or an overflow is not finite. Both go to the scaled sum.
@@ -197,8 +201,10 @@ mod tests {
         // One entry whose square underflows beside normal ones.
         let m = faer::mat![[1e-170], [1.0]];
         assert_eq!(norm_l2(m.as_ref()), 1.0);
-        assert_eq!(norm_l2(Mat::<f64>::zeros(4, 2).as_ref()), 0.0);
-        assert_eq!(norm_l2(Mat::<f64>::zeros(0, 0).as_ref()), 0.0);
+        // +0, not -0 (compared bit for bit: `-0.0 == 0.0`).
+        for (r, c) in [(4, 2), (0, 0), (3, 0), (0, 3)] {
+            assert_eq!(norm_l2(Mat::<f64>::zeros(r, c).as_ref()).to_bits(), 0f64.to_bits(), "{r}x{c}");
+        }
         for bad in [[1.0, f64::NAN], [0.0, f64::NAN], [f64::INFINITY, f64::NAN], [1e300, f64::NAN]] {
             assert!(norm_l2(faer::mat![[bad[0]], [bad[1]]].as_ref()).is_nan(), "{bad:?}");
         }

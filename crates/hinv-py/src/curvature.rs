@@ -98,7 +98,8 @@ impl PyCurvature {
     /// and eps), ``"woodbury"`` (the Gauss–Newton matrix through its explicit
     /// Jacobian, ``eps > 0`` only: InvalidArgumentError otherwise) or
     /// ``"auto"`` (default: the cheaper by ``route_costs()``; always lifted
-    /// for the Hessian or ``eps <= 0``).
+    /// for the Hessian, for ``eps <= 0`` and with an ``elimination`` other
+    /// than ``"auto"``, which ``"woodbury"`` refuses: InvalidArgumentError).
     ///
     /// A singular ``H + eps I`` raises SingularError unless
     /// ``allow_singular`` (the zero eigenvalues then show in ``inertia()``;

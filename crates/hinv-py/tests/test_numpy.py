@@ -400,7 +400,9 @@ def test_elimination_choice_reaches_every_factorization():
         ggn.factor(eps, route="woodbury", elimination="interleaved")
     with pytest.raises(hinv.InvalidArgumentError, match=refused):
         hinv.Laplace(net, w, x, y, route="woodbury", elimination="parameters_first")
-    # Alone, an elimination takes the lifted route (it is one of the lifted system).
+    # Alone, an elimination takes the lifted route (it is one of the lifted
+    # system), where the cost would take the Woodbury one.
+    assert ggn.factor(eps).route == "woodbury"
     f = ggn.factor(eps, elimination="interleaved")
     assert (f.route, f.elimination) == ("lifted", "interleaved")
     for bad in ["lifted", "parameters-first"]:

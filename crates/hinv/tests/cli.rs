@@ -293,6 +293,8 @@ fn the_elimination_flag_reaches_the_factorization() {
     let (code, out, err) = run(&args);
     assert_eq!(code, 2, "{err}");
     assert!(out.is_empty() && err.contains("with the Woodbury route, which factors no lifted system"), "{err}");
+    let v = run_json("solve", &files, &["--curvature", "ggn"]);
+    assert_eq!(v["route"], "woodbury", "the cheaper route here, without the flag: {v}");
     let v = run_json("solve", &files, &["--curvature", "ggn", "--elimination", "interleaved"]);
     assert_eq!((&v["route"], &v["elimination"]), (&"lifted".into(), &"interleaved".into()), "{v}");
     let mut args = vec!["inertia", "--elimination", "lifted"];

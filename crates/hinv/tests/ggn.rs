@@ -226,6 +226,12 @@ fn automatic_route_choice() {
         let lopts = LaplaceOptions { route: Some(Route::Woodbury), elimination, ..LaplaceOptions::default() };
         let e = Laplace::new(&net, &params, &batch, &lopts).map(|_| ()).unwrap_err();
         assert!(matches!(e, HinvError::EliminationWithoutLiftedSystem { .. }), "{e}");
+        // The posterior alike: lifted with the elimination, Woodbury without.
+        for (elimination, route) in [(elimination, Route::Lifted), (Elimination::Auto, Route::Woodbury)] {
+            let lopts = LaplaceOptions { elimination, ..LaplaceOptions::default() };
+            let lap = Laplace::new(&net, &params, &batch, &lopts).unwrap();
+            assert_eq!(lap.evidence(1.0).unwrap().route, route, "{elimination:?}");
+        }
     }
 }
 

@@ -26,8 +26,10 @@ class NonFiniteError(HinvError, ValueError):
 
 
 class InvalidArgumentError(HinvError, ValueError):
-    """A numeric argument (eps, a threshold, a tolerance, an activation
-    parameter, a width) is out of its range."""
+    """An argument is out of its range or does not fit the others: a
+    numeric one (eps, a threshold, a tolerance, an activation parameter, a
+    width), a misspelt option, or an ``elimination`` with
+    ``route="woodbury"``. Attribute ``value`` where a number was refused."""
 
 
 class SpecError(HinvError, ValueError):

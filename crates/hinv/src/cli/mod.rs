@@ -139,7 +139,7 @@ struct EliminationArg {
 struct FactorRoute {
     /// Route of factorizations: lifted (block-tridiagonal), woodbury
     /// (through the explicit Jacobian; ggn with eps > 0 only) or auto (the
-    /// cheaper by predicted cost).
+    /// cheaper by predicted cost; lifted with an --elimination).
     #[arg(long, value_name = "auto|lifted|woodbury", default_value = "auto", value_parser = parse_route)]
     route: RouteArg,
 }
