@@ -7,7 +7,8 @@
 //! and end to end (a
 //! fresh `Curvature`, factorization and first
 //! solve of a random right-hand side, dropped inside the timing, as
-//! `cargo xtask bench` measures it). For before/after comparisons of the engine, where
+//! `cargo xtask bench` measures it), and the block system's smallest pivot
+//! margin over its certificate's bound. For before/after comparisons of the engine, where
 //! criterion's whole grid is too slow and a fresh process measures the
 //! allocator as much as the code (`examples/allocator.rs` does that).
 //!
@@ -49,6 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut refinements = 0;
     let mut elimination = None;
     let mut growth = None;
+    // The smallest margin of a pivot of the block system over its
+    // certificate's bound: a parameters-first count stands alone from
+    // 1000 times the growth (docs/numerics.md).
+    let mut margin = f64::NAN;
     // A fixed random unit vector, like the bench's right-hand side.
     let n = net.num_params();
     let unit: Vec<f64> = (0..n).map(|i| (i as f64 * 0.754_877_666).fract() - 0.5).collect();
@@ -69,6 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         refinements = refinements.max(first.report.refinements);
         elimination = Some(f.elimination());
         growth = f.growth();
+        margin = f.block_ldlt().pivot_margin();
         let t = Instant::now();
         std::hint::black_box(f.solve_with(rhs, &SolveOptions::default())?);
         times[3].push(ms(t));
@@ -122,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "L{depth} h{width} B{batch} gain {gain} eps {eps:e}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
          first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, inertia {inertia:.3}, \
          log-det {log_det:.3}, end to end {e2e:.3}; \
-         at most {refinements} refinements, elimination {elimination:?}, growth {}",
+         at most {refinements} refinements, elimination {elimination:?}, growth {}, pivot margin {margin:.1e}",
         growth.map_or("none".to_string(), |g| format!("{g:.1e}"))
     );
     Ok(())

@@ -161,7 +161,10 @@ impl Factorization {
     /// The underlying block-tridiagonal factorization (per-block
     /// diagnostics, pivots): of the whole lifted system when
     /// [`Factorization::elimination`] is interleaved, of the Schur
-    /// complement left after the parameters when it is parameters-first.
+    /// complement `R` left after the parameters when it is
+    /// parameters-first, each of its `(z_l, y_l)` blocks balanced by an
+    /// exact power-of-two congruence (`S R S`, `S = diag(sigma_l I, I /
+    /// sigma_l)`: the same inertia and determinant).
     pub fn block_ldlt(&self) -> &BlockLdlt {
         match &self.engine {
             Engine::Interleaved(l) => l,

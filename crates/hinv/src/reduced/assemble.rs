@@ -14,20 +14,30 @@ use super::Pieces;
 /// parallel when `split` (at L256 h8 B2 and at L16 h8 B16 finishing them
 /// took 0.8 ms on one thread, between two parallel phases); only the moves
 /// into the tridiagonal are sequential.
-pub(super) fn assemble(d: &Derivatives, pieces: &mut [Pieces], split: bool) -> Result<Tridiag, TridiagError> {
+pub(super) fn assemble(
+    d: &Derivatives,
+    pieces: &mut [Pieces],
+    split: bool,
+) -> Result<(Tridiag, Vec<f64>), TridiagError> {
     let nl = pieces.len();
     // Layer l's block holds the fill of layer l + 1's `G` on its `y`
     // unknowns: taken out first, so that each block is finished on its own.
     let yfills: Vec<Option<Mat<f64>>> = pieces.iter_mut().map(|p| p.yfill.take()).collect();
+    let yscales: Vec<f64> = pieces.iter().map(|p| p.y_scale).collect();
     let finish = |l: usize, p: &mut Pieces| {
         let next = (l + 1 < nl).then(|| (&d.layers[l + 1].e, yfills[l + 1].as_ref()));
-        finish_block(d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next).map(Block::dense)
+        let mut m = finish_block(d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next)?;
+        let sigma = balance(m.as_mut(), d.act_sizes[l + 1], p.z_scale, yscales.get(l + 1).copied().unwrap_or(0.0));
+        Ok::<_, TridiagError>((Block::dense(m), sigma))
     };
-    let diag = map_layers(split, pieces.iter_mut().collect(), Scratch::default, |_, l, p| finish(l, p))?;
+    let (diag, sigma): (Vec<Block>, Vec<f64>) =
+        map_layers(split, pieces.iter_mut().collect(), Scratch::default, |_, l, p| finish(l, p))?.into_iter().unzip();
     let mut sub = Vec::with_capacity(nl.saturating_sub(1));
     for l in 1..nl {
         let (a, ap) = (d.act_sizes[l + 1], d.act_sizes[l]);
-        let c = pieces[l].coupling.take().unwrap_or_else(|| Mat::zeros(a, ap));
+        let mut c = pieces[l].coupling.take().unwrap_or_else(|| Mat::zeros(a, ap));
+        // Rows `z_l` scaled by `sigma_l`, columns `y_{l-1}` by `1 / sigma_{l-1}`.
+        c *= faer::Scale(sigma[l] / sigma[l - 1]);
         let grid = Block::grid(vec![
             vec![Block::zeros(a, ap), Block::dense(c)],
             vec![Block::zeros(a, ap), Block::zeros(a, ap)],
@@ -39,11 +49,41 @@ pub(super) fn assemble(d: &Derivatives, pieces: &mut [Pieces], split: bool) -> R
             found: (a, ap),
         })?);
     }
-    Tridiag::symmetric(diag, sub).map_err(|_| TridiagError::ShapeMismatch {
+    let r = Tridiag::symmetric(diag, sub).map_err(|_| TridiagError::ShapeMismatch {
         op: "reduced system (diagonal and coupling blocks)",
         expected: (nl, nl),
         found: (nl, nl.saturating_sub(1)),
-    })
+    })?;
+    Ok((r, sigma))
+}
+
+/// Balances a finished block `[[P, -I], [-I, Q]]` (`z` then `y`, `a` each)
+/// by the congruence `diag(sigma I, I / sigma)`, `sigma` a power of two
+/// (so exact, and the `-I` stays): `P` is multiplied by `sigma^2`, `Q`
+/// divided by it, so that their scales (the larger of the largest entry
+/// and the error scale the elimination left, `z_scale` and `y_scale`) meet
+/// at their geometric mean. A block with a zero part is left as it is.
+/// Returns `sigma`.
+fn balance(mut m: faer::MatMut<'_, f64>, a: usize, z_scale: f64, y_scale: f64) -> f64 {
+    let p = blockmat::reduce::max_abs(m.as_ref().submatrix(0, 0, a, a)).max(z_scale);
+    let q = blockmat::reduce::max_abs(m.as_ref().submatrix(a, a, a, a)).max(y_scale);
+    if !(p > 0.0 && q > 0.0 && p.is_finite() && q.is_finite()) {
+        return 1.0;
+    }
+    // `sigma^4 = q / p`.
+    // (Clamped to `sigma^2` within `2^+-128`, enough for the `1e-26` ratios
+    // of vanishing layers, so that couplings scaled by `sigma_l /
+    // sigma_{l-1}` stay far from overflow.)
+    let k = (0.25 * (q.log2() - p.log2())).round().clamp(-64.0, 64.0) as i32;
+    if k == 0 {
+        return 1.0;
+    }
+    let sigma = 2f64.powi(k);
+    let mut zz = m.as_mut().submatrix_mut(0, 0, a, a);
+    zz *= faer::Scale(sigma * sigma);
+    let mut yy = m.as_mut().submatrix_mut(a, a, a, a);
+    yy *= faer::Scale(1.0 / (sigma * sigma));
+    sigma
 }
 
 /// A layer's diagonal block of `R` from its fill `m` (`2a x 2a`, the fill
@@ -80,4 +120,50 @@ fn finish_block(
         }
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balance;
+    use faer::Mat;
+
+    /// `[[P, -I], [-I, Q]]` with `P` of order `p` and `Q` of order `q`.
+    fn block(a: usize, p: f64, q: f64) -> Mat<f64> {
+        Mat::from_fn(2 * a, 2 * a, |i, j| match (i < a, j < a) {
+            (true, true) => p * (1.0 + ((i * 3 + j * 3) % 7) as f64 / 7.0),
+            (false, false) => q * (1.0 - ((i + j) % 5) as f64 / 5.0),
+            _ if i.abs_diff(j) == a => -1.0,
+            _ => 0.0,
+        })
+    }
+
+    /// The balancing is the congruence `diag(sigma I, I / sigma)` bit for
+    /// bit (powers of two), keeps the `-I`, and brings the scales of `P`
+    /// and `Q` within a factor 4 of each other (one step of `sigma`
+    /// moves their ratio by 16); error scales count as scales, and a block
+    /// with a zero part is left alone.
+    #[test]
+    fn balancing_is_an_exact_congruence_that_meets_the_scales() {
+        let a = 5;
+        for (p, q, z_scale, y_scale) in [(1e12, 1e-14, 0.0, 0.0), (1e-3, 1e5, 0.0, 0.0), (1.0, 1e-14, 1e8, 0.0)] {
+            let m = block(a, p, q);
+            let mut b = m.clone();
+            let sigma = balance(b.as_mut(), a, z_scale, y_scale);
+            assert_eq!(sigma, 2f64.powi(sigma.log2() as i32), "a power of two");
+            let s = |i: usize| if i < a { sigma } else { 1.0 / sigma };
+            for j in 0..2 * a {
+                for i in 0..2 * a {
+                    assert_eq!(b[(i, j)].to_bits(), (s(i) * m[(i, j)] * s(j)).to_bits(), "({i}, {j})");
+                }
+            }
+            let (pb, qb) = (
+                blockmat::reduce::max_abs(b.as_ref().submatrix(0, 0, a, a)).max(sigma * sigma * z_scale),
+                blockmat::reduce::max_abs(b.as_ref().submatrix(a, a, a, a)).max(y_scale / (sigma * sigma)),
+            );
+            assert!(pb <= 4.0 * qb && qb <= 4.0 * pb, "{p:e} {q:e}: {pb:e} against {qb:e}");
+        }
+        let mut b = block(a, 1e12, 0.0);
+        assert_eq!(balance(b.as_mut(), a, 0.0, 0.0), 1.0);
+        assert!(b == block(a, 1e12, 0.0));
+    }
 }

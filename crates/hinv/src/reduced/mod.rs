@@ -26,6 +26,15 @@
 //! inputs cost what their activations cost. The solve reads
 //! `x_l = A_l^-1 (g_l - Dx_l^T z_l - G_l y_{l-1})` back.
 //!
+//! Before `R` is factored, each of its blocks `[[P, -I], [-I, Q]]` is
+//! balanced by the congruence `diag(sigma I, I / sigma)` with `sigma` a
+//! power of two (`assemble::balance`): `P = -Dx A^-1 Dx^T` carries `1/eps`
+//! where `A_l` vanishes while `Q` may be tiny, and the certificate judges
+//! each block's pivots against its largest scale. The scaling is exact
+//! (but for entries that underflow, far below the block's rounding),
+//! keeps the `-I` blocks and has determinant 1, so inertia and
+//! determinant are those of `R`; solves scale in and out.
+//!
 //! A first layer reading many inputs has unit groups of `in + 1`
 //! parameters but rank at most the batch size; [`projected`] eliminates
 //! such a group on the span of its `Dx` rows (a `batch x batch`
@@ -100,6 +109,9 @@ pub(crate) struct Reduced {
     ldlt: BlockLdlt,
     /// Offsets of the `(z_l, y_l)` blocks in `R`'s unknowns.
     offsets: Vec<usize>,
+    /// Each block's balancing: `ldlt` factors `S R S` with
+    /// `S = diag(sigma_l I, I / sigma_l)` on `(z_l, y_l)` (powers of two).
+    sigma: Vec<f64>,
     /// Largest fill relative to its layer's entries.
     growth: f64,
     /// Largest condition estimate of a group's `A_g + eps I`.
@@ -254,12 +266,17 @@ impl Reduced {
         let nl = pieces.len();
         let cond = pieces.iter().map(|p| p.cond).fold(1.0f64, f64::max);
         let perturbation = pieces.iter().map(|p| p.perturbation).fold(f64::EPSILON, f64::max);
-        let r = assemble(d, &mut pieces, split)?;
+        let (r, sigma) = assemble(d, &mut pieces, split)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
-        // its certificate judges each block against them too.
-        let scales: Vec<f64> =
-            (0..nl).map(|l| pieces[l].z_scale.max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale))).collect();
+        // its certificate judges each block against them too, scaled as
+        // the block was balanced.
+        let scales: Vec<f64> = (0..nl)
+            .map(|l| {
+                let s2 = sigma[l] * sigma[l];
+                (s2 * pieces[l].z_scale).max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale) / s2)
+            })
+            .collect();
         // R is built here and read by nothing else: its blocks are factored in place.
         let ldlt = BlockLdlt::factor_owned(r, params)?.with_input_scales(&scales);
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
@@ -267,6 +284,7 @@ impl Reduced {
             layers: pieces.into_iter().map(|p| p.elim).collect(),
             ldlt,
             offsets: blockmat::offsets(&sizes),
+            sigma,
             growth,
             cond,
             perturbation,
@@ -288,7 +306,8 @@ impl Reduced {
         let Ok(Eliminated { mut pieces, split, .. }) = eliminate_layers(d, eps, params, false)? else {
             return Ok(None);
         };
-        let r = assemble(d, &mut pieces, split)?;
+        // (The balancing has determinant 1: `sigma^a` times `sigma^-a`.)
+        let (r, _) = assemble(d, &mut pieces, split)?;
         let lu = PivotedLu::factor(&r, params.par, params.symmetry_tol)?;
         let d = pieces.iter().map(|p| p.elim.log_det()).fold(lu.log_det(), |acc, l| SignedLogDet {
             log_abs: acc.log_abs + l.log_abs,

@@ -56,7 +56,10 @@ impl Reduced {
             }
             Ok(())
         })?;
+        // `S R S` was factored: `R^-1 = S (S R S)^-1 S`.
+        self.scale_by_balance(r.as_mut());
         self.ldlt.solve_in_place(r.as_mut())?;
+        self.scale_by_balance(r.as_mut());
         let r = r.as_ref();
         map_layers(split, split_rows(t.as_mut(), &pbounds), scratch, |scratch, l, mut xl| {
             let e = &self.layers[l];
@@ -89,6 +92,20 @@ impl Reduced {
             Ok::<_, TridiagError>(())
         })?;
         Ok(t)
+    }
+
+    /// `rows <- S rows` for the balancing `S` of `R`'s blocks (exact:
+    /// powers of two).
+    fn scale_by_balance(&self, mut rows: MatMut<'_, f64>) {
+        for (l, &sigma) in self.sigma.iter().enumerate() {
+            if sigma != 1.0 {
+                let a = (self.offsets[l + 1] - self.offsets[l]) / 2;
+                let mut z = rows.as_mut().subrows_mut(self.offsets[l], a);
+                z *= faer::Scale(sigma);
+                let mut y = rows.as_mut().subrows_mut(self.offsets[l] + a, a);
+                y *= faer::Scale(1.0 / sigma);
+            }
+        }
     }
 
     /// What the two substitutions of a solve on `k` columns cost, roughly,
