@@ -59,6 +59,21 @@ fn never_a_wrong_answer_quick_pass() {
     assert!(n == 0, "{n} failure(s): a wrong answer is a bug.\n{}", report::failures(&nets, RUN));
 }
 
+/// Seed 3's network 550 (vanishing tanh, 23 layers of width 5, batch 1):
+/// at `eps = 0` (case 1650, cond 5e20) the block solve overflowed, and its
+/// NaN came back as `HinvError::Overflow` instead of a refusal of the
+/// singular system; now the pivoted elimination takes over and refuses it
+/// (`IllConditioned`).
+#[test]
+fn an_overflowing_block_solve_gives_way_to_the_pivoted_elimination() {
+    faer::set_global_parallelism(faer::Par::Seq);
+    const RUN3: RunInfo = RunInfo { seed: 3, max_params: harness::cases::MAX_PARAMS };
+    let nets = vec![run_network(RUN3.seed, 550, RUN3.max_params, None)];
+    assert!(!nets[0].cases.is_empty(), "the network ran");
+    let n = report::failure_count(&nets);
+    assert!(n == 0, "{n} failure(s)\n{}", report::failures(&nets, RUN3));
+}
+
 /// The oracle's backward error of a finite solution whose norm squared
 /// overflows (a numerically singular system's: seed 7, `--max-params 4000`,
 /// cases 751 and 354, `||x|| = 1.8e222` and `7.1e245`) is finite and small

@@ -187,7 +187,8 @@ impl Factorization {
     /// which the local certificate does not bound, so its margin is divided
     /// by the growth (differential test, case 1296 of seed 1: margin 9e3 at
     /// growth 1.3e4, count 48 certified, dense 49, an eigenvalue
-    /// 1.4e-13 ||H|| from the shift).
+    /// 1.4e-13 ||H|| from the shift; measured before `R`'s blocks were
+    /// balanced, after which that count is uncertain).
     fn judged_margin(&self) -> f64 {
         match &self.engine {
             Engine::Interleaved(_) => self.pivot_margin(),
@@ -507,9 +508,9 @@ fn factor_params(opts: &FactorOptions) -> FactorParams {
 /// `R` pivoted across blocks) instead of pivoting across the whole lifted
 /// system's blocks (up to 100 times slower at width 32). Both amplify the
 /// elimination's rounding, which a determinant cannot refine away. Chosen
-/// well below where the route's error approaches its bar (0.9 of it at
-/// 1e9–1e10 in `factor::tests`' table; docs/numerics.md, "The
-/// log-determinant").
+/// well below where the route's error reaches its bar (1.2 times it at
+/// 1e9–1e10 in `factor::tests`' table; at most 1.7e-6 of it up to 1e4;
+/// docs/numerics.md, "The log-determinant").
 const REDUCED_LOG_DET_LIMIT: f64 = 1e4;
 
 /// How many times the cost of `R`'s dense blocks (`sum_l (2 a_l)^3`) a

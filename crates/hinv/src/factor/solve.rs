@@ -77,14 +77,27 @@ impl Factorization {
         check_vector("the right-hand side", g, self.num_params())?;
         let mut refinements = 0;
         let mut initial = f64::NAN;
-        let block = if self.ldlt_broke_down() {
+        let first = if self.ldlt_broke_down() {
             None
         } else {
-            let it = self.iterate(g, self.solve_ldlt(g)?, 0.0)?;
-            initial = it.backward_error;
-            let (it, steps) = self.refine(g, it, opts, LDLT_MIN_CONTRACTION, |r| self.solve_ldlt(r))?;
-            refinements += steps;
-            Some(self.rescore(g, it, opts.tolerance)?)
+            match self.solve_ldlt(g) {
+                Ok(x) => Some(x),
+                // Pivots so near zero that the sweeps overflow: the block
+                // elimination failed here, as when it broke down, and the
+                // pivoted one decides (a solution or a refusal).
+                Err(HinvError::Overflow { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let block = match first {
+            None => None,
+            Some(x) => {
+                let it = self.iterate(g, x, 0.0)?;
+                initial = it.backward_error;
+                let (it, steps) = self.refine(g, it, opts, LDLT_MIN_CONTRACTION, |r| self.solve_ldlt(r))?;
+                refinements += steps;
+                Some(self.rescore(g, it, opts.tolerance)?)
+            }
         };
         // A block iterate within the tolerance but stalled above the
         // refinement's aim gets the pivoted elimination's correction when
@@ -111,22 +124,40 @@ impl Factorization {
                 let scale = self.lu_scale()?;
                 let solve_lu = |r: MatRef<'_, f64>| self.solve_lifted(r, scale, |m| lu.solve_in_place(m));
                 let start = match block {
-                    Some(b) => {
+                    Some(b) => match solve_lu(b.r.as_ref()) {
                         // One correction from the best block iterate.
-                        let dx = solve_lu(b.r.as_ref())?;
-                        let cand = self.iterate(g, &b.x + &dx, b.norm_lower)?;
-                        refinements += 1;
-                        if cand.backward_error < b.backward_error {
-                            cand
-                        } else {
-                            b
+                        Ok(dx) => {
+                            let cand = self.iterate(g, &b.x + &dx, b.norm_lower)?;
+                            refinements += 1;
+                            if cand.backward_error < b.backward_error {
+                                cand
+                            } else {
+                                b
+                            }
                         }
-                    }
-                    None => {
-                        let it = self.iterate(g, solve_lu(g)?, 0.0)?;
-                        initial = it.backward_error;
-                        it
-                    }
+                        // An overflowing correction is a failed step.
+                        Err(HinvError::Overflow { .. }) => b,
+                        Err(e) => return Err(e),
+                    },
+                    None => match solve_lu(g) {
+                        Ok(x) => {
+                            let it = self.iterate(g, x, 0.0)?;
+                            initial = it.backward_error;
+                            it
+                        }
+                        // Neither elimination gives a finite solution: `H + eps I`
+                        // is numerically singular (differential test, seed 3
+                        // case 1650: eps = 0, cond 5e20, a NaN from both).
+                        Err(HinvError::Overflow { .. }) => {
+                            return Err(HinvError::IllConditioned {
+                                eps: self.eps,
+                                backward_error: f64::INFINITY,
+                                tolerance: opts.tolerance,
+                                iterations: refinements,
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    },
                 };
                 let (it, steps) = self.refine(g, start, opts, 1.0, solve_lu)?;
                 refinements += steps;

@@ -18,6 +18,7 @@ pub(super) fn assemble(
     d: &Derivatives,
     pieces: &mut [Pieces],
     split: bool,
+    symmetry_tol: f64,
 ) -> Result<(Tridiag, Vec<f64>), TridiagError> {
     let nl = pieces.len();
     // Layer l's block holds the fill of layer l + 1's `G` on its `y`
@@ -26,7 +27,8 @@ pub(super) fn assemble(
     let yscales: Vec<f64> = pieces.iter().map(|p| p.y_scale).collect();
     let finish = |l: usize, p: &mut Pieces| {
         let next = (l + 1 < nl).then(|| (&d.layers[l + 1].e, yfills[l + 1].as_ref()));
-        let mut m = finish_block(d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next)?;
+        let mut m =
+            finish_block(l, d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next, symmetry_tol)?;
         let sigma = balance(m.as_mut(), d.act_sizes[l + 1], p.z_scale, yscales.get(l + 1).copied().unwrap_or(0.0));
         Ok::<_, TridiagError>((Block::dense(m), sigma))
     };
@@ -90,10 +92,17 @@ fn balance(mut m: faer::MatMut<'_, f64>, a: usize, z_scale: f64, y_scale: f64) -
 /// `Dx A^-1 Dx^T` in its `z` corner): `-fill` there, `-I` between `z` and
 /// `y`, and, below a next layer, that layer's `E - G^T A^-1 G` on `y`
 /// (`next`: its `E` and its fill `G^T A^-1 G`, when it has one).
+///
+/// `E` and the fills are symmetric to rounding: judged, as the
+/// interleaved elimination judges `E`, against the block's own scale (at
+/// least the `-I`'s 1, `symmetry_tol` times it), the block is symmetrised,
+/// so that [`balance`] cannot make that rounding look like asymmetry.
 fn finish_block(
+    l: usize,
     a: usize,
     mut m: Mat<f64>,
     next: Option<(&Block, Option<&Mat<f64>>)>,
+    symmetry_tol: f64,
 ) -> Result<Mat<f64>, TridiagError> {
     if m.shape() != (2 * a, 2 * a) {
         return Err(TridiagError::ShapeMismatch {
@@ -118,6 +127,12 @@ fn finish_block(
         if let Some(y) = fill {
             yy -= y;
         }
+    }
+    let tolerance = symmetry_tol * blockmat::reduce::max_abs(m.as_ref()).max(1.0);
+    let deviation = super::symmetrize(m.as_mut());
+    // (A NaN passes here: the factorization refuses non-finite blocks.)
+    if deviation > tolerance {
+        return Err(TridiagError::NotSymmetric { row: l, col: l, deviation, tolerance });
     }
     Ok(m)
 }

@@ -79,8 +79,8 @@ use projected::Projection;
 /// accepted. Gaussian elimination's backward error scales with this growth,
 /// so near it the factorization is digits less accurate than the
 /// interleaved one in the worst case; refinement with the exact HVP
-/// recovers them, and the certificate sees the fill in each block's scale
-/// (docs/numerics.md, "Eliminating the parameters first").
+/// recovers them, and the certificate sees the fill in each block's
+/// (balanced) scale (docs/numerics.md, "Eliminating the parameters first").
 pub(crate) const GROWTH_LIMIT: f64 = 1e10;
 
 /// Why the parameters-first elimination was not used.
@@ -266,7 +266,7 @@ impl Reduced {
         let nl = pieces.len();
         let cond = pieces.iter().map(|p| p.cond).fold(1.0f64, f64::max);
         let perturbation = pieces.iter().map(|p| p.perturbation).fold(f64::EPSILON, f64::max);
-        let (r, sigma) = assemble(d, &mut pieces, split)?;
+        let (r, sigma) = assemble(d, &mut pieces, split, params.symmetry_tol)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
         // its certificate judges each block against them too, scaled as
@@ -307,7 +307,7 @@ impl Reduced {
             return Ok(None);
         };
         // (The balancing has determinant 1: `sigma^a` times `sigma^-a`.)
-        let (r, _) = assemble(d, &mut pieces, split)?;
+        let (r, _) = assemble(d, &mut pieces, split, params.symmetry_tol)?;
         let lu = PivotedLu::factor(&r, params.par, params.symmetry_tol)?;
         let d = pieces.iter().map(|p| p.elim.log_det()).fold(lu.log_det(), |acc, l| SignedLogDet {
             log_abs: acc.log_abs + l.log_abs,
@@ -599,14 +599,20 @@ fn formed_fills(
 }
 
 /// `m <- (m + m^T) / 2`: the fills are symmetric in exact arithmetic.
-fn symmetrize(mut m: MatMut<'_, f64>) {
+/// Returns the largest `|m[i, j] - m[j, i]|` it removed (NaN if any).
+fn symmetrize(mut m: MatMut<'_, f64>) -> f64 {
+    let mut deviation = 0.0f64;
     for j in 0..m.ncols() {
         for i in j + 1..m.nrows() {
-            let v = 0.5 * (m[(i, j)] + m[(j, i)]);
+            let (a, b) = (m[(i, j)], m[(j, i)]);
+            let d = (a - b).abs();
+            deviation = if d.is_nan() || deviation.is_nan() { f64::NAN } else { deviation.max(d) };
+            let v = 0.5 * (a + b);
             m[(i, j)] = v;
             m[(j, i)] = v;
         }
     }
+    deviation
 }
 
 /// `m <- (m + m^T) / 2 + eps I`: a group block ready for its pivots.

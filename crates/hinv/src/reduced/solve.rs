@@ -170,6 +170,10 @@ mod tests {
         let params = FactorParams { par: ParPolicy::Seq, ..FactorParams::default() };
         let mut r = Reduced::factor(d, eps, &params, false).unwrap().unwrap();
         assert!(r.growth() < 1e4, "growth {:e}", r.growth());
+        // Blocks balanced by different powers of two (couplings rescaled,
+        // and solves scaling in and out): a wrong scaling anywhere leaves
+        // a residual of order `||g||`.
+        assert!(r.sigma.windows(2).any(|w| w[0] != w[1]) && r.sigma.iter().any(|&s| s != 1.0), "{:?}", r.sigma);
         let g = Mat::from_fn(p, 2, |i, j| ((i * 3 + j * 5) % 7) as f64 - 3.0);
         let ordered = r.solve(g.as_ref()).unwrap();
         r.par = ParPolicy::Rayon(2);
