@@ -49,6 +49,7 @@
 //! pivot of `A_l + eps I` is not certain; see docs/numerics.md.
 
 mod assemble;
+mod fills;
 mod group_solver;
 mod groups;
 mod layers;
@@ -59,10 +60,8 @@ mod projected;
 mod solve;
 mod units;
 
-use blockmat::reduce::{max_abs, max_col_norm};
-use blockmat::Block;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, Par};
+use blockmat::reduce::max_abs;
+use faer::{Mat, MatMut};
 use netgraph::{Derivatives, UnitCoupling};
 use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, PivotedLu, SignedLogDet, TridiagError};
 
@@ -537,7 +536,7 @@ fn eliminate(
                     g_solve = InputCoupling::Units(u);
                     f
                 }
-                None => formed_fills(&b.g, safe.then_some(&solver), &members, &dx, &xdx, scratch)?,
+                None => fills::formed_fills(&b.g, safe.then_some(&solver), &members, &dx, &xdx, scratch)?,
             };
             if let Some(xg) = f.xg {
                 g_solve = InputCoupling::Formed(xg);
@@ -564,37 +563,6 @@ fn eliminate(
         perturbation,
         z_scale,
         y_scale,
-    })
-}
-
-/// The fills of a layer's formed `G`, through the formed `A^-1 G` (kept
-/// for the solves). Without a `solver` (a zero pivot) `G` stands in for
-/// `A^-1 G`: the elimination is refused anyway.
-fn formed_fills(
-    g: &Block,
-    solver: Option<&GroupSolver<'_>>,
-    members: &pack::Ragged,
-    dx: &DxPieces,
-    xdx: &Multipliers,
-    scratch: &mut Scratch,
-) -> Result<units::Fills, TridiagError> {
-    let g = g.dense_view();
-    let g: &Mat<f64> = &g;
-    let mut xg = g.clone();
-    if let Some(s) = solver {
-        s.apply(members, xg.as_mut(), scratch.reserve(members.widest(), g.ncols()))?;
-    }
-    let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
-    matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
-    symmetrize(y.as_mut());
-    let cf = xdx.dx_times(dx, members, xg.as_ref(), scratch);
-    Ok(units::Fills {
-        y,
-        cf,
-        g_max: max_abs(g.as_ref()),
-        g_col_norm: max_col_norm(g.as_ref()),
-        xg_col_norm: max_col_norm(xg.as_ref()),
-        xg: Some(xg),
     })
 }
 

@@ -33,6 +33,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use netgraph::UnitCoupling;
 use tridiag::TridiagError;
 
+use super::fills::Fills;
 use super::group_solver::GroupSolver;
 use super::multipliers::{Multipliers, Scratch};
 use super::pack::Ragged;
@@ -137,24 +138,6 @@ fn rank_one_strays(g: &[f64], z: &[f64], cw: f64) -> bool {
         let rank_one = cw * z;
         bad | strays(g - rank_one, rank_one.abs())
     })
-}
-
-/// What layer `l`'s `G` fills into `R`, and the scales of its errors
-/// (through the units' factors here, or the formed `G` in `formed_fills`).
-pub(super) struct Fills {
-    /// `G^T A^-1 G` (`a_{l-1}` square, symmetric).
-    pub(super) y: Mat<f64>,
-    /// `Dx A^-1 G` (`a_l x a_{l-1}`).
-    pub(super) cf: Mat<f64>,
-    /// Largest `|G_ij|`.
-    pub(super) g_max: f64,
-    /// Largest column norm of `G`, or a bound on it from magnitudes
-    /// before cancellation (the units' route sums those).
-    pub(super) g_col_norm: f64,
-    /// Largest column norm of `A^-1 G`, or a bound on it alike.
-    pub(super) xg_col_norm: f64,
-    /// `A^-1 G` formed (`p_l x a_{l-1}`), when asked for.
-    pub(super) xg: Option<Mat<f64>>,
 }
 
 /// The fills of `u` (whose units are `solver`'s groups, [`units_are_groups`])
