@@ -214,21 +214,24 @@ fn policies_agree_on_two_threads() {
     }
 }
 
-/// A deep tanh network at a small gain, whose activations vanish with
-/// depth: its deeper layers' unit blocks and `R`'s blocks hold entries
-/// far below `EPSILON^2` of their block, which the parameters-first
-/// elimination drops before factoring (`reduced/negligible.rs`). The
-/// answer stays a backward-stable one (the bar of
-/// `both_eliminations_match_the_dense_route`), the log-determinant the
-/// dense one to 1e-10 relative (cond ~1e4 at most here) and the inertia
-/// the dense one, certified.
+/// A deep tanh network at PyTorch's initialisation (and below it), whose
+/// activations vanish with depth, so that `||H||` is of order `1e-10` and
+/// its blocks span dozens of orders of magnitude; `eps` is set relative to
+/// `||H||`. The raw solve (no refinement, which would repair a wrong
+/// factorization through the exact products) is a backward-stable one
+/// (the bar of `both_eliminations_match_the_dense_route`), the
+/// log-determinant the dense one to 1e-10 relative, and the inertia the
+/// dense one within its uncertainty.
 ///
-/// The rule must be relative to each block, never a fixed cut-off: `H`
-/// is linear in `A`, `G` and `E` at fixed `Dx` and `Dz`, so scaling those
-/// three by `s = 2^-200` (exactly) scales `H` by `s`. With `eps s`, the
-/// solution is `x / s`, the inertia the same and the log-determinant
-/// `p ln s` lower, and so must hinv's be (to rounding: the scaled
-/// problem's products round near the bottom of the exponent range).
+/// And the answers must not depend on the scale of `H` against the `-I`
+/// of the lifted system: `H` is linear in `A`, `G` and `E` at fixed `Dx`
+/// and `Dz`, so scaling those three by `s = 2^-200` (exactly) scales `H`
+/// by `s`. With `eps s`, the solution is `x / s`, the inertia the same and
+/// the log-determinant `p ln s` lower, and so must hinv's be. Dropping
+/// the entries of `R`'s blocks below `EPSILON^2` of the largest entry of
+/// their row, the `-I`'s 1 included (an attempt to spare vanishing layers
+/// the cost of subnormal arithmetic), fails this: `Q` is of order `1e-36`
+/// there, and the raw solve's error reaches 1.6e5.
 #[test]
 fn vanishing_layers_keep_the_dense_answer_at_any_scale() {
     let s = 2f64.powi(-200);

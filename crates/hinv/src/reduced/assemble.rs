@@ -8,7 +8,6 @@ use tridiag::TridiagError;
 
 use super::layers::map_layers;
 use super::multipliers::Scratch;
-use super::negligible::drop_negligible;
 use super::Pieces;
 
 /// `R` from the layers' pieces. The diagonal blocks are finished in
@@ -31,9 +30,6 @@ pub(super) fn assemble(
         let mut m =
             finish_block(l, d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next, symmetry_tol)?;
         let sigma = balance(m.as_mut(), d.act_sizes[l + 1], p.z_scale, yscales.get(l + 1).copied().unwrap_or(0.0));
-        // After the balancing, which may lift a part's entries: judged
-        // against the block as it is factored.
-        drop_negligible(m.as_mut());
         Ok::<_, TridiagError>((Block::dense(m), sigma))
     };
     let (diag, sigma): (Vec<Block>, Vec<f64>) =

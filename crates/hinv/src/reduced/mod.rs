@@ -54,7 +54,6 @@ mod group_solver;
 mod groups;
 mod layers;
 mod multipliers;
-mod negligible;
 mod pack;
 mod part;
 mod projected;
@@ -471,10 +470,9 @@ fn eliminate(
             Some((_, t)) => out.copy_from(t),
             None => {
                 m.columns_into(0, out.as_mut());
-                symmetrize_shifted(out.as_mut(), eps);
+                symmetrize_shifted(out, eps);
             }
         }
-        negligible::drop_negligible(out);
         at += n * n;
     }
     let projections: Vec<Option<Projection>> = projected.into_iter().map(|p| p.map(|(proj, _)| proj)).collect();
