@@ -11,7 +11,7 @@
 //! The entry point is [`Curvature`]; see `../shared/design/ALGORITHM.md`
 //! in the repository for the mathematics.
 //!
-//! Beside it: [`reference`], the dense oracle to check any answer against
+//! Beside it: [`reference`](mod@reference), the dense oracle to check any answer against
 //! on small networks (dense `H`, LU solve, eigenvalues; quadratic memory,
 //! cubic time); [`laplace`], the Laplace approximation; [`train`], training
 //! with exact second-order steps.

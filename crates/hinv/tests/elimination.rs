@@ -221,7 +221,9 @@ fn policies_agree_on_two_threads() {
 /// factorization through the exact products) is a backward-stable one
 /// (the bar of `both_eliminations_match_the_dense_route`), the
 /// log-determinant the dense one to 1e-10 relative, and the inertia the
-/// dense one within its uncertainty.
+/// dense one within its uncertainty. The automatic choice, which refuses
+/// the parameters-first elimination on such networks, counts as well
+/// (through it, as a second opinion).
 ///
 /// And the answers must not depend on the scale of `H` against the `-I`
 /// of the lifted system: `H` is linear in `A`, `G` and `E` at fixed `Dx`
@@ -261,6 +263,13 @@ fn vanishing_layers_keep_the_dense_answer_at_any_scale() {
         let got = f.inertia();
         uncertain += got.uncertain;
         assert!(off_by(&got, &spec.inertia(eps, 0.0)) <= got.uncertain, "{what}: {got:?}");
+        // The automatic choice refuses the parameters-first elimination
+        // here (growth 1e13-1e14 against the -I's scale), and the
+        // interleaved certificate leaves every eigenvalue uncertain; the
+        // parameters-first count, run as its second opinion, answers.
+        let auto = curv.factor(eps).unwrap();
+        assert_eq!(auto.elimination(), Elimination::Interleaved, "{what}");
+        assert_eq!(auto.inertia(), got, "{what}");
         let dense: f64 = spec.eigenvalues.iter().map(|l| (l + eps).abs().ln()).sum();
         let ld = f.log_det().unwrap().log_abs;
         assert!((ld - dense).abs() <= 1e-10 * dense.abs(), "{what}: log-det {ld} vs {dense}");

@@ -199,7 +199,7 @@ fn no_second_elimination_beyond_the_cost_limit() {
     let eps = 1e-4;
     let f = curv.factor(eps).unwrap();
     assert!(matches!(f.engine, Engine::ParametersFirst(_)) && !f.second_elimination_affordable());
-    assert!(f.judged_margin() < super::PARITY_MARGIN, "a count that would need a second opinion");
+    assert!(f.judged_margin() < super::inertia::PARITY_MARGIN, "a count that would need a second opinion");
     let i = f.inertia();
     assert!(f.interleaved.get().is_none() && f.lu.get().is_none(), "no second elimination ran");
     assert_eq!(i.uncertain, f.unverified_pivots().max(1), "{i:?}");
@@ -241,7 +241,7 @@ fn second_elimination_limits_on_the_benchmark_shapes() {
         (256, 8, 2, true),  // ratio 27
     ] {
         let (params, acts) = shapes(l, h, b);
-        assert_eq!(super::second_elimination_within_limits(&params, &acts), within, "L{l} h{h} B{b}");
+        assert_eq!(super::inertia::second_elimination_within_limits(&params, &acts), within, "L{l} h{h} B{b}");
     }
 }
 
@@ -258,7 +258,7 @@ fn balanced_blocks_let_a_large_batch_count_stand_alone() {
     let curv = benchmark_curvature(16, 8, 16);
     let f = curv.factor(1e-3).unwrap();
     assert!(matches!(f.engine, Engine::ParametersFirst(_)));
-    assert!(f.judged_margin() >= super::PARITY_MARGIN, "{:e}", f.judged_margin());
+    assert!(f.judged_margin() >= super::inertia::PARITY_MARGIN, "{:e}", f.judged_margin());
     let i = f.inertia();
     assert!(f.interleaved.get().is_none() && f.lu.get().is_none(), "no second elimination ran");
     assert_eq!(i.uncertain, 0, "{i:?}");
