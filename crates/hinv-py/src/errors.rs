@@ -84,9 +84,23 @@ pub fn hinv_err(py: Python<'_>, e: HinvError) -> PyErr {
                 ],
             )
         }
-        HinvError::WrongCurvature { .. }
-        | HinvError::MissingOption { .. }
-        | HinvError::EliminationWithoutLiftedSystem { .. } => raise(py, "InvalidArgumentError", msg, &[]),
+        HinvError::WrongCurvature { .. } | HinvError::MissingOption { .. } => {
+            raise(py, "InvalidArgumentError", msg, &[])
+        }
+        // The library's message names the elimination as Rust and the
+        // command line spell it; Python's keyword has its own spelling.
+        HinvError::EliminationWithoutLiftedSystem { elimination } => {
+            let name = match elimination {
+                hinv::Elimination::Auto => "auto",
+                hinv::Elimination::Interleaved => "interleaved",
+                hinv::Elimination::ParametersFirst => "parameters_first",
+            };
+            let msg = format!(
+                "elimination=\"{name}\" was asked for with the Woodbury route, which factors no lifted system: \
+                 leave elimination=\"auto\", or take route=\"lifted\" or route=\"auto\""
+            );
+            raise(py, "InvalidArgumentError", msg, &[])
+        }
         HinvError::TooLarge { needed, limit, .. } => {
             raise(py, "TooLargeError", msg, &[("needed", obj(py, needed.0)), ("limit", obj(py, limit.0))])
         }

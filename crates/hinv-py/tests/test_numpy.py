@@ -398,8 +398,10 @@ def test_elimination_choice_reaches_every_factorization():
     refused = "with the Woodbury route, which factors no lifted system"
     with pytest.raises(hinv.InvalidArgumentError, match=refused):
         ggn.factor(eps, route="woodbury", elimination="interleaved")
-    with pytest.raises(hinv.InvalidArgumentError, match=refused):
+    with pytest.raises(hinv.InvalidArgumentError, match=refused) as e:
         hinv.Laplace(net, w, x, y, route="woodbury", elimination="parameters_first")
+    # In Python's spelling, which the keyword accepts.
+    assert 'elimination="parameters_first"' in str(e.value) and 'route="lifted"' in str(e.value)
     # Alone, an elimination takes the lifted route (it is one of the lifted
     # system), where the cost would take the Woodbury one.
     assert ggn.factor(eps).route == "woodbury"
