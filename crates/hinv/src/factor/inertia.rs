@@ -79,7 +79,9 @@ impl Factorization {
             // over growth, parity), may certify what this one cannot.
             if first.uncertain > 0 && self.opts.elimination == Elimination::Auto {
                 if let Some(second) = self.parameters_first_counts() {
-                    if second.uncertain < first.uncertain {
+                    // (And only where the two agree within the first's
+                    // uncertainty: an independent check of the second.)
+                    if second.uncertain < first.uncertain && off_by(&second, &first) <= first.uncertain {
                         return second;
                     }
                 }
@@ -109,7 +111,9 @@ impl Factorization {
     /// full answer would run a second elimination (the parity check of a
     /// nearly uncertain pivot, or the interleaved second opinion on a
     /// parameters-first count), the count is reported uncertain by one
-    /// instead. For callers that report the inertia next to a solve.
+    /// instead, and an uncertain interleaved count stays as uncertain as
+    /// its certificate leaves it (no parameters-first second opinion). For
+    /// callers that report the inertia next to a solve.
     pub fn inertia_from_pivots(&self) -> Inertia {
         let margin = self.judged_margin();
         if margin >= PARITY_MARGIN || self.lu.get().is_some() {
@@ -139,18 +143,27 @@ impl Factorization {
     /// The count of the parameters-first elimination run as a second
     /// opinion next to the interleaved one ([`Factorization::inertia`]),
     /// with its judged margin and the parity check below it; `None` where
-    /// it cannot run (a singular unit block, a breakdown) or the parity
-    /// check it needs cannot.
+    /// it cannot run (a singular unit block, a breakdown, the memory
+    /// limit), where its growth reaches `1 / EPSILON` (a first-order error
+    /// bound then says nothing), or where the parity check it needs
+    /// cannot run. Only its lifted count and judged margin are kept, not
+    /// its factors.
     fn parameters_first_counts(&self) -> Option<Inertia> {
-        let r = self
+        let &(k, margin) = self
             .parameters_first
-            .get_or_init(|| Reduced::factor(&self.derivs, self.eps, &factor_params(&self.opts), true).ok()?.ok())
+            .get_or_init(|| {
+                // (Within what a second factorization of the lifted system
+                // may take: the parameters-first one needs less.)
+                check_memory(&self.derivs, self.opts.memory_limit, 2).ok()?;
+                let r = Reduced::factor(&self.derivs, self.eps, &factor_params(&self.opts), true).ok()?.ok()?;
+                let growth = r.growth().max(1.0);
+                (growth * f64::EPSILON < 1.0).then(|| (r.lifted_inertia(), r.pivot_margin() / growth))
+            })
             .as_ref()?;
-        let margin = r.pivot_margin() / r.growth().max(1.0);
         if margin < PARITY_MARGIN && self.pivoted_lu().is_err() {
             return None;
         }
-        Some(self.counts(r.lifted_inertia(), margin))
+        Some(self.counts(k, margin))
     }
 
     /// Whether a count may run a second elimination of the whole lifted
@@ -188,6 +201,13 @@ impl Factorization {
 
     /// The inertia of `H + eps I` from the lifted system's counts `k`
     /// (Haynsworth), with the parity check of nearly uncertain pivots.
+    /// `k` and `margin` may be a second elimination's: the parity check
+    /// reads only elimination-independent signs (the pivoted determinant,
+    /// and the parameters-first determinant, which is never computed next
+    /// to an interleaved engine), and [`Factorization::unverified_pivots`],
+    /// which reads the engine's pivots, runs only where the pivoted
+    /// elimination cannot, which [`Factorization::parameters_first_counts`]
+    /// rules out first.
     fn counts(&self, k: Inertia, margin: f64) -> Inertia {
         let (a, p) = (self.lifted_extra, self.num_params());
         let counts = k.negative.checked_sub(a).zip(k.positive.checked_sub(a));
@@ -274,3 +294,8 @@ pub(super) fn second_elimination_within_limits(param_sizes: &[usize], act_sizes:
 /// more factorization). Chosen from the differential test: see
 /// docs/numerics.md, "Inertia".
 pub(super) const PARITY_MARGIN: f64 = 1e3;
+
+/// The largest difference between two counts, field by field.
+fn off_by(a: &Inertia, b: &Inertia) -> usize {
+    a.positive.abs_diff(b.positive).max(a.negative.abs_diff(b.negative)).max(a.zero.abs_diff(b.zero))
+}

@@ -6,8 +6,9 @@
 //! - `options`: [`FactorOptions`], [`SolveOptions`], [`SolveReport`];
 //! - `solve`: solves refined with the exact HVP, and the choice between
 //!   the two eliminations;
-//! - this module: the factorization, its inertia (with a certificate) and
-//!   its determinant.
+//! - `inertia`: the inertia with its certificate and second opinions;
+//! - `shifted`: solves with a nearby `eps` through these factors;
+//! - this module: the factorization and its determinant.
 
 mod inertia;
 mod options;
@@ -23,7 +24,7 @@ pub use solve::Solution;
 use std::sync::{Arc, OnceLock};
 
 use netgraph::Derivatives;
-use tridiag::{BlockLdlt, FactorParams, OnSingular, PivotedLu, SignedLogDet, TridiagError};
+use tridiag::{BlockLdlt, FactorParams, Inertia, OnSingular, PivotedLu, SignedLogDet, TridiagError};
 
 use crate::error::{Bytes, HinvError, Result};
 use crate::lifted::{lifted_tridiag, lifted_tridiag_scaled, x_offsets};
@@ -53,10 +54,11 @@ pub struct Factorization {
     /// The interleaved elimination as a second opinion on an uncertain
     /// parameters-first inertia, computed on first need.
     interleaved: OnceLock<Option<BlockLdlt>>,
-    /// The parameters-first elimination (forced) as a second opinion on an
-    /// uncertain interleaved inertia, where [`Elimination::Auto`] refused
-    /// it, computed on first need.
-    parameters_first: OnceLock<Option<Reduced>>,
+    /// The lifted count and judged margin of the parameters-first
+    /// elimination (forced), the second opinion on an uncertain interleaved
+    /// inertia where [`Elimination::Auto`] refused it, computed on first
+    /// need.
+    parameters_first: OnceLock<Option<(Inertia, f64)>>,
     derivs: Arc<Derivatives>,
     eps: f64,
     opts: FactorOptions,
