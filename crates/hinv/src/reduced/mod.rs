@@ -58,6 +58,7 @@ mod pack;
 mod part;
 mod projected;
 mod solve;
+mod symmetric;
 mod units;
 
 use blockmat::reduce::max_abs;
@@ -72,6 +73,7 @@ use layers::map_layers;
 use multipliers::{Built, DxPieces, Multipliers, Scratch};
 use pack::{MatPack, Ragged};
 use projected::Projection;
+use symmetric::{symmetrize, symmetrize_shifted};
 
 /// Largest fill of the parameters-first elimination, relative to the
 /// largest entry of the layer's own blocks (and the `-I` blocks), that is
@@ -564,29 +566,4 @@ fn eliminate(
         z_scale,
         y_scale,
     })
-}
-
-/// `m <- (m + m^T) / 2`: the fills are symmetric in exact arithmetic.
-/// Returns the largest `|m[i, j] - m[j, i]|` it removed (NaN if any).
-fn symmetrize(mut m: MatMut<'_, f64>) -> f64 {
-    let mut deviation = 0.0f64;
-    for j in 0..m.ncols() {
-        for i in j + 1..m.nrows() {
-            let (a, b) = (m[(i, j)], m[(j, i)]);
-            let d = (a - b).abs();
-            deviation = if d.is_nan() || deviation.is_nan() { f64::NAN } else { deviation.max(d) };
-            let v = 0.5 * (a + b);
-            m[(i, j)] = v;
-            m[(j, i)] = v;
-        }
-    }
-    deviation
-}
-
-/// `m <- (m + m^T) / 2 + eps I`: a group block ready for its pivots.
-fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
-    symmetrize(m.as_mut());
-    for i in 0..m.nrows().min(m.ncols()) {
-        m[(i, i)] += eps;
-    }
 }
