@@ -6,9 +6,9 @@
 //! `R`'s blocks are `2a x 2a` (256 x 256 at batch 16 and width 8): an
 //! entry-by-entry pass reads the upper triangle a row at a time, across
 //! columns, and took 11% of the factorization at L16 h8 B16 (`perf record
-//! --call-graph dwarf` on a loop of factorizations). Tiles of [`TILE`]
-//! columns keep the columns being written in cache while the rows are
-//! read across them, as tridiag's symmetry check does.
+//! --call-graph dwarf` on a loop of factorizations). It goes by tiles of
+//! [`TILE`] x [`TILE`]: the upper tile is transposed into a buffer, so
+//! that both triangles are read and written along contiguous slices.
 
 use faer::MatMut;
 
@@ -24,39 +24,54 @@ pub(super) fn symmetrize(mut m: MatMut<'_, f64>) -> f64 {
     if m.nrows() != n || m.row_stride() != 1 {
         return symmetrize_by_entries(m);
     }
-    let mut deviation = 0.0f64;
+    let mut deviation = Deviation::default();
+    // The upper tile, transposed into a buffer so that both sides are
+    // read and written along contiguous slices.
+    let mut up = [[0.0f64; TILE]; TILE];
     for j0 in (0..n).step_by(TILE) {
         let w = TILE.min(n - j0);
-        let (left, right) = m.as_mut().split_at_col_mut(j0 + w);
+        let (left, mut right) = m.as_mut().split_at_col_mut(j0 + w);
+        // (Contiguous: the row stride is 1.)
         let mut it = left.subcols_mut(j0, w).col_iter_mut().filter_map(|c| c.try_as_col_major_mut());
         let mut cols: [&mut [f64]; TILE] =
             std::array::from_fn(|_| it.next().map_or_else(Default::default, |c| c.as_slice_mut()));
-        // Within the tile: row j0 + b of column j0 + a (lower) against row
-        // j0 + a of column j0 + b (upper), b > a.
+        // Within the diagonal tile: row j0 + b of column j0 + a (lower)
+        // against row j0 + a of column j0 + b (upper), b > a.
         for a in 0..w {
             for b in a + 1..w {
                 let (lo, up) = (cols[a][j0 + b], cols[b][j0 + a]);
-                deviation = worse(deviation, lo, up);
+                deviation.add(lo, up);
                 let v = 0.5 * (lo + up);
                 cols[a][j0 + b] = v;
                 cols[b][j0 + a] = v;
             }
         }
-        // Below it: each later column's rows j0..j0 + w (upper) against
-        // the tile's columns at that column's row (lower).
-        for (k, col) in right.col_iter_mut().enumerate() {
-            let i = j0 + w + k;
-            let Some(col) = col.try_as_col_major_mut() else { continue };
-            for (c, up) in cols.iter_mut().zip(&mut col.as_slice_mut()[j0..j0 + w]) {
-                let lo = c[i];
-                deviation = worse(deviation, lo, *up);
-                let v = 0.5 * (lo + *up);
-                c[i] = v;
-                *up = v;
+        // Below it, a tile of rows i0..i0 + h at a time: the upper entries
+        // are rows j0..j0 + w of columns i0..i0 + h.
+        for i0 in (j0 + w..n).step_by(TILE) {
+            let h = TILE.min(n - i0);
+            let mut upper = right.as_mut().subcols_mut(i0 - j0 - w, h);
+            for s in 0..h {
+                for (t, v) in upper.as_ref().col(s).subrows(j0, w).iter().enumerate() {
+                    up[t][s] = *v;
+                }
+            }
+            for (c, row) in cols.iter_mut().zip(up.iter_mut()).take(w) {
+                for (lo, u) in c[i0..i0 + h].iter_mut().zip(&mut row[..h]) {
+                    deviation.add(*lo, *u);
+                    let v = 0.5 * (*lo + *u);
+                    *lo = v;
+                    *u = v;
+                }
+            }
+            for s in 0..h {
+                for (t, v) in upper.as_mut().col_mut(s).subrows_mut(j0, w).iter_mut().enumerate() {
+                    *v = up[t][s];
+                }
             }
         }
     }
-    deviation
+    deviation.value()
 }
 
 /// `m <- (m + m^T) / 2 + eps I`: a group block ready for its pivots.
@@ -67,29 +82,43 @@ pub(super) fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
     }
 }
 
-/// The running deviation with `|lo - up|` (NaN sticks).
-fn worse(deviation: f64, lo: f64, up: f64) -> f64 {
-    let d = (lo - up).abs();
-    if d.is_nan() || deviation.is_nan() {
-        f64::NAN
-    } else {
-        deviation.max(d)
+/// The largest `|lo - up|` seen, NaN if any was: kept as a maximum and
+/// a flag, so that the loops over a tile's rows stay free of branches.
+#[derive(Default)]
+struct Deviation {
+    largest: f64,
+    nan: bool,
+}
+
+impl Deviation {
+    fn add(&mut self, lo: f64, up: f64) {
+        let d = (lo - up).abs();
+        self.largest = if d > self.largest { d } else { self.largest };
+        self.nan |= d.is_nan();
+    }
+
+    fn value(&self) -> f64 {
+        if self.nan {
+            f64::NAN
+        } else {
+            self.largest
+        }
     }
 }
 
 /// [`symmetrize`] entry by entry, for strided views.
 fn symmetrize_by_entries(mut m: MatMut<'_, f64>) -> f64 {
-    let mut deviation = 0.0f64;
+    let mut deviation = Deviation::default();
     for j in 0..m.ncols() {
         for i in j + 1..m.nrows() {
             let (lo, up) = (m[(i, j)], m[(j, i)]);
-            deviation = worse(deviation, lo, up);
+            deviation.add(lo, up);
             let v = 0.5 * (lo + up);
             m[(i, j)] = v;
             m[(j, i)] = v;
         }
     }
-    deviation
+    deviation.value()
 }
 
 #[cfg(test)]
