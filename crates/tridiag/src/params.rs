@@ -139,7 +139,11 @@ pub struct FactorParams {
     /// rows, zero blocks, exact cancellation) are always caught.
     pub singular_tol: f64,
     /// Relative tolerance of the symmetry check of the input (entrywise,
-    /// against the largest entry of the block).
+    /// against the largest entry of the block). `f64::INFINITY` accepts
+    /// every diagonal block, and the block-tridiagonal factorizations then
+    /// skip the pass that measures the asymmetry (for callers whose blocks
+    /// are symmetric by construction; the factorizations read the lower
+    /// triangle).
     pub symmetry_tol: f64,
 }
 

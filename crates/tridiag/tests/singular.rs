@@ -113,6 +113,14 @@ fn symmetry_is_checked() {
     let err = BlockLdlt::factor(&t, &FactorParams::default()).expect_err("not symmetric");
     assert!(matches!(err, TridiagError::NotSymmetric { row: 0, col: 0, .. }), "{err:?}");
     insta::assert_snapshot!("not_symmetric_diagonal", err.to_string());
+    // An infinite tolerance skips the check: the block is read from its
+    // lower triangle, as the factorization always reads it.
+    let skip = FactorParams { symmetry_tol: f64::INFINITY, ..FactorParams::default() };
+    let lower = Tridiag::symmetric(vec![Block::dense(mat![[1.0, 3.0], [3.0, 1.0]])], vec![]).expect("shapes");
+    let (f, g) =
+        (BlockLdlt::factor(&t, &skip).expect("unchecked"), BlockLdlt::factor(&lower, &skip).expect("symmetric"));
+    assert_eq!(f.log_abs_det(), g.log_abs_det());
+    assert_eq!(f.inertia(), g.inertia());
 
     // A general tridiagonal is accepted when sup[k] = sub[k]^T ...
     let mut r = rng(21);
