@@ -283,7 +283,7 @@ impl Reduced {
         // each block against the symmetry tolerance and made it exactly
         // symmetric; at L16 h8 B16 the second check was 2.6% of the
         // factorization).
-        let r_params = FactorParams { symmetry_tol: f64::INFINITY, ..params.clone() };
+        let r_params = FactorParams { symmetry_tol: f64::INFINITY, ..*params };
         let ldlt = BlockLdlt::factor_owned(r, &r_params)?.with_input_scales(&scales);
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
         Ok(Ok(Reduced {
