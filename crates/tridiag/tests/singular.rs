@@ -113,8 +113,9 @@ fn symmetry_is_checked() {
     let err = BlockLdlt::factor(&t, &FactorParams::default()).expect_err("not symmetric");
     assert!(matches!(err, TridiagError::NotSymmetric { row: 0, col: 0, .. }), "{err:?}");
     insta::assert_snapshot!("not_symmetric_diagonal", err.to_string());
-    // An infinite tolerance skips the check: the block is read from its
-    // lower triangle, as the factorization always reads it.
+    // An infinite tolerance accepts the block (the check's pass is then
+    // skipped, which no result shows): it is read from its lower
+    // triangle, as the factorization always reads it.
     let skip = FactorParams { symmetry_tol: f64::INFINITY, ..FactorParams::default() };
     let lower = Tridiag::symmetric(vec![Block::dense(mat![[1.0, 3.0], [3.0, 1.0]])], vec![]).expect("shapes");
     let (f, g) =

@@ -16,7 +16,9 @@ use faer::MatMut;
 const TILE: usize = 16;
 
 /// `m <- (m + m^T) / 2` for a square `m`. Returns the largest
-/// `|m[i, j] - m[j, i]|` it removed (NaN if any entry is NaN). Every
+/// `|m[i, j] - m[j, i]|` it removed (NaN if an off-diagonal pair's
+/// difference is: a NaN entry, or equal infinities; the diagonal is not
+/// read). Every
 /// entry is `0.5 * (lower + upper)`, bit for bit the same whatever the
 /// order of the pass.
 pub(super) fn symmetrize(mut m: MatMut<'_, f64>) -> f64 {
@@ -127,8 +129,10 @@ mod tests {
     use faer::Mat;
 
     /// The tiled pass equals the entry-by-entry one bit for bit, deviation
-    /// included, at every size around the tile's and on strided views; a
-    /// NaN anywhere makes the deviation NaN.
+    /// included, at every size around the tile's, on a submatrix (unit row
+    /// stride, a larger column stride: the tiled path, as for a fill in
+    /// the corner of `R`'s block) and on a transposed view (the fallback);
+    /// an off-diagonal NaN makes the deviation NaN.
     #[test]
     fn tiles_agree_with_the_entries() {
         for n in [0, 1, 2, 15, 16, 17, 33, 64, 70] {
@@ -142,6 +146,11 @@ mod tests {
             let mut p = m.clone();
             assert_eq!(symmetrize(t.as_mut().transpose_mut()).to_bits(), symmetrize_by_entries(p.as_mut()).to_bits());
             assert!(t == p, "transposed view, n = {n}");
+            let big = Mat::from_fn(n + 9, n + 7, |i, j| ((i * 13 + j * 29) % 19) as f64 * 0.61 - 5.3);
+            let (mut tiled, mut plain) = (big.clone(), big.clone());
+            let dt = symmetrize(tiled.as_mut().submatrix_mut(3, 5, n, n));
+            assert_eq!(dt.to_bits(), symmetrize_by_entries(plain.as_mut().submatrix_mut(3, 5, n, n)).to_bits());
+            assert!(tiled == plain, "submatrix, n = {n}");
         }
         let mut nan = Mat::from_fn(20, 20, |i, j| (i + 2 * j) as f64);
         nan[(3, 18)] = f64::NAN;
