@@ -267,6 +267,16 @@ pub fn parse_elimination(py: Python<'_>, elimination: &str) -> PyResult<Eliminat
     }
 }
 
+/// The Rust choice in Python's spelling (the inverse of
+/// [`parse_elimination`]).
+pub fn elimination_name(elimination: Elimination) -> &'static str {
+    match elimination {
+        Elimination::Auto => "auto",
+        Elimination::Interleaved => "interleaved",
+        Elimination::ParametersFirst => "parameters_first",
+    }
+}
+
 /// ``"auto"`` / ``"lifted"`` / ``"woodbury"`` to the Rust choice (None: auto).
 pub fn parse_route(py: Python<'_>, route: &str) -> PyResult<Option<Route>> {
     match route {

@@ -90,11 +90,7 @@ pub fn hinv_err(py: Python<'_>, e: HinvError) -> PyErr {
         // The library's message names the elimination as Rust and the
         // command line spell it; Python's keyword has its own spelling.
         HinvError::EliminationWithoutLiftedSystem { elimination } => {
-            let name = match elimination {
-                hinv::Elimination::Auto => "auto",
-                hinv::Elimination::Interleaved => "interleaved",
-                hinv::Elimination::ParametersFirst => "parameters_first",
-            };
+            let name = crate::curvature::elimination_name(elimination);
             let msg = format!(
                 "elimination=\"{name}\" was asked for with the Woodbury route, which factors no lifted system: \
                  leave elimination=\"auto\", or take route=\"lifted\" or route=\"auto\""

@@ -305,11 +305,8 @@ impl PyFactorization {
     /// Woodbury route.
     #[getter]
     fn elimination(&self) -> Option<&'static str> {
-        self.inner.as_lifted().map(|f| match f.elimination() {
-            hinv::Elimination::ParametersFirst => "parameters_first",
-            // The lifted engine reports only the two it ran.
-            hinv::Elimination::Interleaved | hinv::Elimination::Auto => "interleaved",
-        })
+        // (The lifted engine reports only the two it ran, never auto.)
+        self.inner.as_lifted().map(|f| crate::curvature::elimination_name(f.elimination()))
     }
 
     /// Size of the lifted system (``sum_l p_l + 2 a_l``); None on the
