@@ -182,6 +182,37 @@ fn newton_raises_eps_on_an_indefinite_hessian_and_says_so() {
 }
 
 #[test]
+fn a_count_newton_cannot_certify_is_logged_as_uncertain() {
+    // Vanishing curvature (40 tanh layers of width 3 at PyTorch's
+    // initialisation, ||H|| about 1e-10) with eps a millionth of ||H||:
+    // no elimination certifies the count there (tests/elimination.rs,
+    // `vanishing_layers_keep_the_dense_answer_at_any_scale`), and the step's
+    // log must say so instead of passing the count off as exact.
+    let net = Network::builder(4).without_bias().dense(3, Activation::Tanh).repeat(40).cross_entropy(3).unwrap();
+    let mut params = net.init_params(71);
+    let batch = Batch::random_classification(4, 3, 2, 72);
+    let curv = Curvature::new(&net, &params, &batch).unwrap();
+    let h = hinv::reference::hessian(&curv, hinv::reference::DenseLimit::default()).unwrap();
+    let spec = hinv::reference::spectrum(h.as_ref()).unwrap();
+    let norm = spec.eigenvalues.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+    let eps = 1e-6 * norm;
+    let count = curv.factor(eps).unwrap().inertia();
+    assert!(count.uncertain > 0, "the test needs an uncertain count: {count:?}");
+    // Keep the indefinite factorization solved, so the step logs its count.
+    let mut newton = DampedNewton::new(eps).unwrap().allow_indefinite();
+    let input = StepInput { net: &net, batch: &batch, curvature_batch: Some(&batch), deadline: None };
+    let info = newton.step(&input, &mut params).unwrap();
+    let logged = info.events.iter().filter(|e| e.contains("is not certified")).count();
+    assert!(logged >= 1, "no event for the uncertain count {count:?}: {:?}", info.events);
+    let exact = spec.eigenvalues.iter().filter(|&&l| l < -eps).count();
+    let event = info.events.iter().find(|e| e.contains("is not certified")).unwrap();
+    let range = event.rsplit(' ').next().unwrap();
+    let (lo, hi) = range.split_once("..=").unwrap();
+    let (lo, hi): (usize, usize) = (lo.parse().unwrap(), hi.parse().unwrap());
+    assert!(lo <= exact && exact <= hi, "{event}: the dense count is {exact}");
+}
+
+#[test]
 fn digits_ship_with_a_fixed_stratified_split() {
     let d = data::digits().unwrap();
     assert_eq!((d.train.batch_size(), d.test.batch_size()), (1352, 445));

@@ -79,9 +79,7 @@ impl Factorization {
             // over growth, parity), may certify what this one cannot.
             if first.uncertain > 0 && self.opts.elimination == Elimination::Auto {
                 if let Some(second) = self.parameters_first_counts() {
-                    // (And only where the two agree within the first's
-                    // uncertainty: an independent check of the second.)
-                    if second.uncertain < first.uncertain && off_by(&second, &first) <= first.uncertain {
+                    if second_opinion_answers(&first, &second) {
                         return second;
                     }
                 }
@@ -295,7 +293,44 @@ pub(super) fn second_elimination_within_limits(param_sizes: &[usize], act_sizes:
 /// docs/numerics.md, "Inertia".
 pub(super) const PARITY_MARGIN: f64 = 1e3;
 
+/// Whether a second opinion's count `second` answers instead of `first`:
+/// only where it certifies more, and where it agrees with `first` within
+/// `first`'s uncertainty (an independent check of the second, whose
+/// certificate rests on a bound of its own: two counts outside each
+/// other's ranges mean one of the two is wrong, and the first, less
+/// certain, range is the one kept).
+fn second_opinion_answers(first: &Inertia, second: &Inertia) -> bool {
+    second.uncertain < first.uncertain && off_by(second, first) <= first.uncertain
+}
+
 /// The largest difference between two counts, field by field.
 fn off_by(a: &Inertia, b: &Inertia) -> usize {
     a.positive.abs_diff(b.positive).max(a.negative.abs_diff(b.negative)).max(a.zero.abs_diff(b.zero))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(positive: usize, negative: usize, uncertain: usize) -> Inertia {
+        Inertia { positive, negative, zero: 0, uncertain }
+    }
+
+    #[test]
+    fn a_second_opinion_answers_only_when_more_certain_and_in_range() {
+        let first = count(40, 10, 3);
+        // More certain, within the first's range (10 +- 3): it answers.
+        assert!(second_opinion_answers(&first, &count(37, 13, 0)));
+        assert!(second_opinion_answers(&first, &count(41, 9, 2)));
+        // Outside the first's range: one of the two is wrong, so the
+        // first (whose range is honest if its own bound holds) stays.
+        assert!(!second_opinion_answers(&first, &count(36, 14, 0)));
+        assert!(!second_opinion_answers(&first, &count(44, 6, 1)));
+        // Not more certain: no reason to change.
+        assert!(!second_opinion_answers(&first, &count(40, 10, 3)));
+        assert!(!second_opinion_answers(&first, &count(40, 10, 5)));
+        // A zero count differing beyond the range also refuses it.
+        let zero = Inertia { positive: 36, negative: 10, zero: 4, uncertain: 0 };
+        assert!(!second_opinion_answers(&first, &zero));
+    }
 }

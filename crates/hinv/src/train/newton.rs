@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use netgraph::Params;
 
-use super::optim::{check_setting, dot, gradient_and_curvature, norm, Optimizer, StepInfo, StepInput};
+use super::optim::{
+    check_setting, dot, gradient_and_curvature, norm, uncertain_count_event, Optimizer, StepInfo, StepInput,
+};
 use crate::error::{HinvError, Result};
 use crate::{CurvatureKind, FactorOptions};
 
@@ -152,16 +154,24 @@ impl Optimizer for DampedNewton {
             // The automatic route: the lifted system for the Hessian, the
             // cheaper of lifted and Woodbury for the Gauss–Newton matrix.
             let solved = curv.factor_route(eps, &FactorOptions::default(), None).and_then(|f| {
-                let neg = f.inertia().negative;
+                let inertia = f.inertia();
+                let neg = inertia.negative;
                 if neg > 0 && self.reject_indefinite {
-                    return Ok((None, neg));
+                    return Ok((None, neg, inertia.uncertain));
                 }
-                f.solve(&g).map(|p| (Some(p), neg))
+                f.solve(&g).map(|p| (Some(p), neg, inertia.uncertain))
             });
             times.solve += t.elapsed().as_secs_f64();
             let p = match solved {
-                Ok((p, neg)) => {
+                Ok((p, neg, uncertain)) => {
                     info.negative_eigenvalues = Some(info.negative_eigenvalues.map_or(neg, |n| n.max(neg)));
+                    // The log's count is the certified one; where the
+                    // factorization cannot certify it (vanishing curvature
+                    // next to a tiny eps), the log says so rather than
+                    // pass the count off as exact.
+                    if uncertain > 0 {
+                        info.events.push(uncertain_count_event("H + eps I", neg, uncertain, eps));
+                    }
                     match p {
                         Some(p) => p,
                         None => {

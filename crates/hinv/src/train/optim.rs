@@ -61,7 +61,9 @@ pub struct StepInfo {
     /// Negative eigenvalues of `H + eps I` (curvature batch), from the
     /// inertia, the largest count among the step's factorizations (eps only
     /// grows within a step, so this is the count at its first trial);
-    /// `None` when no factorization ran.
+    /// `None` when no factorization ran. Certified unless an event of the
+    /// step says the count is not, with the range the exact count lies in
+    /// (vanishing curvature next to a tiny `eps`).
     pub negative_eigenvalues: Option<usize>,
     /// Trial steps rejected by the ratio test or refused by the solver
     /// within this step.
@@ -210,4 +212,17 @@ impl Optimizer for Adam {
         let times = PhaseTimes { gradient: t0.elapsed().as_secs_f64(), ..PhaseTimes::default() };
         Ok(StepInfo { batch_loss: loss, step_norm: sq.sqrt(), times, ..StepInfo::default() })
     }
+}
+
+/// The event logged when a step's count of negative eigenvalues (of
+/// `matrix`, shifted by `eps` when it is not zero) is not certified: the
+/// exact count lies within `uncertain` of `count`, and the log's
+/// `negative_eigenvalues` column must not be read as exact for that step.
+pub(crate) fn uncertain_count_event(matrix: &str, count: usize, uncertain: usize, eps: f64) -> String {
+    let at = if eps == 0.0 { String::new() } else { format!(" at eps = {eps:.3e}") };
+    format!(
+        "the count of negative eigenvalues of {matrix}{at}, {count}, is not certified: the exact count lies in {}..={}",
+        count.saturating_sub(uncertain),
+        count + uncertain
+    )
 }

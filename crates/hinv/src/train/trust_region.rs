@@ -9,7 +9,7 @@ use std::time::Instant;
 use netgraph::Params;
 
 use super::newton::ratio;
-use super::optim::{check_setting, dot, gradient_and_curvature, Optimizer, StepInfo, StepInput};
+use super::optim::{check_setting, dot, gradient_and_curvature, uncertain_count_event, Optimizer, StepInfo, StepInput};
 use crate::curvature::Curvature;
 use crate::error::{HinvError, Result};
 use crate::trust_region::{StepKind, TrustRegionOptions};
@@ -152,6 +152,9 @@ impl Optimizer for TrustRegion {
         times.solve += t.elapsed().as_secs_f64();
         if let Ok(c) = negative {
             info.negative_eigenvalues = Some(c.count);
+            if c.uncertain > 0 {
+                info.events.push(uncertain_count_event("H", c.count, c.uncertain, 0.0));
+            }
         }
         let s = match solved {
             Ok(s) => Step {
