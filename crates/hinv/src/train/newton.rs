@@ -170,7 +170,7 @@ impl Optimizer for DampedNewton {
                     // next to a tiny eps), the log says so rather than
                     // pass the count off as exact.
                     if uncertain > 0 {
-                        info.events.push(uncertain_count_event("H + eps I", neg, uncertain, eps));
+                        info.events.push(uncertain_count_event("H + eps I", neg, uncertain, Some(eps)));
                     }
                     match p {
                         Some(p) => p,
