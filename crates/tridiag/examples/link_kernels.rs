@@ -3,7 +3,8 @@
 //! however its overheads are trimmed (faer's Bunch–Kaufman of the block,
 //! the triangular solve `L^-1 P E C^T` on `r` columns, the lower triangle
 //! of the update `V^T B^-1 V`), each timed hot (best of many runs), with a
-//! GEMM of the update's shape for reference. hinv's reduced system at
+//! GEMM of the update's shape and faer's `L D L^T` without pivoting (what
+//! fixed pivots could reach) for reference. hinv's reduced system at
 //! batch `B` and width `h` has blocks of `n = 2 B h` and couplings of
 //! `r = B h` (L16 h8 B16: 256 and 128).
 //!
@@ -15,6 +16,7 @@ use std::time::Instant;
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::lblt::factor;
+use faer::linalg::cholesky::ldlt::factor as ldlt;
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place;
@@ -91,6 +93,33 @@ fn main() {
         );
     });
     let gemm = best(|| matmul(u.as_mut(), Accum::Replace, v.transpose(), c.as_ref(), -1.0, Par::Seq));
+    // What a factorization with fixed pivots could reach: faer's L D L^T
+    // without pivoting, on a block `[[Z, -I], [-I, Y]]` (entries of Z and Y
+    // within +-0.02) with each pair `(z_i, y_i)` rotated by 45 degrees, which
+    // makes it quasi-definite (`[[(Z+Y)/2 - I, (Z-Y)/2], [(Z-Y)/2, (Z+Y)/2 + I]]`,
+    // here in that half-by-half order), so that no pivot search is needed.
+    let h = n / 2;
+    let zy = Mat::<f64>::from_fn(n, n, |_, _| rng.random_range(-0.01..0.01));
+    let sym = |i: usize, j: usize| zy[(i, j)] + zy[(j, i)];
+    let q = Mat::<f64>::from_fn(n, n, |i, j| match (i < h, j < h) {
+        (true, true) => sym(i, j) - if i == j { 1.0 } else { 0.0 },
+        (false, false) => sym(i, j) + if i == j { 1.0 } else { 0.0 },
+        _ => sym(i, j),
+    });
+    let ldlt_params = <ldlt::LdltParams as Auto<f64>>::auto();
+    let mut ldlt_mem = MemBuffer::new(ldlt::cholesky_in_place_scratch::<f64>(n, Par::Seq, ldlt_params.into()));
+    let mut g2 = q.clone();
+    let unpivoted = best(|| {
+        g2.copy_from(&q);
+        ldlt::cholesky_in_place(
+            g2.as_mut(),
+            Default::default(),
+            Par::Seq,
+            MemStack::new(&mut ldlt_mem),
+            ldlt_params.into(),
+        )
+        .expect("a quasi-definite block has non-zero pivots");
+    });
     let (nf, rf) = (n as f64, r as f64);
     let rate = |flops: f64, t: f64| flops / t / 1e9;
     println!("n = {n}, r = {r}, best of 50, one thread:");
@@ -99,4 +128,9 @@ fn main() {
     println!("  lower triangle of the update   {:8.1} us  {:5.1} GFLOP/s", lower * 1e6, rate(rf * rf * nf, lower));
     println!("  (GEMM of the update's shape    {:8.1} us  {:5.1} GFLOP/s)", gemm * 1e6, rate(2.0 * rf * rf * nf, gemm));
     println!("  one block's floor              {:8.1} us", (bk + trsm + lower) * 1e6);
+    println!(
+        "  (LDL^T without pivoting of a quasi-definite block {:8.1} us  {:5.1} GFLOP/s)",
+        unpivoted * 1e6,
+        rate(nf.powi(3) / 3.0, unpivoted)
+    );
 }
