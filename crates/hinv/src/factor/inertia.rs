@@ -329,8 +329,9 @@ mod tests {
         // Not more certain: no reason to change.
         assert!(!second_opinion_answers(&first, &count(40, 10, 3)));
         assert!(!second_opinion_answers(&first, &count(40, 10, 5)));
-        // A zero count differing beyond the range also refuses it.
-        let zero = Inertia { positive: 36, negative: 10, zero: 4, uncertain: 0 };
+        // A zero count differing beyond the range (by 4, the others by 2)
+        // also refuses it.
+        let zero = Inertia { positive: 38, negative: 8, zero: 4, uncertain: 0 };
         assert!(!second_opinion_answers(&first, &zero));
     }
 }

@@ -157,20 +157,27 @@ impl Optimizer for DampedNewton {
                 let inertia = f.inertia();
                 let neg = inertia.negative;
                 if neg > 0 && self.reject_indefinite {
-                    return Ok((None, neg, inertia.uncertain));
+                    return Ok((None, inertia));
                 }
-                f.solve(&g).map(|p| (Some(p), neg, inertia.uncertain))
+                f.solve(&g).map(|p| (Some(p), inertia))
             });
             times.solve += t.elapsed().as_secs_f64();
+            let matrix = match self.kind {
+                CurvatureKind::Hessian => "H + eps I",
+                CurvatureKind::GaussNewton => "GGN + eps I",
+            };
             let p = match solved {
-                Ok((p, neg, uncertain)) => {
-                    info.negative_eigenvalues = Some(info.negative_eigenvalues.map_or(neg, |n| n.max(neg)));
+                Ok((p, inertia)) => {
+                    let neg = inertia.negative;
+                    let reported = info.negative_eigenvalues;
+                    info.negative_eigenvalues = Some(reported.map_or(neg, |n| n.max(neg)));
                     // The log's count is the certified one; where the
-                    // factorization cannot certify it (vanishing curvature
-                    // next to a tiny eps), the log says so rather than
-                    // pass the count off as exact.
-                    if uncertain > 0 {
-                        info.events.push(uncertain_count_event("H + eps I", neg, uncertain, Some(eps)));
+                    // factorization cannot certify the count the column
+                    // reports (vanishing curvature next to a tiny eps),
+                    // the log says so rather than pass it off as exact.
+                    if !inertia.is_certified() && reported.is_none_or(|n| neg > n) {
+                        let dim = curv.num_params();
+                        info.events.push(uncertain_count_event(matrix, neg, inertia.uncertain, dim, Some(eps)));
                     }
                     match p {
                         Some(p) => p,
@@ -178,7 +185,7 @@ impl Optimizer for DampedNewton {
                             self.eps = self.rule.raise(eps);
                             info.rejected += 1;
                             info.events.push(format!(
-                                "H + eps I has {neg} negative eigenvalue(s) at eps = {eps:.3e}: eps raised to {:.3e}",
+                                "{matrix} has {neg} negative eigenvalue(s) at eps = {eps:.3e}: eps raised to {:.3e}",
                                 self.eps
                             ));
                             continue;

@@ -215,14 +215,21 @@ impl Optimizer for Adam {
 }
 
 /// The event logged when a step's count of negative eigenvalues (of
-/// `matrix`, at the shift `eps` when there is one) is not certified: the
-/// exact count lies within `uncertain` of `count`, and the log's
-/// `negative_eigenvalues` column must not be read as exact for that step.
-pub(crate) fn uncertain_count_event(matrix: &str, count: usize, uncertain: usize, eps: Option<f64>) -> String {
+/// `matrix`, of dimension `dim`, at the shift `eps` when there is one) is
+/// not certified: the exact count lies within `uncertain` of `count`, and
+/// the log's `negative_eigenvalues` column must not be read as exact for
+/// that step. The range closes the message (`lo..=hi`).
+pub(crate) fn uncertain_count_event(
+    matrix: &str,
+    count: usize,
+    uncertain: usize,
+    dim: usize,
+    eps: Option<f64>,
+) -> String {
     let at = eps.map_or(String::new(), |eps| format!(" at eps = {eps:.3e}"));
     format!(
-        "the count of negative eigenvalues of {matrix}{at}, {count}, is not certified: the exact count lies in {}..={}",
+        "{count} negative eigenvalue(s) of {matrix}{at}, not certified: the exact count lies in {}..={}",
         count.saturating_sub(uncertain),
-        count + uncertain
+        (count + uncertain).min(dim)
     )
 }

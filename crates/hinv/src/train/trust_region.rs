@@ -153,7 +153,7 @@ impl Optimizer for TrustRegion {
         if let Ok(c) = negative {
             info.negative_eigenvalues = Some(c.count);
             if c.uncertain > 0 {
-                info.events.push(uncertain_count_event("H", c.count, c.uncertain, None));
+                info.events.push(uncertain_count_event("H", c.count, c.uncertain, curv.num_params(), None));
             }
         }
         let s = match solved {
