@@ -454,7 +454,7 @@ fn eliminate(
     // Dx touches few rows per group (a dense layer: one unit's `batch`
     // rows), and every product with it goes group by group over those.
     let members = groups.members;
-    let mut dx = DxPieces::of(&b.dx, &members)?;
+    let mut dx = DxPieces::of(&b.dx, &members, scratch)?;
     scale = scale.max(dx.max_abs);
     // Each group's projection, if it is eliminated on one, with its block `T`.
     let projected: Vec<_> = groups
@@ -559,6 +559,7 @@ fn eliminate(
         }
         coupling = Some(c);
     }
+    scratch.recycle(dx);
     let growth = if safe { fill / scale } else { f64::INFINITY };
     Ok(Pieces {
         elim: LayerElimination { members, ldlt, inverses, xdx, g: g_solve, projections, eps },

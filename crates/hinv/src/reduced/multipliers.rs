@@ -37,26 +37,49 @@ pub(super) struct DxPieces {
     pub(super) max_row_norm: f64,
 }
 
+/// The buffers [`DxPieces::of`] works in, kept in the [`Scratch`] from
+/// layer to layer instead of allocated per layer: a column chunk, the
+/// rows' squared norms, the touched rows and their mask, and the storage
+/// of the pieces themselves, which [`Scratch::recycle`] takes back once
+/// the layer's elimination is done with them.
+#[derive(Debug, Default)]
+pub(super) struct DxWork {
+    chunk: Vec<f64>,
+    row_sq: Vec<f64>,
+    touched: Vec<usize>,
+    mark: Vec<f64>,
+    d: MatPack,
+}
+
 impl DxPieces {
-    /// The pieces of `dx` (`a_l x p_l`) for groups `members`.
-    pub(super) fn of(dx: &Block, members: &Ragged) -> Result<DxPieces, TridiagError> {
+    /// The pieces of `dx` (`a_l x p_l`) for groups `members`, built in the
+    /// buffers `scratch` keeps for them.
+    pub(super) fn of(dx: &Block, members: &Ragged, scratch: &mut Scratch) -> Result<DxPieces, TridiagError> {
         let acts = dx.nrows();
-        let mut chunk = Mat::<f64>::zeros(acts, members.widest());
-        let mut row_sq = vec![0.0f64; acts];
+        let DxWork { chunk, row_sq, touched, mark, d } = &mut scratch.dx_work;
+        let widest = members.widest();
+        chunk.clear();
+        chunk.resize(acts * widest, 0.0);
+        let mut chunk = MatMut::from_column_major_slice_mut(chunk, acts, widest);
+        row_sq.clear();
+        row_sq.resize(acts, 0.0);
         // Sized for a dense layer, whose every activation touches one
         // group: the lists hold `a_l` rows, the pieces `p_l a_l / groups`
         // numbers (other layers grow them).
         let groups = members.len().max(1);
         let mut rows = Ragged::with_capacity(acts, members.len());
-        let mut d = MatPack::with_capacity(members.entries() * acts / groups, members.len());
-        let mut touched = Vec::with_capacity(acts);
+        let mut d = std::mem::take(d);
+        d.clear();
+        d.reserve(members.entries() * acts / groups, members.len());
+        touched.clear();
         let mut max_abs = 0.0f64;
         // 1.0 for a row with a non-zero (or NaN) entry in the group's
         // columns: an f64 mask, which the compiler vectorises over a
         // column. With a bool mask `DxPieces::of` took 15.1M instead of
         // 12.3M instructions at L16 h32 B2 (callgrind, `one_solve 16 32 2`),
         // whose every group scans all 64 rows of its 32 columns.
-        let mut mark = vec![0.0f64; acts];
+        mark.clear();
+        mark.resize(acts, 0.0);
         for cols in members.iter() {
             // A dense Dx's consecutive columns (a unit without a bias) are
             // read where they are: `push_gathered` copies the touched rows
@@ -94,15 +117,15 @@ impl DxPieces {
             touched.clear();
             touched.extend((0..acts).filter(|&i| mark[i] != 0.0));
             mark.iter_mut().for_each(|f| *f = 0.0);
-            d.push_gathered(src, &touched);
+            d.push_gathered(src, touched);
             let piece = d.get(d.len() - 1).expect("just pushed");
             for (a, &r) in touched.iter().enumerate() {
                 row_sq[r] += piece.row(a).squared_norm_l2();
             }
             max_abs = max_abs.max(reduce::max_abs(piece));
-            rows.push(&touched);
+            rows.push(touched);
         }
-        let max_row_norm = row_sq.into_iter().fold(0.0f64, f64::max).sqrt();
+        let max_row_norm = row_sq.iter().fold(0.0f64, |m, &v| m.max(v)).sqrt();
         Ok(DxPieces { acts, rows, d, max_abs, max_row_norm })
     }
 
@@ -125,6 +148,8 @@ pub(super) struct Scratch {
     /// ([`super::units::fills`], which overwrites them whole) and `A^-1 G y`
     /// in a solve (cleared there); grown, never cleared here.
     units: Vec<f64>,
+    /// [`DxPieces::of`]'s buffers.
+    dx_work: DxWork,
 }
 
 impl Default for Scratch {
@@ -136,7 +161,13 @@ impl Default for Scratch {
 impl Scratch {
     /// Room for groups of up to `width` parameters or rows, `k` columns.
     pub(super) fn new(width: usize, k: usize) -> Scratch {
-        Scratch { a: vec![0.0; width * k], b: vec![0.0; width * k], rows: width, units: Vec::new() }
+        Scratch {
+            a: vec![0.0; width * k],
+            b: vec![0.0; width * k],
+            rows: width,
+            units: Vec::new(),
+            dx_work: DxWork::default(),
+        }
     }
 
     /// Makes room for groups of up to `width` rows, `k` columns: the
@@ -173,6 +204,12 @@ impl Scratch {
             v.resize(len, 0.0);
         }
         v
+    }
+
+    /// Takes back the storage of a layer's [`DxPieces`] for the next
+    /// layer's ([`DxWork`]).
+    pub(super) fn recycle(&mut self, dx: DxPieces) {
+        self.dx_work.d = dx.d;
     }
 
     /// Puts back a buffer of [`Scratch::take_units`].

@@ -102,6 +102,18 @@ impl MatPack {
         self.index.push(Some((start, n, n)));
     }
 
+    /// Empties the pack, keeping its storage for the next layer's pieces.
+    pub(super) fn clear(&mut self) {
+        self.data.clear();
+        self.index.clear();
+    }
+
+    /// Room for `entries` more numbers and `count` more matrices.
+    pub(super) fn reserve(&mut self, entries: usize, count: usize) {
+        self.data.reserve(entries);
+        self.index.reserve(count);
+    }
+
     /// Appends an absent entry.
     pub(super) fn push_none(&mut self) {
         self.index.push(None);
@@ -165,5 +177,9 @@ mod tests {
         let mut bt = b.transpose().to_owned();
         bt[(3, 1)] = 5.0;
         assert_eq!(p.get(2).unwrap(), bt.as_ref());
+        p.clear();
+        assert_eq!((p.len(), p.entries()), (0, 0));
+        p.push(a.as_ref());
+        assert_eq!(p.get(0).unwrap(), a.as_ref());
     }
 }
