@@ -34,6 +34,34 @@ fn best(mut f: impl FnMut()) -> f64 {
     b
 }
 
+/// faer's Bunch–Kaufman as tridiag calls it, with its buffers.
+struct BunchKaufman {
+    params: factor::LbltParams,
+    mem: MemBuffer,
+    sub: Vec<f64>,
+    perm: Vec<usize>,
+    perm_inv: Vec<usize>,
+}
+
+impl BunchKaufman {
+    /// Best time of factoring a copy of `m` into `f` (left holding the factors).
+    fn best(&mut self, m: &Mat<f64>, f: &mut Mat<f64>) -> f64 {
+        best(|| {
+            f.copy_from(m);
+            self.sub.fill(0.0);
+            factor::cholesky_in_place(
+                f.as_mut(),
+                faer::ColMut::from_slice_mut(&mut self.sub).as_diagonal_mut(),
+                &mut self.perm,
+                &mut self.perm_inv,
+                Par::Seq,
+                MemStack::new(&mut self.mem),
+                self.params.into(),
+            );
+        })
+    }
+}
+
 fn main() {
     let args: Result<Vec<usize>, _> = std::env::args().skip(1).map(|s| s.parse()).collect();
     let Ok(args) = args else {
@@ -50,22 +78,10 @@ fn main() {
         block_size: if n > 64 && n < 1024 { 24 } else { <factor::LbltParams as Auto<f64>>::auto().block_size },
         ..<factor::LbltParams as Auto<f64>>::auto()
     };
-    let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
-    let (mut f, mut sub, mut perm, mut perm_inv) = (s.clone(), vec![0.0; n], vec![0usize; n], vec![0usize; n]);
-    let bk = best(|| {
-        f.copy_from(&s);
-        sub.fill(0.0);
-        let sub = faer::ColMut::from_slice_mut(&mut sub).as_diagonal_mut();
-        factor::cholesky_in_place(
-            f.as_mut(),
-            sub,
-            &mut perm,
-            &mut perm_inv,
-            Par::Seq,
-            MemStack::new(&mut mem),
-            params.into(),
-        );
-    });
+    let mem = MemBuffer::new(factor::cholesky_in_place_scratch::<usize, f64>(n, Par::Seq, params.into()));
+    let mut bunch_kaufman = BunchKaufman { params, mem, sub: vec![0.0; n], perm: vec![0; n], perm_inv: vec![0; n] };
+    let mut f = s.clone();
+    let bk = bunch_kaufman.best(&s, &mut f);
     let c = Mat::<f64>::from_fn(n, r, |_, _| rng.random_range(-1.0..1.0));
     let mut v = c.clone();
     let copy = best(|| v.copy_from(&c));
@@ -124,20 +140,7 @@ fn main() {
     });
     let signs_ok = (0..n).all(|i| (g2[(i, i)] < 0.0) == (i < h));
     assert!(signs_ok, "the block is not quasi-definite: D's signs do not split at n / 2");
-    let bk_same = best(|| {
-        f.copy_from(&q);
-        sub.fill(0.0);
-        let sub = faer::ColMut::from_slice_mut(&mut sub).as_diagonal_mut();
-        factor::cholesky_in_place(
-            f.as_mut(),
-            sub,
-            &mut perm,
-            &mut perm_inv,
-            Par::Seq,
-            MemStack::new(&mut mem),
-            params.into(),
-        );
-    });
+    let bk_same = bunch_kaufman.best(&q, &mut f);
     let (nf, rf) = (n as f64, r as f64);
     let rate = |flops: f64, t: f64| flops / t / 1e9;
     println!("n = {n}, r = {r}, best of 50, one thread:");
