@@ -64,7 +64,7 @@ mod units;
 use blockmat::reduce::max_abs;
 use faer::{Mat, MatMut};
 use netgraph::{Derivatives, UnitCoupling};
-use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, PivotedLu, SignedLogDet, TridiagError};
+use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, SignedLogDet, TridiagError};
 
 use assemble::assemble;
 use group_solver::{inverses, GroupSolver};
@@ -314,8 +314,8 @@ impl Reduced {
         };
         // (The balancing has determinant 1: `sigma^a` times `sigma^-a`.)
         let (r, _) = assemble(d, &mut pieces, split, params.symmetry_tol)?;
-        let lu = PivotedLu::factor(&r, params.par, params.symmetry_tol)?;
-        let d = pieces.iter().map(|p| p.elim.log_det()).fold(lu.log_det(), |acc, l| SignedLogDet {
+        let det = tridiag::log_det_pivoted(&r, params.par, params.symmetry_tol)?;
+        let d = pieces.iter().map(|p| p.elim.log_det()).fold(det, |acc, l| SignedLogDet {
             log_abs: acc.log_abs + l.log_abs,
             // (A zero stays `+0`.)
             sign: if acc.sign == 0.0 || l.sign == 0.0 { 0.0 } else { acc.sign * l.sign },
