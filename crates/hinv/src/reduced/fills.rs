@@ -45,20 +45,119 @@ pub(super) fn formed_fills(
 ) -> Result<Fills, TridiagError> {
     let g = g.dense_view();
     let g: &Mat<f64> = &g;
-    let mut xg = g.clone();
+    let g_max = max_abs(g.as_ref());
+    // A vanishing G (deep networks at initialisation: entries down to the
+    // subnormal range) makes every product below underflow, which the
+    // processor computes in microcode: they run on G scaled by a power of
+    // two, exactly, and their results are scaled back, so only those
+    // results can underflow (rounding once, where the unscaled products
+    // underflowed term by term).
+    let (up, down) = unit_scale(g_max);
+    let scaled = (up != 1.0).then(|| g * faer::Scale(up));
+    let gs = scaled.as_ref().unwrap_or(g);
+    let mut xg = gs.clone();
     if let Some(s) = solver {
         s.apply(members, xg.as_mut(), scratch.reserve(members.widest(), g.ncols()))?;
     }
     let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
-    matmul(y.as_mut(), Accum::Replace, g.transpose(), xg.as_ref(), 1.0, Par::Seq);
+    matmul(y.as_mut(), Accum::Replace, gs.transpose(), xg.as_ref(), 1.0, Par::Seq);
     super::symmetrize(y.as_mut());
-    let cf = xdx.dx_times(dx, members, xg.as_ref(), scratch);
-    Ok(Fills {
-        y,
-        cf,
-        g_max: max_abs(g.as_ref()),
-        g_col_norm: max_col_norm(g.as_ref()),
-        xg_col_norm: max_col_norm(xg.as_ref()),
-        xg: Some(xg),
-    })
+    let mut cf = xdx.dx_times(dx, members, xg.as_ref(), scratch);
+    // (Norms of the scaled blocks, scaled back: their squares underflow
+    // too.)
+    let (g_col_norm, xg_col_norm) = (down * max_col_norm(gs.as_ref()), down * max_col_norm(xg.as_ref()));
+    if down != 1.0 {
+        // (`down * down` itself may underflow: twice instead.)
+        y *= faer::Scale(down);
+        y *= faer::Scale(down);
+        cf *= faer::Scale(down);
+        xg *= faer::Scale(down);
+    }
+    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg: Some(xg) })
+}
+
+/// Largest entry below which [`unit_scale`] scales: products of two
+/// such entries (with `A^-1` of order `1/eps` between them) stay normal
+/// numbers above it.
+const SCALE_BELOW: f64 = 1e-100;
+
+/// `(2^k, 2^-k)` bringing `max` (a largest magnitude) up to order one when
+/// it is positive and below [`SCALE_BELOW`], with `k <= 1000` so that both
+/// are normal numbers; `(1, 1)` otherwise (ordinary blocks keep their
+/// numbers bit for bit).
+fn unit_scale(max: f64) -> (f64, f64) {
+    if !(max > 0.0 && max < SCALE_BELOW) {
+        return (1.0, 1.0);
+    }
+    let k = (-max.log2().floor()).min(1000.0) as i32;
+    (2f64.powi(k), 2f64.powi(-k))
+}
+
+#[cfg(test)]
+mod tests {
+    use netgraph::{Activation, Batch, Network};
+    use tridiag::FactorParams;
+
+    use super::super::multipliers::Scratch;
+    use super::super::{eliminate, InputCoupling};
+    use super::unit_scale;
+
+    /// A layer whose `G` is `2^-350` times another's (all else equal)
+    /// fills `R` with exactly `2^-700` times its `G^T A^-1 G` and keeps
+    /// `2^-350` times its `A^-1 G` (scaling by powers of two is exact):
+    /// the products ran on `G` scaled up, and each result was scaled back
+    /// by the right power; so is its coupling `Dz - Dx A^-1 G` where `Dz`
+    /// is zero.
+    #[test]
+    fn a_vanishing_g_fills_as_a_scaled_copy() {
+        let net = Network::builder(5).dense(6, Activation::Tanh).repeat(3).cross_entropy(3).unwrap();
+        let d = net.derivatives(&net.init_params(5), &Batch::random_classification(5, 3, 3, 6)).unwrap();
+        let mut tiny = d.clone();
+        tiny.forget_products();
+        let l = 1;
+        tiny.layers[l].g = tiny.layers[l].g.scale(2f64.powi(-350));
+        let (fp, mut s) = (FactorParams::default(), Scratch::default());
+        let (eps, down) = (1e-2, 2f64.powi(-350));
+        let mut formed = d.clone();
+        formed.forget_products();
+        let plain = eliminate(&formed, l, eps, &fp, &mut s).unwrap();
+        let small = eliminate(&tiny, l, eps, &fp, &mut s).unwrap();
+        let (y, ys) = (plain.yfill.unwrap(), small.yfill.unwrap());
+        assert!(ys == &(&y * faer::Scale(down)) * faer::Scale(down), "G^T A^-1 G");
+        let (InputCoupling::Formed(xg), InputCoupling::Formed(xs)) = (&plain.elim.g, &small.elim.g) else {
+            panic!("a small layer's A^-1 G is formed");
+        };
+        assert!(xs == &(xg * faer::Scale(down)), "A^-1 G");
+        // Where `Dz` is zero (across samples) the coupling is the fill
+        // alone, scaled like `A^-1 G`; elsewhere the fill is below `Dz`'s
+        // rounding.
+        let (dz, c, cs) = (d.layers[l].dz.to_dense(), plain.coupling.unwrap(), small.coupling.unwrap());
+        let want =
+            faer::Mat::from_fn(
+                dz.nrows(),
+                dz.ncols(),
+                |i, j| {
+                    if dz[(i, j)] == 0.0 {
+                        c[(i, j)] * down
+                    } else {
+                        dz[(i, j)]
+                    }
+                },
+            );
+        assert!(cs == want, "Dz - Dx A^-1 G");
+        assert!(c != dz && (0..dz.ncols()).any(|j| (0..dz.nrows()).any(|i| dz[(i, j)] == 0.0 && c[(i, j)] != 0.0)));
+    }
+
+    /// Ordinary magnitudes are left alone; a tiny or subnormal largest
+    /// entry is brought to order one, by at most `2^1000`.
+    #[test]
+    fn unit_scale_leaves_ordinary_blocks_alone() {
+        for m in [0.0, 1e-100, 1.0, 1e300, f64::NAN, f64::INFINITY] {
+            assert_eq!(unit_scale(m), (1.0, 1.0), "{m:e}");
+        }
+        let (up, down) = unit_scale(3e-120);
+        assert!((1.0..2.0).contains(&(3e-120 * up)) && up * down == 1.0);
+        let (up, down) = unit_scale(5e-324);
+        assert_eq!((up, down), (2f64.powi(1000), 2f64.powi(-1000)));
+    }
 }

@@ -76,12 +76,38 @@ pub(super) fn symmetrize(mut m: MatMut<'_, f64>) -> f64 {
     deviation.value()
 }
 
-/// `m <- (m + m^T) / 2 + eps I`: a group block ready for its pivots.
+/// `m <- (m + m^T) / 2 + eps I`, the entries of `(m + m^T) / 2` below
+/// [`negligible_next_to`]`(eps, n)` set to zero: a group block ready for
+/// its pivots.
+///
+/// Deep networks whose activations vanish (tanh at PyTorch's
+/// initialisation, hundreds of layers) leave `A_l` with subnormal entries,
+/// and the processor computes the group's inverse and every product with
+/// it in microcode (docs/benchmarks.md, "Depth slope"). `A_l` enters `H`
+/// as a block of its own, so the cut changes `H + eps I` by less than
+/// `eps_mach |eps| / 4` in norm: less than rounding `a_ii + eps` already
+/// does, and refinement, whose products read the blocks as they are,
+/// sees it as such rounding. With `eps = 0` nothing is cut.
 pub(super) fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
     symmetrize(m.as_mut());
+    let cut = negligible_next_to(eps, m.nrows());
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            if m[(i, j)].abs() < cut {
+                m[(i, j)] = 0.0;
+            }
+        }
+    }
     for i in 0..m.nrows().min(m.ncols()) {
         m[(i, i)] += eps;
     }
+}
+
+/// Entries of an `n x n` block of `H` below this, all set to zero, change
+/// `H + eps I` by less than `eps_mach |eps| / 4` in norm (at most `n^2`
+/// entries: Frobenius norm below `n` times the cut).
+pub(super) fn negligible_next_to(eps: f64, n: usize) -> f64 {
+    f64::EPSILON * eps.abs() / (4.0 * n.max(1) as f64)
 }
 
 /// The largest `|lo - up|` seen, NaN if any was: kept as a maximum and
@@ -125,8 +151,47 @@ fn symmetrize_by_entries(mut m: MatMut<'_, f64>) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{symmetrize, symmetrize_by_entries};
+    use super::{negligible_next_to, symmetrize, symmetrize_by_entries, symmetrize_shifted};
     use faer::Mat;
+
+    /// A group block keeps every entry at or above the cut and loses those
+    /// below it (subnormal ones too), symmetrised first and shifted after;
+    /// with `eps = 0` nothing is cut; the cut is `eps_mach |eps| / (4 n)`,
+    /// the largest that keeps the change's norm below `eps_mach |eps| / 4`.
+    #[test]
+    fn group_blocks_lose_only_what_the_shift_outweighs() {
+        let (eps, n) = (-1e-3, 3);
+        let cut = negligible_next_to(eps, n);
+        assert_eq!(cut, f64::EPSILON * 1e-3 / 12.0);
+        let m = Mat::from_fn(n, n, |i, j| match (i, j) {
+            (0, 0) => 1e-310,
+            (1, 0) => cut,
+            (0, 1) => cut,
+            (2, 0) => 0.5 * cut,
+            (0, 2) => 0.5 * cut,
+            (2, 1) => 2.0,
+            (1, 2) => 4.0,
+            (1, 1) => -0.99 * cut,
+            _ => 5e-300,
+        });
+        let mut got = m.clone();
+        symmetrize_shifted(got.as_mut(), eps);
+        let want = Mat::from_fn(n, n, |i, j| match (i, j) {
+            (1, 0) | (0, 1) => cut,
+            (2, 1) | (1, 2) => 3.0,
+            _ if i == j => eps,
+            _ => 0.0,
+        });
+        assert!(got == want, "{got:?}");
+        // The change's norm is below eps_mach |eps| / 4 even when every
+        // entry sits just under the cut.
+        let change = Mat::from_fn(n, n, |_, _| 0.999 * cut);
+        assert!(change.norm_l2() < f64::EPSILON * 1e-3 / 4.0);
+        let mut kept = m.clone();
+        symmetrize_shifted(kept.as_mut(), 0.0);
+        assert_eq!(kept[(0, 0)], 1e-310);
+        assert_eq!(kept[(2, 0)], 0.5 * cut);
+    }
 
     /// The tiled pass equals the entry-by-entry one bit for bit, deviation
     /// included, at every size around the tile's, on a submatrix (unit row
