@@ -15,7 +15,8 @@
 //!   block-diagonal part of a larger system first.
 //! - [`PivotedLu`]: Gaussian elimination with partial pivoting across
 //!   blocks, for solves and `log|det|` as accurate as a dense LU where the
-//!   block pivots grow; [`log_det_pivoted`] is its determinant.
+//!   block pivots grow; [`log_det_pivoted`] is its determinant alone,
+//!   keeping no factor.
 //! - [`ParPolicy`] and [`Strategy`]: explicit, never nested, parallelism
 //!   (kernels, right-hand-side columns, or two elimination chains); see
 //!   `docs/tridiag-parallel.md`.

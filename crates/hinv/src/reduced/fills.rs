@@ -28,8 +28,11 @@ pub(super) struct Fills {
     pub(super) g_col_norm: f64,
     /// Largest column norm of `A^-1 G`, or a bound on it alike.
     pub(super) xg_col_norm: f64,
-    /// `A^-1 G` formed (`p_l x a_{l-1}`), when asked for.
+    /// `A^-1 G` formed (`p_l x a_{l-1}`), when asked for, divided by
+    /// `xg_scale`.
     pub(super) xg: Option<Mat<f64>>,
+    /// A power of two: `A^-1 G = xg_scale xg`.
+    pub(super) xg_scale: f64,
 }
 
 /// The fills of a layer's formed `G`, through the formed `A^-1 G` (kept
@@ -71,9 +74,9 @@ pub(super) fn formed_fills(
         y *= faer::Scale(down);
         y *= faer::Scale(down);
         cf *= faer::Scale(down);
-        xg *= faer::Scale(down);
     }
-    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg: Some(xg) })
+    // `A^-1 G` stays scaled up: the solves multiply by it.
+    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg: Some(xg), xg_scale: down })
 }
 
 /// Largest entry below which [`unit_scale`] scales: products of two
@@ -104,7 +107,8 @@ mod tests {
 
     /// A layer whose `G` is `2^-350` times another's (all else equal)
     /// fills `R` with exactly `2^-700` times its `G^T A^-1 G` and keeps
-    /// `2^-350` times its `A^-1 G` (scaling by powers of two is exact):
+    /// `2^-350` times its `A^-1 G`, as a scaled-up matrix and its power
+    /// of two (scaling by powers of two is exact):
     /// the products ran on `G` scaled up, and each result was scaled back
     /// by the right power; so is its coupling `Dz - Dx A^-1 G` where `Dz`
     /// is zero.
@@ -124,10 +128,14 @@ mod tests {
         let small = eliminate(&tiny, l, eps, &fp, &mut s).unwrap();
         let (y, ys) = (plain.yfill.unwrap(), small.yfill.unwrap());
         assert!(ys == &(&y * faer::Scale(down)) * faer::Scale(down), "G^T A^-1 G");
-        let (InputCoupling::Formed(xg), InputCoupling::Formed(xs)) = (&plain.elim.g, &small.elim.g) else {
-            panic!("a small layer's A^-1 G is formed");
+        let (InputCoupling::Formed { m: xg, scale: 1.0 }, InputCoupling::Formed { m: xs, scale }) =
+            (&plain.elim.g, &small.elim.g)
+        else {
+            panic!("a small layer's A^-1 G is formed, an ordinary one unscaled");
         };
-        assert!(xs == &(xg * faer::Scale(down)), "A^-1 G");
+        // Kept scaled up, for the solves' products.
+        assert!(*scale < 1e-100 && xs.norm_max() > 1e-3, "A^-1 G kept at {:e} times {scale:e}", xs.norm_max());
+        assert!(xs * faer::Scale(*scale) == xg * faer::Scale(down), "A^-1 G");
         // Where `Dz` is zero (across samples) the coupling is the fill
         // alone, scaled like `A^-1 G`; elsewhere the fill is below `Dz`'s
         // rounding.

@@ -201,7 +201,10 @@ enum InputCoupling {
     Zero { params: usize, inputs: usize },
     /// Formed, one product per solve: layers too small for the units'
     /// route to gain ([`units::SOLVE_FACTORS_MIN`]) or without it.
-    Formed(Mat<f64>),
+    /// `A_l^-1 G_l = scale m`, `scale` a power of two: 1 but for a
+    /// vanishing `G_l`, whose `A^-1 G` written out would be subnormal
+    /// numbers that every solve multiplies in microcode.
+    Formed { m: Mat<f64>, scale: f64 },
     /// `G_l` by its units' factors, then `A_l^-1` group by group: a
     /// product costs `O(batch p_l)` plus the groups' inverses instead of
     /// `p_l a_{l-1}` ([`units`]).
@@ -213,7 +216,7 @@ impl InputCoupling {
     fn shape(&self) -> (usize, usize) {
         match self {
             InputCoupling::Zero { params, inputs } => (*params, *inputs),
-            InputCoupling::Formed(m) => m.shape(),
+            InputCoupling::Formed { m, .. } => m.shape(),
             InputCoupling::Units(u) => u.shape(),
         }
     }
@@ -546,7 +549,7 @@ fn eliminate(
                 None => fills::formed_fills(&b.g, safe.then_some(&solver), &members, &dx, &xdx, scratch)?,
             };
             if let Some(xg) = f.xg {
-                g_solve = InputCoupling::Formed(xg);
+                g_solve = InputCoupling::Formed { m: xg, scale: f.xg_scale };
             }
             scale = scale.max(f.g_max);
             fill = fill.max(max_abs(f.y.as_ref())).max(max_abs(f.cf.as_ref()));

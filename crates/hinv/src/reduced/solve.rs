@@ -47,8 +47,8 @@ impl Reduced {
             debug_assert_eq!(rl.nrows(), ap + e.xdx.acts(), "layer {l}'s rows of R");
             let (mut y, z) = rl.split_at_row_mut(ap);
             e.xdx.sub_transposed(&e.members, gl, z, scratch);
-            if let InputCoupling::Formed(xg) = &e.g {
-                matmul(y.as_mut(), Accum::Add, xg.transpose(), gl, -1.0, Par::Seq);
+            if let InputCoupling::Formed { m, scale } = &e.g {
+                matmul(y.as_mut(), Accum::Add, m.transpose(), gl, -scale, Par::Seq);
             }
             e.solver().apply(&e.members, tl.as_mut(), scratch)?;
             if let InputCoupling::Units(u) = &e.g {
@@ -71,7 +71,7 @@ impl Reduced {
             let y = r.subrows(self.offsets[l - 1] + ap, ap);
             match &e.g {
                 InputCoupling::Zero { .. } => {}
-                InputCoupling::Formed(xg) => matmul(xl, Accum::Add, xg.as_ref(), y, -1.0, Par::Seq),
+                InputCoupling::Formed { m, scale } => matmul(xl, Accum::Add, m.as_ref(), y, -scale, Par::Seq),
                 InputCoupling::Units(u) => {
                     // `A^-1 G y` in the scratch's units' buffer rather than
                     // a `p_l x k` matrix allocated per layer and solve.
@@ -129,7 +129,7 @@ impl Reduced {
                 let apply = 2 * e.members.iter().map(|m| m.len() * m.len()).sum::<usize>();
                 let (g, applies) = match &e.g {
                     InputCoupling::Zero { .. } => (0, 1),
-                    InputCoupling::Formed(m) => (4 * m.nrows() * m.ncols(), 1),
+                    InputCoupling::Formed { m, .. } => (4 * m.nrows() * m.ncols(), 1),
                     InputCoupling::Units(u) => (12 * u.batch() * u.shape().0, 2),
                 };
                 PER_LAYER + 4 * e.xdx.entries() + g + applies * apply

@@ -236,7 +236,7 @@ pub(super) fn fills(
     super::symmetrize(y.as_mut());
     let (g_max, g_col_norm) = g_scales(u, zt.as_ref());
     let xg_col_norm = xg_sq.into_iter().fold(0.0f64, f64::max).sqrt();
-    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg })
+    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg, xg_scale: 1.0 })
 }
 
 /// Unit `k`'s rows of `A^-1 G`: in column `(t, j)`, `c_tk w_kj P_kt +
@@ -343,7 +343,7 @@ mod tests {
                 let net = Network::builder(5).dense(8, act).repeat(2).cross_entropy(3).unwrap();
                 let d = net.derivatives(&net.init_params(1), &Batch::random_classification(5, 3, batch, 2)).unwrap();
                 let small = eliminate(&d, 1, eps, &fp, &mut s).unwrap();
-                assert!(matches!(small.elim.g, InputCoupling::Formed(_)), "a small layer's G is formed");
+                assert!(matches!(small.elim.g, InputCoupling::Formed { .. }), "a small layer's G is formed");
             }
             let data = Batch::random_classification(5, 3, batch, 11 + case as u64);
             let d = net.derivatives(&params, &data).unwrap();
@@ -398,11 +398,11 @@ mod tests {
                 let dense = eliminate(&formed, l, eps, &fp, &mut s).unwrap();
                 let (p, a) = units.elim.g.shape();
                 match (&units.elim.g, &dense.elim.g) {
-                    (InputCoupling::Units(_), InputCoupling::Formed(_)) => {
+                    (InputCoupling::Units(_), InputCoupling::Formed { .. }) => {
                         assert!(p * a >= super::SOLVE_FACTORS_MIN, "case {case} layer {l}: solved through units")
                     }
                     // Written from the factors for the solves: the formed route's `A^-1 G` to rounding.
-                    (InputCoupling::Formed(xu), InputCoupling::Formed(xd)) => {
+                    (InputCoupling::Formed { m: xu, .. }, InputCoupling::Formed { m: xd, .. }) => {
                         assert!(p * a < super::SOLVE_FACTORS_MIN, "case {case} layer {l}: formed for the solves");
                         let err = (xu - xd).norm_max();
                         assert!(err <= 1e-12 * xd.norm_max(), "case {case} layer {l}: A^-1 G off by {err:e}");
@@ -484,7 +484,7 @@ mod zero_tests {
             let zero = eliminate(&d, l, eps, &fp, &mut s).unwrap();
             let dense = eliminate(&formed, l, eps, &fp, &mut s).unwrap();
             assert!(matches!(zero.elim.g, InputCoupling::Zero { .. }), "layer {l}");
-            assert!(matches!(dense.elim.g, InputCoupling::Formed(_)), "layer {l}");
+            assert!(matches!(dense.elim.g, InputCoupling::Formed { .. }), "layer {l}");
             assert!(zero.yfill.is_none() && dense.yfill.as_ref().unwrap().norm_max() == 0.0, "layer {l}");
             assert_eq!(zero.coupling, dense.coupling, "layer {l}");
             assert_eq!((zero.y_scale, zero.z_scale), (0.0, dense.z_scale), "layer {l}");
