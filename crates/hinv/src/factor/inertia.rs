@@ -114,7 +114,7 @@ impl Factorization {
     /// callers that report the inertia next to a solve.
     pub fn inertia_from_pivots(&self) -> Inertia {
         let margin = self.judged_margin();
-        if margin >= PARITY_MARGIN || self.lu.get().is_some() {
+        if margin >= PARITY_MARGIN || self.lu.get().is_some() || self.lifted_det.get().is_some() {
             return self.counts(self.lifted_inertia(), margin);
         }
         let mut out = self.counts(self.lifted_inertia(), f64::INFINITY);
@@ -158,7 +158,7 @@ impl Factorization {
                 (growth * f64::EPSILON < 1.0).then(|| (r.lifted_inertia(), r.pivot_margin() / growth))
             })
             .as_ref()?;
-        if margin < PARITY_MARGIN && self.pivoted_lu().is_err() {
+        if margin < PARITY_MARGIN && self.lifted_det().is_err() {
             return None;
         }
         Some(self.counts(k, margin))
@@ -221,26 +221,29 @@ impl Factorization {
         // independent and more stable elimination (differential test, case
         // 714 of seed 1: margin 8, count 153 certified, dense 154; the
         // pivoted determinant's sign gave the parity of 154).
-        let lu = if out.uncertain == 0 && margin < PARITY_MARGIN {
-            // One already factored (a solve's fallback, a breakdown) serves.
-            let lu = match self.lu.get() {
-                Some(lu) => Some(lu),
-                None if self.second_elimination_affordable() => self.pivoted_lu().ok(),
+        // (Its determinant alone: the factors are for solves.)
+        let known = || self.lu.get().map(|lu| lu.log_det()).or_else(|| self.lifted_det.get().copied());
+        let det = if out.uncertain == 0 && margin < PARITY_MARGIN {
+            // One already computed (a solve's fallback, a breakdown, a
+            // `log_det` call) serves.
+            let det = match known() {
+                Some(d) => Some(d),
+                None if self.second_elimination_affordable() => self.lifted_det().ok(),
                 None => None,
             };
-            if lu.is_none() {
+            if det.is_none() {
                 // No second opinion (memory limit, or far costlier than
                 // the factorization): the count stands unverified, and
                 // says by how much.
                 out.uncertain = self.unverified_pivots().max(1).min(p);
             }
-            lu
+            det
         } else {
-            self.lu.get()
+            known()
         };
         // The determinant through the parameters-first elimination, when a
         // `log_det` call has computed it, is one more sign to agree with.
-        let signs = [lu.map(|lu| self.det_from(lu).sign), self.reduced_det.get().copied().flatten().map(|d| d.sign)];
+        let signs = [det.map(|d| self.det_from(d).sign), self.reduced_det.get().copied().flatten().map(|d| d.sign)];
         let parity = if out.zero > 0 {
             0.0
         } else if out.negative % 2 == 1 {

@@ -48,6 +48,9 @@ pub struct Factorization {
     engine: Engine,
     /// The elimination pivoted across blocks, computed on first need.
     lu: OnceLock<PivotedLu>,
+    /// Its determinant (of the equilibrated, `lu_scale`d lifted system),
+    /// computed without its factors when no solve has needed them.
+    lifted_det: OnceLock<SignedLogDet>,
     /// The log-determinant through the parameters-first elimination,
     /// computed on first need (`None`: refused on the second run).
     reduced_det: OnceLock<Option<SignedLogDet>>,
@@ -92,6 +95,7 @@ impl Factorization {
         let f = Factorization {
             engine,
             lu: OnceLock::new(),
+            lifted_det: OnceLock::new(),
             reduced_det: OnceLock::new(),
             interleaved: OnceLock::new(),
             parameters_first: OnceLock::new(),
@@ -214,6 +218,26 @@ impl Factorization {
         Ok(self.lu.get_or_init(|| lu))
     }
 
+    /// The determinant of the pivoted elimination of the lifted system
+    /// (as [`Factorization::det_from`] takes it): its factors' when they
+    /// exist, else the elimination run for the determinant alone
+    /// ([`tridiag::log_det_pivoted`], the same number bit for bit), which
+    /// keeps no factor; computed once. What `log_det` and the inertia's
+    /// parity check read.
+    fn lifted_det(&self) -> Result<SignedLogDet> {
+        if let Some(lu) = self.lu.get() {
+            return Ok(lu.log_det());
+        }
+        if let Some(d) = self.lifted_det.get() {
+            return Ok(*d);
+        }
+        check_memory(&self.derivs, self.opts.memory_limit, 2)?;
+        let k = lifted_tridiag_scaled(&self.derivs, self.eps, self.lu_scale()?)?;
+        let d = tridiag::log_det_pivoted(&k, self.opts.par, FactorParams::default().symmetry_tol)
+            .map_err(|e| map_factor_error(e, self.eps))?;
+        Ok(*self.lifted_det.get_or_init(|| d))
+    }
+
     /// `log|det(H + eps I)|` and the sign of the determinant (`-inf` and 0
     /// for an exactly singular matrix), accurate to about
     /// `eps_mach * cond(H + eps I)` relative to its magnitude
@@ -236,8 +260,9 @@ impl Factorization {
     ///   (docs/benchmarks.md), and accurate to `eps_mach cond(H + eps I)`
     ///   times at most that amplification;
     /// - otherwise on the equilibrated lifted system
-    ///   ([`tridiag::PivotedLu`], blocks of `p_l + 2 a_l`), whose factors it
-    ///   keeps for solves: up to 100 times the parameters-first
+    ///   ([`tridiag::log_det_pivoted`], blocks of `p_l + 2 a_l`; the
+    ///   factors of [`tridiag::PivotedLu`] when a solve's fallback has
+    ///   already computed them): up to 100 times the parameters-first
     ///   factorization's time on wide layers.
     ///
     /// Both are linear in depth; docs/numerics.md, "The log-determinant",
@@ -251,7 +276,7 @@ impl Factorization {
         if let Some(d) = self.reduced_log_det()? {
             return Ok(d);
         }
-        Ok(self.det_from(self.pivoted_lu()?))
+        Ok(self.det_from(self.lifted_det()?))
     }
 
     /// The log-determinant through the parameters-first elimination, on
@@ -291,13 +316,13 @@ impl Factorization {
         }
     }
 
-    /// `det(H + eps I)` from the pivoted factors of the lifted system.
-    fn det_from(&self, lu: &PivotedLu) -> SignedLogDet {
-        let d = lu.log_det();
+    /// `det(H + eps I)` from the pivoted elimination's determinant `d` of
+    /// the lifted system ([`Factorization::lifted_det`]).
+    fn det_from(&self, d: SignedLogDet) -> SignedLogDet {
         // det K = (-1)^(sum a_l) det(lu_scale (H + eps I)): the (y, z) part of
         // the lifted system is [[P^T E P, -M^T], [-M, 0]] with det M = 1.
         let sign = self.lifted_sign(d.sign);
-        // The scale is known: the pivoted factors exist.
+        // The scale is known: the pivoted elimination ran with it.
         let scale = self.lu_scale().unwrap_or(1.0);
         let log_abs = d.log_abs - self.num_params() as f64 * scale.ln();
         SignedLogDet { log_abs, sign }

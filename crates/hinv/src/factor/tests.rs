@@ -69,7 +69,7 @@ fn log_det_through_the_parameters_meets_the_dense_spectrum() {
                 let Engine::ParametersFirst(r) = &f.engine else { continue };
                 let amplification = r.log_det_amplification();
                 let reduced = Reduced::pivoted_log_det(&f.derivs, eps, &factor_params(&f.opts)).unwrap().unwrap();
-                let lifted = f.det_from(f.pivoted_lu().unwrap());
+                let lifted = f.det_from(f.pivoted_lu().unwrap().log_det());
                 let got = f.log_det().unwrap();
                 let rel = |d: f64| (d - want.log_abs).abs() / want.log_abs.abs().max(1.0);
                 let entry = decades.entry(amplification.log10().floor() as i32).or_insert((0.0, 0));
@@ -160,7 +160,7 @@ fn log_det_routes_agree_at_width_32() {
     let Engine::ParametersFirst(r) = &f.engine else { panic!("the parameters-first elimination") };
     assert!(r.log_det_amplification() <= REDUCED_LOG_DET_LIMIT, "{:e}", r.log_det_amplification());
     let got = f.log_det().unwrap();
-    let lifted = f.det_from(f.pivoted_lu().unwrap());
+    let lifted = f.det_from(f.pivoted_lu().unwrap().log_det());
     let rel = (got.log_abs - lifted.log_abs).abs() / lifted.log_abs.abs().max(1.0);
     assert!(rel <= 1e-10, "{} vs {} ({rel:e})", got.log_abs, lifted.log_abs);
     assert_eq!(got.sign, lifted.sign);
@@ -265,4 +265,26 @@ fn balanced_blocks_let_a_large_batch_count_stand_alone() {
     let opts = FactorOptions { elimination: super::Elimination::Interleaved, ..FactorOptions::default() };
     let j = curv.factor_with(1e-3, &opts).unwrap().inertia();
     assert_eq!((i, j.uncertain), (j, 0));
+}
+
+/// The lifted route's log-determinant runs the pivoted elimination for
+/// its determinant alone, keeping no factor: bit for bit what the kept
+/// factors give, which a later solve's fallback may still compute and
+/// then serves every determinant; the inertia's parity check reads the
+/// same number.
+#[test]
+fn the_lifted_log_det_keeps_no_factor() {
+    let curv = benchmark_curvature(6, 5, 2);
+    let opts = FactorOptions { elimination: crate::Elimination::Interleaved, ..FactorOptions::default() };
+    let f = curv.factor_with(1e-2, &opts).unwrap();
+    assert!(matches!(f.engine, Engine::Interleaved(_)));
+    let got = f.log_det().unwrap();
+    assert!(f.lu.get().is_none() && f.lifted_det.get().is_some(), "no factors kept");
+    let kept = f.det_from(f.pivoted_lu().unwrap().log_det());
+    assert_eq!((got.log_abs.to_bits(), got.sign), (kept.log_abs.to_bits(), kept.sign));
+    // A fresh factorization whose factors exist reads them instead.
+    let g = curv.factor_with(1e-2, &opts).unwrap();
+    g.pivoted_lu().unwrap();
+    assert_eq!(g.log_det().unwrap().log_abs.to_bits(), got.log_abs.to_bits());
+    assert!(g.lifted_det.get().is_none());
 }
