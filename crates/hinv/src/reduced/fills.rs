@@ -49,34 +49,45 @@ pub(super) fn formed_fills(
     let g = g.dense_view();
     let g: &Mat<f64> = &g;
     let g_max = max_abs(g.as_ref());
+    // The products on `gs = G / down` (`down` a power of two), their
+    // results scaled back; `A^-1 G` stays scaled up (the solves multiply
+    // by it).
+    let mut fills_of = |gs: &Mat<f64>, down: f64| -> Result<Fills, TridiagError> {
+        let mut xg = gs.clone();
+        if let Some(s) = solver {
+            s.apply(members, xg.as_mut(), scratch.reserve(members.widest(), g.ncols()))?;
+        }
+        let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
+        matmul(y.as_mut(), Accum::Replace, gs.transpose(), xg.as_ref(), 1.0, Par::Seq);
+        super::symmetrize(y.as_mut());
+        let mut cf = xdx.dx_times(dx, members, xg.as_ref(), scratch);
+        // (Norms of the scaled blocks, scaled back: their squares
+        // underflow too.)
+        let (g_col_norm, xg_col_norm) = (down * max_col_norm(gs.as_ref()), down * max_col_norm(xg.as_ref()));
+        if down != 1.0 {
+            // (`down * down` itself may underflow: twice instead.)
+            y *= faer::Scale(down);
+            y *= faer::Scale(down);
+            cf *= faer::Scale(down);
+        }
+        Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg: Some(xg), xg_scale: down })
+    };
     // A vanishing G (deep networks at initialisation: entries down to the
-    // subnormal range) makes every product below underflow, which the
-    // processor computes in microcode: they run on G scaled by a power of
-    // two, exactly, and their results are scaled back, so only those
-    // results can underflow (rounding once, where the unscaled products
-    // underflowed term by term).
+    // subnormal range) makes every product underflow, which the processor
+    // computes in microcode: they run on G scaled up by a power of two,
+    // exactly, so that only their results can underflow (rounding once,
+    // where the unscaled products underflowed term by term).
     let (up, down) = unit_scale(g_max);
-    let scaled = (up != 1.0).then(|| g * faer::Scale(up));
-    let gs = scaled.as_ref().unwrap_or(g);
-    let mut xg = gs.clone();
-    if let Some(s) = solver {
-        s.apply(members, xg.as_mut(), scratch.reserve(members.widest(), g.ncols()))?;
+    if up != 1.0 {
+        let f = fills_of(&(g * faer::Scale(up)), down)?;
+        // Scaled up, the products with a nearly singular group's inverse
+        // may overflow where the unscaled ones would not: those run then.
+        let finite = |m: &Mat<f64>| max_abs(m.as_ref()).is_finite();
+        if finite(&f.y) && finite(&f.cf) && f.xg_col_norm.is_finite() {
+            return Ok(f);
+        }
     }
-    let mut y = Mat::<f64>::zeros(g.ncols(), g.ncols());
-    matmul(y.as_mut(), Accum::Replace, gs.transpose(), xg.as_ref(), 1.0, Par::Seq);
-    super::symmetrize(y.as_mut());
-    let mut cf = xdx.dx_times(dx, members, xg.as_ref(), scratch);
-    // (Norms of the scaled blocks, scaled back: their squares underflow
-    // too.)
-    let (g_col_norm, xg_col_norm) = (down * max_col_norm(gs.as_ref()), down * max_col_norm(xg.as_ref()));
-    if down != 1.0 {
-        // (`down * down` itself may underflow: twice instead.)
-        y *= faer::Scale(down);
-        y *= faer::Scale(down);
-        cf *= faer::Scale(down);
-    }
-    // `A^-1 G` stays scaled up: the solves multiply by it.
-    Ok(Fills { y, cf, g_max, g_col_norm, xg_col_norm, xg: Some(xg), xg_scale: down })
+    fills_of(g, 1.0)
 }
 
 /// Largest entry below which [`unit_scale`] scales: products of two
@@ -154,6 +165,27 @@ mod tests {
             );
         assert!(cs == want, "Dz - Dx A^-1 G");
         assert!(c != dz && (0..dz.ncols()).any(|j| (0..dz.nrows()).any(|i| dz[(i, j)] == 0.0 && c[(i, j)] != 0.0)));
+    }
+
+    /// Where the scaled-up products would overflow (a group's inverse
+    /// `I / eps` with `eps` near the underflow threshold), the fills run on
+    /// `G` as it is: `A^-1 G` is kept unscaled.
+    #[test]
+    fn an_overflowing_scale_falls_back_to_the_plain_products() {
+        let net = Network::builder(5).dense(6, Activation::Tanh).repeat(3).cross_entropy(3).unwrap();
+        let mut d = net.derivatives(&net.init_params(5), &Batch::random_classification(5, 3, 1, 6)).unwrap();
+        d.forget_products();
+        let l = 1;
+        d.layers[l].g = d.layers[l].g.scale(2f64.powi(-350));
+        // `A_l = 0`: every group's pivots are `eps`, exactly.
+        d.layers[l].a = d.layers[l].a.scale(0.0);
+        let (fp, mut s) = (FactorParams::default(), Scratch::default());
+        let scale_at = |eps: f64, s: &mut Scratch| match eliminate(&d, l, eps, &fp, s).unwrap().elim.g {
+            InputCoupling::Formed { scale, .. } => scale,
+            _ => panic!("a small layer's A^-1 G is formed"),
+        };
+        assert!(scale_at(1e-2, &mut s) < 1e-100, "scaled at an ordinary eps");
+        assert_eq!(scale_at(1e-306, &mut s), 1.0, "unscaled where scaling would overflow");
     }
 
     /// Ordinary magnitudes are left alone; a tiny or subnormal largest
