@@ -193,7 +193,8 @@ fn parallel_policy_agrees() {
 /// The determinant alone (no factor kept, windows reused from block to
 /// block) is the same elimination as `PivotedLu::factor`: bit for bit the
 /// same determinant, on blocks of unequal sizes (the reused windows hold
-/// stale entries from larger blocks), saddle points and a singular matrix.
+/// stale entries from larger blocks) up to 150, saddle points and a
+/// singular matrix, sequential and parallel.
 #[test]
 fn the_determinant_alone_equals_the_kept_factors() {
     let mut cases = Vec::new();
@@ -210,13 +211,16 @@ fn the_determinant_alone_equals_the_kept_factors() {
     cases.push(
         Tridiag::symmetric(vec![Block::zeros(2, 2), Block::dense(mat![[1.0]])], vec![Block::zeros(1, 2)]).unwrap(),
     );
+    // Blocks past faer's blocked kernels (over 64), of unequal sizes.
+    let mut r = rng(8);
+    cases.push(random_tridiag(&mut r, &[150, 70, 130, 90], Kind::Indefinite));
     for (i, t) in cases.iter().enumerate() {
-        let alone = log_det_pivoted(t, ParPolicy::Seq, SYM_TOL).unwrap();
-        let kept = tridiag::PivotedLu::factor(t, ParPolicy::Seq, SYM_TOL).unwrap().log_det();
-        assert_eq!(
-            (alone.log_abs.to_bits(), alone.sign.to_bits()),
-            (kept.log_abs.to_bits(), kept.sign.to_bits()),
-            "case {i}"
-        );
+        for par in [ParPolicy::Seq, ParPolicy::Rayon(2)] {
+            let alone = log_det_pivoted(t, par, SYM_TOL).unwrap();
+            let kept = tridiag::PivotedLu::factor(t, par, SYM_TOL).unwrap().log_det();
+            let (a, k) =
+                ((alone.log_abs.to_bits(), alone.sign.to_bits()), (kept.log_abs.to_bits(), kept.sign.to_bits()));
+            assert_eq!(a, k, "case {i}, {par:?}");
+        }
     }
 }

@@ -77,20 +77,29 @@ pub(super) fn symmetrize(mut m: MatMut<'_, f64>) -> f64 {
 }
 
 /// `m <- (m + m^T) / 2 + eps I`, the entries of `(m + m^T) / 2` below
-/// [`negligible_next_to`]`(eps, n)` set to zero: a group block ready for
-/// its pivots.
+/// [`negligible_next_to`] set to zero: a group block ready for its pivots.
 ///
 /// Deep networks whose activations vanish (tanh at PyTorch's
 /// initialisation, hundreds of layers) leave `A_l` with subnormal entries,
 /// and the processor computes the group's inverse and every product with
-/// it in microcode (docs/benchmarks.md, "Depth slope"). `A_l` enters `H`
-/// as a block of its own, so the cut changes `H + eps I` by less than
-/// `eps_mach |eps| / 4` in norm: less than rounding `a_ii + eps` already
-/// does, and refinement, whose products read the blocks as they are,
-/// sees it as such rounding. With `eps = 0` nothing is cut.
+/// it in microcode (docs/benchmarks.md, "Cutting the subnormal cost").
+/// `A_l` enters `H` as a block of its own, so the cut changes `H + eps I`
+/// by less than `eps_mach |eps| / 4` in norm, and the group's block by
+/// less than `eps_mach / 4` of its own largest entry: within the rounding
+/// its factorization is certified against (`8 eps_mach n` of it), and
+/// refinement, whose products read the blocks as they are, sees it as
+/// such rounding. With `eps = 0` nothing is cut.
 pub(super) fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
     symmetrize(m.as_mut());
-    let cut = negligible_next_to(eps, m.nrows());
+    let n = m.nrows().min(m.ncols());
+    // The shifted block's largest entry (NaN passes: refused later).
+    let mut big = 0.0f64;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            big = big.max((m[(i, j)] + if i == j { eps } else { 0.0 }).abs());
+        }
+    }
+    let cut = negligible_next_to(eps, big, n);
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
             if m[(i, j)].abs() < cut {
@@ -98,16 +107,17 @@ pub(super) fn symmetrize_shifted(mut m: MatMut<'_, f64>, eps: f64) {
             }
         }
     }
-    for i in 0..m.nrows().min(m.ncols()) {
+    for i in 0..n {
         m[(i, i)] += eps;
     }
 }
 
 /// Entries of an `n x n` block of `H` below this, all set to zero, change
-/// `H + eps I` by less than `eps_mach |eps| / 4` in norm (at most `n^2`
-/// entries: Frobenius norm below `n` times the cut).
-pub(super) fn negligible_next_to(eps: f64, n: usize) -> f64 {
-    f64::EPSILON * eps.abs() / (4.0 * n.max(1) as f64)
+/// `H + eps I` by less than `eps_mach |eps| / 4` in norm and the shifted
+/// block, whose largest entry is `big`, by less than `eps_mach big / 4`
+/// (at most `n^2` entries: Frobenius norm below `n` times the cut).
+pub(super) fn negligible_next_to(eps: f64, big: f64, n: usize) -> f64 {
+    f64::EPSILON * eps.abs().min(big) / (4.0 * n.max(1) as f64)
 }
 
 /// The largest `|lo - up|` seen, NaN if any was: kept as a maximum and
@@ -156,12 +166,14 @@ mod tests {
 
     /// A group block keeps every entry at or above the cut and loses those
     /// below it (subnormal ones too), symmetrised first and shifted after;
-    /// with `eps = 0` nothing is cut; the cut is `eps_mach |eps| / (4 n)`,
-    /// the largest that keeps the change's norm below `eps_mach |eps| / 4`.
+    /// with `eps = 0` nothing is cut; the cut is `eps_mach / (4 n)` times
+    /// the smaller of `|eps|` and the shifted block's largest entry, which
+    /// keeps the change's norm below a quarter of `eps_mach` times either.
     #[test]
     fn group_blocks_lose_only_what_the_shift_outweighs() {
         let (eps, n) = (-1e-3, 3);
-        let cut = negligible_next_to(eps, n);
+        // (The shifted block's largest entry, 3, exceeds |eps|.)
+        let cut = negligible_next_to(eps, 3.0, n);
         assert_eq!(cut, f64::EPSILON * 1e-3 / 12.0);
         let m = Mat::from_fn(n, n, |i, j| match (i, j) {
             (0, 0) => 1e-310,
@@ -191,6 +203,23 @@ mod tests {
         symmetrize_shifted(kept.as_mut(), 0.0);
         assert_eq!(kept[(0, 0)], 1e-310);
         assert_eq!(kept[(2, 0)], 0.5 * cut);
+        // A block that `eps` nearly cancels (a_ii = -eps to within
+        // rounding, shifted block of order eps_mach |eps|) is cut at its own
+        // scale: an entry an eighth of it stays (the cut at eps alone,
+        // a sixth of it, would take it), one far below it goes.
+        let g = f64::EPSILON * 1e-3 / 2.0;
+        let near = Mat::from_fn(n, n, |i, j| match (i, j) {
+            (0, 0) | (1, 1) => 1e-3 + g,
+            (2, 2) => 1e-3 - g,
+            (1, 0) | (0, 1) => g * (1.0 - 1e-3),
+            (2, 0) | (0, 2) => g / 8.0,
+            _ => 1e-20 * g,
+        });
+        let mut got = near.clone();
+        symmetrize_shifted(got.as_mut(), eps);
+        assert_eq!(got[(2, 0)], g / 8.0, "kept at the block's own scale");
+        assert_eq!(got[(2, 1)], 0.0);
+        assert_eq!(negligible_next_to(eps, g, n), f64::EPSILON * g / 12.0);
     }
 
     /// The tiled pass equals the entry-by-entry one bit for bit, deviation

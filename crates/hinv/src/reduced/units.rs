@@ -402,7 +402,7 @@ mod tests {
                         assert!(p * a >= super::SOLVE_FACTORS_MIN, "case {case} layer {l}: solved through units")
                     }
                     // Written from the factors for the solves: the formed route's `A^-1 G` to rounding.
-                    (InputCoupling::Formed { m: xu, .. }, InputCoupling::Formed { m: xd, .. }) => {
+                    (InputCoupling::Formed { m: xu, scale: 1.0 }, InputCoupling::Formed { m: xd, scale: 1.0 }) => {
                         assert!(p * a < super::SOLVE_FACTORS_MIN, "case {case} layer {l}: formed for the solves");
                         let err = (xu - xd).norm_max();
                         assert!(err <= 1e-12 * xd.norm_max(), "case {case} layer {l}: A^-1 G off by {err:e}");
