@@ -114,7 +114,7 @@ impl Factorization {
     /// callers that report the inertia next to a solve.
     pub fn inertia_from_pivots(&self) -> Inertia {
         let margin = self.judged_margin();
-        if margin >= PARITY_MARGIN || self.lu.get().is_some() || self.lifted_det.get().is_some() {
+        if margin >= PARITY_MARGIN || self.known_lifted_det().is_some() {
             return self.counts(self.lifted_inertia(), margin);
         }
         let mut out = self.counts(self.lifted_inertia(), f64::INFINITY);
@@ -221,12 +221,10 @@ impl Factorization {
         // independent and more stable elimination (differential test, case
         // 714 of seed 1: margin 8, count 153 certified, dense 154; the
         // pivoted determinant's sign gave the parity of 154).
-        // (Its determinant alone: the factors are for solves.)
-        let known = || self.lu.get().map(|lu| lu.log_det()).or_else(|| self.lifted_det.get().copied());
         let det = if out.uncertain == 0 && margin < PARITY_MARGIN {
             // One already computed (a solve's fallback, a breakdown, a
             // `log_det` call) serves.
-            let det = match known() {
+            let det = match self.known_lifted_det() {
                 Some(d) => Some(d),
                 None if self.second_elimination_affordable() => self.lifted_det().ok(),
                 None => None,
@@ -239,7 +237,7 @@ impl Factorization {
             }
             det
         } else {
-            known()
+            self.known_lifted_det()
         };
         // The determinant through the parameters-first elimination, when a
         // `log_det` call has computed it, is one more sign to agree with.

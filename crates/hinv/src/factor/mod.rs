@@ -210,12 +210,23 @@ impl Factorization {
         if let Some(lu) = self.lu.get() {
             return Ok(lu);
         }
-        // The block factors stay alive: the limit covers both.
-        check_memory(&self.derivs, self.opts.memory_limit, 2)?;
-        let k = lifted_tridiag_scaled(&self.derivs, self.eps, self.lu_scale()?)?;
-        let lu = PivotedLu::factor(&k, self.opts.par, FactorParams::default().symmetry_tol)
+        let lu = PivotedLu::factor(&self.pivoted_input()?, self.opts.par, FactorParams::default().symmetry_tol)
             .map_err(|e| map_factor_error(e, self.eps))?;
         Ok(self.lu.get_or_init(|| lu))
+    }
+
+    /// The equilibrated, `lu_scale`d lifted system the pivoted elimination
+    /// runs on, within the memory limit (the block factors stay alive:
+    /// the limit covers both).
+    fn pivoted_input(&self) -> Result<blockmat::Tridiag> {
+        check_memory(&self.derivs, self.opts.memory_limit, 2)?;
+        lifted_tridiag_scaled(&self.derivs, self.eps, self.lu_scale()?)
+    }
+
+    /// The pivoted elimination's determinant of the lifted system, if it
+    /// has been computed (with its factors or alone).
+    fn known_lifted_det(&self) -> Option<SignedLogDet> {
+        self.lu.get().map(PivotedLu::log_det).or_else(|| self.lifted_det.get().copied())
     }
 
     /// The determinant of the pivoted elimination of the lifted system
@@ -225,15 +236,10 @@ impl Factorization {
     /// keeps no factor; computed once. What `log_det` and the inertia's
     /// parity check read.
     fn lifted_det(&self) -> Result<SignedLogDet> {
-        if let Some(lu) = self.lu.get() {
-            return Ok(lu.log_det());
+        if let Some(d) = self.known_lifted_det() {
+            return Ok(d);
         }
-        if let Some(d) = self.lifted_det.get() {
-            return Ok(*d);
-        }
-        check_memory(&self.derivs, self.opts.memory_limit, 2)?;
-        let k = lifted_tridiag_scaled(&self.derivs, self.eps, self.lu_scale()?)?;
-        let d = tridiag::log_det_pivoted(&k, self.opts.par, FactorParams::default().symmetry_tol)
+        let d = tridiag::log_det_pivoted(&self.pivoted_input()?, self.opts.par, FactorParams::default().symmetry_tol)
             .map_err(|e| map_factor_error(e, self.eps))?;
         Ok(*self.lifted_det.get_or_init(|| d))
     }
