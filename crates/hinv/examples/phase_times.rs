@@ -1,7 +1,9 @@
 //! The phases of `hinv solve`, timed through the library in one process:
 //! medians over repeated runs of the derivative blocks, the factorization,
 //! the first refined solve (which also estimates `||H + eps I||`), a solve
-//! on the same factorization, the block sweeps over the factored `R` alone,
+//! on the same factorization, the block sweeps over the factored `R` alone
+//! (the blocks the block LDLᵀ factored: not the leading ones eliminated in
+//! closed form),
 //! one HVP, the first `inertia` and `log_det` calls, each on a fresh
 //! factorization (either may run a second elimination, which it keeps),
 //! and end to end (a
@@ -54,6 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // certificate's bound: a parameters-first count stands alone from
     // 1000 times the growth (docs/numerics.md).
     let mut margin = f64::NAN;
+    // How many blocks the block LDLᵀ factored: after the parameters-first
+    // elimination, `R`'s blocks (one per layer) but the leading ones that
+    // decouple, which it eliminates in closed form.
+    let mut factored = 0;
     // A fixed random unit vector, like the bench's right-hand side.
     let n = net.num_params();
     let unit: Vec<f64> = (0..n).map(|i| (i as f64 * 0.754_877_666).fract() - 0.5).collect();
@@ -75,6 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         elimination = Some(f.elimination());
         growth = f.growth();
         margin = f.block_ldlt().pivot_margin();
+        factored = f.block_ldlt().block_sizes().len();
         let t = Instant::now();
         std::hint::black_box(f.solve_with(rhs, &SolveOptions::default())?);
         times[3].push(ms(t));
@@ -128,8 +135,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "L{depth} h{width} B{batch} gain {gain} eps {eps:e}, medians of {reps} (ms): derivatives {deriv:.3}, factor {factor:.3}, \
          first solve {first:.3}, solve {solve:.3}, sweeps over R {sweeps:.3}, HVP {hvp:.3}, inertia {inertia:.3}, \
          log-det {log_det:.3}, end to end {e2e:.3}; \
-         at most {refinements} refinements, elimination {elimination:?}, growth {}, pivot margin {margin:.1e}",
-        growth.map_or("none".to_string(), |g| format!("{g:.1e}"))
+         at most {refinements} refinements, elimination {elimination:?}, growth {}, pivot margin {margin:.1e}, \
+         blocks factored {factored} (of {} layers)",
+        growth.map_or("none".to_string(), |g| format!("{g:.1e}")),
+        net.num_layers()
     );
     Ok(())
 }

@@ -176,7 +176,12 @@ impl Factorization {
     /// complement `R` left after the parameters when it is
     /// parameters-first, each of its `(z_l, y_l)` blocks balanced by an
     /// exact power-of-two congruence (`S R S`, `S = diag(sigma_l I, I /
-    /// sigma_l)`: the same inertia and determinant).
+    /// sigma_l)`: the same inertia and determinant). In that case its
+    /// leading blocks that decouple (`||P|| ||Q|| <= eps_mach`, the layers
+    /// nearest the input of a deep network whose gradient vanishes) are
+    /// eliminated in closed form and not part of it: it factors the rest of
+    /// `R`, the first block with their update (docs/numerics.md, "Open
+    /// points").
     pub fn block_ldlt(&self) -> &BlockLdlt {
         match &self.engine {
             Engine::Interleaved(l) => l,

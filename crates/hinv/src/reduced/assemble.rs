@@ -10,16 +10,24 @@ use super::layers::map_layers;
 use super::multipliers::Scratch;
 use super::Pieces;
 
-/// `R` from the layers' pieces. The diagonal blocks are finished in
+/// `R` from the layers' pieces, as its blocks: each layer's diagonal
+/// block, balanced (`sigma` the balancing), and `couplings[l]`, the
+/// coupling of block `l + 1`'s `z` rows to block `l`'s `y` columns (scaled
+/// as the blocks were balanced). The diagonal blocks are finished in
 /// parallel when `split` (at L256 h8 B2 and at L16 h8 B16 finishing them
-/// took 0.8 ms on one thread, between two parallel phases); only the moves
-/// into the tridiagonal are sequential.
+/// took 0.8 ms on one thread, between two parallel phases).
+pub(super) struct Assembled {
+    pub(super) diag: Vec<Mat<f64>>,
+    pub(super) couplings: Vec<Mat<f64>>,
+    pub(super) sigma: Vec<f64>,
+}
+
 pub(super) fn assemble(
     d: &Derivatives,
     pieces: &mut [Pieces],
     split: bool,
     symmetry_tol: f64,
-) -> Result<(Tridiag, Vec<f64>), TridiagError> {
+) -> Result<Assembled, TridiagError> {
     let nl = pieces.len();
     // Layer l's block holds the fill of layer l + 1's `G` on its `y`
     // unknowns: taken out first, so that each block is finished on its own.
@@ -30,33 +38,44 @@ pub(super) fn assemble(
         let mut m =
             finish_block(l, d.act_sizes[l + 1], std::mem::replace(&mut p.block, Mat::new()), next, symmetry_tol)?;
         let sigma = balance(m.as_mut(), d.act_sizes[l + 1], p.z_scale, yscales.get(l + 1).copied().unwrap_or(0.0));
-        Ok::<_, TridiagError>((Block::dense(m), sigma))
+        Ok::<_, TridiagError>((m, sigma))
     };
-    let (diag, sigma): (Vec<Block>, Vec<f64>) =
+    let (diag, sigma): (Vec<Mat<f64>>, Vec<f64>) =
         map_layers(split, pieces.iter_mut().collect(), Scratch::default, |_, l, p| finish(l, p))?.into_iter().unzip();
-    let mut sub = Vec::with_capacity(nl.saturating_sub(1));
-    for l in 1..nl {
-        let (a, ap) = (d.act_sizes[l + 1], d.act_sizes[l]);
-        let mut c = pieces[l].coupling.take().unwrap_or_else(|| Mat::zeros(a, ap));
-        // Rows `z_l` scaled by `sigma_l`, columns `y_{l-1}` by `1 / sigma_{l-1}`.
-        c *= faer::Scale(sigma[l] / sigma[l - 1]);
+    let couplings = (1..nl)
+        .map(|l| {
+            let (a, ap) = (d.act_sizes[l + 1], d.act_sizes[l]);
+            let mut c = pieces[l].coupling.take().unwrap_or_else(|| Mat::zeros(a, ap));
+            // Rows `z_l` scaled by `sigma_l`, columns `y_{l-1}` by `1 / sigma_{l-1}`.
+            c *= faer::Scale(sigma[l] / sigma[l - 1]);
+            c
+        })
+        .collect();
+    Ok(Assembled { diag, couplings, sigma })
+}
+
+/// The block-tridiagonal matrix of [`assemble`]'s blocks (`couplings[l]`
+/// between blocks `l + 1` and `l`).
+pub(super) fn tridiagonal(diag: Vec<Mat<f64>>, couplings: Vec<Mat<f64>>) -> Result<Tridiag, TridiagError> {
+    let nl = diag.len();
+    let mut sub = Vec::with_capacity(couplings.len());
+    for (l, c) in couplings.into_iter().enumerate() {
+        let (a, ap) = (diag[l + 1].nrows() / 2, diag[l].nrows() / 2);
+        let shape = TridiagError::ShapeMismatch { op: "reduced coupling", expected: (a, ap), found: c.shape() };
+        if c.shape() != (a, ap) {
+            return Err(shape);
+        }
         let grid = Block::grid(vec![
             vec![Block::zeros(a, ap), Block::dense(c)],
             vec![Block::zeros(a, ap), Block::zeros(a, ap)],
         ]);
-        // Every piece has the shapes of its layer, so the grid is consistent.
-        sub.push(grid.map_err(|_| TridiagError::ShapeMismatch {
-            op: "reduced coupling",
-            expected: (a, ap),
-            found: (a, ap),
-        })?);
+        sub.push(grid.map_err(|_| shape)?);
     }
-    let r = Tridiag::symmetric(diag, sub).map_err(|_| TridiagError::ShapeMismatch {
+    Tridiag::symmetric(diag.into_iter().map(Block::dense).collect(), sub).map_err(|_| TridiagError::ShapeMismatch {
         op: "reduced system (diagonal and coupling blocks)",
         expected: (nl, nl),
         found: (nl, nl.saturating_sub(1)),
-    })?;
-    Ok((r, sigma))
+    })
 }
 
 /// Balances a finished block `[[P, -I], [-I, Q]]` (`z` then `y`, `a` each)

@@ -49,6 +49,7 @@
 //! pivot of `A_l + eps I` is not certain; see docs/numerics.md.
 
 mod assemble;
+mod decoupled;
 mod fills;
 mod group_solver;
 mod groups;
@@ -66,7 +67,8 @@ use faer::{Mat, MatMut};
 use netgraph::{Derivatives, UnitCoupling};
 use tridiag::{BlockDiagLdlt, BlockLdlt, FactorParams, Inertia, ParPolicy, SignedLogDet, TridiagError};
 
-use assemble::assemble;
+use assemble::{assemble, tridiagonal, Assembled};
+use decoupled::Decoupled;
 use group_solver::{inverses, GroupSolver};
 use groups::{GroupBlock, Groups};
 use layers::map_layers;
@@ -106,7 +108,9 @@ pub(crate) const COND_LIMIT: f64 = 1e8;
 #[derive(Debug)]
 pub(crate) struct Reduced {
     layers: Vec<LayerElimination>,
-    /// The Schur complement `R`, factored.
+    /// `R`'s leading blocks that decouple, eliminated in closed form.
+    decoupled: Decoupled,
+    /// The rest of `R`, factored.
     ldlt: BlockLdlt,
     /// Offsets of the `(z_l, y_l)` blocks in `R`'s unknowns.
     offsets: Vec<usize>,
@@ -270,15 +274,15 @@ impl Reduced {
         let nl = pieces.len();
         let cond = pieces.iter().map(|p| p.cond).fold(1.0f64, f64::max);
         let perturbation = pieces.iter().map(|p| p.perturbation).fold(f64::EPSILON, f64::max);
-        let (r, sigma) = assemble(d, &mut pieces, split, params.symmetry_tol)?;
+        let Assembled { mut diag, mut couplings, sigma } = assemble(d, &mut pieces, split, params.symmetry_tol)?;
         // R's entries came out of the eliminations with errors the
         // factorization of R cannot see (they may have cancelled since):
         // its certificate judges each block against them too, scaled as
         // the block was balanced.
-        let scales: Vec<f64> = (0..nl)
+        let mut errors: Vec<(f64, f64)> = (0..nl)
             .map(|l| {
                 let s2 = sigma[l] * sigma[l];
-                (s2 * pieces[l].z_scale).max(pieces.get(l + 1).map_or(0.0, |p| p.y_scale) / s2)
+                (s2 * pieces[l].z_scale, pieces.get(l + 1).map_or(0.0, |p| p.y_scale) / s2)
             })
             .collect();
         // R is built here and read by nothing else: its blocks are factored
@@ -287,10 +291,15 @@ impl Reduced {
         // symmetric; at L16 h8 B16 the second check was 2.6% of the
         // factorization).
         let r_params = FactorParams { symmetry_tol: f64::INFINITY, ..*params };
-        let ldlt = BlockLdlt::factor_owned(r, &r_params)?.with_input_scales(&scales);
+        let decoupled = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
+        let scales: Vec<f64> = errors.iter().map(|&(z, y)| z.max(y)).collect();
+        let ldlt = BlockLdlt::factor_owned(tridiagonal(diag, couplings)?, &r_params)
+            .map_err(|e| decoupled.in_r(e))?
+            .with_input_scales(&scales);
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
         Ok(Ok(Reduced {
             layers: pieces.into_iter().map(|p| p.elim).collect(),
+            decoupled,
             ldlt,
             offsets: blockmat::offsets(&sizes),
             sigma,
@@ -316,8 +325,8 @@ impl Reduced {
             return Ok(None);
         };
         // (The balancing has determinant 1: `sigma^a` times `sigma^-a`.)
-        let (r, _) = assemble(d, &mut pieces, split, params.symmetry_tol)?;
-        let det = tridiag::log_det_pivoted(&r, params.par, params.symmetry_tol)?;
+        let Assembled { diag, couplings, .. } = assemble(d, &mut pieces, split, params.symmetry_tol)?;
+        let det = tridiag::log_det_pivoted(&tridiagonal(diag, couplings)?, params.par, params.symmetry_tol)?;
         let d = pieces.iter().map(|p| p.elim.log_det()).fold(det, |acc, l| SignedLogDet {
             log_abs: acc.log_abs + l.log_abs,
             // (A zero stays `+0`.)
@@ -360,17 +369,23 @@ impl Reduced {
 
     /// Inertia of the lifted system: the parameters' blocks plus `R`.
     pub(crate) fn lifted_inertia(&self) -> Inertia {
-        self.layers.iter().fold(self.ldlt.inertia(), |acc, l| acc + l.inertia())
+        self.layers.iter().fold(self.ldlt.inertia() + self.decoupled.inertia(), |acc, l| acc + l.inertia())
     }
 
     /// Smallest margin of a pivot over its rounding bound, over both stages.
     pub(crate) fn pivot_margin(&self) -> f64 {
-        self.layers.iter().map(LayerElimination::pivot_margin).fold(self.ldlt.pivot_margin(), f64::min)
+        let r = self.ldlt.pivot_margin().min(self.decoupled.margin());
+        self.layers.iter().map(LayerElimination::pivot_margin).fold(r, f64::min)
     }
 
     /// Size of the lifted system this eliminates.
     pub(crate) fn lifted_dim(&self) -> usize {
-        self.ldlt.dim() + self.layers.iter().map(|l| l.g.shape().0).sum::<usize>()
+        self.r_dim() + self.layers.iter().map(|l| l.g.shape().0).sum::<usize>()
+    }
+
+    /// Size of `R`.
+    fn r_dim(&self) -> usize {
+        self.decoupled.dim() + self.ldlt.dim()
     }
 }
 

@@ -27,7 +27,7 @@ impl Reduced {
     pub(crate) fn solve(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>, TridiagError> {
         let k = g.ncols();
         let mut t = g.to_owned();
-        let mut r = Mat::<f64>::zeros(self.ldlt.dim(), k);
+        let mut r = Mat::<f64>::zeros(self.r_dim(), k);
         let width = self.layers.iter().map(|e| e.xdx.widest_rows().max(e.members.widest())).max().unwrap_or(0);
         let scratch = || Scratch::new(width, k);
         // Each layer reads and writes its own rows (of `t`: its parameters;
@@ -58,7 +58,7 @@ impl Reduced {
         })?;
         // `S R S` was factored: `R^-1 = S (S R S)^-1 S`.
         self.scale_by_balance(r.as_mut());
-        self.ldlt.solve_in_place(r.as_mut())?;
+        self.decoupled.solve_in_place(&self.ldlt, r.as_mut())?;
         self.scale_by_balance(r.as_mut());
         let r = r.as_ref();
         map_layers(split, split_rows(t.as_mut(), &pbounds), scratch, |scratch, l, mut xl| {

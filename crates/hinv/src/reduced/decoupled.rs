@@ -1,0 +1,383 @@
+//! `R`'s leading blocks that decouple, eliminated in closed form.
+//!
+//! A diagonal block `M = [[P, -I], [-I, Q]]` of `R` (`z` then `y`, `a`
+//! each; `P` with the update carried from the blocks before it) with
+//! `‖P‖ ‖Q‖ < 1` has inertia `(a, a, 0)`, whatever `P` is:
+//! `N = [[P, -I], [-I, 0]]` splits, on `P`'s eigenvectors, into
+//! `[[pi, -1], [-1, 0]]` blocks of determinant `-1`, so it has inertia
+//! `(a, a, 0)` and no eigenvalue within `1 / (‖P‖ + 1)` of zero; the
+//! congruence `diag(s I, I / s)` keeps the `-I` and the inertia and turns
+//! this into `‖Q‖ / s^2 < 1 / (s^2 ‖P‖ + 1)`, which holds for a large
+//! enough `s` exactly when `‖P‖ ‖Q‖ < 1` (Weyl). Its inverse is
+//!
+//! ```text
+//! M^-1 = [[Q (PQ - I)^-1, (QP - I)^-1], [(PQ - I)^-1, (PQ - I)^-1 P]]
+//!      = [[-Q, -I], [-I, -P]] + O(‖P‖ ‖Q‖)   (relatively, each block)
+//! ```
+//!
+//! so where `‖P‖ ‖Q‖` is below [`DECOUPLED`] (`eps_mach`) the closed form is
+//! exact to working precision: the block LDLᵀ's step is `P_{l+1} += C
+//! P_l C^T` (`C` the coupling of `z_{l+1}` to `y_l`, `W = -P_l` being the
+//! `y` corner of `M^-1`), with no factorization, and `log|det M| =
+//! log|det(I - PQ)|` is zero to working precision.
+//!
+//! At PyTorch's initialisation this is most of a deep network: `Q`
+//! carries the squared gradient flowing back from the loss, which decays
+//! geometrically away from the output, and `P` does not grow. The
+//! factorization of those blocks is where subnormal arithmetic made the
+//! time per layer grow with depth (docs/benchmarks.md, "Decoupled blocks").
+//! The blocks that qualify are always a prefix (the gradient is smallest
+//! at the input); the rest of `R`, the first block with the last one's
+//! update, goes to [`tridiag::BlockLdlt`].
+
+use blockmat::reduce::norm_l2;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, Par};
+use tridiag::{BlockLdlt, Inertia, TridiagError};
+
+use super::symmetrize;
+
+/// Largest `‖P‖_F ‖Q‖_F` of a block eliminated in closed form, each
+/// widened by its error bound: the closed form's relative error `‖PQ‖`
+/// is then within the rounding of the products a factorization would
+/// compute instead, and the inertia's condition (`‖P‖ ‖Q‖ < 1`) holds
+/// with a margin of `1 / eps_mach`.
+pub(super) const DECOUPLED: f64 = f64::EPSILON;
+
+/// The leading blocks of `R` eliminated in closed form.
+#[derive(Debug, Default)]
+pub(super) struct Decoupled {
+    /// The blocks `[[P, -I], [-I, Q]]`, `P` with its carried update.
+    blocks: Vec<Mat<f64>>,
+    /// `couplings[l]`: block `l + 1`'s `z` rows against block `l`'s `y`
+    /// columns; the last couples to the first block factored.
+    couplings: Vec<Mat<f64>>,
+    /// Largest widened `‖P‖_F ‖Q‖_F`.
+    largest: f64,
+}
+
+impl Decoupled {
+    /// Splits off the leading blocks of `R` that decouple (never the
+    /// last): `diag` (balanced blocks), `couplings` (`couplings[l]`
+    /// between blocks `l + 1` and `l`, balanced) and `errors` (the scales
+    /// of the errors of each block's `P` and `Q` entries, `u` times them,
+    /// as [`tridiag::BlockLdlt::with_input_scales`] reads a scale) keep the
+    /// rest, whose first block has received the update of the last one
+    /// split off (and its magnitude in its `P`'s error scale).
+    pub(super) fn split_off(
+        diag: &mut Vec<Mat<f64>>,
+        couplings: &mut Vec<Mat<f64>>,
+        errors: &mut Vec<(f64, f64)>,
+    ) -> Decoupled {
+        let mut k = 0;
+        let mut largest = 0.0f64;
+        // One buffer for every block's `C P` (`(a_{l+1}, a_l)`).
+        let rows = couplings.iter().map(Mat::nrows).max().unwrap_or(0);
+        let mut cp = Mat::<f64>::zeros(rows, diag.iter().map(|m| m.nrows() / 2).max().unwrap_or(0));
+        while k + 1 < diag.len() {
+            let a = diag[k].nrows() / 2;
+            // (Each entry is within `8 a eps_mach` of its error scale, and
+            // the Frobenius norm of `a x a` such errors within `a` times
+            // that.)
+            let widen = |scale: f64| 8.0 * (a * a) as f64 * f64::EPSILON * scale;
+            let p = norm_l2(diag[k].as_ref().submatrix(0, 0, a, a));
+            let q = norm_l2(diag[k].as_ref().submatrix(a, a, a, a));
+            let product = (p + widen(errors[k].0)) * (q + widen(errors[k].1));
+            // (A NaN stops here: the factorization refuses it.)
+            if product.is_nan() || product > DECOUPLED {
+                break;
+            }
+            largest = largest.max(product);
+            let c = couplings[k].as_ref();
+            let (done, rest) = diag.split_at_mut(k + 1);
+            let mut cp = cp.as_mut().submatrix_mut(0, 0, c.nrows(), a);
+            matmul(cp.as_mut(), Accum::Replace, c, done[k].as_ref().submatrix(0, 0, a, a), 1.0, Par::Seq);
+            let mut next = rest[0].as_mut().submatrix_mut(0, 0, c.nrows(), c.nrows());
+            matmul(next.as_mut(), Accum::Add, cp.as_ref(), c.transpose(), 1.0, Par::Seq);
+            symmetrize(next);
+            // The update's rounding is of the order of `|C| |P| |C|^T`.
+            let c2 = norm_l2(c);
+            errors[k + 1].0 = errors[k + 1].0.max(c2 * c2 * p);
+            k += 1;
+        }
+        errors.drain(..k);
+        Decoupled { blocks: diag.drain(..k).collect(), couplings: couplings.drain(..k).collect(), largest }
+    }
+
+    /// How many of `R`'s unknowns the blocks hold (they come first).
+    pub(super) fn dim(&self) -> usize {
+        self.blocks.iter().map(Mat::nrows).sum()
+    }
+
+    /// How many blocks were split off.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// `(a, a, 0)` for each block of `2 a`: certain.
+    pub(super) fn inertia(&self) -> Inertia {
+        let half = self.dim() / 2;
+        Inertia { positive: half, negative: half, zero: 0, uncertain: 0 }
+    }
+
+    /// How far the blocks' counts are from changing, as the
+    /// factorization's pivot margin reads: the factor `1 / (‖P‖ ‖Q‖)` by
+    /// which the widened `‖P‖_F ‖Q‖_F` (whose widening already holds the
+    /// errors upstream, the elimination's growth included) would have to
+    /// grow to reach 1; at least `1 / eps_mach`, above any margin a
+    /// growth within [`super::GROWTH_LIMIT`] brings to the parity check.
+    pub(super) fn margin(&self) -> f64 {
+        if self.blocks.is_empty() {
+            f64::INFINITY
+        } else {
+            1.0 / self.largest
+        }
+    }
+
+    /// `e`, an error of the factored rest of `R`, with its block indices
+    /// counted in `R` (the rest's first block is `R`'s block `k`, `k` the
+    /// number of blocks split off).
+    pub(super) fn in_r(&self, e: TridiagError) -> TridiagError {
+        let k = self.blocks.len();
+        match e {
+            TridiagError::Singular { block, pivot, magnitude, threshold } => {
+                TridiagError::Singular { block: block + k, pivot, magnitude, threshold }
+            }
+            TridiagError::SolveSingular { zero_pivots, first_block } => {
+                TridiagError::SolveSingular { zero_pivots, first_block: first_block + k }
+            }
+            TridiagError::NotSymmetric { row, col, deviation, tolerance } => {
+                TridiagError::NotSymmetric { row: row + k, col: col + k, deviation, tolerance }
+            }
+            TridiagError::NonFinite { what, block } => TridiagError::NonFinite { what, block: block + k },
+            e @ TridiagError::ShapeMismatch { .. } => e,
+        }
+    }
+
+    /// `rhs <- R^-1 rhs` (`rhs` all of `R`'s rows): these blocks' forward
+    /// half, the factored `rest` (its rows follow theirs), their backward
+    /// half.
+    pub(super) fn solve_in_place(&self, rest: &BlockLdlt, mut rhs: MatMut<'_, f64>) -> Result<(), TridiagError> {
+        self.forward(rhs.as_mut());
+        rest.solve_in_place(rhs.as_mut().subrows_mut(self.dim(), rest.dim())).map_err(|e| self.in_r(e))?;
+        self.backward(rhs);
+        Ok(())
+    }
+
+    /// The forward half of a solve with `R` (`rhs` all of `R`'s rows):
+    /// each block's rows become `M^-1 w`, and the next block's `z` rows
+    /// lose `C` times their `y` part (the first block factored included).
+    fn forward(&self, mut rhs: MatMut<'_, f64>) {
+        let k = rhs.ncols();
+        let mut off = 0;
+        let widest = self.blocks.iter().map(|b| b.nrows() / 2).max().unwrap_or(0);
+        let mut t = Mat::<f64>::zeros(widest, k);
+        let mut s = Mat::<f64>::zeros(widest, k);
+        for (m, c) in self.blocks.iter().zip(&self.couplings) {
+            let a = m.nrows() / 2;
+            let (p, q) = (m.as_ref().submatrix(0, 0, a, a), m.as_ref().submatrix(a, a, a, a));
+            let (head, mut tail) = rhs.as_mut().split_at_row_mut(off + 2 * a);
+            let (mut z, mut y) = head.subrows_mut(off, 2 * a).split_at_row_mut(a);
+            let (mut t, mut s) = (t.as_mut().subrows_mut(0, a), s.as_mut().subrows_mut(0, a));
+            // [z; y] <- [-Q z - y; -z - P y].
+            t.copy_from(z.as_ref());
+            matmul(s.as_mut(), Accum::Replace, p, y.as_ref(), 1.0, Par::Seq);
+            matmul(z.as_mut(), Accum::Replace, q, t.as_ref(), -1.0, Par::Seq);
+            z -= y.as_ref();
+            y.copy_from(t.as_ref());
+            y += s.as_ref();
+            y *= faer::Scale(-1.0);
+            let n = c.nrows();
+            matmul(tail.as_mut().subrows_mut(0, n), Accum::Add, c, y.as_ref(), -1.0, Par::Seq);
+            off += 2 * a;
+        }
+    }
+
+    /// The backward half of a solve with `R`, after the factored blocks
+    /// were solved for: each block's rows gain `M^-1 [0; C^T x_z]` with
+    /// `x_z` the next block's `z` rows.
+    fn backward(&self, mut rhs: MatMut<'_, f64>) {
+        let k = rhs.ncols();
+        let widest = self.blocks.iter().map(|b| b.nrows() / 2).max().unwrap_or(0);
+        let mut t = Mat::<f64>::zeros(widest, k);
+        let mut end = self.dim();
+        for (m, c) in self.blocks.iter().zip(&self.couplings).rev() {
+            let a = m.nrows() / 2;
+            let off = end - 2 * a;
+            let (head, tail) = rhs.as_mut().split_at_row_mut(end);
+            let (mut z, mut y) = head.subrows_mut(off, 2 * a).split_at_row_mut(a);
+            let mut t = t.as_mut().subrows_mut(0, a);
+            matmul(t.as_mut(), Accum::Replace, c.transpose(), tail.as_ref().subrows(0, c.nrows()), 1.0, Par::Seq);
+            // x_l = u_l - M^-1 [0; t] = u_l + [t; P t].
+            z += t.as_ref();
+            matmul(y.as_mut(), Accum::Add, m.as_ref().submatrix(0, 0, a, a), t.as_ref(), 1.0, Par::Seq);
+            end = off;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reference::{self, DenseLimit};
+    use crate::{Curvature, Elimination, FactorOptions, SolveMethod, SolveOptions};
+    use netgraph::{Activation, Batch, Network};
+    use tridiag::FactorParams;
+
+    use super::super::{tridiagonal, Reduced};
+    use super::Decoupled;
+    use faer::Mat;
+    use tridiag::{BlockLdlt, TridiagError};
+
+    /// A fixed pseudo-random entry in `[-0.5, 0.5)`.
+    fn entry(seed: usize, i: usize, j: usize) -> f64 {
+        ((seed * 7919 + i * 104_729 + j * 1_299_709) as f64 * 0.618_033_988_749_895).fract() - 0.5
+    }
+
+    /// `R` of blocks `a` with `P` and `Q` of orders `scales[l]` and
+    /// couplings of order one: its diagonal blocks, couplings, and itself
+    /// written out.
+    fn synthetic(a: &[usize], scales: &[(f64, f64)]) -> (Vec<Mat<f64>>, Vec<Mat<f64>>, Mat<f64>) {
+        let sym = |n: usize, seed: usize, s: f64| {
+            Mat::from_fn(n, n, |i, j| s * (entry(seed, i.min(j), i.max(j)) + if i == j { 0.3 } else { 0.0 }))
+        };
+        let diag: Vec<Mat<f64>> = a
+            .iter()
+            .zip(scales)
+            .enumerate()
+            .map(|(l, (&n, &(p, q)))| {
+                let (p, q) = (sym(n, 2 * l, p), sym(n, 2 * l + 1, q));
+                Mat::from_fn(2 * n, 2 * n, |i, j| match (i < n, j < n) {
+                    (true, true) => p[(i, j)],
+                    (false, false) => q[(i - n, j - n)],
+                    _ if i.abs_diff(j) == n => -1.0,
+                    _ => 0.0,
+                })
+            })
+            .collect();
+        let couplings: Vec<Mat<f64>> =
+            (1..a.len()).map(|l| Mat::from_fn(a[l], a[l - 1], |i, j| 1.5 * entry(100 + l, i, j))).collect();
+        let offsets = blockmat::offsets(&a.iter().map(|n| 2 * n).collect::<Vec<_>>());
+        let mut dense = Mat::<f64>::zeros(offsets[a.len()], offsets[a.len()]);
+        for (l, m) in diag.iter().enumerate() {
+            dense.as_mut().submatrix_mut(offsets[l], offsets[l], m.nrows(), m.ncols()).copy_from(m);
+        }
+        for (l, c) in couplings.iter().enumerate() {
+            // Block l + 1's z rows, block l's y columns.
+            let (row, col) = (offsets[l + 1], offsets[l] + a[l]);
+            dense.as_mut().submatrix_mut(row, col, c.nrows(), c.ncols()).copy_from(c);
+            dense.as_mut().submatrix_mut(col, row, c.ncols(), c.nrows()).copy_from(c.transpose());
+        }
+        (diag, couplings, dense)
+    }
+
+    /// The closed form against a dense solve and the dense eigenvalues:
+    /// three leading blocks with `‖P‖ ‖Q‖` near `1e-18` are split off (the
+    /// fourth, of order one, stops the split), solves meet the dense solve,
+    /// and the counts are the dense matrix's. Once with `P` of order one
+    /// and `Q` of `1e-18` (every right-hand side's component of order one),
+    /// once balanced at `1e-9` each with the `y` components `1e-12`, where
+    /// `-Q z` is what the solution's `z` part holds.
+    #[test]
+    fn the_closed_form_solves_and_counts_as_the_dense_matrix() {
+        let a = [3, 4, 2, 3, 3];
+        for (p, q, y) in [(1.0, 1e-18, 1.0), (1e-9, 1e-9, 1e-12)] {
+            let (mut diag, mut couplings, dense) = synthetic(&a, &[(p, q), (p, q), (p, q), (1.0, 1.0), (p, q)]);
+            // Errors at the entries' own scales.
+            let mut errors = vec![(p, q); a.len()];
+            let d = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
+            assert_eq!((d.len(), d.dim(), diag.len(), couplings.len(), errors.len()), (3, 18, 2, 1, 2));
+            let params = FactorParams::default();
+            let rest = BlockLdlt::factor_owned(tridiagonal(diag, couplings).unwrap(), &params).unwrap();
+            let offsets = blockmat::offsets(&a.iter().map(|n| 2 * n).collect::<Vec<_>>());
+            let is_y = |i: usize| (0..a.len()).any(|l| (offsets[l] + a[l]..offsets[l + 1]).contains(&i));
+            let b = Mat::from_fn(dense.nrows(), 2, |i, j| (entry(7 + j, i, 0) + 0.1) * if is_y(i) { y } else { 1.0 });
+            let mut x = b.clone();
+            d.solve_in_place(&rest, x.as_mut()).unwrap();
+            let want = faer::linalg::solvers::Solve::solve(&dense.partial_piv_lu(), &b);
+            let err = (&x - &want).norm_l2() / want.norm_l2();
+            // `R` is well conditioned here (cond 3e2 and 1e1): rounding and
+            // the closed form's `1e-18` relative error leave about 1e-15;
+            // a term of the closed form missing is of order one in the
+            // first case, and `-Q z` `1e-9` of the solution in the second.
+            assert!(err < 1e-12, "({p:e}, {q:e}): solve off by {err:e}");
+            let lambda = dense.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+            let negative = lambda.iter().filter(|&&v| v < 0.0).count();
+            let got = d.inertia() + rest.inertia();
+            let want = (negative, lambda.len() - negative, 0, 0);
+            assert_eq!((got.negative, got.positive, got.zero, got.uncertain), want);
+        }
+    }
+
+    /// An error of the factored rest names the block of `R` at fault.
+    #[test]
+    fn errors_of_the_rest_name_blocks_of_r() {
+        let a = [3, 4, 2, 3, 3];
+        let (mut diag, mut couplings, _) =
+            synthetic(&a, &[(1.0, 1e-18), (1.0, 1e-18), (1.0, 1e-18), (1.0, 1.0), (1.0, 1.0)]);
+        diag[4][(0, 0)] = f64::NAN;
+        let mut errors = vec![(1.0, 1.0); a.len()];
+        errors[..3].fill((1.0, 1e-18));
+        let d = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
+        let e = BlockLdlt::factor_owned(tridiagonal(diag, couplings).unwrap(), &FactorParams::default()).unwrap_err();
+        assert_eq!(e, TridiagError::NonFinite { what: "diagonal", block: 1 });
+        assert_eq!(d.in_r(e), TridiagError::NonFinite { what: "diagonal", block: 4 });
+    }
+
+    /// How many of `R`'s blocks decouple at `eps`, and how many it has.
+    fn decoupled(d: &netgraph::Derivatives, eps: f64) -> (usize, usize) {
+        let r = Reduced::factor(d, eps, &FactorParams::default(), true).unwrap().unwrap();
+        (r.decoupled.len(), r.decoupled.len() + r.ldlt.block_sizes().len())
+    }
+
+    /// A deep narrow network at a small initialisation decouples a third
+    /// of `R` (8 of 25 blocks at gain 0.2, where the curvature of the
+    /// first layers is below `1e-10` of the last ones'): the solve
+    /// through the closed form, unrefined, meets the dense solve, and the
+    /// counts of eigenvalues below shifts inside the spectrum are the
+    /// dense ones, certified.
+    #[test]
+    fn decoupled_blocks_solve_and_count_as_the_dense_hessian() {
+        let net = Network::builder(4).dense(4, Activation::Tanh).repeat(24).cross_entropy(3).unwrap();
+        let mut params = net.init_params(7);
+        params.scale(0.2);
+        let data = Batch::random_classification(4, 3, 2, 8);
+        let d = net.derivatives(&params, &data).unwrap();
+        let curv = Curvature::new(&net, &params, &data).unwrap();
+        let spec = reference::spectrum(reference::hessian(&curv, DenseLimit::default()).unwrap().as_ref()).unwrap();
+        let opts = FactorOptions { elimination: Elimination::ParametersFirst, ..FactorOptions::default() };
+        let g: Vec<f64> = (0..curv.num_params()).map(|i| ((i * 37 % 11) as f64 - 5.0) / 5.0).collect();
+        let raw = SolveOptions { max_refinements: 0, accept_inexact: true, ..SolveOptions::default() };
+        for eps in [1e-3, 1e-1] {
+            let (k, nb) = decoupled(&d, eps);
+            assert!(k >= 8 && k < nb, "{k} of {nb} blocks decoupled at eps {eps}");
+            let f = curv.factor_with(eps, &opts).unwrap();
+            let solution = f.solve_with(faer::MatRef::from_column_major_slice(&g, g.len(), 1), &raw).unwrap();
+            // (A block answer off by more than the tolerance would be
+            // replaced by the pivoted elimination's.)
+            assert_eq!(solution.report.method, SolveMethod::BlockLdlt);
+            let h = reference::hessian(&curv, DenseLimit::default()).unwrap();
+            let want = reference::solve(h.as_ref(), eps, &g).unwrap();
+            let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let err = (0..want.len()).map(|i| (solution.x[(i, 0)] - want[i]).powi(2)).sum::<f64>().sqrt() / norm;
+            // cond(H + eps I) is at most 1.1 / 1e-3 here and the growth
+            // about 1e3: eps_mach times both is 2.4e-10; measured XXX.
+            assert!(err < 1e-9, "raw solve at eps {eps} off by {err:e}");
+            eprintln!("eps {eps}: {k} of {nb}, err {err:e}");
+        }
+        // Shifts between eigenvalues (at least 1e-6 from the nearest, so
+        // the dense count is certain), counting from 4 to 23 negative.
+        for eps in [-1e-3, -1.5e-2, -7e-2] {
+            let gap = spec.eigenvalues.iter().map(|l| (l + eps).abs()).fold(f64::INFINITY, f64::min);
+            assert!(gap > 1e-6, "eps {eps} within {gap:e} of an eigenvalue");
+            let (k, nb) = decoupled(&d, eps);
+            assert!(k >= 4 && k < nb, "{k} of {nb} blocks decoupled at eps {eps}");
+            let f = curv.factor_with(eps, &opts).unwrap();
+            let want = spec.inertia(eps, 0.0);
+            let got = f.inertia_from_pivots();
+            eprintln!("eps {eps}: {k} of {nb}; {got:?} against {want:?}");
+            assert_eq!(got.uncertain, 0, "eps {eps}");
+            assert_eq!((got.negative, got.positive), (want.negative, want.positive), "eps {eps}");
+        }
+    }
+}
