@@ -12,7 +12,9 @@ pub fn phases(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
     writeln!(md, "## Phases\n")?;
     writeln!(
         md,
-        "`solve` includes the automatic refinement check (one HVP); `end to end` is `Curvature::new` + \
+        "`solve (raw)` is `solve_with` without refinement (`max_refinements: 0`, `accept_inexact`): both \
+         stages' sweeps and the one HVP that scores the answer; `solve` includes the automatic refinement \
+         (one HVP when none is needed); `end to end` is `Curvature::new` + \
          `factor` + `solve`, including the first solve's estimate of `‖H + eps I‖` (power iteration on the \
          HVP). `dense` is `reference::hessian` + `reference::solve` (LU), its ratio adds the derivative blocks.\n"
     )?;

@@ -255,7 +255,9 @@ impl Factorization {
     /// (docs/numerics.md).
     ///
     /// The block pivots already hold a log-determinant
-    /// ([`BlockLdlt::log_abs_det`] of [`Factorization::block_ldlt`]), but
+    /// ([`BlockLdlt::log_abs_det`] of [`Factorization::block_ldlt`], which
+    /// after the parameters-first elimination leaves out the parameters'
+    /// blocks and `R`'s blocks eliminated in closed form), but
     /// block elimination cannot pivot across layers, and where the partial
     /// products of the network are ill-conditioned its Schur complements
     /// grow and that sum loses up to `1e-13 cond` (relative); refinement

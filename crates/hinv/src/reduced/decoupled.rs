@@ -21,14 +21,19 @@
 //! `y` corner of `M^-1`), with no factorization, and `log|det M| =
 //! log|det(I - PQ)|` is zero to working precision.
 //!
-//! At PyTorch's initialisation this is most of a deep network: `Q`
-//! carries the squared gradient flowing back from the loss, which decays
-//! geometrically away from the output, and `P` does not grow. The
+//! At PyTorch's initialisation this is most of a deep network (every block
+//! but the last at L128 h8 B2 and deeper): both the activations and the
+//! gradient flowing back from the loss decay geometrically, and the
 //! factorization of those blocks is where subnormal arithmetic made the
-//! time per layer grow with depth (docs/benchmarks.md, "Decoupled blocks").
-//! The blocks that qualify are always a prefix (the gradient is smallest
-//! at the input); the rest of `R`, the first block with the last one's
-//! update, goes to [`tridiag::BlockLdlt`].
+//! time per layer grow with depth (docs/benchmarks.md, "Decoupled
+//! blocks"). Only the leading run of such blocks is taken (the first
+//! block that does not qualify ends it, so a network whose first block
+//! does not, as at L64 h8 B2, splits nothing off); the rest of `R`, its
+//! first block with the last one's update, goes to
+//! [`tridiag::BlockLdlt`]. The blocks split off have no pivots: their
+//! count is certain (the widened product, which holds the errors of the
+//! eliminations before it, growth included, is `1 / eps_mach` away from
+//! the condition's 1), so they take no part in the pivot margin.
 
 use blockmat::reduce::norm_l2;
 use faer::linalg::matmul::matmul;
@@ -45,15 +50,13 @@ use super::symmetrize;
 pub(super) const DECOUPLED: f64 = f64::EPSILON;
 
 /// The leading blocks of `R` eliminated in closed form.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Decoupled {
     /// The blocks `[[P, -I], [-I, Q]]`, `P` with its carried update.
     blocks: Vec<Mat<f64>>,
     /// `couplings[l]`: block `l + 1`'s `z` rows against block `l`'s `y`
     /// columns; the last couples to the first block factored.
     couplings: Vec<Mat<f64>>,
-    /// Largest widened `‖P‖_F ‖Q‖_F`.
-    largest: f64,
 }
 
 impl Decoupled {
@@ -70,10 +73,9 @@ impl Decoupled {
         errors: &mut Vec<(f64, f64)>,
     ) -> Decoupled {
         let mut k = 0;
-        let mut largest = 0.0f64;
-        // One buffer for every block's `C P` (`(a_{l+1}, a_l)`).
-        let rows = couplings.iter().map(Mat::nrows).max().unwrap_or(0);
-        let mut cp = Mat::<f64>::zeros(rows, diag.iter().map(|m| m.nrows() / 2).max().unwrap_or(0));
+        // One buffer for every block's `C P` (`(a_{l+1}, a_l)`), allocated
+        // when a first block qualifies.
+        let mut cp = Mat::<f64>::new();
         while k + 1 < diag.len() {
             let a = diag[k].nrows() / 2;
             // (Each entry is within `8 a eps_mach` of its error scale, and
@@ -83,25 +85,36 @@ impl Decoupled {
             let p = norm_l2(diag[k].as_ref().submatrix(0, 0, a, a));
             let q = norm_l2(diag[k].as_ref().submatrix(a, a, a, a));
             let product = (p + widen(errors[k].0)) * (q + widen(errors[k].1));
-            // (A NaN stops here: the factorization refuses it.)
-            if product.is_nan() || product > DECOUPLED {
+            let c = couplings[k].as_ref();
+            let c2 = norm_l2(c);
+            // The update's entries are below its magnitude `|C| |P| |C|^T`
+            // (and its rounding of the order of `eps_mach` times that).
+            let update = c2 * c2 * p;
+            // A NaN or an overflow stops here, before anything is carried:
+            // the factorization of the rest meets it where it would have
+            // (a non-finite block refused, an overflowing update counted
+            // as a breakdown).
+            if product.is_nan() || product > DECOUPLED || !update.is_finite() {
                 break;
             }
-            largest = largest.max(product);
-            let c = couplings[k].as_ref();
+            if cp.nrows() == 0 {
+                let rows = couplings.iter().map(Mat::nrows).max().unwrap_or(0);
+                cp = Mat::zeros(rows, diag.iter().map(|m| m.nrows() / 2).max().unwrap_or(0));
+            }
             let (done, rest) = diag.split_at_mut(k + 1);
             let mut cp = cp.as_mut().submatrix_mut(0, 0, c.nrows(), a);
             matmul(cp.as_mut(), Accum::Replace, c, done[k].as_ref().submatrix(0, 0, a, a), 1.0, Par::Seq);
             let mut next = rest[0].as_mut().submatrix_mut(0, 0, c.nrows(), c.nrows());
             matmul(next.as_mut(), Accum::Add, cp.as_ref(), c.transpose(), 1.0, Par::Seq);
             symmetrize(next);
-            // The update's rounding is of the order of `|C| |P| |C|^T`.
-            let c2 = norm_l2(c);
-            errors[k + 1].0 = errors[k + 1].0.max(c2 * c2 * p);
+            // (The errors `P` and `C` carry in are passed on to first
+            // order only, as tridiag's chain passes on a block's: its
+            // certificate is local, docs/numerics.md, "Open points".)
+            errors[k + 1].0 = errors[k + 1].0.max(update);
             k += 1;
         }
         errors.drain(..k);
-        Decoupled { blocks: diag.drain(..k).collect(), couplings: couplings.drain(..k).collect(), largest }
+        Decoupled { blocks: diag.drain(..k).collect(), couplings: couplings.drain(..k).collect() }
     }
 
     /// How many of `R`'s unknowns the blocks hold (they come first).
@@ -119,20 +132,6 @@ impl Decoupled {
     pub(super) fn inertia(&self) -> Inertia {
         let half = self.dim() / 2;
         Inertia { positive: half, negative: half, zero: 0, uncertain: 0 }
-    }
-
-    /// How far the blocks' counts are from changing, as the
-    /// factorization's pivot margin reads: the factor `1 / (‖P‖ ‖Q‖)` by
-    /// which the widened `‖P‖_F ‖Q‖_F` (whose widening already holds the
-    /// errors upstream, the elimination's growth included) would have to
-    /// grow to reach 1; at least `1 / eps_mach`, above any margin a
-    /// growth within [`super::GROWTH_LIMIT`] brings to the parity check.
-    pub(super) fn margin(&self) -> f64 {
-        if self.blocks.is_empty() {
-            f64::INFINITY
-        } else {
-            1.0 / self.largest
-        }
     }
 
     /// `e`, an error of the factored rest of `R`, with its block indices
@@ -271,22 +270,36 @@ mod tests {
         (diag, couplings, dense)
     }
 
-    /// The closed form against a dense solve and the dense eigenvalues:
-    /// three leading blocks with `‖P‖ ‖Q‖` near `1e-18` are split off (the
-    /// fourth, of order one, stops the split), solves meet the dense solve,
-    /// and the counts are the dense matrix's. Once with `P` of order one
-    /// and `Q` of `1e-18` (every right-hand side's component of order one),
-    /// once balanced at `1e-9` each with the `y` components `1e-12`, where
-    /// `-Q z` is what the solution's `z` part holds.
+    /// The closed form against a dense solve and the dense eigenvalues,
+    /// on blocks `(3, 4, 2, 3, 3)` of `P` and `Q` of the orders given
+    /// (errors at the entries' own scales): three leading blocks with
+    /// `‖P‖ ‖Q‖` near `1e-18` split off when the fourth is of order one;
+    /// four, all but the last, when none is; `Q = 0` splits off too.
+    /// Solves meet the dense solve and the counts are the dense matrix's.
+    /// `P` of order one and `Q` of `1e-18` (every right-hand side's
+    /// component of order one) tests each term but `-Q z`; balanced at
+    /// `1e-9` each with the `y` components `1e-12`, `-Q z` is what the
+    /// solution's `z` part holds.
     #[test]
     fn the_closed_form_solves_and_counts_as_the_dense_matrix() {
         let a = [3, 4, 2, 3, 3];
-        for (p, q, y) in [(1.0, 1e-18, 1.0), (1e-9, 1e-9, 1e-12)] {
-            let (mut diag, mut couplings, dense) = synthetic(&a, &[(p, q), (p, q), (p, q), (1.0, 1.0), (p, q)]);
-            // Errors at the entries' own scales.
-            let mut errors = vec![(p, q); a.len()];
+        let (small, balanced, one, zero) = ((1.0, 1e-18), (1e-9, 1e-9), (1.0, 1.0), (1.0, 0.0));
+        let cases = [
+            ([small, small, small, one, small], 3, 1.0),
+            ([balanced, balanced, balanced, one, balanced], 3, 1e-12),
+            ([small; 5], 4, 1.0),
+            ([zero, zero, zero, one, zero], 3, 1.0),
+        ];
+        for (scales, k, y) in cases {
+            let (mut diag, mut couplings, dense) = synthetic(&a, &scales);
+            let mut errors = scales.to_vec();
             let d = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
-            assert_eq!((d.len(), d.dim(), diag.len(), couplings.len(), errors.len()), (3, 18, 2, 1, 2));
+            let dim = 2 * a[..k].iter().sum::<usize>();
+            assert_eq!((d.len(), d.dim(), diag.len(), couplings.len(), errors.len()), (k, dim, 5 - k, 4 - k, 5 - k));
+            // The first block factored holds the last one's update, and its
+            // magnitude in its error scale.
+            let (c, p) = (d.couplings[k - 1].norm_l2(), d.blocks[k - 1].as_ref().submatrix(0, 0, a[k - 1], a[k - 1]));
+            assert_eq!(errors[0].0, scales[k].0.max(c * c * p.norm_l2()), "{scales:?}");
             let params = FactorParams::default();
             let rest = BlockLdlt::factor_owned(tridiagonal(diag, couplings).unwrap(), &params).unwrap();
             let offsets = blockmat::offsets(&a.iter().map(|n| 2 * n).collect::<Vec<_>>());
@@ -300,28 +313,45 @@ mod tests {
             // the closed form's `1e-18` relative error leave about 1e-15;
             // a term of the closed form missing is of order one in the
             // first case, and `-Q z` `1e-9` of the solution in the second.
-            assert!(err < 1e-12, "({p:e}, {q:e}): solve off by {err:e}");
+            assert!(err < 1e-12, "{scales:?}: solve off by {err:e}");
             let lambda = dense.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
             let negative = lambda.iter().filter(|&&v| v < 0.0).count();
             let got = d.inertia() + rest.inertia();
             let want = (negative, lambda.len() - negative, 0, 0);
-            assert_eq!((got.negative, got.positive, got.zero, got.uncertain), want);
+            assert_eq!((got.negative, got.positive, got.zero, got.uncertain), want, "{scales:?}");
         }
     }
 
-    /// An error of the factored rest names the block of `R` at fault.
+    /// What stops the split: errors that widen `‖Q‖` beyond the bound
+    /// (the entries alone would pass), a NaN in `Q` (which `P`'s update
+    /// would not carry, so nothing downstream would see it), an update
+    /// that would overflow; and an error of the factored rest names the
+    /// block of `R` at fault.
     #[test]
-    fn errors_of_the_rest_name_blocks_of_r() {
+    fn what_stops_the_split_and_errors_of_the_rest() {
         let a = [3, 4, 2, 3, 3];
-        let (mut diag, mut couplings, _) =
-            synthetic(&a, &[(1.0, 1e-18), (1.0, 1e-18), (1.0, 1e-18), (1.0, 1.0), (1.0, 1.0)]);
-        diag[4][(0, 0)] = f64::NAN;
-        let mut errors = vec![(1.0, 1.0); a.len()];
-        errors[..3].fill((1.0, 1e-18));
-        let d = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
+        let small = [(1.0, 1e-18); 5];
+        let split = |diag: &mut Vec<Mat<f64>>, couplings: &mut Vec<Mat<f64>>, errors: &[(f64, f64)]| {
+            Decoupled::split_off(diag, couplings, &mut errors.to_vec())
+        };
+        let (mut diag, mut couplings, _) = synthetic(&a, &small);
+        assert_eq!(split(&mut diag.clone(), &mut couplings.clone(), &small).len(), 4);
+        // `Q`'s errors at `P`'s scale: `8 a^2 eps_mach` widens `‖Q‖` to 1.6e-14.
+        assert_eq!(split(&mut diag.clone(), &mut couplings.clone(), &[(1.0, 1.0); 5]).len(), 0);
+        // An update of order 1e320.
+        let mut huge = couplings.clone();
+        huge[1] *= faer::Scale(1e160);
+        assert_eq!(split(&mut diag.clone(), &mut huge, &small).len(), 1);
+        // A NaN in block 1's `Q`.
+        diag[1][(a[1], a[1])] = f64::NAN;
+        let d = split(&mut diag, &mut couplings, &small);
+        assert_eq!(d.len(), 1);
         let e = BlockLdlt::factor_owned(tridiagonal(diag, couplings).unwrap(), &FactorParams::default()).unwrap_err();
-        assert_eq!(e, TridiagError::NonFinite { what: "diagonal", block: 1 });
-        assert_eq!(d.in_r(e), TridiagError::NonFinite { what: "diagonal", block: 4 });
+        assert_eq!(e, TridiagError::NonFinite { what: "diagonal", block: 0 });
+        assert_eq!(d.in_r(e), TridiagError::NonFinite { what: "diagonal", block: 1 });
+        let singular = TridiagError::Singular { block: 2, pivot: 1, magnitude: 0.0, threshold: 1e-300 };
+        let moved = TridiagError::Singular { block: 3, pivot: 1, magnitude: 0.0, threshold: 1e-300 };
+        assert_eq!(d.in_r(singular), moved);
     }
 
     /// How many of `R`'s blocks decouple at `eps`, and how many it has.
@@ -361,7 +391,8 @@ mod tests {
             let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt();
             let err = (0..want.len()).map(|i| (solution.x[(i, 0)] - want[i]).powi(2)).sum::<f64>().sqrt() / norm;
             // cond(H + eps I) is at most 1.1 / 1e-3 here and the growth
-            // about 1e3: eps_mach times both is 2.4e-10; measured XXX.
+            // about 1e3: eps_mach times both is 2.4e-10; measured 1.3e-14
+            // and 3.4e-15.
             assert!(err < 1e-9, "raw solve at eps {eps} off by {err:e}");
             eprintln!("eps {eps}: {k} of {nb}, err {err:e}");
         }

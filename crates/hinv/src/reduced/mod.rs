@@ -114,8 +114,9 @@ pub(crate) struct Reduced {
     ldlt: BlockLdlt,
     /// Offsets of the `(z_l, y_l)` blocks in `R`'s unknowns.
     offsets: Vec<usize>,
-    /// Each block's balancing: `ldlt` factors `S R S` with
-    /// `S = diag(sigma_l I, I / sigma_l)` on `(z_l, y_l)` (powers of two).
+    /// Each block's balancing: `decoupled` and `ldlt` eliminate `S R S`
+    /// with `S = diag(sigma_l I, I / sigma_l)` on `(z_l, y_l)` (powers of
+    /// two).
     sigma: Vec<f64>,
     /// Largest fill relative to its layer's entries.
     growth: f64,
@@ -335,7 +336,8 @@ impl Reduced {
         Ok(Some(d))
     }
 
-    /// The factored Schur complement `R`.
+    /// The factored Schur complement `R` but its leading blocks eliminated
+    /// in closed form ([`decoupled`]).
     pub(crate) fn schur(&self) -> &BlockLdlt {
         &self.ldlt
     }
@@ -374,8 +376,9 @@ impl Reduced {
 
     /// Smallest margin of a pivot over its rounding bound, over both stages.
     pub(crate) fn pivot_margin(&self) -> f64 {
-        let r = self.ldlt.pivot_margin().min(self.decoupled.margin());
-        self.layers.iter().map(LayerElimination::pivot_margin).fold(r, f64::min)
+        // (The blocks eliminated in closed form have no pivots; their
+        // count is certain, [`decoupled`].)
+        self.layers.iter().map(LayerElimination::pivot_margin).fold(self.ldlt.pivot_margin(), f64::min)
     }
 
     /// Size of the lifted system this eliminates.
