@@ -112,6 +112,12 @@ pub(crate) struct Reduced {
     decoupled: Decoupled,
     /// The rest of `R`, factored.
     ldlt: BlockLdlt,
+    /// The rest of `R` as it was factored, kept when it is at most as many
+    /// blocks as the closed-form run before it (every block but the last
+    /// of a deep network at PyTorch's initialisation): its determinant
+    /// pivoted across blocks is then `R`'s but for the run's `(-1)^a`
+    /// each, without eliminating the layers again ([`Reduced::kept_log_det`]).
+    rest: Option<blockmat::Tridiag>,
     /// Offsets of the `(z_l, y_l)` blocks in `R`'s unknowns.
     offsets: Vec<usize>,
     /// Each block's balancing: `decoupled` and `ldlt` eliminate `S R S`
@@ -294,14 +300,15 @@ impl Reduced {
         let r_params = FactorParams { symmetry_tol: f64::INFINITY, ..*params };
         let decoupled = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
         let scales: Vec<f64> = errors.iter().map(|&(z, y)| z.max(y)).collect();
-        let ldlt = BlockLdlt::factor_owned(tridiagonal(diag, couplings)?, &r_params)
-            .map_err(|e| decoupled.in_r(e))?
-            .with_input_scales(&scales);
+        let rest = tridiagonal(diag, couplings)?;
+        let kept = (!decoupled.is_empty() && rest.len() <= decoupled.len()).then(|| rest.clone());
+        let ldlt = BlockLdlt::factor_owned(rest, &r_params).map_err(|e| decoupled.in_r(e))?.with_input_scales(&scales);
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
         Ok(Ok(Reduced {
             layers: pieces.into_iter().map(|p| p.elim).collect(),
             decoupled,
             ldlt,
+            rest: kept,
             offsets: blockmat::offsets(&sizes),
             sigma,
             growth,
@@ -328,12 +335,27 @@ impl Reduced {
         // (The balancing has determinant 1: `sigma^a` times `sigma^-a`.)
         let Assembled { diag, couplings, .. } = assemble(d, &mut pieces, split, params.symmetry_tol)?;
         let det = tridiag::log_det_pivoted(&tridiagonal(diag, couplings)?, params.par, params.symmetry_tol)?;
-        let d = pieces.iter().map(|p| p.elim.log_det()).fold(det, |acc, l| SignedLogDet {
-            log_abs: acc.log_abs + l.log_abs,
-            // (A zero stays `+0`.)
-            sign: if acc.sign == 0.0 || l.sign == 0.0 { 0.0 } else { acc.sign * l.sign },
-        });
-        Ok(Some(d))
+        Ok(Some(times(det, pieces.iter().map(|p| p.elim.log_det()))))
+    }
+
+    /// [`Reduced::pivoted_log_det`] from the rest of `R` kept at
+    /// factorization (`None` when it was not): its determinant pivoted
+    /// across blocks, times the closed-form blocks' `det = (-1)^a det(I -
+    /// PQ)`, whose `log det(I - PQ)` is within `a ||PQ|| / (1 - ||PQ||)`,
+    /// `a eps_mach`, of zero and is taken as zero (the block elimination
+    /// that carried their update into the rest is the one the
+    /// factorization ran: its errors are the rest's first block's input
+    /// errors, as the parameters' elimination's are every block's).
+    pub(crate) fn kept_log_det(&self) -> Option<Result<SignedLogDet, TridiagError>> {
+        let rest = self.rest.as_ref()?;
+        // (Its blocks were made exactly symmetric when `R` was assembled.)
+        let det = match tridiag::log_det_pivoted(rest, self.par, f64::INFINITY) {
+            Ok(det) => det,
+            Err(e) => return Some(Err(self.decoupled.in_r(e))),
+        };
+        let odd = (self.decoupled.dim() / 2) % 2 == 1;
+        let run = SignedLogDet { log_abs: 0.0, sign: if odd { -1.0 } else { 1.0 } };
+        Some(Ok(times(det, std::iter::once(run).chain(self.layers.iter().map(LayerElimination::log_det)))))
     }
 
     /// The factored Schur complement `R` but its leading blocks eliminated
@@ -390,6 +412,15 @@ impl Reduced {
     fn r_dim(&self) -> usize {
         self.decoupled.dim() + self.ldlt.dim()
     }
+}
+
+/// The product of determinants given as signed logarithms (a zero stays
+/// `+0`).
+fn times(det: SignedLogDet, factors: impl Iterator<Item = SignedLogDet>) -> SignedLogDet {
+    factors.fold(det, |acc, l| SignedLogDet {
+        log_abs: acc.log_abs + l.log_abs,
+        sign: if acc.sign == 0.0 || l.sign == 0.0 { 0.0 } else { acc.sign * l.sign },
+    })
 }
 
 /// Every layer's eliminated parameters and what they leave for `R`.
