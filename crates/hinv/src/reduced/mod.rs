@@ -117,7 +117,7 @@ pub(crate) struct Reduced {
     /// of a deep network at PyTorch's initialisation): its determinant
     /// pivoted across blocks is then `R`'s but for the run's `(-1)^a`
     /// each, without eliminating the layers again ([`Reduced::kept_log_det`]).
-    rest: Option<blockmat::Tridiag>,
+    rest: Option<Box<blockmat::Tridiag>>,
     /// Offsets of the `(z_l, y_l)` blocks in `R`'s unknowns.
     offsets: Vec<usize>,
     /// Each block's balancing: `decoupled` and `ldlt` eliminate `S R S`
@@ -301,7 +301,7 @@ impl Reduced {
         let decoupled = Decoupled::split_off(&mut diag, &mut couplings, &mut errors);
         let scales: Vec<f64> = errors.iter().map(|&(z, y)| z.max(y)).collect();
         let rest = tridiagonal(diag, couplings)?;
-        let kept = (!decoupled.is_empty() && rest.len() <= decoupled.len()).then(|| rest.clone());
+        let kept = (!decoupled.is_empty() && rest.len() <= decoupled.len()).then(|| Box::new(rest.clone()));
         let ldlt = BlockLdlt::factor_owned(rest, &r_params).map_err(|e| decoupled.in_r(e))?.with_input_scales(&scales);
         let sizes: Vec<usize> = (0..nl).map(|l| 2 * d.act_sizes[l + 1]).collect();
         Ok(Ok(Reduced {
