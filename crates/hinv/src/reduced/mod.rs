@@ -50,6 +50,7 @@
 
 mod assemble;
 mod decoupled;
+mod determinant;
 mod fills;
 mod group_solver;
 mod groups;
@@ -318,46 +319,6 @@ impl Reduced {
         }))
     }
 
-    /// `log|det|` of the lifted system and its sign, with `R` eliminated by
-    /// partial pivoting across its blocks ([`tridiag::PivotedLu`]) instead
-    /// of block LDLᵀ:
-    /// `det K' = prod_l det(A_l + eps I) det(R)`. `R` was factored in
-    /// place, so the layers' eliminations run again to rebuild it; `None`
-    /// when they are refused (as [`Reduced::factor`] would refuse them).
-    pub(crate) fn pivoted_log_det(
-        d: &Derivatives,
-        eps: f64,
-        params: &FactorParams,
-    ) -> Result<Option<SignedLogDet>, TridiagError> {
-        let Ok(Eliminated { mut pieces, split, .. }) = eliminate_layers(d, eps, params, false)? else {
-            return Ok(None);
-        };
-        // (The balancing has determinant 1: `sigma^a` times `sigma^-a`.)
-        let Assembled { diag, couplings, .. } = assemble(d, &mut pieces, split, params.symmetry_tol)?;
-        let det = tridiag::log_det_pivoted(&tridiagonal(diag, couplings)?, params.par, params.symmetry_tol)?;
-        Ok(Some(times(det, pieces.iter().map(|p| p.elim.log_det()))))
-    }
-
-    /// [`Reduced::pivoted_log_det`] from the rest of `R` kept at
-    /// factorization (`None` when it was not): its determinant pivoted
-    /// across blocks, times the closed-form blocks' `det = (-1)^a det(I -
-    /// PQ)`, whose `log det(I - PQ)` is within `a ||PQ|| / (1 - ||PQ||)`,
-    /// `a eps_mach`, of zero and is taken as zero (the block elimination
-    /// that carried their update into the rest is the one the
-    /// factorization ran: its errors are the rest's first block's input
-    /// errors, as the parameters' elimination's are every block's).
-    pub(crate) fn kept_log_det(&self) -> Option<Result<SignedLogDet, TridiagError>> {
-        let rest = self.rest.as_ref()?;
-        // (Its blocks were made exactly symmetric when `R` was assembled.)
-        let det = match tridiag::log_det_pivoted(rest, self.par, f64::INFINITY) {
-            Ok(det) => det,
-            Err(e) => return Some(Err(self.decoupled.in_r(e))),
-        };
-        let odd = (self.decoupled.dim() / 2) % 2 == 1;
-        let run = SignedLogDet { log_abs: 0.0, sign: if odd { -1.0 } else { 1.0 } };
-        Some(Ok(times(det, std::iter::once(run).chain(self.layers.iter().map(LayerElimination::log_det)))))
-    }
-
     /// The factored Schur complement `R` but its leading blocks eliminated
     /// in closed form ([`decoupled`]).
     pub(crate) fn schur(&self) -> &BlockLdlt {
@@ -412,15 +373,6 @@ impl Reduced {
     fn r_dim(&self) -> usize {
         self.decoupled.dim() + self.ldlt.dim()
     }
-}
-
-/// The product of determinants given as signed logarithms (a zero stays
-/// `+0`).
-fn times(det: SignedLogDet, factors: impl Iterator<Item = SignedLogDet>) -> SignedLogDet {
-    factors.fold(det, |acc, l| SignedLogDet {
-        log_abs: acc.log_abs + l.log_abs,
-        sign: if acc.sign == 0.0 || l.sign == 0.0 { 0.0 } else { acc.sign * l.sign },
-    })
 }
 
 /// Every layer's eliminated parameters and what they leave for `R`.
