@@ -247,8 +247,9 @@ pub fn throughput(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
          sequential faer `matmul`) at the hidden block size. Blocks from n = 1024 run faer's kernels on \
          both cores (`ParPolicy::Auto`); the baselines are sequential. `log-det` is the first call \
          of `Factorization::log_det` on a fresh factorization: through the parameters-first \
-         elimination (its layers eliminated again, then `R` pivoted across its blocks) where its \
-         growth allows, else `tridiag::PivotedLu` on the whole lifted system.\n"
+         elimination (`R` pivoted across its blocks: the short rest kept behind its closed-form \
+         blocks, else all of it, the layers eliminated again) where its growth allows, else \
+         `tridiag::PivotedLu` on the whole lifted system.\n"
     )?;
     writeln!(
         md,

@@ -202,7 +202,11 @@ impl Factorization {
     /// `k` and `margin` may be a second elimination's: the parity check
     /// reads only elimination-independent signs (the pivoted determinant,
     /// and the parameters-first determinant, which is never computed next
-    /// to an interleaved engine), and [`Factorization::unverified_pivots`],
+    /// to an interleaved engine; from the rest of `R` kept behind a
+    /// closed-form run, its sign is that rest's, pivoted, times the run's
+    /// `(-1)^a`, which the count holds too: those blocks' counts are
+    /// certain by their structure, and the check is independent for the
+    /// rest), and [`Factorization::unverified_pivots`],
     /// which reads the engine's pivots, runs only where the pivoted
     /// elimination cannot, which [`Factorization::parameters_first_counts`]
     /// rules out first.

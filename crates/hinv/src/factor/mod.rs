@@ -274,7 +274,8 @@ impl Factorization {
     ///   times at most that amplification; where most of `R` was
     ///   eliminated in closed form (a deep network at PyTorch's
     ///   initialisation), on the short rest kept at factorization alone,
-    ///   without eliminating the layers again (0.5 ms at L1024 h8 B2);
+    ///   without eliminating the layers again (0.5–0.7 ms at L1024 h8 B2,
+    ///   `cargo run --release -p hinv --example phase_times -- 1024 8 2 3`);
     /// - otherwise on the equilibrated lifted system
     ///   ([`tridiag::log_det_pivoted`], blocks of `p_l + 2 a_l`; the
     ///   factors of [`tridiag::PivotedLu`] when a solve's fallback has
@@ -296,22 +297,19 @@ impl Factorization {
     }
 
     /// The log-determinant through the parameters-first elimination, on
-    /// first call: the groups' pivots and `R` pivoted across its blocks
-    /// ([`Reduced::pivoted_log_det`]); `None` when the engine is the
-    /// interleaved one or its amplification of rounding
+    /// first call: the groups' pivots and `R` pivoted across its blocks,
+    /// from the short rest of `R` kept at factorization behind a
+    /// closed-form run ([`Reduced::kept_log_det`]) or with the layers
+    /// eliminated again ([`Reduced::pivoted_log_det`]); `None` when the
+    /// engine is the interleaved one or its amplification of rounding
     /// ([`Reduced::log_det_amplification`]) is above
     /// [`REDUCED_LOG_DET_LIMIT`].
     fn reduced_log_det(&self) -> Result<Option<SignedLogDet>> {
-        let Engine::ParametersFirst(r) = &self.engine else { return Ok(None) };
-        // (A forced elimination with an uncertain group pivot would be
-        // refused when run again.)
-        if r.log_det_amplification() > REDUCED_LOG_DET_LIMIT || r.has_uncertain_group_pivot() {
-            return Ok(None);
-        }
+        let Some(r) = self.reduced_for_log_det() else { return Ok(None) };
         if let Some(d) = self.reduced_det.get() {
             return Ok(*d);
         }
-        let d = match r.kept_log_det() {
+        let d = match r.kept_log_det(REDUCED_LOG_DET_LIMIT) {
             // `R` but its closed-form blocks, kept at factorization.
             Some(d) => Some(d.map_err(|e| map_factor_error(e, self.eps))?),
             None => {
@@ -325,6 +323,23 @@ impl Factorization {
         };
         let d = d.map(|d| SignedLogDet { sign: self.lifted_sign(d.sign), ..d });
         Ok(*self.reduced_det.get_or_init(|| d))
+    }
+
+    /// The parameters-first elimination, when the log-determinant may go
+    /// through it.
+    fn reduced_for_log_det(&self) -> Option<&Reduced> {
+        let Engine::ParametersFirst(r) = &self.engine else { return None };
+        // (A forced elimination with an uncertain group pivot would be
+        // refused when run again.)
+        let refused = r.log_det_amplification() > REDUCED_LOG_DET_LIMIT || r.has_uncertain_group_pivot();
+        (!refused).then_some(r)
+    }
+
+    /// Whether [`Factorization::log_det`] takes the rest of `R` kept at
+    /// factorization.
+    #[cfg(test)]
+    pub(crate) fn log_det_keeps_rest(&self) -> bool {
+        self.reduced_for_log_det().is_some_and(|r| r.keeps_rest_within(REDUCED_LOG_DET_LIMIT))
     }
 
     /// The sign of `det(H + eps I)` from the lifted system's: `det K' =

@@ -30,15 +30,28 @@ impl Reduced {
         Ok(Some(times(det, pieces.iter().map(|p| p.elim.log_det()))))
     }
 
+    /// Whether [`Reduced::kept_log_det`] answers: the rest of `R` was
+    /// kept, and the amplification of rounding of the eliminations before
+    /// it, the parameters' ([`Reduced::log_det_amplification`]) times the
+    /// closed-form run's growth (its largest carried update relative to
+    /// the block it landed in), is at most `limit`.
+    pub(crate) fn keeps_rest_within(&self, limit: f64) -> bool {
+        self.rest.is_some() && self.log_det_amplification() * self.decoupled.growth() <= limit
+    }
+
     /// [`Reduced::pivoted_log_det`] from the rest of `R` kept at
-    /// factorization (`None` when it was not): its determinant pivoted
-    /// across blocks, times the closed-form blocks' `det = (-1)^a det(I -
-    /// PQ)`, whose `log det(I - PQ)` is within `a ||PQ|| / (1 - ||PQ||)`,
-    /// `a eps_mach`, of zero and is taken as zero (the block elimination
-    /// that carried their update into the rest is the one the
-    /// factorization ran: its errors are the rest's first block's input
-    /// errors, as the parameters' elimination's are every block's).
-    pub(crate) fn kept_log_det(&self) -> Option<Result<SignedLogDet, TridiagError>> {
+    /// factorization (`None` unless [`Reduced::keeps_rest_within`]
+    /// `limit`): its determinant pivoted across blocks, times the
+    /// closed-form blocks' `det = (-1)^a det(I - PQ)`, whose `log det(I -
+    /// PQ)` is within `||P|| ||Q|| / (1 - ||P|| ||Q||)`, `eps_mach`, of zero
+    /// per block and is taken as zero. The block elimination that carried
+    /// the run's update into the rest cannot pivot across blocks; its
+    /// rounding is the rest's first block's input error, and its growth
+    /// counts in the amplification as the parameters' elimination's does.
+    pub(crate) fn kept_log_det(&self, limit: f64) -> Option<Result<SignedLogDet, TridiagError>> {
+        if !self.keeps_rest_within(limit) {
+            return None;
+        }
         let rest = self.rest.as_ref()?;
         // (Its blocks were made exactly symmetric when `R` was assembled.)
         let det = match tridiag::log_det_pivoted(rest, self.par, f64::INFINITY) {
