@@ -118,8 +118,9 @@ impl Decoupled {
             // the errors `P` and `C` carry in are not passed on, as that
             // chain does not pass on a block's: its certificate is local,
             // docs/numerics.md, "Open points". Passed on through Frobenius
-            // norms they grew by `||C||_F^2`, 2–20 here, per block and
-            // ended the run at a few blocks.)
+            // norms, which overstate `||C||_2^2` by up to `a`, they grew
+            // along the run and ended it early: L128 h8 B2 then split off
+            // too few blocks to keep its rest.)
             errors[k + 1].0 = errors[k + 1].0.max(update);
             k += 1;
         }
