@@ -214,6 +214,32 @@ fn a_count_newton_cannot_certify_is_logged_as_uncertain() {
 }
 
 #[test]
+fn newton_damps_a_count_it_cannot_certify() {
+    // A linear softmax model: H is positive semi-definite, singular along
+    // the softmax's null space, so at eps = 1e-15 ||H|| those eigenvalues of
+    // H + eps I sit within rounding of zero. The count reads no negative
+    // eigenvalue but cannot certify it (checked here), and the default
+    // (rejecting) Newton must not solve such a system as positive
+    // definite: it raises eps and says why.
+    let net = Network::builder(4).cross_entropy(3).unwrap();
+    let mut params = net.init_params(71);
+    let batch = Batch::random_classification(4, 3, 2, 72);
+    let curv = Curvature::new(&net, &params, &batch).unwrap();
+    let h = hinv::reference::hessian(&curv, hinv::reference::DenseLimit::default()).unwrap();
+    let spec = hinv::reference::spectrum(h.as_ref()).unwrap();
+    let eps = 1e-15 * spec.eigenvalues.iter().fold(0.0f64, |m, l| m.max(l.abs()));
+    let count = curv.factor(eps).unwrap().inertia();
+    assert!(count.negative == 0 && count.uncertain > 0, "the test needs an uncertain zero count: {count:?}");
+    let mut newton = DampedNewton::new(eps).unwrap();
+    let input = StepInput { net: &net, batch: &batch, curvature_batch: Some(&batch), deadline: None };
+    let info = newton.step(&input, &mut params).unwrap();
+    let first = info.events.iter().find(|e| e.contains(&format!("at eps = {eps:.3e} (")));
+    let first = first.unwrap_or_else(|| panic!("the uncertain first trial was solved: {:?}", info.events));
+    assert!(first.contains("not certified positive definite") && first.contains("eps raised"), "{first}");
+    assert!(info.rejected >= 1 && newton.eps() > eps, "{info:?}");
+}
+
+#[test]
 fn digits_ship_with_a_fixed_stratified_split() {
     let d = data::digits().unwrap();
     assert_eq!((d.train.batch_size(), d.test.batch_size()), (1352, 445));

@@ -76,8 +76,9 @@ pub(crate) fn ratio(actual: f64, predicted: f64) -> f64 {
 /// `p.H p = g.p - eps |p|^2`. The step is taken when `rho > 0`, and `eps`
 /// follows [`LmRule::NEWTON`]. Indefiniteness is handled openly: when
 /// `reject_indefinite` is set (the default) a factorization whose inertia
-/// shows negative eigenvalues of `H + eps I` is not solved but answered
-/// with more damping; a `Singular` or `IllConditioned` system likewise.
+/// shows negative eigenvalues of `H + eps I`, or cannot certify that it has
+/// none, is not solved but answered with more damping; a `Singular` or
+/// `IllConditioned` system likewise.
 /// Each such reaction is an event in the log, and the inertia's negative
 /// count is reported with every step.
 ///
@@ -155,8 +156,11 @@ impl Optimizer for DampedNewton {
             // cheaper of lifted and Woodbury for the Gauss–Newton matrix.
             let solved = curv.factor_route(eps, &FactorOptions::default(), None).and_then(|f| {
                 let inertia = f.inertia();
-                let neg = inertia.negative;
-                if neg > 0 && self.reject_indefinite {
+                // An uncertain count is eigenvalues of the shifted matrix
+                // within rounding of zero: it cannot be vouched for as
+                // positive definite, and a solve would be dominated by
+                // those directions, so it is damped like a negative one.
+                if (inertia.negative > 0 || !inertia.is_certified()) && self.reject_indefinite {
                     return Ok((None, inertia));
                 }
                 f.solve(&g).map(|p| (Some(p), inertia))
@@ -184,10 +188,17 @@ impl Optimizer for DampedNewton {
                         None => {
                             self.eps = self.rule.raise(eps);
                             info.rejected += 1;
-                            info.events.push(format!(
-                                "{matrix} has {neg} negative eigenvalue(s) at eps = {eps:.3e}: eps raised to {:.3e}",
-                                self.eps
-                            ));
+                            info.events.push(if inertia.is_certified() {
+                                format!(
+                                    "{matrix} has {neg} negative eigenvalue(s) at eps = {eps:.3e}: eps raised to {:.3e}",
+                                    self.eps
+                                )
+                            } else {
+                                format!(
+                                    "{matrix} is not certified positive definite at eps = {eps:.3e} ({} eigenvalue(s) within rounding of zero): eps raised to {:.3e}",
+                                    inertia.uncertain, self.eps
+                                )
+                            });
                             continue;
                         }
                     }
