@@ -29,6 +29,7 @@ pub use error::{BlockError, Result};
 pub use interleave::{infer_nesting, interleave, interleave_symmetric, interleave_with, Nesting};
 pub use low_rank::LowRank;
 pub use pattern::{Pattern, SvgOptions};
+pub use support::PlacedDense;
 
 #[doc = include_str!("../../../docs/blockmat-tutorial.md")]
 pub mod tutorial {}

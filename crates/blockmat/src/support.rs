@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use faer::Mat;
+
 use crate::block::{Block, Side, Tridiag};
 
 fn union(a: Option<Range<usize>>, b: Option<Range<usize>>) -> Option<Range<usize>> {
@@ -199,6 +201,103 @@ fn first_non_finite_in(m: faer::MatRef<'_, f64>) -> Option<f64> {
     }
 }
 
+/// A dense matrix and where it sits in a block that is structurally zero
+/// everywhere else ([`Block::into_dense_leaf`]).
+#[derive(Debug, Clone)]
+pub struct PlacedDense {
+    /// Rows of the block the matrix covers.
+    pub rows: Range<usize>,
+    /// Columns of the block the matrix covers.
+    pub cols: Range<usize>,
+    /// The matrix, `rows.len() x cols.len()`.
+    pub m: Mat<f64>,
+}
+
+impl Block {
+    /// The block's only leaf that is not a [`Block::Zero`], moved out with
+    /// the rows and columns it covers, when that leaf is dense; the block
+    /// itself, unchanged, otherwise. For a consumer that takes ownership of
+    /// a coupling's support instead of densifying the block and copying
+    /// it (hinv's reduced system: one dense `a x a` leaf in a `2a x 2a`
+    /// block).
+    ///
+    /// ```
+    /// use blockmat::{Block, Side};
+    /// let c = faer::Mat::from_fn(2, 3, |i, j| (i + j) as f64);
+    /// let b = Block::bidiag(Side::Upper, vec![Block::zeros(2, 3), Block::zeros(2, 3)], vec![Block::dense(c.clone())])
+    ///     .unwrap();
+    /// let leaf = b.into_dense_leaf().unwrap();
+    /// assert_eq!((leaf.rows, leaf.cols), (0..2, 3..6));
+    /// assert!(leaf.m == c);
+    /// // Two non-zero leaves: the block comes back.
+    /// let two = Block::grid(vec![vec![Block::identity(2), Block::dense(c)]]).unwrap();
+    /// assert_eq!(two.into_dense_leaf().unwrap_err().shape(), (2, 5));
+    /// ```
+    // The error is the caller's block given back (as `Rc::try_unwrap`
+    // does), not a failure to describe: boxing it would allocate on the
+    // path that then densifies the block anyway.
+    #[allow(clippy::result_large_err)]
+    pub fn into_dense_leaf(self) -> Result<PlacedDense, Block> {
+        match self {
+            Block::Dense(m) => Ok(PlacedDense { rows: 0..m.nrows(), cols: 0..m.ncols(), m }),
+            Block::Grid(mut g) => {
+                let nc = g.col_sizes.len();
+                let Some(k) = only_non_zero(&g.blocks) else { return Err(Block::Grid(g)) };
+                let (r0, c0) = (g.row_sizes[..k / nc].iter().sum(), g.col_sizes[..k % nc].iter().sum());
+                take_leaf(&mut g.blocks[k], r0, c0).ok_or(Block::Grid(g))
+            }
+            Block::Bidiag(mut b) => {
+                // Children in one list: the diagonal, then the off-diagonal.
+                let nd = b.diag.len();
+                let Some(k) = only_non_zero(b.diag.iter().chain(&b.off)) else { return Err(Block::Bidiag(b)) };
+                let row_at = |i: usize| b.diag[..i].iter().map(Block::nrows).sum::<usize>();
+                let col_at = |j: usize| b.diag[..j].iter().map(Block::ncols).sum::<usize>();
+                let (i, j) = match (k.checked_sub(nd), b.side) {
+                    (None, _) => (k, k),
+                    (Some(o), Side::Lower) => (o + 1, o),
+                    (Some(o), Side::Upper) => (o, o + 1),
+                };
+                let (r0, c0) = (row_at(i), col_at(j));
+                let leaf = match k.checked_sub(nd) {
+                    None => &mut b.diag[k],
+                    Some(o) => &mut b.off[o],
+                };
+                take_leaf(leaf, r0, c0).ok_or(Block::Bidiag(b))
+            }
+            other => Err(other),
+        }
+    }
+}
+
+/// The index of the only block of `blocks` that is not a [`Block::Zero`].
+fn only_non_zero<'a>(blocks: impl IntoIterator<Item = &'a Block>) -> Option<usize> {
+    let mut found = None;
+    for (k, b) in blocks.into_iter().enumerate() {
+        if !matches!(b, Block::Zero { .. }) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(k);
+        }
+    }
+    found
+}
+
+/// `b`'s dense leaf shifted by `(r0, c0)`, a zero block of its shape left
+/// in its place; `None` (and `b` as it was) when `b` has none.
+fn take_leaf(b: &mut Block, r0: usize, c0: usize) -> Option<PlacedDense> {
+    let zero = Block::zeros(b.nrows(), b.ncols());
+    match std::mem::replace(b, zero).into_dense_leaf() {
+        Ok(PlacedDense { rows, cols, m }) => {
+            Some(PlacedDense { rows: rows.start + r0..rows.end + r0, cols: cols.start + c0..cols.end + c0, m })
+        }
+        Err(back) => {
+            *b = back;
+            None
+        }
+    }
+}
+
 impl Tridiag {
     /// Moves the diagonal blocks out, leaving structural zero blocks of the
     /// same shapes in their place: the partition, the off-diagonal blocks
@@ -221,5 +320,23 @@ impl Tridiag {
     pub fn take_diag(&mut self) -> Vec<Block> {
         let zeros = self.diag.iter().map(|b| Block::zeros(b.nrows(), b.ncols())).collect();
         std::mem::replace(&mut self.diag, zeros)
+    }
+
+    /// Moves the sub-diagonal blocks out, as [`Tridiag::take_diag`] does
+    /// the diagonal ones: structural zero blocks of the same shapes stay.
+    /// For a consumer that takes the couplings' storage
+    /// ([`Block::into_dense_leaf`]) instead of copying them.
+    ///
+    /// ```
+    /// use blockmat::{Block, Tridiag};
+    /// let mut t = Tridiag::symmetric(vec![Block::identity(2), Block::identity(1)], vec![Block::dense(faer::Mat::ones(1, 2))])
+    ///     .unwrap();
+    /// let sub = t.take_sub();
+    /// assert_eq!(sub[0].kind(), "dense");
+    /// assert!(t.sub()[0].is_zero() && t.sub()[0].shape() == (1, 2));
+    /// ```
+    pub fn take_sub(&mut self) -> Vec<Block> {
+        let zeros = self.sub.iter().map(|b| Block::zeros(b.nrows(), b.ncols())).collect();
+        std::mem::replace(&mut self.sub, zeros)
     }
 }

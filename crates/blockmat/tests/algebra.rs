@@ -348,3 +348,48 @@ fn column_ranges_match_the_dense_block() {
         Err(BlockError::ShapeMismatch { left: (3, 3), right: (3, 4), .. })
     ));
 }
+
+/// `into_dense_leaf` against the dense block: the leaf it returns sits at
+/// the rows and columns it names, and nothing else of the block is
+/// non-zero; a block with no dense leaf, or two non-zero leaves, comes back
+/// unchanged.
+#[test]
+fn the_dense_leaf_is_where_the_block_has_it() {
+    let mut rng = common::rng(41);
+    let mut m = |r: usize, c: usize| Mat::from_fn(r, c, |_, _| rng.random_range(0.5..2.0));
+    let z = Block::zeros;
+    let cases = vec![
+        Block::dense(m(3, 2)),
+        Block::grid(vec![vec![z(2, 3), z(2, 4)], vec![z(5, 3), Block::dense(m(5, 4))]]).unwrap(),
+        Block::bidiag(Side::Lower, vec![z(2, 3), z(4, 1), z(3, 3)], vec![z(4, 3), Block::dense(m(3, 1))]).unwrap(),
+        Block::bidiag(Side::Upper, vec![z(2, 3), Block::dense(m(4, 1)), z(3, 3)], vec![z(2, 1), z(4, 3)]).unwrap(),
+        // Nested: the leaf inside a grid inside a bidiagonal.
+        Block::bidiag(
+            Side::Upper,
+            vec![z(2, 2), z(3, 3)],
+            vec![Block::grid(vec![vec![z(1, 1), z(1, 2)], vec![z(1, 1), Block::dense(m(1, 2))]]).unwrap()],
+        )
+        .unwrap(),
+    ];
+    for b in cases {
+        let dense = b.to_dense();
+        let leaf = b.clone().into_dense_leaf().unwrap_or_else(|b| panic!("no leaf in {}", b.kind()));
+        for j in 0..dense.ncols() {
+            for i in 0..dense.nrows() {
+                let inside = leaf.rows.contains(&i) && leaf.cols.contains(&j);
+                let expected = if inside { leaf.m[(i - leaf.rows.start, j - leaf.cols.start)] } else { 0.0 };
+                assert_eq!(dense[(i, j)], expected, "{} ({i}, {j})", b.kind());
+            }
+        }
+    }
+    for b in [
+        Block::identity(3),
+        Block::grid(vec![vec![Block::dense(m(2, 2)), Block::dense(m(2, 1))]]).unwrap(),
+        Block::grid(vec![vec![z(2, 2), Block::identity(2)]]).unwrap(),
+        Block::grid(vec![vec![z(2, 2), z(2, 1)]]).unwrap(),
+    ] {
+        let dense = b.to_dense();
+        let back = b.into_dense_leaf().expect_err("no single dense leaf");
+        assert!(back.to_dense() == dense, "{} came back changed", back.kind());
+    }
+}

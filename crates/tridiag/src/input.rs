@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use blockmat::{Block, Tridiag};
+use blockmat::{Block, PlacedDense, Tridiag};
 use faer::reborrow::*;
 use faer::{Mat, MatMut, MatRef};
 
@@ -243,7 +243,6 @@ pub(crate) fn sub_block<'w>(
     ws: &'w mut Workspace,
 ) -> Result<Option<Supported<MatMut<'w, f64>>>, TridiagError> {
     let s = &t.sub()[k];
-    let support = s.row_support().zip(s.col_support());
     if let (Some(tol), Some(sup)) = (symmetry_tol, t.sup()) {
         // A stored super-diagonal block must mirror all of it, zeros
         // included: the rare input with both stored is densified whole.
@@ -253,16 +252,27 @@ pub(crate) fn sub_block<'w>(
             return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
         }
         check_transpose(&sup[k], dense.rb(), k, tol)?;
-        let Some((rows, cols)) = support else { return Ok(None) };
+        let Some((rows, cols)) = s.row_support().zip(s.col_support()) else { return Ok(None) };
         let m = dense.submatrix_mut(rows.start, cols.start, rows.len(), cols.len());
         return Ok(Some(Supported { rows, cols, m }));
     }
-    let Some((rows, cols)) = support else { return Ok(None) };
+    support_window(s, k, symmetry_tol.is_some(), ws)
+}
+
+/// `s` restricted to its structural support, densified into `ws` (and
+/// checked finite when `check`); `None` when it is structurally zero.
+fn support_window<'w>(
+    s: &Block,
+    k: usize,
+    check: bool,
+    ws: &'w mut Workspace,
+) -> Result<Option<Supported<MatMut<'w, f64>>>, TridiagError> {
+    let Some((rows, cols)) = s.row_support().zip(s.col_support()) else { return Ok(None) };
     let mut m = ws.dense_buffer(rows.len(), cols.len());
     let shaped = s.write_window_to(rows.start, cols.start, m.rb_mut());
     debug_assert!(shaped.is_ok(), "the support lies inside the block");
     // Outside its support the block is structurally zero, hence finite.
-    if symmetry_tol.is_some() && !m.is_all_finite() {
+    if check && !m.is_all_finite() {
         return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
     }
     Ok(Some(Supported { rows, cols, m }))
@@ -284,6 +294,39 @@ pub(crate) fn coupling(
         Coupling { cols: rows, rows: cols, c: c.transpose().to_owned() }
     } else {
         Coupling { cols, rows, c: c.to_owned() }
+    }))
+}
+
+/// Sub-diagonal block `k` given by value (moved out of a symmetric input),
+/// checked finite: when it is one dense leaf in structural zeros (hinv's
+/// reduced system), that leaf is the coupling, taken without a copy
+/// (transposed, a copy, for a bottom-up chain); any other block is
+/// densified on its support as [`coupling`] does.
+pub(crate) fn owned_coupling(
+    b: Block,
+    k: usize,
+    ws: &mut Workspace,
+    transpose: bool,
+) -> Result<Option<Coupling>, TridiagError> {
+    let (rows, cols, c) = match b.into_dense_leaf() {
+        Ok(PlacedDense { rows, cols, m }) => {
+            if rows.is_empty() || cols.is_empty() {
+                return Ok(None);
+            }
+            if !m.is_all_finite() {
+                return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
+            }
+            (rows, cols, m)
+        }
+        Err(b) => match support_window(&b, k, true, ws)? {
+            Some(Supported { rows, cols, m }) => (rows, cols, m.to_owned()),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(if transpose {
+        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned() }
+    } else {
+        Coupling { cols, rows, c }
     }))
 }
 

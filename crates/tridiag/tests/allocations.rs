@@ -101,6 +101,18 @@ fn main() {
             a64 - a32 <= 32 * LDLT_BUFFERS_PER_BLOCK + GROWTH_SLACK,
             format!("BlockLdlt ({name}) allocates per block beyond its factors: {a32} allocations for 32 blocks, {a64} for 64"),
         );
+        // Given the input, it factors the diagonal blocks in place and keeps
+        // dense couplings as they are: no more allocations than borrowing.
+        let (s, l) = (small.clone(), large.clone());
+        let (o32, _) = count(|| BlockLdlt::factor_owned(s, &params).expect("factor"));
+        let (o64, _) = count(|| BlockLdlt::factor_owned(l, &params).expect("factor"));
+        report.push(format!("BlockLdlt {name}: factor_owned 32 blocks {o32}, 64 blocks {o64}"));
+        check(
+            o32 <= a32 && o64 <= a64,
+            format!(
+                "BlockLdlt ({name}) factor_owned allocates more than factor: {o32} and {o64} against {a32} and {a64}"
+            ),
+        );
         for ncols in [1, 3] {
             let (mut r32, mut r64) = (Mat::<f64>::ones(32 * N, ncols), Mat::<f64>::ones(64 * N, ncols));
             // One-time lazy state of a first solve of this width (faer's

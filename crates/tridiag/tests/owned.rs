@@ -1,13 +1,15 @@
 //! `BlockLdlt::factor_owned` (diagonal blocks factored in place, not
 //! copied) against `BlockLdlt::factor` on the same input: the same numbers
 //! bit for bit (the same kernels run on the same values) and the same
-//! errors, for every strategy and with dense and structured diagonal blocks.
+//! errors, for every strategy and with dense and structured diagonal blocks,
+//! and with couplings that are one dense leaf (taken, not copied) or not.
 
 mod common;
 
-use blockmat::{Block, Tridiag};
+use blockmat::{Block, Side, Tridiag};
 use common::*;
 use faer::Mat;
+use rand_chacha::ChaCha8Rng;
 use tridiag::{BlockLdlt, FactorParams, OnSingular, ParPolicy, Strategy, TridiagError};
 
 fn variants() -> Vec<FactorParams> {
@@ -166,6 +168,83 @@ fn norm_of_extreme_entries() {
                     "scale {scale:e}: {:e} vs {expected:e}",
                     f.norm_fro()
                 );
+            }
+        }
+    }
+}
+
+/// How a coupling `C` (`a x b`) sits in its `2a x 2b` sub-diagonal block.
+#[derive(Debug, Clone, Copy)]
+enum Placement {
+    /// `[[0, C], [0, 0]]` as an upper bidiagonal (hinv's reduced system).
+    Bidiag,
+    /// The same as a grid.
+    Grid,
+    /// A second dense leaf beside it: densified, not taken.
+    TwoLeaves,
+    /// The whole block dense.
+    Dense,
+}
+
+fn placed(c: Mat<f64>, p: Placement) -> Block {
+    let (a, b) = c.shape();
+    let z = || Block::zeros(a, b);
+    match p {
+        Placement::Bidiag => Block::bidiag(Side::Upper, vec![z(), z()], vec![Block::dense(c)]).expect("shapes"),
+        Placement::Grid => Block::grid(vec![vec![z(), Block::dense(c)], vec![z(), z()]]).expect("shapes"),
+        Placement::TwoLeaves => {
+            let other = Mat::from_fn(a, b, |i, j| 0.25 * c[(i, j)] - 0.5);
+            Block::grid(vec![vec![z(), Block::dense(c)], vec![Block::dense(other), z()]]).expect("shapes")
+        }
+        Placement::Dense => {
+            let mut m = Mat::<f64>::zeros(2 * a, 2 * b);
+            m.as_mut().submatrix_mut(0, b, a, b).copy_from(&c);
+            Block::dense(m)
+        }
+    }
+}
+
+/// A system of blocks `2 a_k` coupled through `a_{k+1} x a_k` couplings.
+fn reduced_like(r: &mut ChaCha8Rng, halves: &[usize], p: Placement, bad: Option<usize>) -> Tridiag {
+    let diag = halves.iter().map(|&a| Block::dense(random_sym(r, 2 * a, 0.0))).collect();
+    let sub = (1..halves.len())
+        .map(|k| {
+            let mut c = random_mat(r, halves[k], halves[k - 1]);
+            if bad == Some(k - 1) {
+                c[(halves[k] - 1, 0)] = f64::NAN;
+            }
+            placed(c, p)
+        })
+        .collect();
+    Tridiag::symmetric(diag, sub).expect("consistent")
+}
+
+#[test]
+fn couplings_taken_or_densified_give_the_same_factors() {
+    let mut r = rng(13);
+    let halves = [3usize, 4, 2, 5, 3, 4];
+    for p in [Placement::Bidiag, Placement::Grid, Placement::TwoLeaves, Placement::Dense] {
+        let t = reduced_like(&mut r, &halves, p, None);
+        for params in variants() {
+            assert_same(&t, &params, &format!("{p:?}"));
+        }
+    }
+}
+
+/// A NaN in a coupling: the same error from both entry points, naming the
+/// coupling's block, whichever chain (top-down or, transposed, bottom-up)
+/// meets it.
+#[test]
+fn a_non_finite_coupling_is_refused_alike() {
+    let mut r = rng(17);
+    let halves = [3usize, 4, 2, 5, 3];
+    for p in [Placement::Bidiag, Placement::Grid, Placement::TwoLeaves, Placement::Dense] {
+        for k in 0..halves.len() - 1 {
+            let t = reduced_like(&mut r, &halves, p, Some(k));
+            for params in variants() {
+                let e = BlockLdlt::factor(&t, &params).expect_err("nan coupling");
+                assert_eq!(BlockLdlt::factor_owned(t.clone(), &params).expect_err("nan coupling"), e, "{p:?} {k}");
+                assert_eq!(e, TridiagError::NonFinite { what: "sub-diagonal", block: k }, "{p:?} {k} {params:?}");
             }
         }
     }

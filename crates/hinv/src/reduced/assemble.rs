@@ -1,7 +1,7 @@
 //! `R`, the Schur complement left by the layers' eliminations, assembled
 //! from their pieces as a block-tridiagonal matrix.
 
-use blockmat::{Block, Tridiag};
+use blockmat::{Block, Side, Tridiag};
 use faer::Mat;
 use netgraph::Derivatives;
 use tridiag::TridiagError;
@@ -65,11 +65,12 @@ pub(super) fn tridiagonal(diag: Vec<Mat<f64>>, couplings: Vec<Mat<f64>>) -> Resu
         if c.shape() != (a, ap) {
             return Err(shape);
         }
-        let grid = Block::grid(vec![
-            vec![Block::zeros(a, ap), Block::dense(c)],
-            vec![Block::zeros(a, ap), Block::zeros(a, ap)],
-        ]);
-        sub.push(grid.map_err(|_| shape)?);
+        // `[[0, C], [0, 0]]`: the `z_l` rows, the `y_{l-1}` columns. An
+        // upper bidiagonal of two zero blocks holds it in two short lists
+        // (a grid takes five), and `tridiag` takes the dense leaf as the
+        // coupling without copying it.
+        let placed = Block::bidiag(Side::Upper, vec![Block::zeros(a, ap), Block::zeros(a, ap)], vec![Block::dense(c)]);
+        sub.push(placed.map_err(|_| shape)?);
     }
     Tridiag::symmetric(diag.into_iter().map(Block::dense).collect(), sub).map_err(|_| TridiagError::ShapeMismatch {
         op: "reduced system (diagonal and coupling blocks)",

@@ -21,7 +21,8 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
 use crate::input::{
-    column, coupling, diagonal_block, max_abs, max_abs_slice, norm_fro, owned_diagonal_block, Coupling, FroNorm,
+    column, coupling, diagonal_block, max_abs, max_abs_slice, norm_fro, owned_coupling, owned_diagonal_block, Coupling,
+    FroNorm,
 };
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
@@ -75,7 +76,10 @@ impl Link {
     /// Stack [`Link::new`] needs for a block of size `n` and a coupling of
     /// up to `r x m`.
     fn scratch(n: usize, r: usize, m: usize) -> StackReq {
-        temp_mat_scratch::<f64>(n, r.max(m)).and(temp_mat_scratch::<f64>(m, m)).and(temp_mat_scratch::<f64>(r, m))
+        temp_mat_scratch::<f64>(n, r.max(m))
+            .and(temp_mat_scratch::<f64>(m, m))
+            .and(temp_mat_scratch::<f64>(r, m))
+            .and(StackReq::new::<usize>(n))
     }
 
     /// Builds the link's factor and writes the lower triangle of the
@@ -94,12 +98,14 @@ impl Link {
         // Only the lower triangle of `upd` is computed, and only it is read
         // ([`add_lower`]).
         let inverse = if rows_cheaper(len, r, m) {
-            let mut v = Mat::<f64>::zeros(len, r);
-            for i in 0..len {
-                if let Some(j) = perm[start + i].checked_sub(cols.start).filter(|&j| j < m) {
-                    v.row_mut(i).copy_from(c.col(j).transpose());
-                }
-            }
+            // `(P E_cols C^T)[start..]`, written once: row `i` is column
+            // `perm[start + i] - cols.start` of `C` (`NONE`: zero). Zeroing
+            // the kept factor first and copying rows into it was a second
+            // pass over it, with strided writes.
+            const NONE: usize = usize::MAX;
+            let (source, stack) =
+                stack.make_with(len, |i| perm[start + i].checked_sub(cols.start).filter(|&j| j < m).unwrap_or(NONE));
+            let mut v = Mat::<f64>::from_fn(len, r, |i, k| if source[i] == NONE { 0.0 } else { c[(k, source[i])] });
             lblt.lower_solve_from(start, v.as_mut(), par);
             let (mut bv, _) = copy_to_stack(v.as_ref(), stack);
             let mut bv = MatMut::from_column_major_slice_mut(&mut bv, len, r);
@@ -290,6 +296,9 @@ impl Chain {
     ///
     /// `owned` is empty, or holds the diagonal blocks of `order` (in that
     /// order) moved out of `t`: those are factored in place, not copied.
+    /// `owned_sub` likewise holds the couplings of `order`'s blocks to the
+    /// next (`sub[k]` going down, `sub[k - 1]` going up) when they were
+    /// moved out of a symmetric `t`: a dense one is kept, not copied.
     ///
     /// One [`Workspace`], sized for the largest block, serves every block:
     /// what is allocated per block is what the chain keeps (the factors,
@@ -297,6 +306,7 @@ impl Chain {
     pub(crate) fn factor(
         t: &blockmat::Tridiag,
         owned: &mut [Option<Block>],
+        owned_sub: &mut [Option<Block>],
         order: &[usize],
         down: bool,
         offsets: &[usize],
@@ -312,7 +322,7 @@ impl Chain {
         };
         let mut out =
             ChainOutput { diagnostics: Vec::with_capacity(order.len()), pending: None, norm: FroNorm::default() };
-        let mut ws = chain_workspace(t, order, &par_of);
+        let mut ws = chain_workspace(t, order, !owned_sub.is_empty() && owned_sub.iter().all(Option::is_some), &par_of);
         // Rows of the next block that `ws.pending` updates.
         let mut pending: Option<Range<usize>> = None;
         for (i, &k) in order.iter().enumerate() {
@@ -330,10 +340,10 @@ impl Chain {
             let stack = grow(&mut ws.mem, factor_block_scratch(n, par));
             let (lblt, mut diag) = factor_block(d, scales.max_abs, upd, k, par, params, stack)?;
             // Going up, block k couples to k - 1 through sub[k - 1]^T.
-            let c = if down {
-                coupling(t, k, params.symmetry_tol, &mut ws, false)?
-            } else {
-                coupling(t, k - 1, params.symmetry_tol, &mut ws, true)?
+            let sub = if down { k } else { k - 1 };
+            let c = match owned_sub.get_mut(i).and_then(Option::take) {
+                Some(b) => owned_coupling(b, sub, &mut ws, !down)?,
+                None => coupling(t, sub, params.symmetry_tol, &mut ws, !down)?,
             };
             let link = c.map(|c| {
                 out.norm.add(norm_fro(c.c.as_ref()), 2.0);
@@ -466,7 +476,10 @@ impl Chain {
 /// The workspace of a chain: sized for its largest block (the factor
 /// kernel's scratch, then the link's solve and `C W`), its widest
 /// sub-diagonal block and its largest carried update.
-fn chain_workspace(t: &blockmat::Tridiag, order: &[usize], par_of: &impl Fn(usize) -> Par) -> Workspace {
+/// The workspace of a chain over `order`; without a buffer for densifying
+/// couplings when they are all `owned` (a dense one is taken as it is, any
+/// other grows the buffer when it comes).
+fn chain_workspace(t: &blockmat::Tridiag, order: &[usize], owned: bool, par_of: &impl Fn(usize) -> Par) -> Workspace {
     let size = |k: usize| t.diag()[k].nrows();
     let (mut stack, mut dense, mut widest) = (StackReq::EMPTY, (0, 0), 0);
     for &k in order {
@@ -481,7 +494,7 @@ fn chain_workspace(t: &blockmat::Tridiag, order: &[usize], par_of: &impl Fn(usiz
             stack = stack.or(Link::scratch(n, r.max(c), r.max(c)));
         }
     }
-    Workspace::new(stack, dense, widest)
+    Workspace::new(stack, if owned { (0, 0) } else { dense }, widest)
 }
 
 /// Disjoint mutable views of rows `a` and (if given) `b` of `m`.

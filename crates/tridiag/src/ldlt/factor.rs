@@ -28,7 +28,7 @@ impl BlockLdlt {
     /// two-sided elimination broke down, which may differ from the
     /// sequential one.
     pub fn factor(t: &blockmat::Tridiag, params: &FactorParams) -> Result<BlockLdlt, TridiagError> {
-        BlockLdlt::eliminate(t, Vec::new(), params)
+        BlockLdlt::eliminate(t, Vec::new(), Vec::new(), params)
     }
 
     /// [`BlockLdlt::factor`] of a matrix the caller gives away: its dense
@@ -53,14 +53,19 @@ impl BlockLdlt {
     /// As [`BlockLdlt::factor`].
     pub fn factor_owned(mut t: blockmat::Tridiag, params: &FactorParams) -> Result<BlockLdlt, TridiagError> {
         let owned = t.take_diag().into_iter().map(Some).collect();
-        BlockLdlt::eliminate(&t, owned, params)
+        // A stored super-diagonal is checked against the sub-diagonal as
+        // read from `t`, so only a symmetric input gives its couplings away.
+        let owned_sub = if t.is_symmetric() { t.take_sub().into_iter().map(Some).collect() } else { Vec::new() };
+        BlockLdlt::eliminate(&t, owned, owned_sub, params)
     }
 
     /// The elimination behind both entry points: `owned` is empty (every
-    /// diagonal block is read from `t`) or holds all of them, moved out.
+    /// diagonal block is read from `t`) or holds all of them, moved out;
+    /// `owned_sub` likewise for the sub-diagonal blocks.
     fn eliminate(
         t: &blockmat::Tridiag,
         mut owned: Vec<Option<blockmat::Block>>,
+        mut owned_sub: Vec<Option<blockmat::Block>>,
         params: &FactorParams,
     ) -> Result<BlockLdlt, TridiagError> {
         let nb = t.len();
@@ -102,10 +107,16 @@ impl BlockLdlt {
         let (owned_top, rest) = owned.split_at_mut(top_len);
         let (owned_mid, owned_bottom) = rest.split_at_mut(rest.len().min(1));
         owned_bottom.reverse();
+        // The top chain couples through sub[0..mid], the bottom one (going
+        // up) through sub[mid..], last first.
+        let top_subs = mid.min(owned_sub.len());
+        let (sub_top, sub_bottom) = owned_sub.split_at_mut(top_subs);
+        sub_bottom.reverse();
         let offsets = &out.offsets;
-        let mut run_top = || Chain::factor(t, owned_top, &top_order, true, offsets, 0, kernel, params);
-        let mut run_bottom =
-            || Chain::factor(t, owned_bottom, &bottom_order, false, offsets, offsets[mid + 1], kernel, params);
+        let mut run_top = || Chain::factor(t, owned_top, sub_top, &top_order, true, offsets, 0, kernel, params);
+        let mut run_bottom = || {
+            Chain::factor(t, owned_bottom, sub_bottom, &bottom_order, false, offsets, offsets[mid + 1], kernel, params)
+        };
         let (top, bottom) = if parallel { rayon::join(run_top, run_bottom) } else { (run_top(), run_bottom()) };
         let ((top, top_out), (bottom, bottom_out)) = (top?, bottom?);
 
