@@ -20,6 +20,8 @@ pub(crate) struct Coupling {
     pub(crate) rows: Range<usize>,
     /// The dense `|rows| x |cols|` restriction.
     pub(crate) c: Mat<f64>,
+    /// Its Frobenius norm.
+    pub(crate) norm: f64,
 }
 
 pub(crate) use blockmat::reduce::{max_abs, max_abs_slice};
@@ -290,10 +292,11 @@ pub(crate) fn coupling(
     transpose: bool,
 ) -> Result<Option<Coupling>, TridiagError> {
     let Some(Supported { rows, cols, m: c }) = sub_block(t, k, Some(symmetry_tol), ws)? else { return Ok(None) };
+    let norm = norm_fro(c.rb());
     Ok(Some(if transpose {
-        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned() }
+        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned(), norm }
     } else {
-        Coupling { cols, rows, c: c.to_owned() }
+        Coupling { cols, rows, c: c.to_owned(), norm }
     }))
 }
 
@@ -308,25 +311,29 @@ pub(crate) fn owned_coupling(
     ws: &mut Workspace,
     transpose: bool,
 ) -> Result<Option<Coupling>, TridiagError> {
-    let (rows, cols, c) = match b.into_dense_leaf() {
+    let (rows, cols, c, norm) = match b.into_dense_leaf() {
         Ok(PlacedDense { rows, cols, m }) => {
             if rows.is_empty() || cols.is_empty() {
                 return Ok(None);
             }
-            if !m.is_all_finite() {
+            // One pass for both: a NaN or an infinity makes the sum of
+            // squares non-finite, so only then is every entry tested.
+            let (max_abs, sum) = blockmat::reduce::max_abs_and_sum_sq(m.as_ref());
+            if !sum.is_finite() && !m.is_all_finite() {
                 return Err(TridiagError::NonFinite { what: "sub-diagonal", block: k });
             }
-            (rows, cols, m)
+            let norm = blockmat::reduce::norm_from_sum_sq(m.as_ref(), sum, Some(max_abs));
+            (rows, cols, m, norm)
         }
         Err(b) => match support_window(&b, k, true, ws)? {
-            Some(Supported { rows, cols, m }) => (rows, cols, m.to_owned()),
+            Some(Supported { rows, cols, m }) => (rows, cols, m.to_owned(), norm_fro(m.rb())),
             None => return Ok(None),
         },
     };
     Ok(Some(if transpose {
-        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned() }
+        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned(), norm }
     } else {
-        Coupling { cols, rows, c }
+        Coupling { cols, rows, c, norm }
     }))
 }
 

@@ -21,8 +21,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use crate::dense_lblt::DenseLblt;
 use crate::error::TridiagError;
 use crate::input::{
-    column, coupling, diagonal_block, max_abs, max_abs_slice, norm_fro, owned_coupling, owned_diagonal_block, Coupling,
-    FroNorm,
+    column, coupling, diagonal_block, max_abs, max_abs_slice, owned_coupling, owned_diagonal_block, Coupling, FroNorm,
 };
 use crate::params::{FactorParams, OnSingular};
 use crate::pivots::{BlockDiagnostics, ZeroPivot};
@@ -346,7 +345,7 @@ impl Chain {
                 None => coupling(t, sub, params.symmetry_tol, &mut ws, !down)?,
             };
             let link = c.map(|c| {
-                out.norm.add(norm_fro(c.c.as_ref()), 2.0);
+                out.norm.add(c.norm, 2.0);
                 diag.coupling = Some(c.cols.clone());
                 let (r, m) = c.c.shape();
                 let rows = c.rows.clone();
