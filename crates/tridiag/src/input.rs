@@ -18,10 +18,24 @@ pub(crate) struct Coupling {
     pub(crate) cols: Range<usize>,
     /// Rows of block `k + 1` it touches.
     pub(crate) rows: Range<usize>,
-    /// The dense `|rows| x |cols|` restriction.
-    pub(crate) c: Mat<f64>,
+    /// The dense `|rows| x |cols|` restriction, stored transposed when
+    /// `transposed` (a bottom-up chain's coupling is the input's
+    /// transpose: kept as the input gave it, not copied).
+    c: Mat<f64>,
+    transposed: bool,
     /// Its Frobenius norm.
     pub(crate) norm: f64,
+}
+
+impl Coupling {
+    /// The `|rows| x |cols|` restriction.
+    pub(crate) fn view(&self) -> MatRef<'_, f64> {
+        if self.transposed {
+            self.c.transpose()
+        } else {
+            self.c.as_ref()
+        }
+    }
 }
 
 pub(crate) use blockmat::reduce::{max_abs, max_abs_slice};
@@ -293,18 +307,25 @@ pub(crate) fn coupling(
 ) -> Result<Option<Coupling>, TridiagError> {
     let Some(Supported { rows, cols, m: c }) = sub_block(t, k, Some(symmetry_tol), ws)? else { return Ok(None) };
     let norm = norm_fro(c.rb());
-    Ok(Some(if transpose {
-        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned(), norm }
+    Ok(Some(placed(rows, cols, c.to_owned(), transpose, norm)))
+}
+
+/// The coupling of `c` at `(rows, cols)` of its sub-diagonal block, seen
+/// from the other side when `transpose`.
+fn placed(rows: Range<usize>, cols: Range<usize>, c: Mat<f64>, transpose: bool, norm: f64) -> Coupling {
+    if transpose {
+        Coupling { cols: rows, rows: cols, c, transposed: true, norm }
     } else {
-        Coupling { cols, rows, c: c.to_owned(), norm }
-    }))
+        Coupling { cols, rows, c, transposed: false, norm }
+    }
 }
 
 /// Sub-diagonal block `k` given by value (moved out of a symmetric input),
 /// checked finite: when it is one dense leaf in structural zeros (hinv's
-/// reduced system), that leaf is the coupling, taken without a copy
-/// (transposed, a copy, for a bottom-up chain); any other block is
-/// densified on its support as [`coupling`] does.
+/// reduced system), that leaf is the coupling, taken without a copy; any
+/// other block is
+/// densified on its support as [`coupling`] does. A bottom-up chain's
+/// coupling is the leaf seen transposed, not a copy.
 pub(crate) fn owned_coupling(
     b: Block,
     k: usize,
@@ -330,11 +351,7 @@ pub(crate) fn owned_coupling(
             None => return Ok(None),
         },
     };
-    Ok(Some(if transpose {
-        Coupling { cols: rows, rows: cols, c: c.transpose().to_owned(), norm }
-    } else {
-        Coupling { cols, rows, c, norm }
-    }))
+    Ok(Some(placed(rows, cols, c, transpose, norm)))
 }
 
 /// A stored super-diagonal block must be the transpose of the sub-diagonal

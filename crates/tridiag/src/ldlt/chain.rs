@@ -37,11 +37,13 @@ use crate::workspace::{grow, Workspace};
 #[derive(Debug, Clone)]
 enum Inverse {
     /// `V = (L^-1 P E_cols C^T)[start..]`, `n - start x |rows|`: what the
-    /// next block's rows need when they are fewer than the columns.
+    /// next block's rows need when they are fewer than the columns. `C`
+    /// itself is in `V`: not kept (at batch 16 it was two megabytes of
+    /// hinv's reduced system).
     Rows { start: usize, v: Mat<f64> },
     /// `W = (L^-1 P E_cols)[start..]`, `n - start x |cols|`, applied with
     /// `C`: narrow columns (the interleaved system's top-down couplings).
-    Cols { start: usize, w: Mat<f64> },
+    Cols { start: usize, w: Mat<f64>, coupling: Coupling },
 }
 
 impl Inverse {
@@ -49,16 +51,18 @@ impl Inverse {
     fn span(&self) -> (usize, usize) {
         match self {
             Inverse::Rows { start, v } => (*start, v.nrows()),
-            Inverse::Cols { start, w } => (*start, w.nrows()),
+            Inverse::Cols { start, w, .. } => (*start, w.nrows()),
         }
     }
 }
 
-/// Coupling of a chain block to the next block, with its share of the
-/// off-diagonal factor.
+/// Coupling of a chain block to the next block (rows `rows` of the next
+/// block, columns `cols` of this one), with its share of the off-diagonal
+/// factor.
 #[derive(Debug, Clone)]
 struct Link {
-    coupling: Coupling,
+    rows: Range<usize>,
+    cols: Range<usize>,
     inverse: Inverse,
 }
 
@@ -87,8 +91,8 @@ impl Link {
     /// keeps it); `stack` holds [`Link::scratch`].
     fn new(lblt: &DenseLblt, coupling: Coupling, par: Par, upd: MatMut<'_, f64>, stack: &mut MemStack) -> Link {
         let n = lblt.dim();
-        let cols = coupling.cols.clone();
-        let c = coupling.c.as_ref();
+        let (rows, cols) = (coupling.rows.clone(), coupling.cols.clone());
+        let c = coupling.view();
         let (r, m) = (c.nrows(), c.ncols());
         let (perm, perm_inv) = lblt.perm();
         let first = cols.clone().map(|i| perm_inv[i]).min().unwrap_or(n);
@@ -135,9 +139,9 @@ impl Link {
             let mut cw = cw.as_mat_mut();
             matmul(cw.rb_mut(), Accum::Replace, c, inv.rb(), -1.0, par);
             lower_product(upd, cw.rb(), c.transpose(), par);
-            Inverse::Cols { start, w }
+            Inverse::Cols { start, w, coupling }
         };
-        Link { coupling, inverse }
+        Link { rows, cols, inverse }
     }
 }
 
@@ -347,7 +351,7 @@ impl Chain {
             let link = c.map(|c| {
                 out.norm.add(c.norm, 2.0);
                 diag.coupling = Some(c.cols.clone());
-                let (r, m) = c.c.shape();
+                let (r, m) = (c.rows.len(), c.cols.len());
                 let rows = c.rows.clone();
                 if ws.pending.nrows() < r {
                     ws.pending = Mat::zeros(r, r);
@@ -404,21 +408,20 @@ impl Chain {
             };
             lblt.forward_half(cur.rb_mut(), par, stack);
             lblt.pivot_solve_from(0, cur.rb_mut());
-            let c = &link.coupling;
             let dst = match nxt {
                 Some(n) => n,
                 None => to_end.rb_mut(),
             };
-            let dst = dst.subrows_mut(c.rows.start, c.rows.len());
+            let dst = dst.subrows_mut(link.rows.start, link.rows.len());
             let (start, len) = link.inverse.span();
             let u = cur.rb().subrows(start, len);
             match &link.inverse {
                 Inverse::Rows { v, .. } => matmul(dst, Accum::Add, v.transpose(), u, -1.0, par),
-                Inverse::Cols { w, .. } => {
+                Inverse::Cols { w, coupling, .. } => {
                     let (mut t, _) = temp_mat_zeroed::<f64, _, _>(w.ncols(), k, stack);
                     let mut t = t.as_mat_mut();
                     matmul(t.rb_mut(), Accum::Replace, w.transpose(), u, 1.0, par);
-                    matmul(dst, Accum::Add, c.c.as_ref(), t.rb(), -1.0, par);
+                    matmul(dst, Accum::Add, coupling.view(), t.rb(), -1.0, par);
                 }
             }
         }
@@ -439,23 +442,22 @@ impl Chain {
             let Some(link) = &self.links[j] else { continue };
             let lblt = &self.blocks[j];
             let par = par_of(lblt.dim());
-            let c = &link.coupling;
             let next = self.ranges.get(j + 1).cloned();
             let (mut cur, nxt) = two_blocks_mut(part.rb_mut(), self.ranges[j].clone(), next);
             let src = match &nxt {
                 Some(n) => n.rb(),
                 None => end,
             };
-            let next_rows = src.subrows(c.rows.start, c.rows.len());
+            let next_rows = src.subrows(link.rows.start, link.rows.len());
             let (start, len) = link.inverse.span();
             let (mut t, stack) = temp_mat_zeroed::<f64, _, _>(len, k, stack);
             let mut t = t.as_mat_mut();
             match &link.inverse {
                 Inverse::Rows { v, .. } => matmul(t.rb_mut(), Accum::Replace, v.as_ref(), next_rows, 1.0, par),
-                Inverse::Cols { w, .. } => {
+                Inverse::Cols { w, coupling, .. } => {
                     let (mut s, _) = temp_mat_zeroed::<f64, _, _>(w.ncols(), k, &mut *stack);
                     let mut s = s.as_mat_mut();
-                    matmul(s.rb_mut(), Accum::Replace, c.c.transpose(), next_rows, 1.0, par);
+                    matmul(s.rb_mut(), Accum::Replace, coupling.view().transpose(), next_rows, 1.0, par);
                     matmul(t.rb_mut(), Accum::Replace, w.as_ref(), s.rb(), 1.0, par);
                 }
             }
@@ -468,7 +470,7 @@ impl Chain {
 
     /// Widest side of any coupling (the sweeps' temporaries).
     pub(crate) fn width(&self) -> usize {
-        self.links.iter().flatten().map(|l| l.coupling.cols.len().max(l.coupling.rows.len())).max().unwrap_or(0)
+        self.links.iter().flatten().map(|l| l.cols.len().max(l.rows.len())).max().unwrap_or(0)
     }
 }
 
