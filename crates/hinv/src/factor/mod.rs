@@ -269,7 +269,7 @@ impl Factorization {
     ///   groups' condition is at most 1e4 (tanh networks of 16 layers and
     ///   more at PyTorch's initialisation with `eps = 1e-3` reach 2e3–7e3),
     ///   on its Schur complement `R` (blocks of `2 a_l`), the groups'
-    ///   pivots giving the rest: 1.1–2.8 times the factorization's time
+    ///   pivots giving the rest: 1.1–4.0 times the factorization's time
     ///   (docs/benchmarks.md), and accurate to `eps_mach cond(H + eps I)`
     ///   times at most that amplification; where most of `R` was
     ///   eliminated in closed form (a deep network at PyTorch's
