@@ -322,10 +322,9 @@ fn placed(rows: Range<usize>, cols: Range<usize>, c: Mat<f64>, transpose: bool, 
 
 /// Sub-diagonal block `k` given by value (moved out of a symmetric input),
 /// checked finite: when it is one dense leaf in structural zeros (hinv's
-/// reduced system), that leaf is the coupling, taken without a copy; any
-/// other block is
-/// densified on its support as [`coupling`] does. A bottom-up chain's
-/// coupling is the leaf seen transposed, not a copy.
+/// reduced system), that leaf is the coupling, taken without a copy (a
+/// bottom-up chain sees it transposed); any other block is densified on
+/// its support as [`coupling`] does.
 pub(crate) fn owned_coupling(
     b: Block,
     k: usize,
