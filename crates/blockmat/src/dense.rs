@@ -155,6 +155,27 @@ impl Block {
                     (r0, c0) = (r0 + cr, c0 + cc);
                 }
             }
+            // (hinv hands `R`'s couplings over as bidiagonals of two zero
+            // blocks, which the pivoted log-determinant reads per block.)
+            Block::Bidiag(b) => {
+                let (mut r0, mut c0) = (0, 0);
+                for (k, d) in b.diag.iter().enumerate() {
+                    if r0 >= row + h || c0 >= col + w {
+                        break;
+                    }
+                    let (dr, dc) = d.shape();
+                    write_crossing(d, (r0, c0, dr, dc), (row, col), out.rb_mut());
+                    if let Some(o) = b.off.get(k) {
+                        let (or, oc) = o.shape();
+                        let at = match b.side {
+                            Side::Lower => (r0 + dr, c0, or, oc),
+                            Side::Upper => (r0, c0 + dc, or, oc),
+                        };
+                        write_crossing(o, at, (row, col), out.rb_mut());
+                    }
+                    (r0, c0) = (r0 + dr, c0 + dc);
+                }
+            }
             Block::Grid(g) => {
                 let nc = g.col_sizes.len();
                 let mut c0 = 0;

@@ -215,11 +215,13 @@ pub struct PlacedDense {
 
 impl Block {
     /// The block's only leaf that is not a [`Block::Zero`], moved out with
-    /// the rows and columns it covers, when that leaf is dense; the block
-    /// itself, unchanged, otherwise. For a consumer that takes ownership of
-    /// a coupling's support instead of densifying the block and copying
-    /// it (hinv's reduced system: one dense `a x a` leaf in a `2a x 2a`
-    /// block).
+    /// the rows and columns it covers, when that leaf is dense and every
+    /// block on the way to it is a grid or a bidiagonal; the block itself,
+    /// unchanged, otherwise (a block-diagonal or tridiagonal holding one
+    /// dense leaf included). For a consumer that takes ownership of a
+    /// coupling's support instead of densifying the block and copying it
+    /// (hinv's reduced system: one dense `a_l x a_{l-1}` leaf in a
+    /// `2 a_l x 2 a_{l-1}` block).
     ///
     /// ```
     /// use blockmat::{Block, Side};

@@ -297,7 +297,7 @@ fn support_window<'w>(
 /// The coupling of sub-diagonal block `k`, `None` when it is structurally
 /// zero; transposed, as seen from block `k + 1` (`sub[k]^T` coupling it to
 /// block `k`). The block is densified into `ws`; the restriction `c` is
-/// the only allocation (the factorization keeps it).
+/// the only allocation (a link keeps it in its columns form).
 pub(crate) fn coupling(
     t: &Tridiag,
     k: usize,

@@ -102,15 +102,16 @@ fn main() {
             format!("BlockLdlt ({name}) allocates per block beyond its factors: {a32} allocations for 32 blocks, {a64} for 64"),
         );
         // Given the input, it factors the diagonal blocks in place and keeps
-        // dense couplings as they are: no more allocations than borrowing.
+        // dense couplings as they are: per block, two allocations fewer
+        // than borrowing (the diagonal block's copy and the coupling's).
         let (s, l) = (small.clone(), large.clone());
         let (o32, _) = count(|| BlockLdlt::factor_owned(s, &params).expect("factor"));
         let (o64, _) = count(|| BlockLdlt::factor_owned(l, &params).expect("factor"));
         report.push(format!("BlockLdlt {name}: factor_owned 32 blocks {o32}, 64 blocks {o64}"));
         check(
-            o32 <= a32 && o64 <= a64,
+            (a64 - a32).saturating_sub(o64 - o32) + GROWTH_SLACK >= 2 * 32,
             format!(
-                "BlockLdlt ({name}) factor_owned allocates more than factor: {o32} and {o64} against {a32} and {a64}"
+                "BlockLdlt ({name}) factor_owned saves less than two allocations per block: {o32} and {o64} against {a32} and {a64}"
             ),
         );
         for ncols in [1, 3] {

@@ -107,8 +107,9 @@ impl DampedNewton {
         })
     }
 
-    /// Solves indefinite systems too, as the original recipe does (the
-    /// ratio test alone then guards the step).
+    /// Solves indefinite systems, and systems whose count is not
+    /// certified, too, as the original recipe does (the ratio test alone
+    /// then guards the step).
     pub fn allow_indefinite(mut self) -> Self {
         self.reject_indefinite = false;
         self
@@ -156,10 +157,11 @@ impl Optimizer for DampedNewton {
             // cheaper of lifted and Woodbury for the Gauss–Newton matrix.
             let solved = curv.factor_route(eps, &FactorOptions::default(), None).and_then(|f| {
                 let inertia = f.inertia();
-                // An uncertain count is eigenvalues of the shifted matrix
-                // within rounding of zero: it cannot be vouched for as
-                // positive definite, and a solve would be dominated by
-                // those directions, so it is damped like a negative one.
+                // A count that is not certified (pivots within rounding of
+                // zero, or a parity that could not be checked) cannot vouch
+                // for a positive definite system, and near-zero pivots
+                // would dominate the solve: it is damped like a negative
+                // count, which moves the spectrum away from zero.
                 if (inertia.negative > 0 || !inertia.is_certified()) && self.reject_indefinite {
                     return Ok((None, inertia));
                 }
@@ -188,17 +190,16 @@ impl Optimizer for DampedNewton {
                         None => {
                             self.eps = self.rule.raise(eps);
                             info.rejected += 1;
-                            info.events.push(if inertia.is_certified() {
-                                format!(
-                                    "{matrix} has {neg} negative eigenvalue(s) at eps = {eps:.3e}: eps raised to {:.3e}",
-                                    self.eps
-                                )
+                            let why = if inertia.is_certified() {
+                                format!("{matrix} has {neg} negative eigenvalue(s) at eps = {eps:.3e}")
                             } else {
+                                let (lo, hi) = (neg.saturating_sub(inertia.uncertain), neg + inertia.uncertain);
                                 format!(
-                                    "{matrix} is not certified positive definite at eps = {eps:.3e} ({} eigenvalue(s) within rounding of zero): eps raised to {:.3e}",
-                                    inertia.uncertain, self.eps
+                                    "{matrix} is not certified positive definite at eps = {eps:.3e} (its negative eigenvalues number {lo}..={})",
+                                    hi.min(curv.num_params())
                                 )
-                            });
+                            };
+                            info.events.push(format!("{why}: eps raised to {:.3e}", self.eps));
                             continue;
                         }
                     }

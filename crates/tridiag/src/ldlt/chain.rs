@@ -38,8 +38,8 @@ use crate::workspace::{grow, Workspace};
 enum Inverse {
     /// `V = (L^-1 P E_cols C^T)[start..]`, `n - start x |rows|`: what the
     /// next block's rows need when they are fewer than the columns. `C`
-    /// itself is in `V`: not kept (at batch 16 it was two megabytes of
-    /// hinv's reduced system).
+    /// itself is in `V`: not kept (about two megabytes of hinv's reduced
+    /// system at batch 16).
     Rows { start: usize, v: Mat<f64> },
     /// `W = (L^-1 P E_cols)[start..]`, `n - start x |cols|`, applied with
     /// `C`: narrow columns (the interleaved system's top-down couplings).
@@ -88,7 +88,8 @@ impl Link {
     /// Builds the link's factor and writes the lower triangle of the
     /// update `-C S^-1[cols, cols] C^T` for the next block into `upd`
     /// (`|rows| x |rows|`). The factor is the only allocation (the link
-    /// keeps it); `stack` holds [`Link::scratch`].
+    /// keeps it, and `coupling` only in the columns form); `stack` holds
+    /// [`Link::scratch`].
     fn new(lblt: &DenseLblt, coupling: Coupling, par: Par, upd: MatMut<'_, f64>, stack: &mut MemStack) -> Link {
         let n = lblt.dim();
         let (rows, cols) = (coupling.rows.clone(), coupling.cols.clone());
@@ -305,7 +306,9 @@ impl Chain {
     ///
     /// One [`Workspace`], sized for the largest block, serves every block:
     /// what is allocated per block is what the chain keeps (the factors,
-    /// the coupling and its part of the inverse, the diagnostics).
+    /// the link's part of the inverse and, in its columns form, the
+    /// coupling, the diagnostics), and a borrowed coupling's copy, which
+    /// the rows form drops once its factor holds it.
     pub(crate) fn factor(
         t: &blockmat::Tridiag,
         owned: &mut [Option<Block>],
@@ -474,12 +477,11 @@ impl Chain {
     }
 }
 
-/// The workspace of a chain: sized for its largest block (the factor
-/// kernel's scratch, then the link's solve and `C W`), its widest
-/// sub-diagonal block and its largest carried update.
-/// The workspace of a chain over `order`; without a buffer for densifying
-/// couplings when they are all `owned` (a dense one is taken as it is, any
-/// other grows the buffer when it comes).
+/// The workspace of a chain over `order`: sized for its largest block (the
+/// factor kernel's scratch, then the link's solve and `C W`), its widest
+/// sub-diagonal block (none when the couplings are all `owned`: a dense
+/// one is taken as it is, any other grows the buffer when it comes) and
+/// its largest carried update.
 fn chain_workspace(t: &blockmat::Tridiag, order: &[usize], owned: bool, par_of: &impl Fn(usize) -> Par) -> Workspace {
     let size = |k: usize| t.diag()[k].nrows();
     let (mut stack, mut dense, mut widest) = (StackReq::EMPTY, (0, 0), 0);

@@ -36,7 +36,11 @@ impl BlockLdlt {
     /// (the copy is ~12% of factoring many small blocks). The result is the
     /// same, bit for bit, and so are the errors: every diagonal block is
     /// still checked for shape, finiteness and symmetry. Blocks of other
-    /// kinds (identity, grid, ...) are densified as by `factor`.
+    /// kinds (identity, grid, ...) are densified as by `factor`. A
+    /// symmetric input gives its couplings away too: one that is a single
+    /// dense leaf in structural zeros ([`blockmat::Block::into_dense_leaf`])
+    /// is kept as it is, not densified and copied (hinv's reduced system
+    /// builds its couplings so).
     ///
     /// ```
     /// use blockmat::{Block, Tridiag};
