@@ -23,6 +23,15 @@ use netgraph::{Activation, Batch, Network};
 /// Fresh-process runs per side and configuration.
 const RUNS: usize = 11;
 const EPS: f64 = 1e-3;
+/// glibc's settings that give its heap what mimalloc gives the binary:
+/// 2 MiB pages. mimalloc reserves a 1 GiB arena advised
+/// `MADV_HUGEPAGE`, so the binary's first touches of fresh memory fault
+/// in 2 MiB at a time; the system allocator grows its heaps a few pages
+/// at a time (rayon's threads' arenas by `mprotect`, page by page), which
+/// transparent huge pages in the kernel's `madvise` mode never back.
+/// `hugetlb=1` advises the heaps, and `top_pad` makes each growth 64 MiB
+/// so that whole 2 MiB ranges can be backed.
+const HUGE_PAGES: &str = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -85,12 +94,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("demo L30 h10 B2", 30, 10, 2, 5, 3, false),
         ("L256 h8 B2", 256, 8, 2, 5, 3, false),
         ("L16 h32 B2", 16, 32, 2, 8, 4, true),
+        ("L16 h8 B16", 16, 8, 16, 5, 3, false),
     ];
     let only = args.get(1).cloned().unwrap_or_default();
     println!(
-        "| network | phase | binary (mimalloc) | library (system) | library / binary | same, fastest runs | library, warm process |"
+        "| network | phase | binary (mimalloc) | library (system) | library / binary | same, fastest runs \
+         | library (system, huge pages) | huge pages / binary | library, warm process |"
     );
-    println!("|---|---|--:|--:|--:|--:|--:|");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
     for (label, depth, width, batch, input, classes, bias) in configs {
         if !label.contains(&only) {
             continue;
@@ -98,7 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir: PathBuf = std::env::temp_dir().join(format!("hinv-allocator-{}", label.replace(' ', "_")));
         write_model(&dir, depth, width, batch, input, classes, bias);
         let file = |n: &str| dir.join(n).display().to_string();
-        let (mut bin, mut lib) = (Vec::new(), Vec::new());
+        let (mut bin, mut lib, mut huge) = (Vec::new(), Vec::new(), Vec::new());
         // One untimed run of each warms the page cache; then they alternate
         // so that machine load hits both alike.
         for i in 0..=RUNS {
@@ -109,9 +120,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let b = phases_of(&out, "hinv solve");
             let out = Command::new(&me).arg("--once").arg(&dir).output()?;
             let l = phases_of(&out, "allocator --once");
+            let out = Command::new(&me).arg("--once").arg(&dir).env("GLIBC_TUNABLES", HUGE_PAGES).output()?;
+            let h = phases_of(&out, "allocator --once (huge pages)");
             if i > 0 {
                 bin.push(b);
                 lib.push(l);
+                huge.push(h);
             }
         }
         let warm: Vec<[f64; 3]> = (0..RUNS).map(|_| library_run(&dir)).collect::<Result<_, _>>()?;
@@ -119,14 +133,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             v.iter().map(|r| if k < 3 { r[k] } else { r.iter().sum() }).collect()
         };
         for (k, name) in ["derivatives", "factor", "solve", "all three"].iter().enumerate() {
-            let (b, l, w) = (phase(&bin, k), phase(&lib, k), phase(&warm, k));
-            let (bm, lm) = (median(b.clone()), median(l.clone()));
+            let (b, l, h, w) = (phase(&bin, k), phase(&lib, k), phase(&huge, k), phase(&warm, k));
+            let (bm, lm, hm) = (median(b.clone()), median(l.clone()), median(h));
             println!(
-                "| {label} | {name} | {:.2} ms | {:.2} ms | {:.2}x | {:.2}x | {:.2} ms |",
+                "| {label} | {name} | {:.2} ms | {:.2} ms | {:.2}x | {:.2}x | {:.2} ms | {:.2}x | {:.2} ms |",
                 bm * 1e3,
                 lm * 1e3,
                 lm / bm,
                 min(&l) / min(&b),
+                hm * 1e3,
+                hm / bm,
                 median(w) * 1e3
             );
         }

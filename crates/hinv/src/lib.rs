@@ -37,6 +37,22 @@
 //! assert_eq!(below.uncertain, 0); // certified
 //! # Ok::<(), hinv::HinvError>(())
 //! ```
+//!
+//! # Memory pages
+//!
+//! The library allocates through your program's global allocator. A fresh
+//! process spends much of its first factorization faulting in fresh
+//! memory, and glibc's allocator grows its heaps in 4 KiB pages: on Linux,
+//! with glibc, a fresh process's derivative blocks, factorization and first
+//! solve took 1.2–1.6x as long as in the `hinv` binary, which links
+//! mimalloc (2 MiB pages). Link it too
+//! (`#[global_allocator] static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;`),
+//! or run with
+//! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864`
+//! (0.85–1.01x the binary). `cargo build --release -p hinv --bin hinv --example
+//! allocator && target/release/examples/allocator`
+//! in the repository measures all three; docs/benchmarks.md has the
+//! numbers.
 
 mod curvature;
 mod error;

@@ -4,10 +4,15 @@
 
 mod cli;
 
-/// The factorization allocates and frees block-sized buffers layer after
-/// layer; glibc's allocator hands them back to the kernel and page-faults
-/// them in again every time, which cost a fresh process a third of its
-/// factorization time. mimalloc keeps them.
+/// A run is one fresh process, much of whose time goes into first touches
+/// of fresh memory. mimalloc backs its heap with 2 MiB pages (a 1 GiB arena
+/// advised `MADV_HUGEPAGE`); glibc's allocator grows its heaps a few 4 KiB
+/// pages at a time (rayon's threads' arenas one `mprotect` per growth),
+/// which the kernel's transparent huge pages never back: at L=256 h=8 B=2
+/// a run of `hinv solve` faulted 300 pages under mimalloc, the same work
+/// through the library 4600 under glibc, whose three phases took 1.4–1.6x
+/// as long (docs/benchmarks.md, "The library and the
+/// binary's allocator").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
