@@ -53,9 +53,11 @@ def main():
         for i in range(runs + 1):
             for py in pythons:
                 args = [py, "-c", ONE_RUN, *map(str, net)]
-                out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+                run = subprocess.run(args, capture_output=True, text=True)
+                if run.returncode != 0:
+                    sys.exit(f"{py} failed on L{net[0]} h{net[1]} B{net[2]}:\n{run.stderr}")
                 if i > 0:
-                    times[py].append(json.loads(out))
+                    times[py].append(json.loads(run.stdout))
         first = pythons[0]
         sums = {py: [sum(r) for r in times[py]] for py in pythons}
         for py in pythons:

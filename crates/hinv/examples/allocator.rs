@@ -7,8 +7,12 @@
 //! with `--once`, doing the same work through the library) each run `RUNS`
 //! times, alternating; the medians of every phase, their ratio (library /
 //! binary) and the ratio of the fastest runs (steadier on a loaded
-//! machine) are printed. A last column gives the in-process median of the
-//! library when the work is repeated in one process (allocator warm).
+//! machine) are printed. A third side runs the library again with the
+//! system allocator told to back its heap with transparent huge pages
+//! ([`HUGE_PAGES`] in `GLIBC_TUNABLES`, set on that process only; the other
+//! two run with `GLIBC_TUNABLES` removed), in two more columns. A last
+//! column gives the in-process median of the library when the work is
+//! repeated in one process (allocator warm).
 //!
 //! `cargo build --release -p hinv --bin hinv --example allocator &&
 //! target/release/examples/allocator [label filter]`
@@ -111,14 +115,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let file = |n: &str| dir.join(n).display().to_string();
         let (mut bin, mut lib, mut huge) = (Vec::new(), Vec::new(), Vec::new());
         // One untimed run of each warms the page cache; then they alternate
-        // so that machine load hits both alike.
+        // so that machine load hits all three alike.
         for i in 0..=RUNS {
             let out = Command::new(&exe)
+                .env_remove("GLIBC_TUNABLES")
                 .args(["solve", "--spec", &file("net.json"), "--weights", &file("net.safetensors")])
                 .args(["--inputs", &file("inputs.npy"), "--targets", &file("targets.npy"), "--eps", "1e-3", "--json"])
                 .output()?;
             let b = phases_of(&out, "hinv solve");
-            let out = Command::new(&me).arg("--once").arg(&dir).output()?;
+            let out = Command::new(&me).env_remove("GLIBC_TUNABLES").arg("--once").arg(&dir).output()?;
             let l = phases_of(&out, "allocator --once");
             let out = Command::new(&me).arg("--once").arg(&dir).env("GLIBC_TUNABLES", HUGE_PAGES).output()?;
             let h = phases_of(&out, "allocator --once (huge pages)");

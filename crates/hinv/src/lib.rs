@@ -49,10 +49,12 @@
 //! (`#[global_allocator] static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;`),
 //! or run with
 //! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864`
-//! (0.85–1.01x the binary). `cargo build --release -p hinv --bin hinv --example
-//! allocator && target/release/examples/allocator`
-//! in the repository measures all three; docs/benchmarks.md has the
-//! numbers.
+//! (0.85–1.01x the binary; the tunable needs glibc 2.35 or later, and both
+//! remedies transparent huge pages in `madvise` or `always` mode). `cargo
+//! build --release -p hinv --bin hinv --example allocator &&
+//! target/release/examples/allocator` in the repository measures all three
+//! on your machine; docs/benchmarks.md has the numbers (the defaults' cost
+//! varied from 0.88x to 1.63x between machines and days).
 
 mod curvature;
 mod error;

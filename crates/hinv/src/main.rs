@@ -9,9 +9,9 @@ mod cli;
 /// advised `MADV_HUGEPAGE`); glibc's allocator grows its heaps a few 4 KiB
 /// pages at a time (rayon's threads' arenas one `mprotect` per growth),
 /// which the kernel's transparent huge pages never back: at L=256 h=8 B=2
-/// a run of `hinv solve` faulted 300 pages under mimalloc, the same work
-/// through the library 4600 under glibc, whose three phases took 1.4–1.6x
-/// as long (docs/benchmarks.md, "The library and the
+/// a run of `hinv solve` took 300 page faults under mimalloc, the same
+/// work through the library 4600 under glibc, where the three phases
+/// together took 1.4–1.6x as long (docs/benchmarks.md, "The library and the
 /// binary's allocator").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
