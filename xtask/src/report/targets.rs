@@ -250,9 +250,9 @@ pub fn gaps(md: &mut String, d: &Data<'_>) -> anyhow::Result<()> {
         writeln!(
             md,
             "- The `hinv solve` binary: median wall clock {}; in its last run ({}) the phases it times sum \
-             to {}, its factorization alone {} against {} in the warmed-up benchmark process, consistent \
-             with a fresh process paying first-touch page faults on its allocations: reusing buffers \
-             across blocks would help the binary twice.",
+             to {}, its factorization alone {} against {} in the warmed-up benchmark process: a fresh \
+             process also pays its first touches of memory (in 2 MiB pages, with the binary's mimalloc; \
+             \"The library and the binary's allocator\" below measures them).",
             time(cli["median_s"].as_f64()),
             time(cli["last_wall_s"].as_f64()),
             time(Some(phases)),
