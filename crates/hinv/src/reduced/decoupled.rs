@@ -111,7 +111,7 @@ impl Decoupled {
             let mut cp = cp.as_mut().submatrix_mut(0, 0, c.nrows(), a);
             matmul(cp.as_mut(), Accum::Replace, c, done[k].as_ref().submatrix(0, 0, a, a), 1.0, Par::Seq);
             let mut next = rest[0].as_mut().submatrix_mut(0, 0, c.nrows(), c.nrows());
-            growth = growth.max(c2 * c2 * p / blockmat::reduce::max_abs(next.as_ref()).max(1.0));
+            growth = growth.max(update / blockmat::reduce::max_abs(next.as_ref()).max(1.0));
             matmul(next.as_mut(), Accum::Add, cp.as_ref(), c.transpose(), 1.0, Par::Seq);
             symmetrize(next);
             // (The update's magnitude, as tridiag's chain records a link's;
