@@ -90,7 +90,7 @@ impl Factorization {
         // certificate missed the growth of 7 vanishing networks (wrong
         // inertias marked certain), and scaling a large curvature down made
         // more pivots fall within its rounding bound (17 uncertain inertias
-        // of 62 in tests/solve.rs, against 8).
+        // of 62 in tests/it/solve.rs, against 8).
         let engine = factor_engine(&derivs, eps, &factor_params(opts), opts.elimination)?;
         let f = Factorization {
             engine,

@@ -67,7 +67,7 @@ const REFINE_MARGIN: f64 = 16.0;
 /// Most solves with the factorization per right-hand side before
 /// [`HinvError::ShiftTooFar`]. The shifts that converge in
 /// `cargo run -p hinv --example shifted_study` need 12 to 21 solves (36
-/// for a shift at rho = 3 in tests/shifted.rs); 40 raw block sweeps (plus
+/// for a shift at rho = 3 in tests/it/shifted.rs); 40 raw block sweeps (plus
 /// the outer steps' HVPs) cost 0.3 to 1 times a fresh factorization and
 /// solve on the networks measured there (docs/numerics.md, "Shifted
 /// solves"), so a refusal costs at most about one refactorization, and
